@@ -1,0 +1,38 @@
+# Queqiao — the two set-up commands are `make demo` and `make test` (see README).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Rebuild the environment whenever the package definition or a kernel changes.
+STAMP  := $(VENV)/.queqiao-installed
+DEPS   := pyproject.toml setup.py $(wildcard cython_ext/*.pyx cython_ext/*.pxd)
+PYTEST := $(BIN)/pytest -p no:cacheprovider
+
+.PHONY: demo test test-compiled test-pure bench venv system-deps clean docs
+
+venv: $(STAMP)
+
+$(STAMP): $(DEPS) scripts/bootstrap-venv.sh
+	PYTHON=$(PYTHON) scripts/bootstrap-venv.sh test
+	touch $@
+
+system-deps:
+	scripts/ensure-system-deps.sh
+
+## The main job: the ground-station daemon with an embedded emulator (see README).
+demo: venv
+	$(BIN)/flightsw --help
+
+## Every test, then the wire-format tests again on the pure-Python kernels.
+test: venv system-deps test-compiled test-pure
+
+test-compiled: venv
+	$(PYTEST) -q tests
+
+test-pure: venv
+	QUEQIAO_PURE_PYTHON=1 $(PYTEST) -q -m protocols tests
+
+bench: venv
+	$(BIN)/python -m benchmarks --write docs/PERFORMANCE.md
+
+clean:
+	rm -rf $(VENV) build *.egg-info cython_ext/*.c cython_ext/*.so

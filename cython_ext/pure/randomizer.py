@@ -1,0 +1,81 @@
+"""CCSDS pseudo-randomizers (self-inverse XOR with a fixed PN sequence).
+
+TM (131.0-B): h(x) = x^8 + x^7 + x^5 + x^3 + 1, seed all ones, period 255 bytes,
+starts FF 48 0E C0 9A ...  TC (231.0-B): h(x) = x^8 + x^6 + x^4 + x^3 + x^2 + x + 1,
+seed all ones, starts FF 39 9E 5A 68.  Both restart at the start of every frame.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+PERIOD = 255
+
+
+def _lfsr(taps: tuple[int, ...], length: int) -> bytes:
+    # Fibonacci LFSR: output the low bit, feed the XOR of the tapped bits back in at
+    # the top.  The taps are the polynomial's exponents below 8.
+    register = 0xFF
+    out = bytearray(length)
+    for i in range(length):
+        byte = 0
+        for _ in range(8):
+            byte = (byte << 1) | (register & 1)
+            feedback = 0
+            for tap in taps:
+                feedback ^= (register >> tap) & 1
+            register = (register >> 1) | (feedback << 7)
+        out[i] = byte
+    return bytes(out)
+
+
+@lru_cache(maxsize=1)
+def _tm_period() -> bytes:
+    return _lfsr((0, 3, 5, 7), PERIOD)
+
+
+@lru_cache(maxsize=1)
+def _tc_period() -> bytes:
+    return _lfsr((0, 1, 2, 3, 4, 6), PERIOD)
+
+
+def _repeat(period: bytes, length: int) -> bytes:
+    reps, rest = divmod(length, PERIOD)
+    return period * reps + period[:rest]
+
+
+def tm_sequence(length: int) -> bytes:
+    """The first ``length`` bytes of the TM pseudo-random sequence."""
+    return _repeat(_tm_period(), length)
+
+
+def tc_sequence(length: int) -> bytes:
+    """The first ``length`` bytes of the TC pseudo-random sequence."""
+    return _repeat(_tc_period(), length)
+
+
+def _xor(data, sequence: bytes) -> bytes:
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return (raw ^ np.frombuffer(sequence, dtype=np.uint8)).tobytes()
+
+
+def tm_randomize(data) -> bytes:
+    """XOR one frame with the TM sequence (randomize and derandomize alike)."""
+    return _xor(data, tm_sequence(len(data)))
+
+
+def tc_randomize(data) -> bytes:
+    """XOR one TC frame with the TC sequence (randomize and derandomize alike)."""
+    return _xor(data, tc_sequence(len(data)))
+
+
+def tm_randomize_many(buffer, frame_length: int) -> bytes:
+    """Randomize N back-to-back frames of ``frame_length`` bytes (sequence restarts per frame).
+
+    The buffer length must be a multiple of ``frame_length``.
+    """
+    if frame_length <= 0 or len(buffer) % frame_length:
+        raise ValueError(f"buffer of {len(buffer)} bytes is not a whole number of {frame_length}-byte frames")
+    frames = np.frombuffer(buffer, dtype=np.uint8).reshape(-1, frame_length)
+    return (frames ^ np.frombuffer(tm_sequence(frame_length), dtype=np.uint8)).tobytes()

@@ -1,0 +1,56 @@
+"""Attached sync marker search over a byte stream (CCSDS 131.0-B).
+
+Byte-aligned search, as for every CADU stream this project carries (UART, TCP,
+files).  ``max_bit_errors`` lets a frame synchroniser accept a marker with a few
+flipped bits once locked, which is how real synchronisers tolerate noise.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+ASM = b"\x1a\xcf\xfc\x1d"
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def find_asm(buffer, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 0) -> int:
+    """Offset of the first marker at or after ``start`` (-1 if none).
+
+    With ``max_bit_errors`` > 0 a position matches when at most that many bits differ.
+    """
+    if max_bit_errors <= 0:
+        data = buffer if isinstance(buffer, (bytes, bytearray)) else bytes(buffer)
+        return data.find(marker, start)
+    hits = _fuzzy_positions(buffer, start, marker, max_bit_errors)
+    return int(hits[0]) if hits.size else -1
+
+
+def find_all_asm(buffer, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 0) -> np.ndarray:
+    """Offsets (int64) of every marker at or after ``start``; overlapping hits included."""
+    if max_bit_errors <= 0:
+        data = bytes(buffer)
+        found = []
+        pos = data.find(marker, start)
+        while pos >= 0:
+            found.append(pos)
+            pos = data.find(marker, pos + 1)
+        return np.array(found, dtype=np.int64)
+    return _fuzzy_positions(buffer, start, marker, max_bit_errors)
+
+
+def bit_errors(buffer, offset: int, marker: bytes = ASM) -> int:
+    """Number of bits in which ``buffer[offset:offset+len(marker)]`` differs from the marker."""
+    window = np.frombuffer(bytes(buffer[offset : offset + len(marker)]), dtype=np.uint8)
+    if window.size < len(marker):
+        return 8 * len(marker)
+    return int(_POPCOUNT[window ^ np.frombuffer(marker, dtype=np.uint8)].sum())
+
+
+def _fuzzy_positions(buffer, start: int, marker: bytes, max_bit_errors: int) -> np.ndarray:
+    data = np.frombuffer(bytes(buffer), dtype=np.uint8)[start:]
+    m = len(marker)
+    if data.size < m:
+        return np.empty(0, dtype=np.int64)
+    windows = np.lib.stride_tricks.sliding_window_view(data, m)
+    errors = _POPCOUNT[windows ^ np.frombuffer(marker, dtype=np.uint8)].sum(axis=1)
+    return np.flatnonzero(errors <= max_bit_errors).astype(np.int64) + start

@@ -1,0 +1,1 @@
+"""The Queqiao flight-software emulator: mission models, scheduler, housekeeping, TC handling, links."""

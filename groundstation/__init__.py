@@ -1,0 +1,1 @@
+"""The Queqiao ground-station daemon: links in, frame and packet chains, decode, sinks, commanding."""

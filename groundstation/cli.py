@@ -1,0 +1,18 @@
+"""`groundstation` command line: a thin dispatcher over the modules that implement sub-commands."""
+from __future__ import annotations
+
+import sys
+
+from protocols.cli import command_line
+
+#: Modules contributing sub-commands (each has ``add_parser``), in --help order.
+COMMAND_MODULES: tuple[str, ...] = ("groundstation.inspect",)
+
+main = command_line(
+    "groundstation",
+    "Queqiao ground station: receive, archive, decode and export CCSDS telemetry.",
+    COMMAND_MODULES,
+)
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,496 @@
+"""Calibrated, limit-checked parameter fields, written once inside the construct definition.
+
+A mission packet is a construct ``Struct`` whose telemetry fields are wrapped in
+:class:`Parameter`: parsing gives engineering values, building takes them, and the
+unit, description, calibration and limits travel with the field.  Nothing else
+holds a copy of this information: the registry, the generated docs, the fast path
+(:mod:`protocols.codec`), the limit checker and the dashboards all read it from here.
+
+    "battery_voltage" / Parameter(Int16ub, unit="V", description="Main bus battery voltage",
+                                  calibration=Linear(0.001), limits=Limits(warning=(26, 33.5), critical=(24, 34)))
+
+Every calibration has a scalar form (``to_eng``/``to_raw``, used by construct) and a
+vectorised form (``to_eng_array``/``to_raw_array``, used by the fast path); both give
+identical results, which the tests check.
+"""
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import IntEnum
+
+import construct as cs
+import numpy as np
+
+from protocols.errors import DefinitionError, ProtocolError
+
+
+class LimitState(IntEnum):
+    """Limit state as exported to Prometheus (``queqiao_parameter_limit_state``)."""
+
+    NOMINAL = 0
+    WARNING = 1
+    CRITICAL = 2
+
+
+# --------------------------------------------------------------------------- raw domains
+
+
+@dataclass(frozen=True)
+class RawDomain:
+    """What the raw field can hold: integer range, or float."""
+
+    is_float: bool
+    minimum: float
+    maximum: float
+
+    def contains(self, raw: float) -> bool:
+        return self.minimum <= raw <= self.maximum
+
+
+def raw_domain(subcon: cs.Construct) -> RawDomain:
+    """The raw domain of a numeric field (FormatField, BytesInteger, BitsInteger)."""
+    inner = subcon
+    while isinstance(inner, (cs.Renamed, cs.Transformed, cs.Restreamed)) and hasattr(inner, "subcon"):
+        inner = inner.subcon
+    if isinstance(inner, cs.FormatField):
+        code = inner.fmtstr[-1]
+        if code in "efd":
+            return RawDomain(True, -math.inf, math.inf)
+        bits = 8 * inner.length
+        signed = code.islower() and code != "?"
+    elif isinstance(inner, (cs.BytesInteger, cs.BitsInteger)):
+        if not isinstance(inner.length, int):
+            raise DefinitionError(f"parameter field {subcon!r} has a variable length")
+        bits = inner.length * (8 if isinstance(inner, cs.BytesInteger) else 1)
+        signed = bool(inner.signed)
+    else:
+        raise DefinitionError(
+            f"a Parameter wraps a numeric field (Int*/Float*/BitsInteger/BytesInteger), not {type(inner).__name__}"
+        )
+    if signed:
+        return RawDomain(False, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    return RawDomain(False, 0, (1 << bits) - 1)
+
+
+# --------------------------------------------------------------------------- calibrations
+
+
+class Calibration(ABC):
+    """Raw <-> engineering conversion.  Subclasses are immutable."""
+
+    #: True when engineering values are state names (str), not numbers.
+    is_state = False
+
+    def bind(self, domain: RawDomain) -> None:  # noqa: B027 - optional hook
+        """Check the calibration against the raw field it converts (called once by Parameter)."""
+
+    @abstractmethod
+    def to_eng(self, raw):
+        ...
+
+    @abstractmethod
+    def to_raw(self, eng):
+        ...
+
+    @abstractmethod
+    def to_eng_array(self, raw: np.ndarray) -> np.ndarray:
+        ...
+
+    @abstractmethod
+    def to_raw_array(self, eng: np.ndarray) -> np.ndarray:
+        ...
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line for the generated docs."""
+
+    def resolution(self) -> float:
+        """Engineering value of one raw step (0 for exact/float calibrations)."""
+        return 0.0
+
+
+class Identity(Calibration):
+    """Engineering value == raw value."""
+
+    def to_eng(self, raw):
+        return raw
+
+    def to_raw(self, eng):
+        return eng
+
+    def to_eng_array(self, raw: np.ndarray) -> np.ndarray:
+        return raw
+
+    def to_raw_array(self, eng: np.ndarray) -> np.ndarray:
+        return eng
+
+    def describe(self) -> str:
+        return "raw"
+
+    def resolution(self) -> float:
+        return 1.0
+
+
+class Linear(Calibration):
+    """eng = offset + scale * raw."""
+
+    def __init__(self, scale: float, offset: float = 0.0) -> None:
+        if not scale or not math.isfinite(scale) or not math.isfinite(offset):
+            raise DefinitionError(f"Linear calibration needs a finite non-zero scale, got scale={scale} offset={offset}")
+        self.scale = float(scale)
+        self.offset = float(offset)
+        self._integer_raw = True
+
+    def bind(self, domain: RawDomain) -> None:
+        self._integer_raw = not domain.is_float
+
+    def to_eng(self, raw):
+        return self.offset + self.scale * raw
+
+    def to_raw(self, eng):
+        raw = (float(eng) - self.offset) / self.scale
+        return int(round(raw)) if self._integer_raw else raw
+
+    def to_eng_array(self, raw: np.ndarray) -> np.ndarray:
+        return self.offset + self.scale * raw.astype(np.float64)
+
+    def to_raw_array(self, eng: np.ndarray) -> np.ndarray:
+        raw = (np.asarray(eng, dtype=np.float64) - self.offset) / self.scale
+        # np.round and Python's round() both round half to even: scalar and array agree.
+        return np.round(raw) if self._integer_raw else raw
+
+    def describe(self) -> str:
+        return f"linear: {self.offset:g} + {self.scale:g} * raw"
+
+    def resolution(self) -> float:
+        return abs(self.scale) if self._integer_raw else 0.0
+
+
+class Polynomial(Calibration):
+    """eng = c0 + c1*raw + c2*raw^2 + ...; must be monotonic over the raw domain to be invertible.
+
+    Encoding inverts by bisection (vectorised), then picks the nearer of the two
+    neighbouring raw integers, so build(parse(x)) == x for every raw x.
+    """
+
+    def __init__(self, *coefficients: float) -> None:
+        if len(coefficients) < 2 or not all(math.isfinite(c) for c in coefficients):
+            raise DefinitionError(f"Polynomial calibration needs finite c0, c1, ... got {coefficients}")
+        self.coefficients = tuple(float(c) for c in coefficients)
+        self._domain = RawDomain(False, -(2**31), 2**31 - 1)
+        self._increasing = True
+
+    def bind(self, domain: RawDomain) -> None:
+        if domain.is_float:
+            raise DefinitionError("Polynomial calibration applies to integer raw fields")
+        self._domain = domain
+        grid = np.linspace(domain.minimum, domain.maximum, 4097)
+        values = self._eval(grid)
+        steps = np.diff(values)
+        if np.all(steps > 0):
+            self._increasing = True
+        elif np.all(steps < 0):
+            self._increasing = False
+        else:
+            raise DefinitionError(
+                f"Polynomial{self.coefficients} is not monotonic over raw {domain.minimum:g}..{domain.maximum:g}; "
+                "it cannot be inverted for commanding/encoding"
+            )
+
+    def _eval(self, raw):
+        result = np.zeros_like(np.asarray(raw, dtype=np.float64))
+        for c in reversed(self.coefficients):  # Horner
+            result = result * raw + c
+        return result
+
+    def to_eng(self, raw):
+        return float(self._eval(np.float64(raw)))
+
+    def to_eng_array(self, raw: np.ndarray) -> np.ndarray:
+        return self._eval(raw.astype(np.float64))
+
+    def to_raw_array(self, eng: np.ndarray) -> np.ndarray:
+        target = np.asarray(eng, dtype=np.float64)
+        lo = np.full(target.shape, float(self._domain.minimum))
+        hi = np.full(target.shape, float(self._domain.maximum))
+        sign = 1.0 if self._increasing else -1.0
+        for _ in range(64):
+            mid = (lo + hi) / 2
+            below = sign * (self._eval(mid) - target) < 0
+            lo = np.where(below, mid, lo)
+            hi = np.where(below, hi, mid)
+        floor = np.clip(np.floor(lo), self._domain.minimum, self._domain.maximum)
+        ceil = np.clip(floor + 1, self._domain.minimum, self._domain.maximum)
+        pick_ceil = np.abs(self._eval(ceil) - target) < np.abs(self._eval(floor) - target)
+        raw = np.where(pick_ceil, ceil, floor)
+        # Outside the calibrated range: report an out-of-domain raw so the range check fires.
+        low_end, high_end = self._eval(np.float64(self._domain.minimum)), self._eval(np.float64(self._domain.maximum))
+        span_lo, span_hi = min(low_end, high_end), max(low_end, high_end)
+        step = self.resolution() or 1.0
+        outside = (target < span_lo - step) | (target > span_hi + step)
+        return np.where(outside, math.inf, raw)
+
+    def to_raw(self, eng):
+        value = float(self.to_raw_array(np.array([eng], dtype=np.float64))[0])
+        return int(value) if math.isfinite(value) else value
+
+    def describe(self) -> str:
+        terms = [f"{c:g}" if i == 0 else f"{c:g}*raw" if i == 1 else f"{c:g}*raw^{i}" for i, c in enumerate(self.coefficients)]
+        return "polynomial: " + " + ".join(terms)
+
+    def resolution(self) -> float:
+        mid = (self._domain.minimum + self._domain.maximum) / 2
+        grid = np.linspace(self._domain.minimum, self._domain.maximum, 257)
+        grid = np.append(grid, mid)
+        return float(np.max(np.abs(self._eval(grid + 1) - self._eval(grid))))
+
+
+_UNDEFINED = re.compile(r"^UNDEFINED_(-?\d+)$")
+
+
+class States(Calibration):
+    """Enumeration: raw code -> state name.  Unknown codes decode as ``UNDEFINED_<code>``."""
+
+    is_state = True
+
+    def __init__(self, states: Mapping[int, str]) -> None:
+        if not states:
+            raise DefinitionError("States calibration needs at least one state")
+        names = list(states.values())
+        if len(set(names)) != len(names):
+            raise DefinitionError(f"States calibration has duplicate names: {names}")
+        for name in names:
+            if not isinstance(name, str) or not name or _UNDEFINED.match(name):
+                raise DefinitionError(f"invalid state name {name!r}")
+        self.states = {int(k): v for k, v in states.items()}
+        self.codes = {v: k for k, v in self.states.items()}
+        width = max(len(n) for n in names + [f"UNDEFINED_{min(self.states)}"]) + 12
+        self._dtype = np.dtype(f"<U{width}")
+        self._lookup_base = min(0, min(self.states))
+        span = max(self.states) - self._lookup_base + 1
+        self._lookup = np.array(
+            [self.states.get(code + self._lookup_base, f"UNDEFINED_{code + self._lookup_base}") for code in range(span)],
+            dtype=self._dtype,
+        )
+
+    def bind(self, domain: RawDomain) -> None:
+        if domain.is_float:
+            raise DefinitionError("States calibration applies to integer raw fields")
+        bad = [c for c in self.states if not domain.contains(c)]
+        if bad:
+            raise DefinitionError(f"state codes {bad} do not fit the raw field ({domain.minimum:g}..{domain.maximum:g})")
+
+    def to_eng(self, raw):
+        return self.states.get(int(raw), f"UNDEFINED_{int(raw)}")
+
+    def to_raw(self, eng):
+        if isinstance(eng, (int, np.integer)) and not isinstance(eng, bool):
+            return int(eng)
+        name = str(eng)
+        if name in self.codes:
+            return self.codes[name]
+        match = _UNDEFINED.match(name)
+        if match:
+            return int(match.group(1))
+        raise ProtocolError("parameter", f"unknown state {name!r}; allowed: {', '.join(self.codes)}")
+
+    def to_eng_array(self, raw: np.ndarray) -> np.ndarray:
+        index = raw.astype(np.int64) - self._lookup_base
+        inside = (index >= 0) & (index < self._lookup.size)
+        if inside.all():
+            return self._lookup[index]
+        out = np.empty(raw.shape, dtype=self._dtype)
+        out[inside] = self._lookup[index[inside]]
+        out[~inside] = [f"UNDEFINED_{int(c)}" for c in raw[~inside]]
+        return out
+
+    def to_raw_array(self, eng: np.ndarray) -> np.ndarray:
+        eng = np.asarray(eng)
+        if eng.dtype.kind in "iu":
+            return eng.astype(np.int64)
+        return np.array([self.to_raw(e) for e in eng.ravel()], dtype=np.int64).reshape(eng.shape)
+
+    def describe(self) -> str:
+        return "states: " + ", ".join(f"{code}={name}" for code, name in sorted(self.states.items()))
+
+
+# --------------------------------------------------------------------------- limits
+
+
+class Limits:
+    """Numeric limits: nominal inside ``warning``, warning inside ``critical``, critical outside.
+
+    Either range may be omitted; a bound may be None (open on that side).
+    """
+
+    def __init__(self, *, warning: tuple[float | None, float | None] | None = None,
+                 critical: tuple[float | None, float | None] | None = None) -> None:
+        if warning is None and critical is None:
+            raise DefinitionError("Limits needs a warning range, a critical range, or both")
+        self.warning = self._check("warning", warning)
+        self.critical = self._check("critical", critical)
+        if self.warning and self.critical:
+            (wlo, whi), (clo, chi) = self.warning, self.critical
+            if (clo is not None and (wlo is None or wlo < clo)) or (chi is not None and (whi is None or whi > chi)):
+                raise DefinitionError(f"critical range {self.critical} must contain warning range {self.warning}")
+
+    @staticmethod
+    def _check(kind: str, bounds):
+        if bounds is None:
+            return None
+        lo, hi = bounds
+        if lo is not None and hi is not None and lo > hi:
+            raise DefinitionError(f"{kind} limit range is reversed: low {lo} > high {hi}")
+        return (lo, hi)
+
+    @staticmethod
+    def _outside(bounds, value) -> bool:
+        lo, hi = bounds
+        return (lo is not None and value < lo) or (hi is not None and value > hi)
+
+    def classify(self, value: float) -> LimitState:
+        if self.critical and self._outside(self.critical, value):
+            return LimitState.CRITICAL
+        if self.warning and self._outside(self.warning, value):
+            return LimitState.WARNING
+        return LimitState.NOMINAL
+
+    def classify_array(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        state = np.zeros(values.shape, dtype=np.uint8)
+        for bounds, level in ((self.warning, LimitState.WARNING), (self.critical, LimitState.CRITICAL)):
+            if bounds is None:
+                continue
+            lo, hi = bounds
+            outside = np.zeros(values.shape, dtype=bool)
+            if lo is not None:
+                outside |= values < lo
+            if hi is not None:
+                outside |= values > hi
+            state[outside] = level
+        return state
+
+    def describe(self) -> str:
+        def fmt(b):
+            lo, hi = b
+            return f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
+        parts = []
+        if self.warning:
+            parts.append(f"warning outside {fmt(self.warning)}")
+        if self.critical:
+            parts.append(f"critical outside {fmt(self.critical)}")
+        return "; ".join(parts)
+
+
+class StateLimits:
+    """Limits of an enumeration: states that are a warning, states that are critical."""
+
+    def __init__(self, *, warning: Iterable[str] = (), critical: Iterable[str] = ()) -> None:
+        self.warning = frozenset(warning)
+        self.critical = frozenset(critical)
+        if not self.warning and not self.critical:
+            raise DefinitionError("StateLimits needs at least one warning or critical state")
+        both = self.warning & self.critical
+        if both:
+            raise DefinitionError(f"states {sorted(both)} are both warning and critical")
+
+    def bind(self, states: States) -> None:
+        unknown = (self.warning | self.critical) - set(states.codes)
+        if unknown:
+            raise DefinitionError(f"state limits name unknown states {sorted(unknown)}; known: {sorted(states.codes)}")
+
+    def classify(self, value: str) -> LimitState:
+        if value in self.critical:
+            return LimitState.CRITICAL
+        if value in self.warning:
+            return LimitState.WARNING
+        return LimitState.NOMINAL
+
+    def classify_array(self, values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values)
+        state = np.zeros(values.shape, dtype=np.uint8)
+        if self.warning:
+            state[np.isin(values, list(self.warning))] = LimitState.WARNING
+        if self.critical:
+            state[np.isin(values, list(self.critical))] = LimitState.CRITICAL
+        return state
+
+    def describe(self) -> str:
+        parts = []
+        if self.warning:
+            parts.append("warning in " + ", ".join(sorted(self.warning)))
+        if self.critical:
+            parts.append("critical in " + ", ".join(sorted(self.critical)))
+        return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- the field
+
+
+class Parameter(cs.Adapter):
+    """A telemetry field with calibration, unit, description and limits.
+
+    Parse gives the engineering value, build takes it (range-checked against the raw field).
+    """
+
+    def __init__(self, subcon, *, unit: str, description: str, calibration: Calibration | None = None,
+                 limits: Limits | StateLimits | None = None) -> None:
+        super().__init__(subcon)
+        if not description or not description.strip():
+            raise DefinitionError("every parameter needs a description")
+        if unit is None:
+            raise DefinitionError("every parameter needs a unit ('' for dimensionless, 'state' for enumerations)")
+        self.unit = unit
+        self.description = description
+        self.domain = raw_domain(subcon)
+        self.calibration = calibration or Identity()
+        self.calibration.bind(self.domain)
+        if self.calibration.is_state:
+            if limits is not None and not isinstance(limits, StateLimits):
+                raise DefinitionError("an enumeration takes StateLimits, not numeric Limits")
+            if limits is not None:
+                limits.bind(self.calibration)
+        elif isinstance(limits, StateLimits):
+            raise DefinitionError("a numeric parameter takes Limits, not StateLimits")
+        self.limits = limits
+
+    def _decode(self, obj, context, path):
+        return self.calibration.to_eng(obj)
+
+    def _encode(self, obj, context, path):
+        raw = self.calibration.to_raw(obj)
+        if not self.domain.is_float and not (isinstance(raw, (int, np.integer)) and self.domain.contains(raw)):
+            raise ProtocolError(
+                "parameter",
+                f"engineering value {obj!r} is raw {raw} outside the field's range "
+                f"{self.domain.minimum:g}..{self.domain.maximum:g}",
+                field=path.replace("(building)", "").lstrip(" ->") or "",
+            )
+        return int(raw) if not self.domain.is_float else float(raw)
+
+    def classify(self, value) -> LimitState:
+        """Limit state of an engineering value (NOMINAL when the parameter has no limits)."""
+        return self.limits.classify(value) if self.limits is not None else LimitState.NOMINAL
+
+
+def parameters_of(struct: cs.Construct, prefix: str = "") -> list[tuple[str, Parameter]]:
+    """Every Parameter in a (nested) construct, as (dotted path, Parameter), in wire order."""
+    found: list[tuple[str, Parameter]] = []
+
+    def walk(node: cs.Construct, path: str) -> None:
+        if isinstance(node, cs.Renamed):
+            walk(node.subcon, f"{path}.{node.name}" if path and node.name else node.name or path)
+        elif isinstance(node, Parameter):
+            found.append((path, node))
+        elif isinstance(node, (cs.Struct, cs.Sequence, cs.FocusedSeq)):
+            for sub in node.subcons:
+                walk(sub, path)
+        elif isinstance(node, (cs.Subconstruct,)) and hasattr(node, "subcon"):
+            walk(node.subcon, path)
+
+    walk(struct, prefix)
+    return found

@@ -1,0 +1,26 @@
+"""Shared test configuration.
+
+Wire-format suites (tests/protocols, tests/kernels, tests/missions, tests/codec) are
+marked ``protocols``: `make test` runs them a second time with QUEQIAO_PURE_PYTHON=1.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+WIRE_FORMAT_SUITES = {"protocols", "kernels", "missions", "codec"}
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(TESTS).parts
+        if parts and parts[0] in WIRE_FORMAT_SUITES:
+            item.add_marker(pytest.mark.protocols)
+
+
+def pytest_report_header(config):
+    import cython_ext
+
+    return f"queqiao kernels: {cython_ext.BACKEND}"
