@@ -1,0 +1,56 @@
+"""Transports shared by both programs: UDP, TCP, serial, file and MQTT links.
+
+The emulator's downlink and the ground station's link-in are the same
+transports seen from the two ends, so they live here once rather than twice.
+Frames are bytes at this level: framing (ASM, randomization) and decoding
+belong to ``protocols``; what a link carries is the caller's business.
+
+    async with open_link("udp://127.0.0.1:10015", role="out") as link:
+        link.send(frame)
+"""
+from __future__ import annotations
+
+from links.base import Backoff, Link, LinkClosed, LinkStats
+from links.transports import FileLink, MqttLink, SerialLink, TcpClientLink, TcpServerLink, UdpLink
+from links.url import LinkUrl, LinkUrlError, parse_link_url
+
+__all__ = [
+    "Backoff", "Link", "LinkClosed", "LinkStats", "LinkUrl", "LinkUrlError", "parse_link_url", "open_link",
+    "mqtt_topic",
+]
+
+
+def mqtt_topic(prefix: str, spacecraft: str, direction: str) -> str:
+    """``<prefix>/<spacecraft>/downlink`` or ``.../uplink``."""
+    if direction not in ("downlink", "uplink"):
+        raise ValueError(f"direction is 'downlink' or 'uplink', not {direction!r}")
+    return f"{prefix}/{spacecraft}/{direction}"
+
+
+def open_link(url: str | LinkUrl, *, role: str, spacecraft: str | None = None, **kwargs) -> Link:
+    """A link for ``url``; enter it with ``async with``.
+
+    ``role``: "in" for the receiving end, "out" for the sending end.  For MQTT,
+    ``spacecraft`` picks the topics: the sending end of a downlink ("out")
+    publishes ``<prefix>/<sc>/downlink`` and reads ``<prefix>/<sc>/uplink``; the
+    receiving end ("in") does the opposite.  A ground station that takes every
+    spacecraft passes ``spacecraft="+"`` (an MQTT wildcard) with role "in".
+    """
+    if role not in ("in", "out"):
+        raise ValueError(f"role is 'in' or 'out', not {role!r}")
+    spec = url if isinstance(url, LinkUrl) else parse_link_url(url)
+    if spec.scheme == "udp":
+        return UdpLink(spec, role=role, **kwargs)
+    if spec.scheme == "tcp":
+        return TcpClientLink(spec, **kwargs)
+    if spec.scheme == "tcp-listen":
+        return TcpServerLink(spec, **kwargs)
+    if spec.scheme == "serial":
+        return SerialLink(spec, **kwargs)
+    if spec.scheme == "file":
+        return FileLink(spec, role=role, **kwargs)
+    if spacecraft is None:
+        raise LinkUrlError(f"link {spec}: an MQTT link needs the spacecraft name to pick its topics")
+    receive, send = ("downlink", "uplink") if role == "in" else ("uplink", "downlink")
+    publish = None if spacecraft == "+" else mqtt_topic(spec.path, spacecraft, send)
+    return MqttLink(spec, publish_topic=publish, subscribe_topics=(mqtt_topic(spec.path, spacecraft, receive),), **kwargs)
