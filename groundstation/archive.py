@@ -1,0 +1,894 @@
+"""The raw frame archive: every received frame, good or bad, is kept on disk before decoding.
+
+Frames are appended to segment files (``*.qqa``) in one directory; each sealed
+segment has an index file (``*.qqi``) that can always be rebuilt from the segment.
+The byte layout, the durability guarantees and the asyncio usage are documented
+in docs/ARCHIVE.md; the struct formats below are the normative definition.
+
+The writer is synchronous and cheap: one ``write()`` per batch of frames.  fsync is
+separate (:meth:`ArchiveWriter.sync`) so that an asyncio daemon can run it in a
+thread and never block its event loop on the disk.
+"""
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import re
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+__all__ = [
+    "ArchiveError",
+    "ArchiveReader",
+    "ArchiveStats",
+    "ArchiveWriter",
+    "FrameFlags",
+    "FsyncPolicy",
+    "Record",
+    "SegmentIndex",
+    "IndexBlock",
+    "load_index",
+    "rebuild_index",
+    "scan_segment",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+SEGMENT_SUFFIX = ".qqa"
+INDEX_SUFFIX = ".qqi"
+
+# -- segment header: magic, version, header length, segment sequence number,
+#    creation time (ns since the Unix epoch, UTC), reserved; then CRC32 of those 28 bytes.
+SEGMENT_MAGIC = b"QQAR"
+_SEG_HEAD = struct.Struct("<4sHHQqI")
+_U32 = struct.Struct("<I")
+SEGMENT_HEADER_SIZE = _SEG_HEAD.size + _U32.size  # 32
+
+# -- record header: marker "QR", kind, flags, payload length, receipt time (ns UTC),
+#    link id, reserved; then CRC32 of those 20 bytes followed by the payload.
+RECORD_MARKER = 0x5251  # b"QR" little-endian
+_REC_HEAD = struct.Struct("<HBBIQHH")
+_REC_FULL = struct.Struct("<HBBIQHHI")
+RECORD_HEADER_SIZE = _REC_FULL.size  # 24
+KIND_FRAME = 0
+KIND_LINK = 1  # payload: UTF-8 link name; link_id: the id it gets in this segment
+#: Sanity bound: a length beyond this is garbage (a torn or corrupt header), not a frame.
+MAX_RECORD_PAYLOAD = 1 << 24
+
+# -- index: header, link table, blocks, CRC32 trailer.
+INDEX_MAGIC = b"QQAI"
+_IDX_HEAD = struct.Struct("<4sHHQQQQQII")
+_IDX_LINK = struct.Struct("<HH")
+_IDX_BLOCK = struct.Struct("<QQIIQQQ")
+
+_SEGMENT_NAME = re.compile(r"^(\d{10})-(\d{8}T\d{6}Z)\.qqa$")
+
+
+class ArchiveError(RuntimeError):
+    """The archive directory or a file in it cannot be used."""
+
+
+class FsyncPolicy(enum.StrEnum):
+    """When appended data is forced to stable storage."""
+
+    ALWAYS = "always"  # after every append call (slow; each batch durable on return)
+    INTERVAL = "interval"  # at most every ``fsync_interval_s`` seconds
+    NEVER = "never"  # leave it to the kernel (data survives a process kill, not a power cut)
+
+
+class FrameFlags(enum.IntFlag):
+    """The status byte stored with a frame.  The frame chain decides which apply.
+
+    Bits 0-3 are defined here; bits 4-7 are free for the frame chain's own use.
+    """
+
+    OK = 0
+    SYNC_ERROR = 0x01  # frame boundary not confirmed (no ASM, resynchronised, datagram size wrong)
+    CRC_ERROR = 0x02  # frame error control (FECF) did not match
+    LENGTH_ERROR = 0x04  # shorter or longer than the link's frame length
+    IDLE = 0x08  # idle frame (kept for link statistics)
+
+
+class Record(NamedTuple):
+    """One archived frame as read back."""
+
+    time_ns: int  # ground receipt time, ns since the Unix epoch (UTC)
+    link: str
+    flags: int
+    frame: bytes
+    segment: int  # sequence number of the segment holding it
+    offset: int  # byte offset of its record header within that segment
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveStats:
+    """Totals over the archive, e.g. for Prometheus gauges."""
+
+    segments: int
+    records: int
+    bytes: int
+    first_ns: int | None
+    last_ns: int | None
+
+
+@dataclass(slots=True)
+class IndexBlock:
+    """A run of records starting at a sync point (a record boundary a reader can start at)."""
+
+    offset: int
+    first_record: int
+    count: int
+    min_ns: int
+    max_ns: int
+    link_mask: int  # bit ``min(link_id, 63)`` set for each link present
+
+    def overlaps(self, start_ns: int | None, end_ns: int | None, mask: int | None) -> bool:
+        if self.count == 0:
+            return False
+        if start_ns is not None and self.max_ns < start_ns:
+            return False
+        if end_ns is not None and self.min_ns >= end_ns:
+            return False
+        return mask is None or bool(self.link_mask & mask)
+
+
+@dataclass(slots=True)
+class SegmentIndex:
+    """Everything a reader needs to skip through one segment without scanning it."""
+
+    sequence: int
+    covered_bytes: int  # the index describes the segment's first ``covered_bytes`` bytes
+    record_count: int = 0
+    min_ns: int | None = None
+    max_ns: int | None = None
+    links: dict[int, str] = field(default_factory=dict)
+    blocks: list[IndexBlock] = field(default_factory=list)
+
+    def link_ids(self, names: Collection[str]) -> set[int]:
+        return {i for i, n in self.links.items() if n in names}
+
+    def to_bytes(self) -> bytes:
+        parts = [
+            _IDX_HEAD.pack(
+                INDEX_MAGIC,
+                FORMAT_VERSION,
+                0,
+                self.sequence,
+                self.covered_bytes,
+                self.record_count,
+                self.min_ns or 0,
+                self.max_ns or 0,
+                len(self.links),
+                len(self.blocks),
+            )
+        ]
+        for link_id, name in sorted(self.links.items()):
+            raw = name.encode()
+            parts.append(_IDX_LINK.pack(link_id, len(raw)))
+            parts.append(raw)
+        for b in self.blocks:
+            parts.append(_IDX_BLOCK.pack(b.offset, b.first_record, b.count, 0, b.min_ns, b.max_ns, b.link_mask))
+        body = b"".join(parts)
+        return body + _U32.pack(zlib.crc32(body))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SegmentIndex:
+        if len(data) < _IDX_HEAD.size + 4 or zlib.crc32(data[:-4]) != _U32.unpack_from(data, len(data) - 4)[0]:
+            raise ArchiveError("index CRC mismatch or truncated index")
+        magic, version, _, seq, covered, count, min_ns, max_ns, n_links, n_blocks = _IDX_HEAD.unpack_from(data)
+        if magic != INDEX_MAGIC or version != FORMAT_VERSION:
+            raise ArchiveError(f"not a version {FORMAT_VERSION} index (magic {magic!r}, version {version})")
+        pos = _IDX_HEAD.size
+        links = {}
+        for _ in range(n_links):
+            link_id, n = _IDX_LINK.unpack_from(data, pos)
+            pos += _IDX_LINK.size
+            links[link_id] = data[pos : pos + n].decode()
+            pos += n
+        blocks = []
+        for _ in range(n_blocks):
+            off, first, cnt, _r, bmin, bmax, mask = _IDX_BLOCK.unpack_from(data, pos)
+            pos += _IDX_BLOCK.size
+            blocks.append(IndexBlock(off, first, cnt, bmin, bmax, mask))
+        if pos != len(data) - 4:
+            raise ArchiveError("index length does not match its counts")
+        return cls(seq, covered, count, min_ns if count else None, max_ns if count else None, links, blocks)
+
+
+class _IndexBuilder:
+    """Grows a :class:`SegmentIndex` record by record (writer and scanner share it)."""
+
+    __slots__ = ("index", "block_bytes", "_block")
+
+    def __init__(self, index: SegmentIndex, block_bytes: int) -> None:
+        self.index = index
+        self.block_bytes = block_bytes
+        self._block: IndexBlock | None = index.blocks[-1] if index.blocks else None
+
+    def add(self, offset: int, kind: int, time_ns: int, link_id: int, length: int, name: bytes | None = None) -> None:
+        idx = self.index
+        blk = self._block
+        if blk is None or offset - blk.offset >= self.block_bytes:
+            blk = self._block = IndexBlock(offset, idx.record_count, 0, time_ns, time_ns, 0)
+            idx.blocks.append(blk)
+        if kind == KIND_LINK:
+            idx.links[link_id] = (name or b"").decode(errors="replace")
+        else:
+            if blk.count == 0:
+                blk.min_ns = blk.max_ns = time_ns
+            elif time_ns < blk.min_ns:
+                blk.min_ns = time_ns
+            elif time_ns > blk.max_ns:
+                blk.max_ns = time_ns
+            blk.count += 1
+            blk.link_mask |= 1 << (link_id if link_id < 63 else 63)
+            idx.record_count += 1
+            if idx.min_ns is None or time_ns < idx.min_ns:
+                idx.min_ns = time_ns
+            if idx.max_ns is None or time_ns > idx.max_ns:
+                idx.max_ns = time_ns
+        idx.covered_bytes = offset + RECORD_HEADER_SIZE + length
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def _segment_name(sequence: int, created_ns: int) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(created_ns // 1_000_000_000))
+    return f"{sequence:010d}-{stamp}{SEGMENT_SUFFIX}"
+
+
+def _list_segments(directory: Path) -> list[tuple[int, Path]]:
+    found = []
+    for entry in os.scandir(directory):
+        m = _SEGMENT_NAME.match(entry.name)
+        if m and entry.is_file():
+            found.append((int(m.group(1)), Path(entry.path)))
+    found.sort()
+    return found
+
+
+def _index_path(segment: Path) -> Path:
+    return segment.with_suffix(INDEX_SUFFIX)
+
+
+def _read_segment_header(fd_or_file, path: Path) -> tuple[int, int]:
+    head = fd_or_file.read(SEGMENT_HEADER_SIZE)
+    if len(head) < SEGMENT_HEADER_SIZE:
+        raise ArchiveError(f"{path}: shorter than a segment header ({len(head)} bytes)")
+    magic, version, hlen, seq, created, _ = _SEG_HEAD.unpack_from(head)
+    if magic != SEGMENT_MAGIC:
+        raise ArchiveError(f"{path}: not a Queqiao archive segment (magic {magic!r})")
+    if version != FORMAT_VERSION or hlen != SEGMENT_HEADER_SIZE:
+        raise ArchiveError(f"{path}: unsupported segment version {version} (header length {hlen})")
+    if zlib.crc32(head[: _SEG_HEAD.size]) != _U32.unpack_from(head, _SEG_HEAD.size)[0]:
+        raise ArchiveError(f"{path}: segment header CRC mismatch")
+    return seq, created
+
+
+def _parse_records(buf: bytes | bytearray | memoryview, pos: int, end: int, verify: bool = True):
+    """Yield ``(offset, kind, flags, time_ns, link_id, payload_start, payload_end)`` for each
+    whole, valid record in ``buf[pos:end]``; stop (without raising) at the first one that is
+    incomplete or invalid.  The caller learns where parsing stopped from the last offset."""
+    unpack = _REC_FULL.unpack_from
+    crc32 = zlib.crc32
+    mv = memoryview(buf)
+    limit = end - RECORD_HEADER_SIZE
+    while pos <= limit:
+        marker, kind, flags, length, t, link_id, _r, crc = unpack(buf, pos)
+        p0 = pos + RECORD_HEADER_SIZE
+        p1 = p0 + length
+        if marker != RECORD_MARKER or length > MAX_RECORD_PAYLOAD or kind > KIND_LINK or p1 > end:
+            return
+        if verify and crc32(mv[p0:p1], crc32(mv[pos : pos + 20])) != crc:
+            return
+        yield pos, kind, flags, t, link_id, p0, p1
+        pos = p1
+
+
+def scan_segment(path: str | os.PathLike[str], *, block_bytes: int = 64 * 1024, read_size: int = 1 << 20) -> tuple[SegmentIndex, int, int]:
+    """Read a whole segment, validating every record.
+
+    Returns ``(index, valid_end, file_size)``: ``valid_end`` is the offset just past the
+    last valid record; anything beyond it is a torn or corrupt tail.
+    """
+    path = Path(path)
+    with open(path, "rb", buffering=0) as f:
+        seq, _created = _read_segment_header(f, path)
+        size = os.fstat(f.fileno()).st_size
+        builder = _IndexBuilder(SegmentIndex(seq, SEGMENT_HEADER_SIZE), block_bytes)
+        base = SEGMENT_HEADER_SIZE  # file offset of buf[0]
+        buf = b""
+        while True:
+            chunk = f.read(read_size)
+            if chunk:
+                buf = buf + chunk if buf else chunk
+            stop = 0
+            for off, kind, _flags, t, link_id, p0, p1 in _parse_records(buf, 0, len(buf)):
+                builder.add(base + off, kind, t, link_id, p1 - p0, buf[p0:p1] if kind == KIND_LINK else None)
+                stop = p1
+            base += stop
+            buf = buf[stop:]
+            if not chunk or (stop == 0 and len(buf) >= RECORD_HEADER_SIZE and not _incomplete(buf)):
+                break  # end of file, or an invalid record: the valid part ends here
+    return builder.index, builder.index.covered_bytes, size
+
+
+def load_index(segment: str | os.PathLike[str]) -> SegmentIndex | None:
+    """The segment's index file if present, intact and consistent with the segment; else None."""
+    segment = Path(segment)
+    try:
+        data = _index_path(segment).read_bytes()
+        index = SegmentIndex.from_bytes(data)
+        size = segment.stat().st_size
+    except (OSError, ArchiveError, UnicodeDecodeError, struct.error) as exc:
+        log.debug("archive index for %s unusable: %s", segment.name, exc)
+        return None
+    m = _SEGMENT_NAME.match(segment.name)
+    if m is None or int(m.group(1)) != index.sequence or index.covered_bytes != size:
+        return None
+    return index
+
+
+def _write_index(segment: Path, index: SegmentIndex) -> None:
+    # tmp + rename: a reader never sees a half-written index.
+    target = _index_path(segment)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(index.to_bytes())
+    os.replace(tmp, target)
+
+
+def rebuild_index(segment: str | os.PathLike[str], *, truncate: bool = False, block_bytes: int = 64 * 1024) -> SegmentIndex:
+    """Scan ``segment``, write its index file and return it.
+
+    With ``truncate=True`` a torn or corrupt tail (bytes after the last valid record) is cut
+    off the segment first; otherwise the index just stops before it.
+    """
+    segment = Path(segment)
+    index, valid_end, size = scan_segment(segment, block_bytes=block_bytes)
+    if valid_end < size:
+        if truncate:
+            log.warning(
+                "archive segment %s: %d bytes after the last valid record at offset %d (torn write or corruption); truncated",
+                segment.name, size - valid_end, valid_end,
+            )
+            with open(segment, "r+b") as f:
+                f.truncate(valid_end)
+                os.fsync(f.fileno())
+        else:
+            log.warning("archive segment %s: invalid data from offset %d of %d", segment.name, valid_end, size)
+    if truncate or valid_end == size:
+        _write_index(segment, index)
+    return index
+
+
+# ---------------------------------------------------------------------------- writer
+
+
+@dataclass(slots=True)
+class _Open:
+    """The segment being written."""
+
+    sequence: int
+    path: Path
+    fd: int
+    size: int
+    opened_mono: float
+    builder: _IndexBuilder
+    link_ids: dict[str, int] = field(default_factory=dict)
+
+
+class ArchiveWriter:
+    """Appends frames to the archive in ``directory``.
+
+    Opening recovers the directory (truncates a torn tail, rebuilds missing indexes,
+    applies retention) and starts a fresh segment.  Thread-safe: :meth:`append_many`
+    can run on the event loop while :meth:`sync` runs in a worker thread.
+
+    ``inline_sync``: with the "interval" policy, whether :meth:`append_many` itself
+    fsyncs when the interval has passed (right for simple synchronous users).  The
+    daemon passes False and runs :meth:`sync_periodically` so fsync happens off the loop.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        fsync: FsyncPolicy | str = FsyncPolicy.INTERVAL,
+        fsync_interval_s: float = 1.0,
+        segment_max_bytes: int = 256 * 1024 * 1024,
+        segment_max_age_s: float | None = 3600.0,
+        retention_max_bytes: int | None = None,
+        retention_max_age_s: float | None = None,
+        index_block_bytes: int = 64 * 1024,
+        inline_sync: bool = True,
+        clock_ns=time.time_ns,
+    ) -> None:
+        self.directory = Path(directory)
+        self.fsync = FsyncPolicy(fsync)
+        if fsync_interval_s <= 0:
+            raise ValueError("fsync_interval_s must be > 0")
+        if segment_max_bytes < 4096:
+            raise ValueError("segment_max_bytes must be >= 4096")
+        self.fsync_interval_s = float(fsync_interval_s)
+        self.segment_max_bytes = int(segment_max_bytes)
+        self.segment_max_age_s = segment_max_age_s
+        self.retention_max_bytes = retention_max_bytes
+        self.retention_max_age_s = retention_max_age_s
+        self.index_block_bytes = int(index_block_bytes)
+        self.inline_sync = inline_sync
+        self._clock_ns = clock_ns
+        self._lock = threading.Lock()  # guards all state below
+        self._sync_lock = threading.Lock()  # one fsync at a time; only holders close fds
+        self._retired: list[int] = []  # fds of sealed segments, fsynced+closed by the next sync
+        self._dir_dirty = False  # a segment was created or deleted since the last directory fsync
+        self._last_sync_mono = time.monotonic()
+        self._closed = False
+        # sealed segments: sequence -> (path, size, records, min_ns, max_ns)
+        self._sealed: dict[int, tuple[Path, int, int, int | None, int | None]] = {}
+        #: Counters for metrics: frames and bytes appended, fsyncs done, segments rotated.
+        self.frames_appended = 0
+        self.bytes_appended = 0
+        self.syncs = 0
+        self.rotations = 0
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._recover()
+        self._apply_retention()
+        self._cur: _Open = self._open_segment()
+
+    # -- life cycle ---------------------------------------------------------------
+
+    def _recover(self) -> None:
+        for name in os.listdir(self.directory):
+            if name.endswith(INDEX_SUFFIX + ".tmp"):
+                os.unlink(self.directory / name)
+        for seq, path in _list_segments(self.directory):
+            index = load_index(path)
+            if index is None:
+                try:
+                    index = rebuild_index(path, truncate=True, block_bytes=self.index_block_bytes)
+                except ArchiveError as exc:
+                    # A segment whose header is torn holds no records; anything else we leave for a human.
+                    if path.stat().st_size < SEGMENT_HEADER_SIZE:
+                        log.warning("archive: removing %s with a torn header: %s", path.name, exc)
+                        path.unlink()
+                        continue
+                    raise
+                log.info("archive: rebuilt index of %s (%d records)", path.name, index.record_count)
+            if index.record_count == 0 and not index.links:
+                # An empty segment (writer stopped before its first frame) is just clutter.
+                path.unlink()
+                _index_path(path).unlink(missing_ok=True)
+                continue
+            self._sealed[seq] = (path, index.covered_bytes, index.record_count, index.min_ns, index.max_ns)
+
+    def _open_segment(self) -> _Open:
+        seq = max(self._sealed, default=0) + 1
+        created = self._clock_ns()
+        path = self.directory / _segment_name(seq, created)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        head = _SEG_HEAD.pack(SEGMENT_MAGIC, FORMAT_VERSION, SEGMENT_HEADER_SIZE, seq, created, 0)
+        _write_all(fd, head + _U32.pack(zlib.crc32(head)))
+        self._dir_dirty = True
+        builder = _IndexBuilder(SegmentIndex(seq, SEGMENT_HEADER_SIZE), self.index_block_bytes)
+        return _Open(seq, path, fd, SEGMENT_HEADER_SIZE, time.monotonic(), builder)
+
+    def _rotate_locked(self) -> None:
+        cur = self._cur
+        idx = cur.builder.index
+        _write_index(cur.path, idx)
+        self._sealed[cur.sequence] = (cur.path, cur.size, idx.record_count, idx.min_ns, idx.max_ns)
+        self._retired.append(cur.fd)
+        self.rotations += 1
+        self._cur = self._open_segment()
+        self._apply_retention()
+        log.info("archive: sealed %s (%d records, %d bytes)", cur.path.name, idx.record_count, cur.size)
+
+    def _apply_retention(self) -> None:
+        if not self._sealed:
+            return
+        now = self._clock_ns()
+        total = sum(v[1] for v in self._sealed.values())
+        for seq in sorted(self._sealed):
+            path, size, _count, _min, max_ns = self._sealed[seq]
+            too_big = self.retention_max_bytes is not None and total > self.retention_max_bytes
+            too_old = (
+                self.retention_max_age_s is not None
+                and max_ns is not None
+                and max_ns < now - int(self.retention_max_age_s * 1e9)
+            )
+            if not (too_big or too_old):
+                break  # oldest first: once one is kept, newer ones are kept too
+            path.unlink(missing_ok=True)
+            _index_path(path).unlink(missing_ok=True)
+            del self._sealed[seq]
+            total -= size
+            self._dir_dirty = True
+            log.info("archive: retention removed %s (%d bytes, %s)", path.name, size, "size" if too_big else "age")
+
+    def close(self) -> None:
+        """Seal the current segment (its index is written), fsync unless the policy is "never"."""
+        with self._sync_lock:
+            with self._lock:
+                if self._closed:
+                    return
+                self._closed = True
+                cur = self._cur
+                empty = cur.builder.index.record_count == 0
+                if not empty:
+                    _write_index(cur.path, cur.builder.index)
+                    idx = cur.builder.index
+                    self._sealed[cur.sequence] = (cur.path, cur.size, idx.record_count, idx.min_ns, idx.max_ns)
+                fds = [*self._retired, cur.fd]
+                self._retired = []
+            for fd in fds:
+                if self.fsync is not FsyncPolicy.NEVER:
+                    os.fsync(fd)
+                os.close(fd)
+            if empty:
+                cur.path.unlink(missing_ok=True)
+            if self.fsync is not FsyncPolicy.NEVER:
+                _fsync_dir(self.directory)
+
+    def __enter__(self) -> ArchiveWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the hot path ------------------------------------------------------------
+
+    def append(self, frame: bytes, *, link: str, time_ns: int | None = None, flags: int = 0) -> None:
+        """Archive one frame (slow path; prefer :meth:`append_many`)."""
+        self.append_many((frame,), link=link, time_ns=time_ns, flags=flags)
+
+    def append_buffer(
+        self,
+        buffer: bytes | bytearray | memoryview,
+        lengths: Sequence[int],
+        *,
+        link: str | Sequence[str],
+        time_ns: int | Sequence[int] | None = None,
+        flags: int | Sequence[int] = 0,
+    ) -> int:
+        """Archive frames laid end to end in ``buffer`` with the given ``lengths``."""
+        mv = memoryview(buffer)
+        frames = []
+        pos = 0
+        for n in lengths:
+            frames.append(mv[pos : pos + n])
+            pos += n
+        if pos > len(mv):
+            raise ValueError(f"lengths add up to {pos} bytes but the buffer holds {len(mv)}")
+        return self.append_many(frames, link=link, time_ns=time_ns, flags=flags)
+
+    def append_many(
+        self,
+        frames: Sequence[bytes | bytearray | memoryview],
+        *,
+        link: str | Sequence[str],
+        time_ns: int | Sequence[int] | None = None,
+        flags: int | Sequence[int] = 0,
+    ) -> int:
+        """Archive a batch of frames with one ``write()``; returns the number archived.
+
+        ``link``, ``time_ns`` (ground receipt time, ns UTC; default: now) and ``flags``
+        (see :class:`FrameFlags`) are either one value for the whole batch or one per frame.
+        """
+        n = len(frames)
+        if n == 0:
+            return 0
+        if time_ns is None:
+            time_ns = self._clock_ns()
+        times = [time_ns] * n if isinstance(time_ns, int) else time_ns
+        flag_list = [flags] * n if isinstance(flags, int) else flags
+        links = (link,) * n if isinstance(link, str) else link
+        if len(times) != n or len(flag_list) != n or len(links) != n:
+            raise ValueError("time_ns, flags and link must be scalars or have one entry per frame")
+        do_sync = False
+        with self._lock:
+            if self._closed:
+                raise ArchiveError("archive writer is closed")
+            cur = self._cur
+            if cur.size >= self.segment_max_bytes or self._too_old(cur):
+                self._rotate_locked()
+                cur = self._cur
+            parts: list = []
+            add = cur.builder.add
+            pack = _REC_HEAD.pack
+            pack_crc = _U32.pack
+            crc32 = zlib.crc32
+            offset = cur.size
+            link_ids = cur.link_ids
+            for frame, t, fl, ln in zip(frames, times, flag_list, links):
+                lid = link_ids.get(ln)
+                if lid is None:
+                    offset = self._define_link(cur, ln, t, offset, parts)
+                    lid = link_ids[ln]
+                length = len(frame)
+                if length > MAX_RECORD_PAYLOAD:
+                    raise ValueError(f"frame of {length} bytes exceeds the archive's {MAX_RECORD_PAYLOAD}-byte record limit")
+                head = pack(RECORD_MARKER, KIND_FRAME, fl, length, t, lid, 0)
+                parts.append(head)
+                parts.append(pack_crc(crc32(frame, crc32(head))))
+                parts.append(frame)
+                add(offset, KIND_FRAME, t, lid, length)
+                offset += RECORD_HEADER_SIZE + length
+            data = b"".join(parts)
+            _write_all(cur.fd, data)
+            cur.size = offset
+            self.frames_appended += n
+            self.bytes_appended += len(data)
+            if self.fsync is FsyncPolicy.ALWAYS:
+                do_sync = True
+            elif self.fsync is FsyncPolicy.INTERVAL and self.inline_sync:
+                do_sync = time.monotonic() - self._last_sync_mono >= self.fsync_interval_s
+        if do_sync:
+            self.sync()
+        return n
+
+    def _define_link(self, cur: _Open, name: str, t: int, offset: int, parts: list) -> int:
+        lid = len(cur.link_ids)
+        if lid > 0xFFFF:
+            raise ArchiveError("more than 65536 link names in one segment")
+        raw = name.encode()
+        head = _REC_HEAD.pack(RECORD_MARKER, KIND_LINK, 0, len(raw), t, lid, 0)
+        parts += (head, _U32.pack(zlib.crc32(raw, zlib.crc32(head))), raw)
+        cur.builder.add(offset, KIND_LINK, t, lid, len(raw), raw)
+        cur.link_ids[name] = lid
+        return offset + RECORD_HEADER_SIZE + len(raw)
+
+    def _too_old(self, cur: _Open) -> bool:
+        return (
+            self.segment_max_age_s is not None
+            and cur.builder.index.record_count > 0
+            and time.monotonic() - cur.opened_mono >= self.segment_max_age_s
+        )
+
+    # -- durability ----------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Force everything appended so far to stable storage (blocking: run it in a thread
+        from asyncio).  Also closes sealed segments and rotates an idle segment past its age."""
+        with self._sync_lock:
+            with self._lock:
+                if self._closed:
+                    return
+                if self._too_old(self._cur):
+                    self._rotate_locked()
+                fd = self._cur.fd
+                retired, self._retired = self._retired, []
+                dir_dirty, self._dir_dirty = self._dir_dirty, False
+            policy_never = self.fsync is FsyncPolicy.NEVER
+            for old in retired:
+                if not policy_never:
+                    os.fsync(old)
+                os.close(old)
+            if not policy_never:
+                # fdatasync: the data and the file size, without the timestamps a reader does not need.
+                getattr(os, "fdatasync", os.fsync)(fd)
+                if dir_dirty:
+                    _fsync_dir(self.directory)
+            self._last_sync_mono = time.monotonic()
+            self.syncs += 1
+
+    def sync_due(self) -> bool:
+        """Whether the "interval" policy wants a sync now."""
+        return self.fsync is FsyncPolicy.INTERVAL and time.monotonic() - self._last_sync_mono >= self.fsync_interval_s
+
+    async def sync_periodically(self) -> None:
+        """Run forever (cancel to stop): fsync every ``fsync_interval_s`` in a worker thread.
+
+        For the daemon's TaskGroup, with ``inline_sync=False``; under the "never" policy it
+        still closes sealed segments and rotates idle ones, just without fsync."""
+        while True:
+            await asyncio.sleep(self.fsync_interval_s)
+            await asyncio.to_thread(self.sync)
+
+    # -- statistics ----------------------------------------------------------------
+
+    def stats(self) -> ArchiveStats:
+        """Totals over the archive, kept incrementally (cheap enough for every scrape)."""
+        with self._lock:
+            idx = self._cur.builder.index
+            segs = list(self._sealed.values())
+            mins = [s[3] for s in segs if s[3] is not None]
+            maxs = [s[4] for s in segs if s[4] is not None]
+            if idx.min_ns is not None:
+                mins.append(idx.min_ns)
+                maxs.append(idx.max_ns)
+            return ArchiveStats(
+                segments=len(segs) + (0 if self._closed else 1),
+                records=sum(s[2] for s in segs) + (0 if self._closed else idx.record_count),
+                bytes=sum(s[1] for s in segs) + (0 if self._closed else self._cur.size),
+                first_ns=min(mins) if mins else None,
+                last_ns=max(maxs) if maxs else None,
+            )
+
+    @property
+    def current_segment(self) -> Path:
+        return self._cur.path
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _fsync_dir(directory: Path) -> None:
+    # A new or removed file is durable only once its directory entry is.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------- reader
+
+
+class ArchiveReader:
+    """Reads the archive in ``directory`` (while a writer may be appending to it).
+
+    Never modifies the directory: a missing or stale index is rebuilt in memory only.
+    Records come back in archive order (segment, then append order), which is receipt
+    order unless the ground clock stepped back.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, read_size: int = 1 << 20, verify: bool = True) -> None:
+        self.directory = Path(directory)
+        self.read_size = read_size
+        self.verify = verify
+        if not self.directory.is_dir():
+            raise ArchiveError(f"{self.directory}: no such archive directory")
+
+    def segments(self) -> list[tuple[Path, SegmentIndex | None]]:
+        """Each segment with its on-disk index (None if missing/stale: the segment is then scanned)."""
+        return [(path, load_index(path)) for _seq, path in _list_segments(self.directory)]
+
+    def stats(self) -> ArchiveStats:
+        """Totals over the archive (scans segments that have no usable index)."""
+        segs = records = size = 0
+        first = last = None
+        for path, index in self.segments():
+            try:
+                if index is None:
+                    index, _valid_end, _size = scan_segment(path, read_size=self.read_size)
+                file_size = path.stat().st_size
+            except (ArchiveError, FileNotFoundError):
+                continue
+            segs += 1
+            records += index.record_count
+            size += file_size
+            if index.min_ns is not None:
+                first = index.min_ns if first is None else min(first, index.min_ns)
+                last = index.max_ns if last is None else max(last, index.max_ns)
+        return ArchiveStats(segs, records, size, first, last)
+
+    def records(
+        self,
+        *,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        links: str | Collection[str] | None = None,
+    ) -> Iterator[Record]:
+        """Every archived frame with ``start_ns <= time_ns < end_ns`` from the given links."""
+        for batch in self.batches(start_ns=start_ns, end_ns=end_ns, links=links):
+            yield from batch
+
+    def batches(
+        self,
+        *,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        links: str | Collection[str] | None = None,
+    ) -> Iterator[list[Record]]:
+        """Like :meth:`records`, one list per read (about ``read_size`` bytes of archive)."""
+        if isinstance(links, str):
+            links = {links}
+        elif links is not None:
+            links = set(links)
+        for path, index in self.segments():
+            try:
+                if index is not None:
+                    yield from self._read_indexed(path, index, start_ns, end_ns, links)
+                else:
+                    yield from self._read_scan(path, start_ns, end_ns, links)
+            except FileNotFoundError:
+                continue  # removed by retention while we were reading
+
+    def _read_indexed(self, path, index, start_ns, end_ns, links) -> Iterator[list[Record]]:
+        if index.record_count == 0:
+            return
+        if start_ns is not None and index.max_ns < start_ns:
+            return
+        if end_ns is not None and index.min_ns >= end_ns:
+            return
+        mask = None
+        if links is not None:
+            ids = index.link_ids(links)
+            if not ids:
+                return
+            mask = 0
+            for i in ids:
+                mask |= 1 << min(i, 63)
+        # Merge adjacent selected blocks into byte ranges, so each is read in large chunks.
+        ranges: list[list[int]] = []
+        blocks = index.blocks
+        for i, b in enumerate(blocks):
+            if not b.overlaps(start_ns, end_ns, mask):
+                continue
+            stop = blocks[i + 1].offset if i + 1 < len(blocks) else index.covered_bytes
+            if ranges and ranges[-1][1] == b.offset:
+                ranges[-1][1] = stop
+            else:
+                ranges.append([b.offset, stop])
+        if not ranges:
+            return
+        with open(path, "rb", buffering=0) as f:
+            for lo, hi in ranges:
+                yield from self._read_range(f, index.sequence, lo, hi, dict(index.links), start_ns, end_ns, links, path)
+
+    def _read_scan(self, path, start_ns, end_ns, links) -> Iterator[list[Record]]:
+        with open(path, "rb", buffering=0) as f:
+            try:
+                seq, _created = _read_segment_header(f, path)
+            except ArchiveError as exc:
+                log.warning("archive: skipping %s: %s", path.name, exc)
+                return
+            size = os.fstat(f.fileno()).st_size
+            # Link names come from the definition records met on the way.
+            yield from self._read_range(f, seq, SEGMENT_HEADER_SIZE, size, {}, start_ns, end_ns, links, path, tolerate_tail=True)
+
+    def _read_range(self, f, seq, lo, hi, link_names, start_ns, end_ns, links, path, tolerate_tail=False):
+        f.seek(lo)
+        base = lo
+        buf = b""
+        verify = self.verify
+        while base < hi:
+            chunk = f.read(min(self.read_size, hi - base - len(buf)))
+            if not chunk and not buf:
+                break
+            buf = buf + chunk if buf else chunk
+            out: list[Record] = []
+            stop = 0
+            for off, kind, flags, t, lid, p0, p1 in _parse_records(buf, 0, len(buf), verify):
+                stop = p1
+                if kind == KIND_LINK:
+                    link_names[lid] = bytes(buf[p0:p1]).decode(errors="replace")
+                    continue
+                if start_ns is not None and t < start_ns:
+                    continue
+                if end_ns is not None and t >= end_ns:
+                    continue
+                name = link_names.get(lid, f"#{lid}")
+                if links is not None and name not in links:
+                    continue
+                out.append(Record(t, name, flags, bytes(buf[p0:p1]), seq, base + off))
+            if out:
+                yield out
+            base += stop
+            buf = buf[stop:]
+            if not chunk or (stop == 0 and len(buf) >= RECORD_HEADER_SIZE and not _incomplete(buf)):
+                # Nothing more to read, or an invalid record: the rest of this range is unusable.
+                if base < hi and not tolerate_tail:
+                    log.warning("archive: %s: invalid record at offset %d; rest of segment skipped", path.name, base)
+                break
+
+
+def _incomplete(buf: bytes) -> bool:
+    """Whether ``buf`` starts with a plausible record header whose payload is not all there yet."""
+    marker, kind, _f, length, *_ = _REC_FULL.unpack_from(buf, 0)
+    return marker == RECORD_MARKER and kind <= KIND_LINK and length <= MAX_RECORD_PAYLOAD and RECORD_HEADER_SIZE + length > len(buf)
