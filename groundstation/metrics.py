@@ -1,0 +1,166 @@
+"""The daemon's Prometheus metrics: declared once here, updated in batches, read at scrape time.
+
+prometheus-client's ``Counter.labels(...).inc()`` costs microseconds a call;
+at tens of thousands of frames a second with hundreds of parameters that is
+the whole budget.  So the hot path only adds to plain dicts (one update per
+batch, not per packet) and a custom collector turns them into metric families
+when Prometheus scrapes.  Every label value comes from the configuration or the
+mission database (links, spacecraft, APIDs, parameters, reasons from a fixed
+list), so label sets stay bounded.
+"""
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str  # full name; counters end in _total
+    kind: str  # "counter" | "gauge"
+    help: str
+    labels: tuple[str, ...]
+
+
+#: Every metric the daemon exports: the contract with dashboards and alert rules.
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("queqiao_frames_received_total", "counter", "Frames received on a link (good or bad).", ("link",)),
+    MetricSpec("queqiao_frames_rejected_total", "counter", "Frames rejected, by reason.", ("link", "reason")),
+    MetricSpec("queqiao_link_up", "gauge", "1 while the link is connected/bound, else 0.", ("link",)),
+    MetricSpec("queqiao_link_bytes_received_total", "counter", "Bytes received on a link.", ("link",)),
+    MetricSpec("queqiao_link_last_frame_timestamp_seconds", "gauge", "Ground receipt time of the last frame on a link.",
+               ("link",)),
+    MetricSpec("queqiao_frame_gaps_total", "counter", "Frames lost, from virtual channel frame count gaps.",
+               ("spacecraft", "vc")),
+    MetricSpec("queqiao_frames_total", "counter", "Good frames per spacecraft and virtual channel.", ("spacecraft", "vc")),
+    MetricSpec("queqiao_packets_total", "counter", "Packets extracted, per spacecraft and APID.", ("spacecraft", "apid")),
+    MetricSpec("queqiao_packet_gaps_total", "counter", "Packets lost, from sequence count gaps.", ("spacecraft", "apid")),
+    MetricSpec("queqiao_packet_duplicates_total", "counter", "Packets seen twice (same sequence count).",
+               ("spacecraft", "apid")),
+    MetricSpec("queqiao_packets_rejected_total", "counter", "Packets rejected, by reason.", ("spacecraft", "reason")),
+    MetricSpec("queqiao_chain_stage_total", "counter", "Items through each named chain stage, by outcome.",
+               ("stage", "outcome")),
+    MetricSpec("queqiao_parameter_value", "gauge", "Latest engineering value of a numeric parameter.",
+               ("spacecraft", "subsystem", "parameter", "unit")),
+    MetricSpec("queqiao_parameter_limit_state", "gauge", "Limit state: 0 nominal, 1 warning, 2 critical.",
+               ("spacecraft", "subsystem", "parameter")),
+    MetricSpec("queqiao_parameter_last_update_timestamp_seconds", "gauge", "Ground time of the parameter's last sample.",
+               ("spacecraft", "subsystem", "parameter")),
+    MetricSpec("queqiao_spacecraft_onboard_time_seconds", "gauge", "Latest onboard time (Unix seconds, UTC).",
+               ("spacecraft",)),
+    MetricSpec("queqiao_spacecraft_last_frame_timestamp_seconds", "gauge", "Ground receipt time of the last good frame.",
+               ("spacecraft",)),
+    MetricSpec("queqiao_light_time_seconds", "gauge", "One-way light time to the spacecraft.", ("spacecraft",)),
+    MetricSpec("queqiao_alarms_total", "counter", "Limit transitions into a state, per parameter.",
+               ("spacecraft", "subsystem", "parameter", "state")),
+    MetricSpec("queqiao_archive_bytes", "gauge", "Bytes held in the raw archive.", ()),
+    MetricSpec("queqiao_archive_segments", "gauge", "Segment files in the raw archive.", ()),
+    MetricSpec("queqiao_archive_records_total", "counter", "Frames appended to the raw archive.", ()),
+    MetricSpec("queqiao_commands_total", "counter", "Telecommands by final result.", ("spacecraft", "command", "result")),
+    MetricSpec("queqiao_mqtt_messages_published_total", "counter", "Messages published to the MQTT broker.", ()),
+    MetricSpec("queqiao_mqtt_messages_dropped_total", "counter", "MQTT messages dropped (buffer full while away).", ()),
+    MetricSpec("queqiao_mqtt_connected", "gauge", "1 while connected to the MQTT broker.", ()),
+)
+
+SPECS: dict[str, MetricSpec] = {spec.name: spec for spec in METRICS}
+
+#: Receipt-to-export latency buckets (seconds).
+LATENCY_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+LATENCY_NAME = "queqiao_export_latency_seconds"
+
+
+class LatencyHistogram:
+    """A histogram fed with whole numpy arrays of observations."""
+
+    def __init__(self, buckets: Iterable[float] = LATENCY_BUCKETS) -> None:
+        self.buckets = np.asarray(sorted(buckets), dtype=np.float64)
+        self.counts = np.zeros(self.buckets.size + 1, dtype=np.int64)  # last slot: +Inf
+        self.total = 0.0
+        self.count = 0
+
+    def observe_many(self, values: np.ndarray) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        if values.size == 0:
+            return
+        index = np.searchsorted(self.buckets, values, side="left")
+        self.counts += np.bincount(index, minlength=self.counts.size)
+        self.total += float(values.sum())
+        self.count += int(values.size)
+
+    def quantile(self, q: float) -> float:
+        """Upper bucket bound at quantile q (what Prometheus's histogram_quantile approximates)."""
+        if not self.count:
+            return float("nan")
+        cumulative = np.cumsum(self.counts)
+        slot = int(np.searchsorted(cumulative, q * self.count, side="left"))
+        return float(self.buckets[slot]) if slot < self.buckets.size else float("inf")
+
+
+class Metrics(Collector):
+    """The daemon's metric store and its Prometheus collector (one per daemon, no globals)."""
+
+    def __init__(self, latency_buckets: Iterable[float] = LATENCY_BUCKETS) -> None:
+        self._values: dict[str, dict[tuple[str, ...], float]] = defaultdict(dict)
+        self._sources: list[Callable[[Metrics], None]] = []
+        self.latency = LatencyHistogram(latency_buckets)
+        self._lock = threading.Lock()  # scrapes may run on another thread than the loop
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+
+    # ------------------------------------------------------------------ updates (hot path)
+
+    def inc(self, name: str, labels: tuple[str, ...] = (), amount: float = 1) -> None:
+        series = self._values[name]
+        series[labels] = series.get(labels, 0) + amount
+
+    def set(self, name: str, labels: tuple[str, ...], value: float) -> None:
+        self._values[name][labels] = value
+
+    def get(self, name: str, labels: tuple[str, ...] = ()) -> float:
+        return self._values.get(name, {}).get(labels, 0)
+
+    def series(self, name: str) -> dict[tuple[str, ...], float]:
+        return dict(self._values.get(name, {}))
+
+    def add_source(self, refresh: Callable[[Metrics], None]) -> None:
+        """Register a callable that sets gauges from live state (links, archive) just before a scrape."""
+        self._sources.append(refresh)
+
+    # ------------------------------------------------------------------ scrape
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        with self._lock:
+            for refresh in self._sources:
+                refresh(self)
+            for spec in METRICS:
+                series = self._values.get(spec.name)
+                if spec.kind == "counter":
+                    family = CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
+                else:
+                    family = GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
+                for labels, value in (series or {}).items():
+                    family.add_metric(list(labels), value)
+                yield family
+            cumulative = np.cumsum(self.latency.counts)
+            buckets = [(f"{bound:g}", int(cumulative[i])) for i, bound in enumerate(self.latency.buckets)]
+            buckets.append(("+Inf", int(cumulative[-1])))
+            yield HistogramMetricFamily(
+                LATENCY_NAME, "Ground receipt to export (Prometheus/MQTT) latency.",
+                buckets=buckets, sum_value=self.latency.total,
+            )
+
+    def render(self) -> bytes:
+        """The text exposition format, as served on /metrics."""
+        return generate_latest(self.registry)
