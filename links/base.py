@@ -69,7 +69,7 @@ class Link(ABC):
         self.backoff = backoff or Backoff()
         self.stats = LinkStats()
         self._on_state = on_state
-        self._outgoing: collections.deque[bytes] = collections.deque()
+        self._outgoing: collections.deque = collections.deque()
         self._outgoing_limit = queue_size
         self._outgoing_ready = asyncio.Event()
         self._outgoing_empty = asyncio.Event()
@@ -101,10 +101,14 @@ class Link(ABC):
 
     def send(self, data: bytes) -> None:
         """Queue one frame (datagram links) or CADU bytes (stream links) for sending."""
+        self._enqueue(bytes(data))
+
+    def _enqueue(self, item) -> None:
+        """Queue an item for the writer (bytes, or what a subclass's writer takes)."""
         if len(self._outgoing) >= self._outgoing_limit:
             self._outgoing.popleft()
             self.stats.dropped_out += 1
-        self._outgoing.append(bytes(data))
+        self._outgoing.append(item)
         self._outgoing_ready.set()
         self._outgoing_empty.clear()
 
@@ -162,8 +166,11 @@ class Link(ABC):
         self._finished = True
         self._incoming.put_nowait(None)
 
-    async def _writer(self, write: Callable[[bytes], object]) -> None:
-        """Drain the outgoing queue through ``write`` (sync or async); never drop on failure."""
+    async def _writer(self, write: Callable[[object], object]) -> None:
+        """Drain the outgoing queue through ``write`` (sync or async); never drop on failure.
+
+        Items are bytes, or (topic, payload, retain) for MQTT publications.
+        """
         while True:
             while not self._outgoing:
                 self._outgoing_empty.set()
@@ -174,7 +181,7 @@ class Link(ABC):
             if asyncio.iscoroutine(result):
                 await result
             self._outgoing.popleft()  # only now: a failed write keeps the frame for the next connection
-            self.stats.bytes_out += len(data)
+            self.stats.bytes_out += len(data) if isinstance(data, bytes) else len(data[1])
             self.stats.messages_out += 1
 
     def _set_up(self, up: bool, reason: str = "") -> None:

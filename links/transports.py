@@ -218,14 +218,25 @@ class MqttLink(Link):
     """One frame per MQTT message: publishes to ``publish_topic``, subscribes to ``subscribe_topics``."""
 
     def __init__(self, url: LinkUrl, *, publish_topic: str | None = None,
-                 subscribe_topics: tuple[str, ...] = (), **kwargs) -> None:
+                 subscribe_topics: tuple[str, ...] = (), client_options: dict | None = None, **kwargs) -> None:
         super().__init__(url, **kwargs)
         self.publish_topic = publish_topic
         self.subscribe_topics = subscribe_topics
         self.qos = int(url.query.get("qos", "1"))
+        self._extra_options = dict(client_options or {})
+
+    def send(self, data: bytes) -> None:
+        if self.publish_topic is None:
+            raise RuntimeError(f"link {self.name} has no publish topic")
+        self._enqueue((self.publish_topic, bytes(data), False))
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Queue a message for any topic (kept while the broker is away, bounded)."""
+        self._enqueue((topic, bytes(payload), retain))
 
     def _client_options(self) -> dict:
         options: dict = {"hostname": self.url.host, "port": self.url.port}
+        options.update(self._extra_options)
         if "client_id" in self.url.query:
             options["identifier"] = self.url.query["client_id"]
         if "username" in self.url.query:
@@ -255,12 +266,13 @@ class MqttLink(Link):
                     async for message in client.messages:
                         self._deliver(bytes(message.payload), str(message.topic))
 
-                async def publish(data: bytes) -> None:
-                    await client.publish(self.publish_topic, payload=data, qos=self.qos)
+                async def publish(item: tuple[str, bytes, bool]) -> None:
+                    topic, payload, retain = item
+                    await client.publish(topic, payload=payload, qos=self.qos, retain=retain)
 
                 async with asyncio.TaskGroup() as group:
-                    group.create_task(read())
-                    if self.publish_topic:
-                        group.create_task(self._writer(publish))
+                    if self.subscribe_topics:
+                        group.create_task(read())
+                    group.create_task(self._writer(publish))
         except* aiomqtt.MqttError as failure:
             raise ConnectionError(str(failure.exceptions[0])) from None
