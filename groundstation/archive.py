@@ -751,6 +751,8 @@ class ArchiveReader:
         self.directory = Path(directory)
         self.read_size = read_size
         self.verify = verify
+        #: Bytes read from segments so far (how much the index let us skip shows here).
+        self.bytes_read = 0
         if not self.directory.is_dir():
             raise ArchiveError(f"{self.directory}: no such archive directory")
 
@@ -859,6 +861,7 @@ class ArchiveReader:
         verify = self.verify
         while base < hi:
             chunk = f.read(min(self.read_size, hi - base - len(buf)))
+            self.bytes_read += len(chunk)
             if not chunk and not buf:
                 break
             buf = buf + chunk if buf else chunk
