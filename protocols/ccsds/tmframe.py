@@ -1,0 +1,502 @@
+"""TM (132.0-B-3) and AOS (732.0-B) transfer frames, and the frame profile everything shares.
+
+TM primary header, 6 octets: version 2 (=00) | SCID 10 | VCID 3 | OCF flag 1 |
+MC frame count 8 | VC frame count 8 | data field status 16 = secondary header flag 1 |
+sync flag 1 | packet order flag 1 | segment length ID 2 (=11) | first header pointer 11.
+Then an optional secondary header (version 2 | length-1 6 | data), the data field,
+an optional 4-octet OCF (a CLCW) and an optional 2-octet FECF (CRC-16/CCITT-FALSE
+over every preceding octet of the frame).
+
+AOS primary header, 6 octets: version 2 (=01) | SCID 8 | VCID 6 | VC frame count 24 |
+replay flag 1 | VC frame count usage flag 1 | spare 2 | VC frame count cycle 4; an
+optional 2-octet frame header error control (RS(10,6), carried but not computed here),
+an optional insert zone, the M_PDU (header: spare 5 | FHP 11, then the packet zone),
+optional OCF, optional FECF.
+
+First header pointer: offset of the first packet header in the data field (TM) or
+packet zone (AOS); 0x7FF = no packet starts in this frame; 0x7FE = only idle data.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Literal
+
+import construct as cs
+
+from cython_ext import crc as _crc
+from protocols.ccsds.clcw import CLCW_LENGTH, Clcw
+from protocols.errors import ChecksumError, ProtocolError, build_with, parse_with, require
+
+FHP_NO_PACKET_START = 0x7FF
+FHP_IDLE_DATA_ONLY = 0x7FE
+TM_VERSION = 0
+AOS_VERSION = 1
+TM_PRIMARY_HEADER_LENGTH = 6
+AOS_PRIMARY_HEADER_LENGTH = 6
+AOS_FHEC_LENGTH = 2
+MPDU_HEADER_LENGTH = 2
+OCF_LENGTH = CLCW_LENGTH
+FECF_LENGTH = 2
+TM_MAX_FRAME_LENGTH = 2048
+#: Counter moduli: TM master and virtual channel counts are 8 bits, AOS VC count 24 bits.
+TM_COUNT_MODULUS = 256
+AOS_COUNT_MODULUS = 1 << 24
+#: VCIDs conventionally reserved for idle (OID) frames.
+TM_IDLE_VCID = 7
+AOS_IDLE_VCID = 63
+
+
+@dataclass(frozen=True, slots=True)
+class FrameProfile:
+    """What a physical channel's frames look like; every frame builder and parser takes one.
+
+    ``secondary_header_length`` is the whole TM secondary header (ID octet included), 0 = none.
+    ``randomized`` says whether the CADU layer applies the TM pseudo-randomizer.
+    """
+
+    frame_length: int = 1115
+    has_ocf: bool = False
+    has_fecf: bool = True
+    secondary_header_length: int = 0
+    randomized: bool = True
+    kind: Literal["TM", "AOS"] = "TM"
+    aos_fhec: bool = False
+    insert_zone_length: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("TM", "AOS"):
+            raise ValueError(f"frame kind {self.kind!r}: TM or AOS")
+        if self.kind == "TM":
+            if self.aos_fhec or self.insert_zone_length:
+                raise ValueError("FHEC and insert zone exist only in AOS frames")
+            if self.secondary_header_length not in (0, *range(2, 65)):
+                raise ValueError(f"TM secondary header of {self.secondary_header_length} octets: 0 or 2..64")
+            if self.frame_length > TM_MAX_FRAME_LENGTH:
+                raise ValueError(f"TM frames have at most {TM_MAX_FRAME_LENGTH} octets, not {self.frame_length}")
+        elif self.secondary_header_length:
+            raise ValueError("AOS frames have no secondary header (use the insert zone)")
+        if self.zone_length < 1:
+            raise ValueError(f"frame length {self.frame_length} leaves no room for data")
+
+    @property
+    def version(self) -> int:
+        return TM_VERSION if self.kind == "TM" else AOS_VERSION
+
+    @property
+    def header_length(self) -> int:
+        """Octets before the data field (TM) or packet zone (AOS)."""
+        if self.kind == "TM":
+            return TM_PRIMARY_HEADER_LENGTH + self.secondary_header_length
+        return (AOS_PRIMARY_HEADER_LENGTH + (AOS_FHEC_LENGTH if self.aos_fhec else 0) + self.insert_zone_length
+                + MPDU_HEADER_LENGTH)
+
+    @property
+    def zone_offset(self) -> int:
+        """Where the octets the first header pointer counts from begin."""
+        return self.header_length
+
+    @property
+    def trailer_length(self) -> int:
+        return (OCF_LENGTH if self.has_ocf else 0) + (FECF_LENGTH if self.has_fecf else 0)
+
+    @property
+    def zone_length(self) -> int:
+        """Data field (TM) or M_PDU packet zone (AOS) length."""
+        return self.frame_length - self.header_length - self.trailer_length
+
+    @property
+    def ocf_offset(self) -> int | None:
+        return self.zone_offset + self.zone_length if self.has_ocf else None
+
+    @property
+    def fecf_offset(self) -> int | None:
+        return self.frame_length - FECF_LENGTH if self.has_fecf else None
+
+    @property
+    def count_modulus(self) -> int:
+        return TM_COUNT_MODULUS if self.kind == "TM" else AOS_COUNT_MODULUS
+
+    @property
+    def idle_vcid(self) -> int:
+        return TM_IDLE_VCID if self.kind == "TM" else AOS_IDLE_VCID
+
+    @property
+    def max_vcid(self) -> int:
+        return 7 if self.kind == "TM" else 63
+
+    @property
+    def max_scid(self) -> int:
+        return 0x3FF if self.kind == "TM" else 0xFF
+
+
+# --------------------------------------------------------------------------- construct definitions
+
+TmPrimaryHeader = cs.BitStruct(
+    "version" / cs.Default(cs.BitsInteger(2), TM_VERSION),
+    "scid" / cs.BitsInteger(10),
+    "vcid" / cs.BitsInteger(3),
+    "ocf_flag" / cs.Default(cs.BitsInteger(1), 0),
+    "mc_count" / cs.Default(cs.BitsInteger(8), 0),
+    "vc_count" / cs.Default(cs.BitsInteger(8), 0),
+    "secondary_header_flag" / cs.Default(cs.BitsInteger(1), 0),
+    "sync_flag" / cs.Default(cs.BitsInteger(1), 0),
+    "packet_order_flag" / cs.Default(cs.BitsInteger(1), 0),
+    "segment_length_id" / cs.Default(cs.BitsInteger(2), 0b11),
+    "fhp" / cs.BitsInteger(11),
+)
+
+TmSecondaryHeader = cs.Struct(
+    "id" / cs.BitStruct(
+        "version" / cs.Default(cs.BitsInteger(2), 0),
+        "length" / cs.Rebuild(cs.BitsInteger(6), lambda ctx: len(ctx._.data)),
+    ),
+    "data" / cs.Bytes(lambda ctx: ctx.id.length),
+)
+
+AosPrimaryHeader = cs.BitStruct(
+    "version" / cs.Default(cs.BitsInteger(2), AOS_VERSION),
+    "scid" / cs.BitsInteger(8),
+    "vcid" / cs.BitsInteger(6),
+    "vc_count" / cs.Default(cs.BitsInteger(24), 0),
+    "replay_flag" / cs.Default(cs.BitsInteger(1), 0),
+    "vc_count_usage_flag" / cs.Default(cs.BitsInteger(1), 0),
+    "spare" / cs.Default(cs.BitsInteger(2), 0),
+    "vc_count_cycle" / cs.Default(cs.BitsInteger(4), 0),
+)
+
+MpduHeader = cs.BitStruct(
+    "spare" / cs.Default(cs.BitsInteger(5), 0),
+    "fhp" / cs.BitsInteger(11),
+)
+
+
+class FrameErrorControl(cs.Construct):
+    """CRC-16 over the ``covered`` octets before it (the frame start is found by seeking back)."""
+
+    def __init__(self, covered, structure: str = "transfer frame") -> None:
+        super().__init__()
+        self.covered = covered
+        self.structure = structure
+        self.flagbuildnone = True
+
+    def _sizeof(self, context, path):
+        return FECF_LENGTH
+
+    def _covered(self, stream, context, path) -> bytes:
+        end = cs.stream_tell(stream, path)
+        n = self.covered(context) if callable(self.covered) else self.covered
+        cs.stream_seek(stream, end - n, 0, path)
+        return cs.stream_read(stream, n, path)
+
+    def _parse(self, stream, context, path):
+        covered = self._covered(stream, context, path)
+        received = int.from_bytes(cs.stream_read(stream, FECF_LENGTH, path), "big")
+        if received != _crc.crc16(covered):
+            raise ChecksumError(self.structure, f"FECF 0x{received:04X} does not match", field="fecf",
+                                offset=len(covered))
+        return received
+
+    def _build(self, obj, stream, context, path):
+        value = _crc.crc16(self._covered(stream, context, path))
+        cs.stream_write(stream, value.to_bytes(FECF_LENGTH, "big"), FECF_LENGTH, path)
+        return value
+
+
+def tm_frame_struct(profile: FrameProfile) -> cs.Struct:
+    """The whole TM frame for ``profile`` as a construct Struct (parse checks the FECF)."""
+    if profile.kind != "TM":
+        raise ValueError("tm_frame_struct needs a TM profile")
+    fields = ["primary" / TmPrimaryHeader]
+    if profile.secondary_header_length:
+        fields.append("secondary" / TmSecondaryHeader)
+    fields.append("data" / cs.Bytes(profile.zone_length))
+    if profile.has_ocf:
+        fields.append("ocf" / cs.Int32ub)
+    if profile.has_fecf:
+        fields.append("fecf" / FrameErrorControl(profile.frame_length - FECF_LENGTH, "TM transfer frame"))
+    return cs.Struct(*fields)
+
+
+def aos_frame_struct(profile: FrameProfile) -> cs.Struct:
+    """The whole AOS frame (M_PDU data field) for ``profile`` as a construct Struct."""
+    if profile.kind != "AOS":
+        raise ValueError("aos_frame_struct needs an AOS profile")
+    fields = ["primary" / AosPrimaryHeader]
+    if profile.aos_fhec:
+        fields.append("fhec" / cs.Bytes(AOS_FHEC_LENGTH))
+    if profile.insert_zone_length:
+        fields.append("insert_zone" / cs.Bytes(profile.insert_zone_length))
+    fields += ["mpdu" / MpduHeader, "data" / cs.Bytes(profile.zone_length)]
+    if profile.has_ocf:
+        fields.append("ocf" / cs.Int32ub)
+    if profile.has_fecf:
+        fields.append("fecf" / FrameErrorControl(profile.frame_length - FECF_LENGTH, "AOS transfer frame"))
+    return cs.Struct(*fields)
+
+
+# --------------------------------------------------------------------------- typed frames
+
+_TM_HEADER = struct.Struct(">HBBH")
+
+
+@dataclass(frozen=True, slots=True)
+class TmFrame:
+    """A TM transfer frame as values.  ``data`` is the whole data field (profile.zone_length octets).
+
+    ``ocf`` is the raw 32-bit OCF (see :attr:`clcw`); ``crc_ok`` is None when the profile has
+    no FECF.  ``secondary_header`` is the secondary header's data (after its ID octet).
+    """
+
+    scid: int
+    vcid: int
+    data: bytes
+    fhp: int = 0
+    mc_count: int = 0
+    vc_count: int = 0
+    ocf: int | None = None
+    secondary_header: bytes = b""
+    secondary_header_version: int = 0
+    sync_flag: int = 0
+    packet_order_flag: int = 0
+    segment_length_id: int = 0b11
+    version: int = TM_VERSION
+    crc_ok: bool | None = None
+
+    @property
+    def ocf_flag(self) -> int:
+        return int(self.ocf is not None)
+
+    @property
+    def clcw(self) -> Clcw | None:
+        return None if self.ocf is None else Clcw.from_int(self.ocf)
+
+    def build(self, profile: FrameProfile) -> bytes:
+        return build_tm_frame(self, profile)
+
+    @classmethod
+    def parse(cls, buffer, profile: FrameProfile, offset: int = 0, *, verify: bool = False) -> "TmFrame":
+        return parse_tm_frame(buffer, profile, offset, verify=verify)
+
+
+@dataclass(frozen=True, slots=True)
+class AosFrame:
+    """An AOS transfer frame carrying an M_PDU.  ``data`` is the packet zone."""
+
+    scid: int
+    vcid: int
+    data: bytes
+    fhp: int = 0
+    vc_count: int = 0
+    ocf: int | None = None
+    replay_flag: int = 0
+    vc_count_usage_flag: int = 0
+    vc_count_cycle: int = 0
+    fhec: bytes | None = None
+    insert_zone: bytes = b""
+    version: int = AOS_VERSION
+    crc_ok: bool | None = None
+
+    @property
+    def clcw(self) -> Clcw | None:
+        return None if self.ocf is None else Clcw.from_int(self.ocf)
+
+    def build(self, profile: FrameProfile) -> bytes:
+        return build_aos_frame(self, profile)
+
+    @classmethod
+    def parse(cls, buffer, profile: FrameProfile, offset: int = 0, *, verify: bool = False) -> "AosFrame":
+        return parse_aos_frame(buffer, profile, offset, verify=verify)
+
+
+def _field(structure: str, name: str, value: int, bits: int) -> int:
+    if not 0 <= value < (1 << bits):
+        raise ProtocolError(structure, f"{value} does not fit {bits} bits", field=name)
+    return value
+
+
+def _trailer(structure: str, frame, profile: FrameProfile, head: bytes) -> bytes:
+    if len(frame.data) != profile.zone_length:
+        raise ProtocolError(structure, f"data of {len(frame.data)} octets, the profile's frames carry "
+                                       f"{profile.zone_length}", field="data")
+    out = head + bytes(frame.data)
+    if profile.has_ocf:
+        if frame.ocf is None:
+            raise ProtocolError(structure, "the profile has an OCF but the frame has none", field="ocf")
+        out += _field(structure, "ocf", int(frame.ocf), 32).to_bytes(4, "big")
+    elif frame.ocf is not None:
+        raise ProtocolError(structure, "the frame has an OCF but the profile has none", field="ocf")
+    if profile.has_fecf:
+        out += _crc.crc16(out).to_bytes(2, "big")
+    return out
+
+
+def pack_tm_header(scid: int, vcid: int, mc_count: int, vc_count: int, fhp: int, *, ocf_flag: int = 0,
+                   secondary_header_flag: int = 0, sync_flag: int = 0, packet_order_flag: int = 0,
+                   segment_length_id: int = 0b11, version: int = TM_VERSION) -> bytes:
+    """The 6-octet TM primary header."""
+    s = "TM transfer frame"
+    word0 = (_field(s, "primary.version", version, 2) << 14) | (_field(s, "primary.scid", scid, 10) << 4) \
+        | (_field(s, "primary.vcid", vcid, 3) << 1) | _field(s, "primary.ocf_flag", ocf_flag, 1)
+    status = (_field(s, "primary.secondary_header_flag", secondary_header_flag, 1) << 15) \
+        | (_field(s, "primary.sync_flag", sync_flag, 1) << 14) \
+        | (_field(s, "primary.packet_order_flag", packet_order_flag, 1) << 13) \
+        | (_field(s, "primary.segment_length_id", segment_length_id, 2) << 11) | _field(s, "primary.fhp", fhp, 11)
+    return _TM_HEADER.pack(word0, _field(s, "primary.mc_count", mc_count, 8),
+                           _field(s, "primary.vc_count", vc_count, 8), status)
+
+
+def unpack_tm_header(buffer, offset: int = 0) -> tuple[int, ...]:
+    """(version, scid, vcid, ocf_flag, mc_count, vc_count, secondary_header_flag, sync_flag,
+    packet_order_flag, segment_length_id, fhp)."""
+    require("TM transfer frame primary header", len(buffer), offset, TM_PRIMARY_HEADER_LENGTH)
+    w, mc, vc, st = _TM_HEADER.unpack_from(buffer, offset)
+    return (w >> 14, (w >> 4) & 0x3FF, (w >> 1) & 7, w & 1, mc, vc, st >> 15, (st >> 14) & 1, (st >> 13) & 1,
+            (st >> 11) & 3, st & 0x7FF)
+
+
+def build_tm_frame(frame: TmFrame, profile: FrameProfile) -> bytes:
+    """The frame's octets (FECF computed when the profile has one)."""
+    s = "TM transfer frame"
+    if profile.kind != "TM":
+        raise ProtocolError(s, "needs a TM profile", field="profile")
+    head = pack_tm_header(frame.scid, frame.vcid, frame.mc_count, frame.vc_count, frame.fhp,
+                          ocf_flag=frame.ocf_flag, secondary_header_flag=int(bool(profile.secondary_header_length)),
+                          sync_flag=frame.sync_flag, packet_order_flag=frame.packet_order_flag,
+                          segment_length_id=frame.segment_length_id, version=frame.version)
+    if profile.secondary_header_length:
+        if len(frame.secondary_header) != profile.secondary_header_length - 1:
+            raise ProtocolError(s, f"secondary header data of {len(frame.secondary_header)} octets, the profile has "
+                                   f"{profile.secondary_header_length - 1}", field="secondary.data")
+        head += bytes([(_field(s, "secondary.id.version", frame.secondary_header_version, 2) << 6)
+                       | (profile.secondary_header_length - 1)]) + bytes(frame.secondary_header)
+    elif frame.secondary_header:
+        raise ProtocolError(s, "the profile has no secondary header", field="secondary")
+    return _trailer(s, frame, profile, head)
+
+
+def _check_fecf(structure: str, buffer, offset: int, profile: FrameProfile, verify: bool) -> bool | None:
+    if not profile.has_fecf:
+        return None
+    end = offset + profile.frame_length
+    received = int.from_bytes(buffer[end - FECF_LENGTH:end], "big")
+    ok = _crc.crc16(bytes(buffer[offset:end - FECF_LENGTH])) == received
+    if verify and not ok:
+        raise ChecksumError(structure, f"FECF 0x{received:04X} does not match", field="fecf",
+                            offset=end - FECF_LENGTH)
+    return ok
+
+
+def parse_tm_frame(buffer, profile: FrameProfile, offset: int = 0, *, verify: bool = False) -> TmFrame:
+    """The TM frame at ``offset``.  ``verify=True`` raises ChecksumError on a bad FECF;
+    otherwise the result's ``crc_ok`` tells.  Header/profile mismatches raise ProtocolError."""
+    s = "TM transfer frame"
+    require(s, len(buffer), offset, profile.frame_length)
+    version, scid, vcid, ocf_flag, mc, vc, sec, sync, order, seglen, fhp = unpack_tm_header(buffer, offset)
+    if version != TM_VERSION:
+        raise ProtocolError(s, f"version {version}, expected {TM_VERSION}", field="primary.version", offset=offset)
+    if ocf_flag != int(profile.has_ocf):
+        raise ProtocolError(s, f"OCF flag {ocf_flag} disagrees with the frame profile", field="primary.ocf_flag",
+                            offset=offset)
+    if sec != int(bool(profile.secondary_header_length)):
+        raise ProtocolError(s, f"secondary header flag {sec} disagrees with the frame profile",
+                            field="primary.secondary_header_flag", offset=offset + 4)
+    ok = _check_fecf(s, buffer, offset, profile, verify)
+    secondary, sh_version = b"", 0
+    p = offset + TM_PRIMARY_HEADER_LENGTH
+    if profile.secondary_header_length:
+        ident = buffer[p]
+        if (ident & 0x3F) + 1 != profile.secondary_header_length:
+            raise ProtocolError(s, f"secondary header length {(ident & 0x3F) + 1} disagrees with the frame profile",
+                                field="secondary.id.length", offset=p)
+        sh_version = ident >> 6
+        secondary = bytes(buffer[p + 1:p + profile.secondary_header_length])
+    z = offset + profile.zone_offset
+    ocf = None
+    if profile.has_ocf:
+        o = offset + profile.ocf_offset
+        ocf = int.from_bytes(buffer[o:o + OCF_LENGTH], "big")
+    return TmFrame(scid, vcid, bytes(buffer[z:z + profile.zone_length]), fhp, mc, vc, ocf, secondary, sh_version,
+                   sync, order, seglen, version, ok)
+
+
+def pack_aos_header(scid: int, vcid: int, vc_count: int, *, replay_flag: int = 0, vc_count_usage_flag: int = 0,
+                    vc_count_cycle: int = 0, spare: int = 0, version: int = AOS_VERSION) -> bytes:
+    s = "AOS transfer frame"
+    word0 = (_field(s, "primary.version", version, 2) << 14) | (_field(s, "primary.scid", scid, 8) << 6) \
+        | _field(s, "primary.vcid", vcid, 6)
+    signal = (_field(s, "primary.replay_flag", replay_flag, 1) << 7) \
+        | (_field(s, "primary.vc_count_usage_flag", vc_count_usage_flag, 1) << 6) \
+        | (_field(s, "primary.spare", spare, 2) << 4) | _field(s, "primary.vc_count_cycle", vc_count_cycle, 4)
+    return word0.to_bytes(2, "big") + _field(s, "primary.vc_count", vc_count, 24).to_bytes(3, "big") + bytes([signal])
+
+
+def unpack_aos_header(buffer, offset: int = 0) -> tuple[int, ...]:
+    """(version, scid, vcid, vc_count, replay_flag, vc_count_usage_flag, spare, vc_count_cycle)."""
+    require("AOS transfer frame primary header", len(buffer), offset, AOS_PRIMARY_HEADER_LENGTH)
+    w = (buffer[offset] << 8) | buffer[offset + 1]
+    sig = buffer[offset + 5]
+    return (w >> 14, (w >> 6) & 0xFF, w & 0x3F, int.from_bytes(buffer[offset + 2:offset + 5], "big"), sig >> 7,
+            (sig >> 6) & 1, (sig >> 4) & 3, sig & 0xF)
+
+
+def build_aos_frame(frame: AosFrame, profile: FrameProfile) -> bytes:
+    s = "AOS transfer frame"
+    if profile.kind != "AOS":
+        raise ProtocolError(s, "needs an AOS profile", field="profile")
+    head = pack_aos_header(frame.scid, frame.vcid, frame.vc_count, replay_flag=frame.replay_flag,
+                           vc_count_usage_flag=frame.vc_count_usage_flag, vc_count_cycle=frame.vc_count_cycle,
+                           version=frame.version)
+    if profile.aos_fhec:
+        # The RS(10,6) FHEC is not computed here: the caller supplies it (or zeros are sent).
+        fhec = frame.fhec if frame.fhec is not None else bytes(AOS_FHEC_LENGTH)
+        if len(fhec) != AOS_FHEC_LENGTH:
+            raise ProtocolError(s, "FHEC has 2 octets", field="fhec")
+        head += bytes(fhec)
+    if len(frame.insert_zone) != profile.insert_zone_length:
+        raise ProtocolError(s, f"insert zone of {len(frame.insert_zone)} octets, the profile has "
+                               f"{profile.insert_zone_length}", field="insert_zone")
+    head += bytes(frame.insert_zone) + _field(s, "mpdu.fhp", frame.fhp, 11).to_bytes(2, "big")
+    return _trailer(s, frame, profile, head)
+
+
+def parse_aos_frame(buffer, profile: FrameProfile, offset: int = 0, *, verify: bool = False) -> AosFrame:
+    s = "AOS transfer frame"
+    require(s, len(buffer), offset, profile.frame_length)
+    version, scid, vcid, vc, replay, usage, _spare, cycle = unpack_aos_header(buffer, offset)
+    if version != AOS_VERSION:
+        raise ProtocolError(s, f"version {version}, expected {AOS_VERSION}", field="primary.version", offset=offset)
+    ok = _check_fecf(s, buffer, offset, profile, verify)
+    p = offset + AOS_PRIMARY_HEADER_LENGTH
+    fhec = None
+    if profile.aos_fhec:
+        fhec = bytes(buffer[p:p + AOS_FHEC_LENGTH])
+        p += AOS_FHEC_LENGTH
+    insert = bytes(buffer[p:p + profile.insert_zone_length])
+    p += profile.insert_zone_length
+    fhp = ((buffer[p] << 8) | buffer[p + 1]) & 0x7FF
+    z = offset + profile.zone_offset
+    ocf = None
+    if profile.has_ocf:
+        o = offset + profile.ocf_offset
+        ocf = int.from_bytes(buffer[o:o + OCF_LENGTH], "big")
+    return AosFrame(scid, vcid, bytes(buffer[z:z + profile.zone_length]), fhp, vc, ocf, replay, usage, cycle, fhec,
+                    insert, version, ok)
+
+
+def parse_frame(buffer, profile: FrameProfile, offset: int = 0, *, verify: bool = False) -> TmFrame | AosFrame:
+    """A TM or AOS frame according to ``profile.kind``."""
+    if profile.kind == "TM":
+        return parse_tm_frame(buffer, profile, offset, verify=verify)
+    return parse_aos_frame(buffer, profile, offset, verify=verify)
+
+
+def parse_frame_struct(buffer, profile: FrameProfile, offset: int = 0):
+    """Parse with the construct definition (containers); errors as ProtocolError."""
+    con = tm_frame_struct(profile) if profile.kind == "TM" else aos_frame_struct(profile)
+    return parse_with(f"{profile.kind} transfer frame", con, buffer, offset=offset)
+
+
+def build_frame_struct(obj, profile: FrameProfile) -> bytes:
+    con = tm_frame_struct(profile) if profile.kind == "TM" else aos_frame_struct(profile)
+    return build_with(f"{profile.kind} transfer frame", con, obj)
