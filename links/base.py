@@ -135,6 +135,23 @@ class Link(ABC):
     async def receive(self) -> bytes:
         return (await self.receive_from())[1]
 
+    async def receive_many(self, limit: int = 4096) -> list[tuple[str, bytes]]:
+        """Wait for one item, then take whatever else is already queued (up to ``limit``).
+
+        The ground station's chain works in batches: one wake-up per burst, not per frame.
+        """
+        items = [await self.receive_from()]
+        while len(items) < limit:
+            try:
+                item = self._incoming.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if item is None:
+                self._incoming.put_nowait(None)
+                break
+            items.append(item)
+        return items
+
     @property
     def pending_out(self) -> int:
         return len(self._outgoing)
