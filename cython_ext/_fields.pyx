@@ -1,0 +1,242 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled field-table decode/encode (twin: cython_ext/pure/fields.py; the table is documented there).
+
+Records are walked in blocks of a few hundred; inside a block one field at a
+time, so each inner loop has a fixed shape (the branch on the field's kind is
+taken the same way every iteration) and the block's records stay in L1/L2.
+"""
+from libc.stdint cimport uint8_t, uint64_t, int64_t
+from libc.string cimport memcpy
+
+import numpy as np
+
+from cython_ext.pure.fields import (  # noqa: F401 - the constants are part of the kernel's interface
+    COL_OFFSET, COL_NBYTES, COL_KIND, COL_SHIFT, COL_WIDTH, COL_SIGN, COL_OUT, COL_OUT_OFFSET, COL_ITEMSIZE,
+    TABLE_COLUMNS, KIND_BE, KIND_LE, KIND_BITS, KIND_BYTES, SIGN_UNSIGNED, SIGN_SIGNED, SIGN_BOOL,
+)
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    #define QQ_BE16(x) (x)
+    #define QQ_BE32(x) (x)
+    #define QQ_BE64(x) (x)
+    #define QQ_LE16(x) __builtin_bswap16(x)
+    #define QQ_LE32(x) __builtin_bswap32(x)
+    #define QQ_LE64(x) __builtin_bswap64(x)
+    #else
+    #define QQ_BE16(x) __builtin_bswap16(x)
+    #define QQ_BE32(x) __builtin_bswap32(x)
+    #define QQ_BE64(x) __builtin_bswap64(x)
+    #define QQ_LE16(x) (x)
+    #define QQ_LE32(x) (x)
+    #define QQ_LE64(x) (x)
+    #endif
+    static inline uint64_t qq_load_be(const uint8_t *p, int n) {
+        uint16_t a; uint32_t b; uint64_t c; int k;
+        switch (n) {
+        case 1: return p[0];
+        case 2: memcpy(&a, p, 2); return QQ_BE16(a);
+        case 4: memcpy(&b, p, 4); return QQ_BE32(b);
+        case 8: memcpy(&c, p, 8); return QQ_BE64(c);
+        default: c = 0; for (k = 0; k < n; k++) c = (c << 8) | p[k]; return c;
+        }
+    }
+    static inline uint64_t qq_load_le(const uint8_t *p, int n) {
+        uint16_t a; uint32_t b; uint64_t c; int k;
+        switch (n) {
+        case 1: return p[0];
+        case 2: memcpy(&a, p, 2); return QQ_LE16(a);
+        case 4: memcpy(&b, p, 4); return QQ_LE32(b);
+        case 8: memcpy(&c, p, 8); return QQ_LE64(c);
+        default: c = 0; for (k = n - 1; k >= 0; k--) c = (c << 8) | p[k]; return c;
+        }
+    }
+    static inline void qq_store_be(uint8_t *p, uint64_t v, int n) {
+        uint16_t a; uint32_t b; uint64_t c; int k;
+        switch (n) {
+        case 1: p[0] = (uint8_t)v; return;
+        case 2: a = QQ_BE16((uint16_t)v); memcpy(p, &a, 2); return;
+        case 4: b = QQ_BE32((uint32_t)v); memcpy(p, &b, 4); return;
+        case 8: c = QQ_BE64(v); memcpy(p, &c, 8); return;
+        default: for (k = n - 1; k >= 0; k--) { p[k] = (uint8_t)v; v >>= 8; } return;
+        }
+    }
+    static inline void qq_store_le(uint8_t *p, uint64_t v, int n) {
+        uint16_t a; uint32_t b; uint64_t c; int k;
+        switch (n) {
+        case 1: p[0] = (uint8_t)v; return;
+        case 2: a = QQ_LE16((uint16_t)v); memcpy(p, &a, 2); return;
+        case 4: b = QQ_LE32((uint32_t)v); memcpy(p, &b, 4); return;
+        case 8: c = QQ_LE64(v); memcpy(p, &c, 8); return;
+        default: for (k = 0; k < n; k++) { p[k] = (uint8_t)v; v >>= 8; } return;
+        }
+    }
+    /* Native-order element of 1/2/4/8 bytes (output and input columns are native numpy arrays). */
+    static inline void qq_store_native(uint8_t *p, uint64_t v, int n) {
+        uint8_t a = (uint8_t)v; uint16_t b = (uint16_t)v; uint32_t c = (uint32_t)v;
+        switch (n) {
+        case 1: *p = a; return;
+        case 2: memcpy(p, &b, 2); return;
+        case 4: memcpy(p, &c, 4); return;
+        default: memcpy(p, &v, 8); return;
+        }
+    }
+    static inline uint64_t qq_load_native(const uint8_t *p, int n) {
+        uint16_t b; uint32_t c; uint64_t d;
+        switch (n) {
+        case 1: return *p;
+        case 2: memcpy(&b, p, 2); return b;
+        case 4: memcpy(&c, p, 4); return c;
+        default: memcpy(&d, p, 8); return d;
+        }
+    }
+    """
+    uint64_t qq_load_be(const uint8_t *p, int n) nogil
+    uint64_t qq_load_le(const uint8_t *p, int n) nogil
+    void qq_store_be(uint8_t *p, uint64_t v, int n) nogil
+    void qq_store_le(uint8_t *p, uint64_t v, int n) nogil
+    void qq_store_native(uint8_t *p, uint64_t v, int n) nogil
+    uint64_t qq_load_native(const uint8_t *p, int n) nogil
+
+DEF BLOCK = 256
+
+
+cdef inline uint64_t _mask(int64_t width) noexcept nogil:
+    return <uint64_t>0xFFFFFFFFFFFFFFFF if width >= 64 else ((<uint64_t>1) << width) - 1
+
+
+def _u8(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.reshape(-1).view(np.uint8)
+    return memoryview(obj).cast("B")
+
+
+def _columns(arrays, Py_ssize_t count, bint writable):
+    """Base addresses and row strides of C-contiguous (count, ...) arrays."""
+    cdef Py_ssize_t k, n = len(arrays)
+    bases = np.empty(n, dtype=np.uint64)
+    strides = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        a = arrays[k]
+        if not isinstance(a, np.ndarray) or not a.flags.c_contiguous or a.shape[0] != count:
+            raise ValueError("columns must be C-contiguous numpy arrays with one row per record")
+        if writable and not a.flags.writeable:
+            raise ValueError("output columns must be writable")
+        bases[k] = a.__array_interface__["data"][0]
+        strides[k] = a.nbytes // count if count else 0
+    return bases, strides
+
+
+def decode(buffer, Py_ssize_t record_size, Py_ssize_t count, offsets, table, outputs):
+    """Fill ``outputs`` from ``count`` records of ``record_size`` bytes (see cython_ext.pure.fields)."""
+    if count == 0:
+        return
+    cdef const uint8_t[::1] data = _u8(buffer)
+    cdef const int64_t[:, ::1] tab = np.ascontiguousarray(table, dtype=np.int64)
+    cdef const int64_t[::1] offs
+    cdef bint use_offsets = offsets is not None
+    if use_offsets:
+        offs_array = np.ascontiguousarray(offsets, dtype=np.int64)
+        if offs_array.shape[0] != count:
+            raise ValueError("offsets must have one entry per record")
+        if offs_array.min() < 0 or offs_array.max() + record_size > data.shape[0]:
+            raise ValueError("a record offset runs outside the buffer")
+        offs = offs_array
+    elif data.shape[0] < count * record_size:
+        raise ValueError(f"buffer of {data.shape[0]} bytes holds fewer than {count} records of {record_size} bytes")
+    if tab.shape[0] and (np.asarray(tab)[:, COL_OFFSET] + np.asarray(tab)[:, COL_NBYTES]).max() > record_size:
+        raise ValueError("a field runs past the end of the record")
+    bases_array, strides_array = _columns(outputs, count, True)
+    cdef const uint64_t[::1] bases = bases_array
+    cdef const int64_t[::1] ostrides = strides_array
+    cdef Py_ssize_t nf = tab.shape[0], b0, b1, i, k
+    cdef const uint8_t *src = &data[0]
+    cdef const uint8_t *p
+    cdef uint8_t *dst
+    cdef int64_t off, nb, kind, shift, width, sign, itemsize, ostride
+    cdef uint64_t v, mask, top
+    with nogil:
+        b0 = 0
+        while b0 < count:
+            b1 = b0 + BLOCK
+            if b1 > count:
+                b1 = count
+            for k in range(nf):
+                off = tab[k, 0]; nb = tab[k, 1]; kind = tab[k, 2]; shift = tab[k, 3]; width = tab[k, 4]
+                sign = tab[k, 5]; itemsize = tab[k, 8]
+                dst = <uint8_t *>(<size_t>bases[tab[k, 6]]) + tab[k, 7]
+                ostride = ostrides[tab[k, 6]]
+                mask = _mask(width)
+                top = (<uint64_t>1) << (width - 1) if width > 0 else 0
+                for i in range(b0, b1):
+                    p = src + (offs[i] if use_offsets else i * record_size) + off
+                    if kind == 3:
+                        memcpy(dst + i * ostride, p, nb)
+                        continue
+                    if kind == 0:
+                        v = qq_load_be(p, <int>nb)
+                    elif kind == 1:
+                        v = qq_load_le(p, <int>nb)
+                    else:
+                        v = (qq_load_be(p, <int>nb) >> shift) & mask
+                    if sign == 1:
+                        if width < 64:
+                            v = (v ^ top) - top
+                    elif sign == 2:
+                        v = v != 0
+                    qq_store_native(dst + i * ostride, v, <int>itemsize)
+            b0 = b1
+
+
+def encode(out, Py_ssize_t record_size, Py_ssize_t count, table, inputs):
+    """Write the fields of ``inputs`` into ``out`` (``count`` records, already holding the template)."""
+    if count == 0:
+        return
+    cdef uint8_t[::1] data = _u8(out)
+    cdef const int64_t[:, ::1] tab = np.ascontiguousarray(table, dtype=np.int64)
+    if data.shape[0] < count * record_size:
+        raise ValueError("output buffer too small")
+    if tab.shape[0] and (np.asarray(tab)[:, COL_OFFSET] + np.asarray(tab)[:, COL_NBYTES]).max() > record_size:
+        raise ValueError("a field runs past the end of the record")
+    bases_array, strides_array = _columns(inputs, count, False)
+    cdef const uint64_t[::1] bases = bases_array
+    cdef const int64_t[::1] istrides = strides_array
+    cdef Py_ssize_t nf = tab.shape[0], b0, b1, i, k
+    cdef uint8_t *dst0 = &data[0]
+    cdef uint8_t *p
+    cdef const uint8_t *srcp
+    cdef int64_t off, nb, kind, shift, width, sign, itemsize, istride
+    cdef uint64_t v, w, mask
+    with nogil:
+        b0 = 0
+        while b0 < count:
+            b1 = b0 + BLOCK
+            if b1 > count:
+                b1 = count
+            for k in range(nf):
+                off = tab[k, 0]; nb = tab[k, 1]; kind = tab[k, 2]; shift = tab[k, 3]; width = tab[k, 4]
+                sign = tab[k, 5]; itemsize = tab[k, 8]
+                srcp = <const uint8_t *>(<size_t>bases[tab[k, 6]]) + tab[k, 7]
+                istride = istrides[tab[k, 6]]
+                mask = _mask(width)
+                for i in range(b0, b1):
+                    p = dst0 + i * record_size + off
+                    if kind == 3:
+                        memcpy(p, srcp + i * istride, nb)
+                        continue
+                    v = qq_load_native(srcp + i * istride, <int>itemsize)
+                    if sign == 2:
+                        v = v != 0
+                    v &= mask
+                    if kind == 0:
+                        qq_store_be(p, v, <int>nb)
+                    elif kind == 1:
+                        qq_store_le(p, v, <int>nb)
+                    else:
+                        w = qq_load_be(p, <int>nb)
+                        w = (w & ~(mask << shift)) | (v << shift)
+                        qq_store_be(p, w, <int>nb)
+            b0 = b1

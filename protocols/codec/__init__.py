@@ -1,0 +1,11 @@
+"""The fast path: flat field tables derived from construct definitions, run over many packets.
+
+- :class:`PacketCodec` — ``decode_many`` / ``raw_many`` / ``encode_many`` of one fixed-size packet definition.
+- :func:`split_packets` — offsets, lengths, APIDs and sequence counts of a concatenated packet stream.
+- :func:`extract_packets` — packets out of a batch of same-VC transfer frame data fields (first header pointers).
+
+See docs/CODEC.md.
+"""
+from protocols.codec.codec import CRC_OK, Columns, FieldInfo, PacketCodec, flatten, unflatten
+
+__all__ = ["CRC_OK", "Columns", "FieldInfo", "PacketCodec", "flatten", "unflatten"]
