@@ -1,0 +1,500 @@
+"""Virtual channel multiplexing of space packets into TM/AOS frames, and the demultiplexer.
+
+Mux (:class:`FrameMux`): packets queued per virtual channel are cut into the fixed
+data field (TM) or M_PDU packet zone (AOS) of the profile's frames; packets span
+frames freely and the first header pointer names the first packet that starts in
+each frame (0x7FF when none does).  A flush completes a partly filled frame with an
+idle packet (APID 0x7FF); when nothing at all is queued, :meth:`FrameMux.next_frame`
+sends an idle frame (FHP 0x7FE, "only idle data") on the idle VC.  Master channel
+(TM only) and virtual channel counters wrap at their field width.
+
+Demux (:class:`FrameDemux`): frames in, packets out, per (SCID, VCID).  A frame with
+a bad FECF is dropped whole; a jump in a VC frame count drops the packet in progress
+on that VC and the demux waits for the next first header pointer to resynchronise;
+a packet whose length disagrees with the next first header pointer is dropped.  A
+packet is only ever emitted whole, from consecutive good frames.  Everything dropped
+is reported as an :class:`Anomaly` and counted in :attr:`FrameDemux.counters`.
+Undetectable by design: the loss of an exact multiple of the VC count modulus
+(256 TM frames, 2^24 AOS frames) in a row.
+"""
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from cython_ext import crc as _crc
+from protocols.ccsds.clcw import Clcw
+from protocols.ccsds.spacepacket import (
+    IDLE_APID,
+    MIN_PACKET_LENGTH,
+    PRIMARY_HEADER_LENGTH,
+    SEQUENCE_COUNT_MODULUS,
+    idle_packet,
+)
+from protocols.ccsds.tmframe import (
+    FECF_LENGTH,
+    FHP_IDLE_DATA_ONLY,
+    FHP_NO_PACKET_START,
+    FrameProfile,
+    pack_aos_header,
+    pack_tm_header,
+)
+from protocols.errors import ProtocolError
+
+# --------------------------------------------------------------------------- mux
+
+
+@dataclass(slots=True)
+class _TxChannel:
+    buffer: bytearray = field(default_factory=bytearray)
+    base: int = 0  # stream position of buffer[0]
+    starts: deque = field(default_factory=deque)  # stream positions where packets start
+    real_end: int = 0  # stream position just after the last queued real (non-idle) packet
+    vc_count: int = 0
+
+
+class FrameMux:
+    """Packs packets into fixed-length frames of one master channel (one SCID).
+
+    ``ocf``: the OCF content (a :class:`Clcw` or raw 32-bit int) put in every frame
+    when the profile has an OCF; update it at any time (``mux.ocf = clcw``).
+    """
+
+    def __init__(self, profile: FrameProfile, scid: int, *, idle_vcid: int | None = None,
+                 ocf: Clcw | int | None = None, secondary_header: bytes | None = None, idle_fill: int = 0x55) -> None:
+        if not 0 <= scid <= profile.max_scid:
+            raise ValueError(f"SCID {scid} outside 0..{profile.max_scid} for {profile.kind} frames")
+        self.profile = profile
+        self.scid = scid
+        self.idle_vcid = profile.idle_vcid if idle_vcid is None else idle_vcid
+        self.ocf = ocf if ocf is not None else Clcw()
+        if secondary_header is None:
+            secondary_header = bytes(max(profile.secondary_header_length - 1, 0))
+        if len(secondary_header) != max(profile.secondary_header_length - 1, 0):
+            raise ValueError("secondary header data does not match the profile's secondary header length")
+        self.secondary_header = secondary_header
+        self.idle_fill = idle_fill
+        self.mc_count = 0
+        self.idle_sequence_count = 0
+        self._channels: dict[int, _TxChannel] = {}
+        self._order: list[int] = []  # round-robin order of VCIDs
+        self._next = 0
+
+    # ---- queueing
+
+    def push(self, vcid: int, packet: bytes) -> None:
+        """Queue one whole space packet on ``vcid``."""
+        if not 0 <= vcid <= self.profile.max_vcid:
+            raise ValueError(f"VCID {vcid} outside 0..{self.profile.max_vcid}")
+        n = len(packet)
+        if n < MIN_PACKET_LENGTH or ((packet[4] << 8) | packet[5]) + 7 != n:
+            raise ProtocolError("space packet", f"{n} octets do not match the packet data length field",
+                                field="primary.data_length", offset=0)
+        ch = self._channels.get(vcid)
+        if ch is None:
+            ch = self._channels[vcid] = _TxChannel()
+            self._order.append(vcid)
+        position = ch.base + len(ch.buffer)
+        ch.starts.append(position)
+        ch.buffer += packet
+        ch.real_end = position + n
+
+    def push_many(self, vcid: int, packets: Iterable[bytes]) -> None:
+        for p in packets:
+            self.push(vcid, p)
+
+    def pending(self, vcid: int | None = None) -> int:
+        """Real (non-idle) octets queued and not yet framed, on one VC or all."""
+        chans = self._channels.values() if vcid is None else [self._channels.get(vcid, _TxChannel())]
+        return sum(max(0, ch.real_end - ch.base) for ch in chans)
+
+    def vc_count(self, vcid: int) -> int:
+        """The VC frame count the next frame on ``vcid`` will carry."""
+        ch = self._channels.get(vcid)
+        return ch.vc_count if ch else 0
+
+    # ---- frames
+
+    def next_frame(self, *, flush: bool = True) -> bytes:
+        """The next frame: a full one from a VC (round robin), else with ``flush`` a partly
+        filled one completed with an idle packet, else an idle frame (FHP 0x7FE)."""
+        vcid = self._pick(flush)
+        if vcid is None:
+            return self.idle_frame()
+        return self._frame_from(vcid)
+
+    def frames(self, *, flush: bool = True, max_frames: int | None = None) -> list[bytes]:
+        """Every frame the queued packets fill (and with ``flush`` the partly filled ones); no idle frames."""
+        out: list[bytes] = []
+        while max_frames is None or len(out) < max_frames:
+            vcid = self._pick(flush)
+            if vcid is None:
+                break
+            out.append(self._frame_from(vcid))
+        return out
+
+    def idle_frame(self) -> bytes:
+        """A frame of only idle data (FHP 0x7FE) on the idle VC."""
+        ch = self._channels.get(self.idle_vcid)
+        if ch is None:
+            ch = self._channels[self.idle_vcid] = _TxChannel()
+        zone = bytes([self.idle_fill]) * self.profile.zone_length
+        return self._assemble(self.idle_vcid, ch, zone, FHP_IDLE_DATA_ONLY)
+
+    def _pick(self, flush: bool) -> int | None:
+        zl = self.profile.zone_length
+        n = len(self._order)
+        for want_full in (True, False) if flush else (True,):
+            for k in range(n):
+                vcid = self._order[(self._next + k) % n]
+                ch = self._channels[vcid]
+                if (len(ch.buffer) >= zl) if want_full else (ch.real_end > ch.base):
+                    self._next = (self._next + k + 1) % n
+                    return vcid
+        return None
+
+    def _frame_from(self, vcid: int) -> bytes:
+        ch = self._channels[vcid]
+        zl = self.profile.zone_length
+        room = zl - len(ch.buffer)
+        if room > 0:
+            # Complete the frame with an idle packet; one shorter than 7 octets cannot exist, so
+            # a 7-octet one is started and its tail carries over to this VC's next frame.
+            size = max(room, MIN_PACKET_LENGTH)
+            ch.starts.append(ch.base + len(ch.buffer))
+            ch.buffer += idle_packet(size, sequence_count=self.idle_sequence_count, fill=self.idle_fill)
+            self.idle_sequence_count = (self.idle_sequence_count + 1) % SEQUENCE_COUNT_MODULUS
+        end = ch.base + zl
+        fhp = FHP_NO_PACKET_START
+        starts = ch.starts
+        if starts and starts[0] < end:
+            fhp = starts[0] - ch.base
+            while starts and starts[0] < end:
+                starts.popleft()
+        zone = bytes(ch.buffer[:zl])
+        del ch.buffer[:zl]
+        ch.base = end
+        return self._assemble(vcid, ch, zone, fhp)
+
+    def _assemble(self, vcid: int, ch: _TxChannel, zone: bytes, fhp: int) -> bytes:
+        p = self.profile
+        if p.kind == "TM":
+            head = pack_tm_header(self.scid, vcid, self.mc_count, ch.vc_count, fhp, ocf_flag=int(p.has_ocf),
+                                  secondary_header_flag=int(bool(p.secondary_header_length)))
+            if p.secondary_header_length:
+                head += bytes([p.secondary_header_length - 1]) + self.secondary_header
+            self.mc_count = (self.mc_count + 1) % p.count_modulus
+        else:
+            head = pack_aos_header(self.scid, vcid, ch.vc_count)
+            if p.aos_fhec:
+                head += bytes(2)
+            head += bytes(p.insert_zone_length) + fhp.to_bytes(2, "big")
+        ch.vc_count = (ch.vc_count + 1) % p.count_modulus
+        frame = head + zone
+        if p.has_ocf:
+            ocf = self.ocf.to_int() if isinstance(self.ocf, Clcw) else int(self.ocf)
+            frame += ocf.to_bytes(4, "big")
+        if p.has_fecf:
+            frame += _crc.crc16(frame).to_bytes(2, "big")
+        return frame
+
+
+def mux_packets(packets: Iterable[bytes], profile: FrameProfile, scid: int, vcid: int) -> list[bytes]:
+    """All ``packets`` on one VC as frames (the last completed with idle fill)."""
+    mux = FrameMux(profile, scid)
+    mux.push_many(vcid, packets)
+    return mux.frames(flush=True)
+
+
+# --------------------------------------------------------------------------- demux
+
+
+class Anomaly(NamedTuple):
+    """Something the demultiplexer dropped or could not use.
+
+    kind: "frame_length", "fecf", "version", "frame_gap", "bad_fhp", "fhp_mismatch",
+    "bad_packet_header", "incomplete_at_end".  ``frame`` is the index of the frame
+    (0 = the first frame this demux was fed); ``dropped`` counts packet octets discarded.
+    """
+
+    kind: str
+    frame: int
+    scid: int | None
+    vcid: int | None
+    dropped: int
+    detail: str
+
+
+class DemuxPacket(NamedTuple):
+    """One whole packet: where it started (frame index, octet offset in that frame) and its octets."""
+
+    scid: int
+    vcid: int
+    frame: int
+    offset: int
+    data: bytes
+
+
+@dataclass(slots=True)
+class DemuxResult:
+    packets: list[DemuxPacket] = field(default_factory=list)
+    anomalies: list[Anomaly] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _RxChannel:
+    expected: int | None = None  # next VC count
+    synced: bool = False  # do we know where the next packet octet belongs
+    buf: bytearray = field(default_factory=bytearray)  # packet in progress
+    total: int = 0  # its total length once its header is complete (0 = not yet known)
+    frame: int = 0  # where it started
+    offset: int = 0
+
+
+class FrameDemux:
+    """Rebuilds packets from TM or AOS frames of ``profile``; feed batches, get packets and anomalies.
+
+    ``keep_idle``: emit idle packets (APID 0x7FF) too (default: drop and count them).
+    ``check_fecf``: verify the FECF when the profile has one.
+    """
+
+    def __init__(self, profile: FrameProfile, *, keep_idle: bool = False, check_fecf: bool = True) -> None:
+        self.profile = profile
+        self.keep_idle = keep_idle
+        self.check_fecf = check_fecf and profile.has_fecf
+        self.counters: Counter[str] = Counter()
+        self._channels: dict[tuple[int, int], _RxChannel] = {}
+        self._index = 0  # frames seen
+
+    def feed(self, frames: Iterable[bytes]) -> DemuxResult:
+        """Process frames (each exactly ``profile.frame_length`` octets)."""
+        result = DemuxResult()
+        fl = self.profile.frame_length
+        for frame in frames:
+            index = self._index
+            self._index += 1
+            if len(frame) != fl:
+                self._anomaly(result, "frame_length", index, None, None, 0,
+                              f"{len(frame)} octets, the profile's frames have {fl}")
+                continue
+            ok = True
+            if self.check_fecf:
+                ok = _crc.crc16(frame[:fl - FECF_LENGTH]) == ((frame[fl - 2] << 8) | frame[fl - 1])
+            self._frame(frame, index, ok, result)
+        return result
+
+    def feed_buffer(self, buffer) -> DemuxResult:
+        """Process back-to-back frames in one buffer; the FECFs are checked in one kernel call."""
+        fl = self.profile.frame_length
+        n = len(buffer) // fl
+        result = DemuxResult()
+        if self.check_fecf and n:
+            computed = _crc.crc16_strided(buffer, fl, fl - FECF_LENGTH)
+            rows = np.frombuffer(buffer, dtype=np.uint8, count=n * fl).reshape(n, fl)
+            received = (rows[:, fl - 2].astype(np.uint16) << 8) | rows[:, fl - 1]
+            oks = (np.asarray(computed, dtype=np.uint16) == received).tolist()
+        else:
+            oks = [True] * n
+        data = bytes(buffer)
+        for i in range(n):
+            index = self._index
+            self._index += 1
+            self._frame(data[i * fl:(i + 1) * fl], index, oks[i], result)
+        if len(buffer) % fl:
+            index = self._index
+            self._index += 1
+            self._anomaly(result, "frame_length", index, None, None, 0,
+                          f"{len(buffer) % fl} trailing octets are not a whole frame")
+        return result
+
+    def flush(self) -> DemuxResult:
+        """End of data: report (and drop) every packet still in progress."""
+        result = DemuxResult()
+        for (scid, vcid), ch in self._channels.items():
+            if ch.buf:
+                self._anomaly(result, "incomplete_at_end", ch.frame, scid, vcid, len(ch.buf),
+                              "the data ended inside a packet")
+                ch.buf = bytearray()
+                ch.total = 0
+        return result
+
+    # ---- internals
+
+    def _anomaly(self, result: DemuxResult, kind: str, frame: int, scid, vcid, dropped: int, detail: str) -> None:
+        result.anomalies.append(Anomaly(kind, frame, scid, vcid, dropped, detail))
+        self.counters[kind] += 1
+        self.counters["dropped_octets"] += dropped
+
+    def _drop_partial(self, ch: _RxChannel) -> int:
+        n = len(ch.buf)
+        if n:
+            ch.buf = bytearray()
+        ch.total = 0
+        return n
+
+    def _frame(self, frame: bytes, index: int, crc_ok: bool, result: DemuxResult) -> None:
+        p = self.profile
+        counters = self.counters
+        counters["frames"] += 1
+        if not crc_ok:
+            self._anomaly(result, "fecf", index, None, None, 0, "FECF mismatch: frame dropped")
+            return
+        b0 = frame[0]
+        if p.kind == "TM":
+            version = b0 >> 6
+            scid = ((b0 & 0x3F) << 4) | (frame[1] >> 4)
+            vcid = (frame[1] >> 1) & 7
+            vc = frame[3]
+            fhp = ((frame[4] & 7) << 8) | frame[5]
+        else:
+            version = b0 >> 6
+            scid = ((b0 & 0x3F) << 2) | (frame[1] >> 6)
+            vcid = frame[1] & 0x3F
+            vc = (frame[2] << 16) | (frame[3] << 8) | frame[4]
+            z = p.zone_offset
+            fhp = ((frame[z - 2] & 7) << 8) | frame[z - 1]
+        if version != p.version:
+            self._anomaly(result, "version", index, None, None, 0,
+                          f"transfer frame version {version}, the profile's {p.kind} frames have {p.version}")
+            return
+        key = (scid, vcid)
+        ch = self._channels.get(key)
+        if ch is None:
+            ch = self._channels[key] = _RxChannel()
+        if ch.expected is not None and vc != ch.expected:
+            lost = (vc - ch.expected) % p.count_modulus
+            counters["lost_frames"] += lost
+            self._anomaly(result, "frame_gap", index, scid, vcid, self._drop_partial(ch),
+                          f"{lost} frame(s) lost: VC count {vc}, expected {ch.expected}")
+            ch.synced = False
+        ch.expected = (vc + 1) % p.count_modulus
+        if fhp == FHP_IDLE_DATA_ONLY:
+            counters["idle_frames"] += 1
+            return
+        zl = p.zone_length
+        zo = p.zone_offset
+        if fhp != FHP_NO_PACKET_START and fhp >= zl:
+            self._anomaly(result, "bad_fhp", index, scid, vcid, self._drop_partial(ch),
+                          f"first header pointer {fhp} beyond the {zl}-octet data field")
+            ch.synced = False
+            return
+        zone = frame[zo:zo + zl]
+        pos = 0
+        if not ch.synced:
+            if fhp == FHP_NO_PACKET_START:
+                counters["skipped_octets"] += zl
+                return
+            counters["skipped_octets"] += fhp
+            ch.synced = True
+            pos = fhp
+        elif ch.buf:
+            pos = self._continue(ch, zone, fhp, index, scid, vcid, result)
+            if pos < 0:
+                return
+        elif fhp != FHP_NO_PACKET_START and fhp != 0:
+            # A packet ended exactly at the previous frame's end, so one must start at 0.
+            self._anomaly(result, "fhp_mismatch", index, scid, vcid, 0,
+                          f"first header pointer {fhp}, a packet should start at 0")
+            counters["skipped_octets"] += fhp
+            pos = fhp
+        elif fhp == FHP_NO_PACKET_START:
+            self._anomaly(result, "fhp_mismatch", index, scid, vcid, 0,
+                          "no packet starts in this frame, but none is in progress")
+            ch.synced = False
+            counters["skipped_octets"] += zl
+            return
+        self._extract(ch, zone, pos, index, scid, vcid, result)
+
+    def _continue(self, ch: _RxChannel, zone: bytes, fhp: int, index: int, scid: int, vcid: int,
+                  result: DemuxResult) -> int:
+        """Complete the packet in progress; the new position, or -1 when the frame is used up."""
+        zl = len(zone)
+        limit = zl if fhp == FHP_NO_PACKET_START else fhp
+        pos = 0
+        if not ch.total:  # header still incomplete
+            need = PRIMARY_HEADER_LENGTH - len(ch.buf)
+            if need > limit:
+                if fhp == FHP_NO_PACKET_START:
+                    ch.buf += zone
+                    return -1
+                return self._mismatch(ch, fhp, index, scid, vcid, result, "a packet header was cut short")
+            ch.buf += zone[:need]
+            pos = need
+            if ch.buf[0] >> 5:
+                version = ch.buf[0] >> 5
+                self._anomaly(result, "bad_packet_header", index, scid, vcid, self._drop_partial(ch),
+                              f"packet version {version} is not 0")
+                return self._resync(ch, fhp)
+            ch.total = ((ch.buf[4] << 8) | ch.buf[5]) + 7
+        end = pos + ch.total - len(ch.buf)
+        if fhp == FHP_NO_PACKET_START:
+            if end < zl:
+                return self._mismatch(ch, fhp, index, scid, vcid, result,
+                                      f"the packet ends at octet {end} but no packet starts in this frame")
+            if end > zl:
+                ch.buf += zone[pos:]
+                return -1
+        elif end != fhp:
+            return self._mismatch(ch, fhp, index, scid, vcid, result,
+                                  f"the packet in progress ends at octet {end}, the next starts at {fhp}")
+        ch.buf += zone[pos:end]
+        self._emit(ch, bytes(ch.buf), ch.frame, ch.offset, scid, vcid, result)
+        ch.buf = bytearray()
+        ch.total = 0
+        return end if end < zl else -1
+
+    def _mismatch(self, ch, fhp, index, scid, vcid, result, detail) -> int:
+        self._anomaly(result, "fhp_mismatch", index, scid, vcid, self._drop_partial(ch), detail)
+        return self._resync(ch, fhp)
+
+    def _resync(self, ch: _RxChannel, fhp: int) -> int:
+        if fhp == FHP_NO_PACKET_START:
+            ch.synced = False
+            return -1
+        return fhp
+
+    def _extract(self, ch: _RxChannel, zone: bytes, pos: int, index: int, scid: int, vcid: int,
+                 result: DemuxResult) -> None:
+        zl = len(zone)
+        zo = self.profile.zone_offset
+        while pos < zl:
+            if zl - pos < PRIMARY_HEADER_LENGTH:
+                ch.buf = bytearray(zone[pos:])
+                ch.total = 0
+                ch.frame, ch.offset = index, zo + pos
+                return
+            if zone[pos] >> 5:
+                self._anomaly(result, "bad_packet_header", index, scid, vcid, zl - pos,
+                              f"packet version {zone[pos] >> 5} at data field octet {pos}")
+                ch.synced = False
+                return
+            end = pos + ((zone[pos + 4] << 8) | zone[pos + 5]) + 7
+            if end <= zl:
+                self._emit(ch, zone[pos:end], index, zo + pos, scid, vcid, result)
+                pos = end
+            else:
+                ch.buf = bytearray(zone[pos:])
+                ch.total = end - pos
+                ch.frame, ch.offset = index, zo + pos
+                return
+
+    def _emit(self, ch, data: bytes, frame: int, offset: int, scid: int, vcid: int, result: DemuxResult) -> None:
+        if ((data[0] << 8) | data[1]) & 0x7FF == IDLE_APID:
+            self.counters["idle_packets"] += 1
+            if not self.keep_idle:
+                return
+        self.counters["packets"] += 1
+        result.packets.append(DemuxPacket(scid, vcid, frame, offset, data))
+
+
+def demux_frames(frames: Iterable[bytes], profile: FrameProfile) -> DemuxResult:
+    """One-shot demultiplexing (packets still in progress at the end are reported)."""
+    demux = FrameDemux(profile)
+    result = demux.feed(frames)
+    tail = demux.flush()
+    result.anomalies += tail.anomalies
+    return result
