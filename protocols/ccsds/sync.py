@@ -1,0 +1,228 @@
+"""TM synchronisation (131.0-B): attached sync marker, pseudo-randomizer, CADUs, frame synchroniser.
+
+A CADU here is ASM 0x1ACFFC1D followed by one transfer frame, pseudo-randomized
+(TM polynomial, restarting at every frame) when the profile says so; the ASM is never
+randomized.
+
+:class:`FrameSynchronizer` turns a byte stream, cut into chunks of any size, into
+frames.  SEARCH: look for an exact marker (``search_bit_errors`` allows a few
+flipped bits).  LOCK: expect a marker every CADU length; a marker with up to
+``max_bit_errors`` flipped bits is accepted.  A worse one is a miss: the frame behind
+it is held, and the synchroniser "flywheels" on.  If a good marker follows within
+``flywheel`` misses, the held frames are released (flagged ``flywheel=True``); after
+``flywheel + 1`` misses in a row the lock is lost, the held frames are dropped and
+the search resumes one octet after the first missed marker, so real CADUs after a
+burst of noise are found again.  Losses, slips (a new lock out of step with the old
+one) and skipped octets are reported as events and counted.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import NamedTuple
+
+from cython_ext import randomizer as _randomizer
+from cython_ext import sync as _sync
+
+ASM = b"\x1a\xcf\xfc\x1d"
+ASM_LENGTH = len(ASM)
+
+
+def randomize(frame: bytes) -> bytes:
+    """TM pseudo-randomize one frame (the operation is its own inverse)."""
+    return _randomizer.tm_randomize(frame)
+
+
+derandomize = randomize
+
+
+def build_cadu(frame: bytes, *, randomize: bool = True, asm: bytes = ASM) -> bytes:
+    """ASM + frame (randomized unless ``randomize=False``)."""
+    return asm + (_randomizer.tm_randomize(frame) if randomize else bytes(frame))
+
+
+def build_cadus(frames: Iterable[bytes], *, randomize: bool = True, asm: bytes = ASM) -> bytes:
+    """Back-to-back CADUs of equal-length frames (randomized in one kernel call)."""
+    frames = list(frames)
+    if not frames:
+        return b""
+    length = len(frames[0])
+    if any(len(f) != length for f in frames):
+        raise ValueError("all frames of a CADU stream have the same length")
+    body = b"".join(frames)
+    if randomize:
+        body = _randomizer.tm_randomize_many(body, length)
+    return b"".join(asm + body[i:i + length] for i in range(0, len(body), length))
+
+
+class SyncState(Enum):
+    SEARCH = "search"
+    LOCK = "lock"
+
+
+class SyncedFrame(NamedTuple):
+    """A frame out of the synchroniser: stream offset of its first octet (after the ASM),
+    its (derandomized) octets, the ASM's bit errors, and whether it was flywheeled
+    (its marker was worse than ``max_bit_errors``)."""
+
+    offset: int
+    data: bytes
+    marker_errors: int
+    flywheel: bool
+
+
+class SyncEvent(NamedTuple):
+    """kind: "lock" (octets = octets skipped before the marker), "lost" (octets = held
+    frame octets dropped), "slip" (octets = offset of the new lock modulo the CADU length
+    relative to the old one)."""
+
+    kind: str
+    offset: int
+    octets: int
+    detail: str
+
+
+@dataclass(slots=True)
+class SyncResult:
+    frames: list[SyncedFrame] = field(default_factory=list)
+    events: list[SyncEvent] = field(default_factory=list)
+
+
+class FrameSynchronizer:
+    """SEARCH/LOCK frame synchroniser with flywheel over a chunked byte stream."""
+
+    def __init__(self, frame_length: int, *, asm: bytes = ASM, max_bit_errors: int = 2, flywheel: int = 2,
+                 search_bit_errors: int = 0, derandomize: bool = True) -> None:
+        if frame_length < 1:
+            raise ValueError("frame length must be positive")
+        if max_bit_errors < 0 or flywheel < 0 or search_bit_errors < 0:
+            raise ValueError("bit error and flywheel limits are >= 0")
+        self.frame_length = frame_length
+        self.asm = bytes(asm)
+        self.max_bit_errors = max_bit_errors
+        self.flywheel = flywheel
+        self.search_bit_errors = search_bit_errors
+        self.derandomize = derandomize
+        self.cadu_length = len(self.asm) + frame_length
+        self.state = SyncState.SEARCH
+        self.counters: Counter[str] = Counter()
+        self._buf = bytearray()
+        self._base = 0  # stream offset of _buf[0]
+        self._cursor = 0  # index into _buf
+        self._held: list[tuple[int, int]] = []  # (index of marker, bit errors) of flywheeled frames
+        self._last_good: int | None = None  # stream offset of the last accepted marker
+        self._skipped = 0  # octets skipped in the current search
+
+    @property
+    def stream_offset(self) -> int:
+        """Octets consumed so far."""
+        return self._base + len(self._buf)
+
+    def feed(self, chunk: bytes) -> SyncResult:
+        self._buf += chunk
+        result = SyncResult()
+        found: list[tuple[int, int, bool]] = []  # (marker index, errors, flywheel)
+        buf = self._buf
+        m = len(self.asm)
+        cadu = self.cadu_length
+        while True:
+            if self.state is SyncState.SEARCH:
+                pos = _sync.find_asm(buf, self._cursor, self.asm, self.search_bit_errors)
+                if pos < 0:
+                    keep = max(self._cursor, len(buf) - (m - 1))
+                    self.counters["skipped_octets"] += keep - self._cursor
+                    self._skipped += keep - self._cursor
+                    self._cursor = keep
+                    break
+                skipped = self._skipped + pos - self._cursor
+                self._skipped = 0
+                self.counters["skipped_octets"] += pos - self._cursor
+                at = self._base + pos
+                result.events.append(SyncEvent("lock", at, skipped, f"marker at {at} after {skipped} octets"))
+                self.counters["locks"] += 1
+                if self._last_good is not None and (at - self._last_good) % cadu:
+                    slip = (at - self._last_good) % cadu
+                    result.events.append(SyncEvent("slip", at, slip, f"new lock {slip} octets out of step"))
+                    self.counters["slips"] += 1
+                self.state = SyncState.LOCK
+                self._cursor = pos
+                self._held.clear()
+                continue
+            pos = self._cursor
+            if len(buf) - pos < cadu:
+                break
+            errors = 0 if buf[pos:pos + m] == self.asm else _sync.bit_errors(buf, pos, self.asm)
+            if errors <= self.max_bit_errors:
+                for held_pos, held_errors in self._held:
+                    found.append((held_pos, held_errors, True))
+                self._held.clear()
+                found.append((pos, errors, False))
+                self._last_good = self._base + pos
+                self._cursor = pos + cadu
+            elif len(self._held) < self.flywheel:
+                self._held.append((pos, errors))
+                self._cursor = pos + cadu
+            else:
+                first = self._held[0][0] if self._held else pos
+                dropped = len(self._held) * self.frame_length
+                at = self._base + first
+                result.events.append(SyncEvent(
+                    "lost", at, dropped, f"{len(self._held) + 1} markers missed from {at}; searching again"))
+                self.counters["sync_losses"] += 1
+                self._held.clear()
+                self.state = SyncState.SEARCH
+                self._cursor = first + 1
+        self._emit(found, result)
+        # Keep only what may still be needed: from the first held marker or the cursor on.
+        keep_from = self._held[0][0] if self._held else self._cursor
+        if keep_from:
+            del buf[:keep_from]
+            self._base += keep_from
+            self._cursor -= keep_from
+            self._held = [(p - keep_from, e) for p, e in self._held]
+        return result
+
+    def flush(self) -> SyncResult:
+        """End of stream: held (unconfirmed) frames and a trailing partial CADU are dropped and reported."""
+        result = SyncResult()
+        if self._held:
+            at = self._base + self._held[0][0]
+            result.events.append(SyncEvent("lost", at, len(self._held) * self.frame_length,
+                                           "stream ended before the flywheeled frames were confirmed"))
+            self.counters["sync_losses"] += 1
+        rest = len(self._buf) - (self._held[0][0] if self._held else self._cursor)
+        if rest:
+            self.counters["skipped_octets"] += rest
+        self._held.clear()
+        self._base += len(self._buf)
+        self._buf.clear()
+        self._cursor = 0
+        self.state = SyncState.SEARCH
+        return result
+
+    def _emit(self, found: list[tuple[int, int, bool]], result: SyncResult) -> None:
+        if not found:
+            return
+        m = len(self.asm)
+        fl = self.frame_length
+        buf = self._buf
+        datas = [bytes(buf[p + m:p + m + fl]) for p, _, _ in found]
+        if self.derandomize:
+            joined = _randomizer.tm_randomize_many(b"".join(datas), fl)
+            datas = [joined[i * fl:(i + 1) * fl] for i in range(len(found))]
+        for (p, errors, fly), data in zip(found, datas):
+            result.frames.append(SyncedFrame(self._base + p + m, data, errors, fly))
+        self.counters["frames"] += len(found)
+        self.counters["flywheel_frames"] += sum(1 for f in found if f[2])
+        self.counters["marker_bit_errors"] += sum(f[1] for f in found)
+
+
+def synchronize(stream: bytes, frame_length: int, **options) -> SyncResult:
+    """One-shot: every frame in a whole CADU stream (see :class:`FrameSynchronizer` for options)."""
+    synchronizer = FrameSynchronizer(frame_length, **options)
+    result = synchronizer.feed(stream)
+    tail = synchronizer.flush()
+    result.events += tail.events
+    return result
