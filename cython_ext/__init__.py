@@ -20,7 +20,7 @@ import warnings
 from types import ModuleType
 
 #: Kernel families, in dependency order.  Each must exist as pure/NAME.py.
-KERNELS: tuple[str, ...] = ("crc", "randomizer", "sync", "fields")
+KERNELS: tuple[str, ...] = ("crc", "randomizer", "sync", "fields", "packets")
 
 PURE_ENV = "QUEQIAO_PURE_PYTHON"
 

@@ -79,3 +79,13 @@ def tm_randomize_many(buffer, frame_length: int) -> bytes:
         raise ValueError(f"buffer of {len(buffer)} bytes is not a whole number of {frame_length}-byte frames")
     frames = np.frombuffer(buffer, dtype=np.uint8).reshape(-1, frame_length)
     return (frames ^ np.frombuffer(tm_sequence(frame_length), dtype=np.uint8)).tobytes()
+
+
+def tm_derandomize_into(buffer, frame_length: int, out) -> None:
+    """XOR N back-to-back frames with the TM sequence into the writable buffer ``out``."""
+    if frame_length <= 0 or len(buffer) % frame_length or len(out) < len(buffer):
+        raise ValueError("buffer must be whole frames and out at least as long")
+    target = out.reshape(-1).view(np.uint8) if isinstance(out, np.ndarray) else np.frombuffer(out, dtype=np.uint8)
+    frames = np.frombuffer(buffer, dtype=np.uint8).reshape(-1, frame_length)
+    np.bitwise_xor(frames, np.frombuffer(tm_sequence(frame_length), dtype=np.uint8),
+                   out=target[: frames.size].reshape(-1, frame_length))

@@ -54,3 +54,40 @@ def _fuzzy_positions(buffer, start: int, marker: bytes, max_bit_errors: int) -> 
     windows = np.lib.stride_tricks.sliding_window_view(data, m)
     errors = _POPCOUNT[windows ^ np.frombuffer(marker, dtype=np.uint8)].sum(axis=1)
     return np.flatnonzero(errors <= max_bit_errors).astype(np.int64) + start
+
+
+def lock_frames(buffer, cadu_length: int, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 0):
+    """Frame synchroniser over a CADU byte stream: ``(offsets, resume)``.
+
+    Acquires on an exact marker, then stays locked while the marker ``cadu_length``
+    bytes later differs in at most ``max_bit_errors`` bits; on a miss it searches
+    again from the byte after the lost position.  ``offsets`` (int64) are the
+    markers of every whole CADU; ``resume`` is where the next call should start
+    (the first CADU that does not fit, or where the search ran out).
+    """
+    data = bytes(buffer) if not isinstance(buffer, (bytes, bytearray)) else buffer
+    n = len(data)
+    m = len(marker)
+    if cadu_length < m:
+        raise ValueError("a CADU is at least as long as its marker")
+    reference = np.frombuffer(marker, dtype=np.uint8)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    found: list[np.ndarray] = []
+    pos = start
+    while True:
+        pos = data.find(marker, pos)
+        if pos < 0:
+            return (np.concatenate(found) if found else np.empty(0, dtype=np.int64)), max(start, n - m + 1)
+        # Locked: check the markers of all following whole CADUs at once, keep the run up to the first miss.
+        count = (n - pos) // cadu_length
+        if count == 0:
+            return (np.concatenate(found) if found else np.empty(0, dtype=np.int64)), pos
+        starts = pos + cadu_length * np.arange(count, dtype=np.int64)
+        windows = raw[starts[:, None] + np.arange(m)]
+        errors = _POPCOUNT[windows ^ reference].sum(axis=1)
+        good = errors <= max_bit_errors
+        run = count if good.all() else int(np.argmin(good))
+        found.append(starts[:run])
+        if run == count:
+            return np.concatenate(found), pos + run * cadu_length
+        pos = int(starts[run]) + 1

@@ -7,5 +7,7 @@
 See docs/CODEC.md.
 """
 from protocols.codec.codec import CRC_OK, Columns, FieldInfo, PacketCodec, flatten, unflatten
+from protocols.codec.stream import FramePackets, PacketSplit, extract_packets, split_packets
 
-__all__ = ["CRC_OK", "Columns", "FieldInfo", "PacketCodec", "flatten", "unflatten"]
+__all__ = ["CRC_OK", "Columns", "FieldInfo", "FramePackets", "PacketCodec", "PacketSplit", "extract_packets",
+           "flatten", "split_packets", "unflatten"]

@@ -1,0 +1,142 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled space packet boundaries (twin: cython_ext/pure/packets.py, which documents the results)."""
+from libc.stdint cimport uint8_t, int64_t
+
+import numpy as np
+
+from cython_ext.pure.packets import (  # noqa: F401 - shared constants
+    SPLIT_OK, SPLIT_TRUNCATED, SPLIT_BAD_HEADER, HEADER, FHP_NO_START, FHP_IDLE, IDLE_APID, MAX_PACKET,
+)
+
+
+def _u8(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.reshape(-1).view(np.uint8)
+    return memoryview(obj).cast("B")
+
+
+def split_packets(buffer, start=0, max_length=MAX_PACKET):
+    """Walk concatenated space packets from ``start``: ``(offsets, lengths, end, status)``."""
+    cdef const uint8_t[::1] data = _u8(buffer)
+    cdef Py_ssize_t n = data.shape[0], pos = start, length, count = 0
+    cdef Py_ssize_t maxlen = max_length
+    cdef int status = 0
+    capacity = max(1, (n - pos) // 7 + 1) if n > pos else 1
+    offs_a = np.empty(capacity, dtype=np.int64)
+    lens_a = np.empty(capacity, dtype=np.int64)
+    cdef int64_t[::1] offs = offs_a
+    cdef int64_t[::1] lens = lens_a
+    with nogil:
+        while pos < n:
+            if n - pos < 6:
+                status = 1
+                break
+            length = ((<Py_ssize_t>data[pos + 4] << 8) | data[pos + 5]) + 7
+            if (data[pos] >> 5) or length > maxlen:
+                status = 2
+                break
+            if pos + length > n:
+                status = 1
+                break
+            offs[count] = pos
+            lens[count] = length
+            count += 1
+            pos += length
+    return offs_a[:count].copy(), lens_a[:count].copy(), pos, status
+
+
+cdef inline Py_ssize_t _resync(const int64_t[::1] fhp, Py_ssize_t frame, Py_ssize_t frames,
+                               Py_ssize_t width) noexcept nogil:
+    cdef Py_ssize_t h
+    for h in range(frame, frames):
+        if 0 <= fhp[h] < width:
+            return h * width + fhp[h]
+    return -1
+
+
+cdef inline Py_ssize_t _first_break(const uint8_t[::1] cont, const int64_t[::1] fhp, Py_ssize_t a, Py_ssize_t b,
+                                    Py_ssize_t frames) noexcept nogil:
+    cdef Py_ssize_t h
+    if b > frames - 1:
+        b = frames - 1
+    for h in range(a + 1, b + 1):
+        if not cont[h] or fhp[h] == 0x7FE:
+            return h
+    return -1
+
+
+def extract_packets(data_fields, fhp, continuous, drop_idle=True):
+    """Packets of a batch of same-VC TM frame data fields: ``(offsets, lengths, frames, tail, lost, fhp_errors)``."""
+    fields = np.ascontiguousarray(data_fields, dtype=np.uint8)
+    if fields.ndim != 2:
+        raise ValueError("data_fields must be (frames, data field length)")
+    cdef Py_ssize_t frames = fields.shape[0], width = fields.shape[1]
+    fhp_a = np.ascontiguousarray(fhp, dtype=np.int64).reshape(-1)
+    cont_a = np.ascontiguousarray(continuous, dtype=bool).reshape(-1).view(np.uint8)
+    if fhp_a.size != frames or cont_a.size != frames:
+        raise ValueError("fhp and continuous need one entry per frame")
+    cdef Py_ssize_t total = frames * width
+    stream_a = fields.reshape(-1)
+    if total == 0:
+        stream_a = np.zeros(1, dtype=np.uint8)
+    cdef const uint8_t[::1] s = stream_a
+    cdef const int64_t[::1] fh = fhp_a
+    cdef const uint8_t[::1] cont = cont_a
+    capacity = total // 7 + 1
+    offs_a = np.empty(capacity, dtype=np.int64)
+    lens_a = np.empty(capacity, dtype=np.int64)
+    starts_a = np.empty(capacity, dtype=np.int64)
+    cdef int64_t[::1] offs = offs_a
+    cdef int64_t[::1] lens = lens_a
+    cdef int64_t[::1] starts = starts_a
+    cdef Py_ssize_t count = 0, lost = 0, fhp_errors = 0, tail = -1
+    cdef Py_ssize_t pos, f0, bad, end, nxt, resume, h, expected, last
+    cdef bint drop = drop_idle
+    with nogil:
+        pos = _resync(fh, 0, frames, width) if width else -1
+        while 0 <= pos < total:
+            f0 = pos // width
+            bad = _first_break(cont, fh, f0, (pos + 5) // width, frames)
+            if bad >= 0:
+                lost += 1
+                pos = _resync(fh, bad, frames, width)
+                continue
+            if pos + 6 > total:
+                tail = pos
+                break
+            if s[pos] >> 5:
+                fhp_errors += 1
+                pos = _resync(fh, f0 + 1, frames, width)
+                continue
+            end = pos + ((<Py_ssize_t>s[pos + 4] << 8) | s[pos + 5]) + 7
+            bad = _first_break(cont, fh, f0, (end - 1) // width, frames)
+            if bad >= 0:
+                lost += 1
+                pos = _resync(fh, bad, frames, width)
+                continue
+            if end > total:
+                tail = pos
+                break
+            nxt = end // width
+            resume = end
+            last = nxt if nxt < frames - 1 else frames - 1
+            for h in range(f0 + 1, last + 1):
+                if h == nxt and end == h * width and not cont[h]:
+                    resume = _resync(fh, h, frames, width)
+                    break
+                expected = end - h * width if h == nxt else 0x7FF
+                if fh[h] != expected:
+                    fhp_errors += 1
+                    lost += 1
+                    resume = -2 - h
+                    break
+            if resume <= -2:
+                pos = _resync(fh, -2 - resume, frames, width)
+                continue
+            if not (drop and (((s[pos] & 7) << 8) | s[pos + 1]) == 0x7FF):
+                offs[count] = pos
+                lens[count] = end - pos
+                starts[count] = f0
+                count += 1
+            pos = resume
+    return offs_a[:count].copy(), lens_a[:count].copy(), starts_a[:count].copy(), tail, lost, fhp_errors

@@ -1,0 +1,76 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Compiled CCSDS pseudo-randomizers (twin: cython_ext/pure/randomizer.py).
+
+The PN sequence is generated once per frame length by the twin; the kernel is
+the XOR of every frame with it, eight bytes at a time.
+"""
+from libc.stdint cimport uint8_t, uint64_t
+from libc.string cimport memcpy
+
+import numpy as np
+
+from cython_ext.pure.randomizer import (  # noqa: F401 - sequence generation is not on the hot path
+    PERIOD, tc_randomize, tc_sequence, tm_randomize, tm_sequence,
+)
+
+
+def _u8(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.reshape(-1).view(np.uint8)
+    return memoryview(obj).cast("B")
+
+
+cdef void _xor_frames(const uint8_t *src, uint8_t *dst, const uint8_t *seq, Py_ssize_t frame,
+                      Py_ssize_t count) noexcept nogil:
+    cdef Py_ssize_t f, i
+    cdef uint64_t a, b
+    cdef const uint8_t *s
+    cdef uint8_t *d
+    for f in range(count):
+        s = src + f * frame
+        d = dst + f * frame
+        i = 0
+        while i + 8 <= frame:
+            memcpy(&a, s + i, 8)
+            memcpy(&b, seq + i, 8)
+            a ^= b
+            memcpy(d + i, &a, 8)
+            i += 8
+        while i < frame:
+            d[i] = s[i] ^ seq[i]
+            i += 1
+
+
+def tm_randomize_many(buffer, frame_length: int) -> bytes:
+    """Randomize N back-to-back frames of ``frame_length`` bytes (sequence restarts per frame).
+
+    The buffer length must be a multiple of ``frame_length``.
+    """
+    cdef const uint8_t[::1] src = _u8(buffer)
+    if frame_length <= 0 or src.shape[0] % frame_length:
+        raise ValueError(f"buffer of {src.shape[0]} bytes is not a whole number of {frame_length}-byte frames")
+    out = bytearray(src.shape[0])
+    if src.shape[0] == 0:
+        return bytes(out)
+    seq_bytes = tm_sequence(frame_length)
+    cdef const uint8_t[::1] seq = seq_bytes
+    cdef uint8_t[::1] dst = out
+    cdef Py_ssize_t fl = frame_length
+    with nogil:
+        _xor_frames(&src[0], &dst[0], &seq[0], fl, src.shape[0] // fl)
+    return bytes(out)
+
+
+def tm_derandomize_into(buffer, frame_length: int, out) -> None:
+    """XOR N back-to-back frames with the TM sequence into the writable buffer ``out`` (no copy)."""
+    cdef const uint8_t[::1] src = _u8(buffer)
+    cdef uint8_t[::1] dst = _u8(out)
+    if frame_length <= 0 or src.shape[0] % frame_length or dst.shape[0] < src.shape[0]:
+        raise ValueError("buffer must be whole frames and out at least as long")
+    if src.shape[0] == 0:
+        return
+    seq_bytes = tm_sequence(frame_length)
+    cdef const uint8_t[::1] seq = seq_bytes
+    cdef Py_ssize_t fl = frame_length
+    with nogil:
+        _xor_frames(&src[0], &dst[0], &seq[0], fl, src.shape[0] // fl)
