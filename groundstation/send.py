@@ -1,0 +1,137 @@
+"""`groundstation send`: send a telecommand through a running daemon and follow its verification.
+
+    QUEQIAO_API_TOKEN=... groundstation send zhurong PING --wait
+    groundstation send zhurong POWER_INSTRUMENT instrument=ROPER state=ON --wait
+
+The token comes from QUEQIAO_API_TOKEN (or the token file/variable named in
+the daemon's configuration with --config), never from the command line, so it
+stays out of shell history.  Exit status: 0 completed (or accepted for
+uplink without --wait), 1 failed / timed out / rejected, 2 refused or unreachable.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+TOKEN_ENV = "QUEQIAO_API_TOKEN"
+DEFAULT_API = "http://127.0.0.1:9108"
+
+
+def parse_arguments(pairs: list[str]) -> dict:
+    """``name=value`` pairs; values that read as JSON (numbers, true/false) keep that type."""
+    arguments = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"command argument {pair!r} must be NAME=VALUE")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        arguments[name] = value
+    return arguments
+
+
+def _request(method: str, url: str, token: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        try:
+            return error.code, json.loads(error.read() or b"{}")
+        except json.JSONDecodeError:
+            return error.code, {"error": error.reason}
+
+
+def _token(args) -> str | None:
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV].strip()
+    if getattr(args, "config", None):
+        from groundstation.auth import read_token
+        from groundstation.config import load_config
+
+        commanding = load_config(args.config).commanding
+        return read_token(env=commanding.token_env) if commanding.token_env in os.environ else None
+    return None
+
+
+def _print_stage(stage: dict, out) -> None:
+    stamp = time.strftime("%H:%M:%S", time.gmtime(stage["time"])) + f".{int(stage['time'] % 1 * 1000):03d}"
+    extra = ""
+    if "error_code" in stage:
+        extra += f" error code {stage['error_code']}"
+    if stage.get("detail"):
+        extra += f" ({stage['detail']})"
+    print(f"  {stamp}  {stage['stage']}{extra}", file=out, flush=True)
+
+
+def run(args, out=sys.stdout) -> int:
+    try:
+        arguments = parse_arguments(args.arguments)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        token = _token(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not token:
+        print(f"error: no API token: set {TOKEN_ENV} (see README, Commanding)", file=sys.stderr)
+        return 2
+    api = args.api.rstrip("/")
+    try:
+        status, body = _request("POST", f"{api}/api/v1/commands", token,
+                                {"spacecraft": args.spacecraft, "command": args.command, "arguments": arguments})
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"error: cannot reach the daemon at {api}: {exc}", file=sys.stderr)
+        return 2
+    if status >= 300:
+        print(f"refused ({status}): {body.get('error', body)}", file=sys.stderr)
+        return 2
+    command_id = body["id"]
+    print(f"command {command_id}: {args.spacecraft} {args.command} {json.dumps(arguments)}", file=out, flush=True)
+    seen = 0
+    for stage in body.get("stages", []):
+        _print_stage(stage, out)
+        seen += 1
+    if not args.wait:
+        return 0
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            status, record = _request("GET", f"{api}/api/v1/commands/{command_id}", token)
+        except (urllib.error.URLError, OSError) as exc:
+            print(f"error: lost the daemon: {exc}", file=sys.stderr)
+            return 2
+        if status != 200:
+            print(f"error ({status}): {record.get('error', record)}", file=sys.stderr)
+            return 2
+        for stage in record["stages"][seen:]:
+            _print_stage(stage, out)
+        seen = len(record["stages"])
+        if record["final"]:
+            print(f"command {command_id}: {record['state']}", file=out, flush=True)
+            return 0 if record["state"] == "completed" else 1
+    print(f"command {command_id}: no final verification within {args.timeout:g} s", file=out, flush=True)
+    return 1
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("send", help="send a telecommand through the running daemon")
+    parser.add_argument("spacecraft")
+    parser.add_argument("command")
+    parser.add_argument("arguments", nargs="*", metavar="NAME=VALUE")
+    parser.add_argument("--api", default=DEFAULT_API, help="the daemon's HTTP address (default %(default)s)")
+    parser.add_argument("--config", help="read the token's variable name from the daemon's configuration file")
+    parser.add_argument("--wait", action="store_true", help="follow the verification stages until a final state")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait with --wait (default 60)")
+    parser.set_defaults(func=run)
