@@ -1,0 +1,334 @@
+"""The daemon's TOML configuration: typed result, and errors that name key, file, line and what is allowed."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from groundstation.config import (
+    ArchiveConfig,
+    Config,
+    ConfigError,
+    LimitOverride,
+    load_config,
+    parse_config,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "deploy" / "groundstation.example.toml"
+MISSIONS = ("zhurong", "tianwen1")
+
+
+def errors_of(text: str, **kwargs) -> list:
+    with pytest.raises(ConfigError) as info:
+        parse_config(textwrap.dedent(text), source="gs.toml", **kwargs)
+    return info.value.issues
+
+
+def one_error(text: str, **kwargs):
+    issues = errors_of(text, **kwargs)
+    assert len(issues) == 1, [str(i) for i in issues]
+    return issues[0]
+
+
+def test_example_file_loads_cleanly_and_completely():
+    config = load_config(EXAMPLE, known_spacecraft=MISSIONS)
+    assert config.station.name == "queqiao-gs1" and config.station.http_port == 9108
+    assert [link.name for link in config.links] == ["emulator-udp", "x-band-modem", "board-uart"]
+    assert config.link("x-band-modem").url.scheme == "tcp" and config.link("x-band-modem").format == "cadu"
+    assert config.link("board-uart").url.query["baud"] == "115200" and not config.link("board-uart").enabled
+    assert [s.name for s in config.spacecraft] == ["zhurong", "tianwen1"]
+    assert config.spacecraft[1].light_time_s == 720.0
+    assert config.mqtt.enabled and config.mqtt.password_env == "QUEQIAO_MQTT_PASSWORD"
+    assert config.archive.segment_max_bytes == 256 * 2**20 and config.archive.retention_max_age_s == 90 * 86400
+    assert config.limit_override("zhurong", "battery_voltage").persistence == 3
+    assert config.limit_override("zhurong", "wheel_lf_current").warning == (None, 1.2)
+    assert [op.role for op in config.commanding.operators] == ["operator", "viewer"]
+    # Every section of the file format is present in the example.
+    text = EXAMPLE.read_text()
+    for section in ("[station]", "[[links]]", "[[spacecraft]]", "[metrics]", "[mqtt]", "[mqtt.tls]",
+                    "[archive]", "[limits.", "[commanding]", "[[commanding.operators]]"):
+        assert section in text, section
+
+
+def test_every_documented_key_is_in_config_md_and_the_example():
+    docs = (REPO / "docs" / "CONFIG.md").read_text()
+    example = EXAMPLE.read_text()
+    for cls, section in [
+        ("StationConfig", "station"), ("LinkConfig", "links"), ("SpacecraftConfig", "spacecraft"),
+        ("MetricsConfig", "metrics"), ("MqttConfig", "mqtt"), ("MqttTlsConfig", "mqtt.tls"),
+        ("ArchiveConfig", "archive"), ("CommandingConfig", "commanding"), ("OperatorConfig", "commanding.operators"),
+        ("LimitOverride", "limits"),
+    ]:
+        import groundstation.config as mod
+
+        for f in dataclasses.fields(getattr(mod, cls)):
+            if f.name in ("spacecraft", "parameter") and cls == "LimitOverride":
+                continue
+            if f.name == "operators":
+                continue
+            assert f"`{f.name}`" in docs, f"docs/CONFIG.md does not document {section}.{f.name}"
+            if f.name not in ("password", "token", "allow_inline_tokens"):  # kept out of the example on purpose
+                assert f"{f.name} =" in example or f"[{section}" in example, f"example lacks {section}.{f.name}"
+
+
+def test_empty_file_gives_defaults():
+    config = parse_config("")
+    assert config == Config(source="<config>")
+    assert config.archive == ArchiveConfig()
+    assert config.mqtt.topic_prefix == "queqiao" and config.mqtt.rate_limit_hz == 1.0 and config.mqtt.publish_on_change
+    assert config.commanding.api_token_env == "QUEQIAO_API_TOKEN"
+
+
+def test_result_is_frozen():
+    config = parse_config('[station]\nname = "a"\n')
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.station.name = "b"
+
+
+def test_bad_link_url_names_the_element_line_and_allowed_schemes():
+    issue = one_error(
+        """\
+        [[links]]
+        name = "a"
+        url = "udp://127.0.0.1:10015"
+
+        [[links]]
+        name = "b"
+        url = "tcp://127.0.0.1:10016"
+
+        [[links]]
+        name = "c"
+        url = "htp://127.0.0.1:80"
+        """
+    )
+    assert issue.key == "links[2].url"
+    assert (issue.file, issue.line) == ("gs.toml", 11)
+    assert "htp" in issue.message and "tcp-listen" in issue.message and "serial" in issue.message
+    assert str(issue).startswith("gs.toml:11: links[2].url: ")
+
+
+@pytest.mark.parametrize(
+    "text, key, line, words",
+    [
+        ('[station]\nnmae = "x"\n', "station.nmae", 2, ["unknown key", "name", "http_listen", "log_level"]),
+        ('[stations]\nname = "x"\n', "stations", 1, ["unknown key", "station"]),
+        ('[[links]]\nname = "a"\nurl = "udp://h:1"\nfromat = "cadu"\n', "links[0].fromat", 4, ["unknown key", "format"]),
+        ('[station]\nlog_level = "LOUD"\n', "station.log_level", 2, ["DEBUG", "CRITICAL"]),
+        ('[station]\nhttp_listen = "9108"\n', "station.http_listen", 2, ["HOST:PORT"]),
+        ('[[links]]\nname = "a"\nurl = "udp://h:1"\nformat = "ccsds"\n', "links[0].format", 4, ["frames", "cadu"]),
+        ('[[links]]\nname = "a"\n', "links[0].url", 1, ["required"]),
+        ('[metrics]\nenabled = "yes"\n', "metrics.enabled", 2, ["expected a boolean", "string"]),
+        ('[metrics]\nlatency_buckets = [0.1, 0.05]\n', "metrics.latency_buckets", 2, ["increasing"]),
+        ('[mqtt]\nqos = 3\n', "mqtt.qos", 2, ["0, 1 or 2"]),
+        ('[mqtt]\nqos = 1.5\n', "mqtt.qos", 2, ["expected an integer"]),
+        ('[mqtt]\ntopic_prefix = "queqiao/#"\n', "mqtt.topic_prefix", 2, ["wildcards"]),
+        ('[mqtt]\nurl = "http://broker:1883"\n', "mqtt.url", 2, ["mqtt://HOST"]),
+        ('[mqtt]\nrate_limit_hz = 0\n', "mqtt.rate_limit_hz", 2, ["> 0"]),
+        ('[mqtt]\npassword = "p"\npassword_env = "P"\n', "mqtt.password", 2, ["not both"]),
+        ('[mqtt]\npassword_env = "not a name"\n', "mqtt.password_env", 2, ["environment variable name"]),
+        ('[mqtt.tls]\ncert = "c.pem"\n', "mqtt.tls", 1, ["cert and key"]),
+        ('[archive]\nfsync = "sometimes"\n', "archive.fsync", 2, ["always", "interval", "never"]),
+        ('[archive]\nsegment_max_bytes = "12 parsecs"\n', "archive.segment_max_bytes", 2, ["MiB"]),
+        ('[archive]\nsegment_max_bytes = 1000\n', "archive.segment_max_bytes", 2, ["at least 65536"]),
+        ('[archive]\nretention_max_age_s = 0\n', "archive.retention_max_age_s", 2, ["omit the key"]),
+        ('[archive]\nsegment_max_bytes = "1GiB"\nretention_max_bytes = "1GiB"\n', "archive.retention_max_bytes", 3,
+         ["twice"]),
+        ('[archive]\nfsync = "always"\nfsync_interval_s = 5\n', "archive.fsync_interval_s", 3, ["only applies"]),
+        ('[commanding]\napi_token_env = "$TOKEN"\n', "commanding.api_token_env", 2, ["environment variable name"]),
+    ],
+)
+def test_errors_name_key_line_and_what_is_allowed(text, key, line, words):
+    issue = one_error(text)
+    assert issue.key == key
+    assert issue.line == line
+    for word in words:
+        assert word in issue.message, (word, issue.message)
+
+
+def test_all_errors_are_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        parse_config('[station]\nlog_level = "LOUD"\n\n[mqtt]\nqos = 7\ncolour = "red"\n', source="gs.toml")
+    text = str(info.value)
+    assert text.startswith("3 configuration errors:")
+    assert "gs.toml:2: station.log_level" in text and "gs.toml:5: mqtt.qos" in text and "gs.toml:6: mqtt.colour" in text
+
+
+def test_toml_syntax_error_has_file_and_line(tmp_path):
+    path = tmp_path / "gs.toml"
+    path.write_text('[station]\nname = "x"\nlog_level = INFO\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (issue,) = info.value.issues
+    assert issue.file == str(path) and issue.line == 3 and "not valid TOML" in issue.message
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="cannot read configuration"):
+        load_config("/nonexistent/groundstation.toml")
+
+
+def test_spacecraft_names_are_checked_against_the_mission_database():
+    text = '[[spacecraft]]\nname = "zhurong"\n\n[[spacecraft]]\nname = "chang-e-9"\n'
+    assert len(parse_config(text).spacecraft) == 2  # no database given: any name
+    issue = one_error(text, known_spacecraft=MISSIONS)
+    assert (issue.key, issue.line) == ("spacecraft[1].name", 5)
+    assert "tianwen1, zhurong" in issue.message
+    dup = one_error('[[spacecraft]]\nname = "zhurong"\n[[spacecraft]]\nname = "zhurong"\n')
+    assert dup.key == "spacecraft[1].name" and "spacecraft[0]" in dup.message
+
+
+def test_link_rules():
+    base = '[[spacecraft]]\nname = "zhurong"\n'
+    issue = one_error(base + '[[links]]\nname = "a"\nurl = "udp://h:1"\nspacecraft = "tianwen1"\n')
+    assert issue.key == "links[0].spacecraft" and "zhurong" in issue.message
+    issue = one_error('[[links]]\nname = "a"\nurl = "udp://h:1"\n[[links]]\nname = "a"\nurl = "udp://h:2"\n')
+    assert issue.key == "links[1].name" and "already used by links[0]" in issue.message
+    issue = one_error('[[links]]\nname = "a"\nurl = "tcp://h:1"\nreconnect_min_s = 10\nreconnect_max_s = 1\n')
+    assert issue.key == "links[0].reconnect_max_s" and issue.line == 5
+    issue = one_error('[[links]]\nname = "a"\nurl = "serial:///dev/ttyS0?baud=fast"\n')
+    assert issue.key == "links[0].url" and "baud" in issue.message
+    link = parse_config('[[links]]\nname = "m"\nurl = "mqtt://127.0.0.1/gs"\nreconnect_max_s = "2m"\n').links[0]
+    assert (link.url.port, link.url.path, link.reconnect_max_s) == (1883, "gs", 120.0)
+
+
+def test_archive_units_and_relative_dir(tmp_path):
+    path = tmp_path / "etc" / "gs.toml"
+    path.parent.mkdir()
+    path.write_text(
+        '[archive]\ndir = "archive"\nsegment_max_bytes = "64MiB"\nsegment_max_age_s = "15m"\n'
+        'retention_max_bytes = "1.5GB"\nretention_max_age_s = "30d"\nfsync = "interval"\nfsync_interval_s = "250ms"\n'
+    )
+    a = load_config(path).archive
+    assert a.dir == tmp_path / "etc" / "archive"
+    assert (a.segment_max_bytes, a.segment_max_age_s) == (64 * 2**20, 900.0)
+    assert (a.retention_max_bytes, a.retention_max_age_s, a.fsync_interval_s) == (1_500_000_000, 30 * 86400.0, 0.25)
+    from groundstation.archive import ArchiveWriter
+
+    with ArchiveWriter(tmp_path / "a", **a.writer_kwargs()) as w:  # the keys fit the writer
+        assert w.segment_max_bytes == 64 * 2**20
+
+
+def test_limit_overrides():
+    text = """\
+        [[spacecraft]]
+        name = "zhurong"
+
+        [limits.zhurong.battery_voltage]
+        warning = [26, 32.5]
+        critical = { low = 27.0 }
+        persistence = 2
+
+        [limits.zhurong."drive_speed"]
+        critical = [-inf, 220]
+        """
+    issue = one_error(text)
+    assert issue.key == "limits.zhurong.battery_voltage.critical" and issue.line == 6
+    assert "contain the warning range" in issue.message
+
+    ok = parse_config(textwrap.dedent(text).replace("{ low = 27.0 }", "[24.0, 34]"))
+    assert ok.limits == (
+        LimitOverride("zhurong", "battery_voltage", (26.0, 32.5), (24.0, 34.0), 2, None),
+        LimitOverride("zhurong", "drive_speed", None, (None, 220.0), None, None),
+    )
+    assert ok.limit_override("zhurong", "nope") is None
+
+    params = {"zhurong": {"battery_voltage"}}
+    issue = one_error(textwrap.dedent(text).replace("{ low = 27.0 }", "[24.0, 34]"), known_parameters=params.get)
+    assert issue.key == "limits.zhurong.drive_speed" and issue.line == 9 and "no parameter" in issue.message
+
+    for body, key, words in [
+        ("warning = [5, 1]", "warning", "above high"),
+        ("warning = [1, 2, 3]", "warning", "[low, high]"),
+        ("warning = [-inf, inf]", "warning", "at least one finite bound"),
+        ("warning = { lo = 1 }", "warning.lo", "unknown key"),
+        ("warnign = [1, 2]", "warnign", "unknown key"),
+        ("persistence = 0", "persistence", ">= 1"),
+        ("hysteresis = -1", "hysteresis", ">= 0"),
+    ]:
+        issue = one_error(f'[[spacecraft]]\nname = "zhurong"\n[limits.zhurong.battery_voltage]\n{body}\n')
+        assert issue.key == f"limits.zhurong.battery_voltage.{key}" and issue.line == 4, (body, str(issue))
+        assert words in issue.message
+    issue = one_error('[limits.voyager.x]\nwarning = [1, 2]\n')
+    assert issue.key == "limits.voyager" and issue.line == 1 and "none declared" in issue.message
+
+
+def test_operator_tokens_are_never_inline_by_default():
+    text = '[[commanding.operators]]\nname = "fd"\nrole = "operator"\ntoken = "s3cret"\n'
+    issue = one_error(text)
+    assert (issue.key, issue.line) == ("commanding.operators[0].token", 4)
+    assert "token_env or token_file" in issue.message
+    config = parse_config("[commanding]\nallow_inline_tokens = true\n" + text)
+    assert config.commanding.operators[0].resolve_token() == "s3cret"
+    assert "s3cret" not in repr(config)
+
+    issue = one_error('[[commanding.operators]]\nname = "fd"\nrole = "admin"\ntoken_env = "T"\n')
+    assert issue.key == "commanding.operators[0].role" and "operator, viewer" in issue.message
+    issue = one_error('[[commanding.operators]]\nname = "fd"\nrole = "viewer"\n')
+    assert issue.key == "commanding.operators[0]" and issue.line == 1 and "exactly one" in issue.message
+
+
+def test_check_secrets_resolves_env_and_token_files(tmp_path):
+    token_file = tmp_path / "tokens" / "viewer"
+    token_file.parent.mkdir()
+    token_file.write_text("viewer-token\n")
+    token_file.chmod(0o600)
+    path = tmp_path / "gs.toml"
+    path.write_text(textwrap.dedent("""\
+        [mqtt]
+        enabled = true
+        password_env = "MQTT_PW"
+
+        [commanding]
+        enabled = true
+
+        [[commanding.operators]]
+        name = "fd"
+        role = "operator"
+        token_env = "FD_TOKEN"
+
+        [[commanding.operators]]
+        name = "pr"
+        role = "viewer"
+        token_file = "tokens/viewer"
+        """))
+    config = load_config(path)
+    env = {"MQTT_PW": "pw", "FD_TOKEN": "fd-token", "QUEQIAO_API_TOKEN": "station"}
+    config.check_secrets(env)
+    assert config.mqtt.resolve_password(env) == "pw"
+    assert [op.resolve_token(env) for op in config.commanding.operators] == ["fd-token", "viewer-token"]
+
+    token_file.chmod(0o644)
+    with pytest.raises(ConfigError) as info:
+        config.check_secrets({})
+    text = str(info.value)
+    assert "4 configuration errors" in text
+    for expected in ("mqtt.password_env: environment variable MQTT_PW is not set",
+                     "commanding.api_token_env: environment variable QUEQIAO_API_TOKEN is not set",
+                     "FD_TOKEN is not set", "chmod 600"):
+        assert expected in text
+
+
+def test_check_config_command(tmp_path, capsys):
+    from groundstation import config as mod
+
+    parser = argparse.ArgumentParser()
+    mod.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["check-config", str(EXAMPLE)])
+    assert args.func(args) == 0
+    assert "OK (3 links, 2 spacecraft)" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[archive]\nfsync = "sometimes"\n')
+    args = parser.parse_args(["check-config", str(bad)])
+    assert args.func(args) == 1
+    assert f"{bad}:2: archive.fsync" in capsys.readouterr().err
+
+
+def test_env_is_not_touched_by_loading(monkeypatch):
+    monkeypatch.delenv("QUEQIAO_MQTT_PASSWORD", raising=False)
+    load_config(EXAMPLE)  # secrets are only resolved by check_secrets
+    assert "QUEQIAO_MQTT_PASSWORD" not in os.environ
