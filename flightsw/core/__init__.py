@@ -13,7 +13,7 @@ from flightsw.core.faults import Fault, FaultSet, FaultSpec, FaultSpecError, par
 from flightsw.core.housekeeping import HkPacket, HousekeepingApp
 from flightsw.core.scheduler import ScheduleEntry, Scheduler
 from flightsw.core.storage import OnboardStore, PassSchedule, StoredItem
-from flightsw.core.time import (CCSDS_EPOCH, LEAP_SECONDS, CucFormat, OnboardClock, OnboardTime, SimClock,
+from flightsw.core.time import (CCSDS_EPOCH, LEAP_SECONDS, CucFormat, Epoch, OnboardClock, OnboardTime, SimClock,
                                 tai_minus_utc)
 
 __all__ = [
@@ -24,5 +24,5 @@ __all__ = [
     "HkPacket", "HousekeepingApp",
     "ScheduleEntry", "Scheduler",
     "OnboardStore", "PassSchedule", "StoredItem",
-    "CCSDS_EPOCH", "LEAP_SECONDS", "CucFormat", "OnboardClock", "OnboardTime", "SimClock", "tai_minus_utc",
+    "CCSDS_EPOCH", "LEAP_SECONDS", "CucFormat", "Epoch", "OnboardClock", "OnboardTime", "SimClock", "tai_minus_utc",
 ]

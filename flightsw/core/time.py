@@ -11,15 +11,16 @@ Two clocks, kept apart on purpose:
   offset that a time-correlation telecommand sets.  Its reading is derived from
   the SimClock, so drift and correlation are exact and reproducible.
 
-TAI-UTC is explicit (:data:`LEAP_SECONDS`): CUC counts elapsed SI seconds since a
-TAI epoch, while the SimClock's start epoch is given in UTC.  Leap seconds that
-would fall *inside* a run are ignored by the SimClock's UTC view (the run is a
-uniform SI time line); the onboard count is unaffected either way.
+TAI-UTC is explicit: the leap-second table and the epoch conventions are those of
+:mod:`protocols.ccsds.cuc` (one copy in the code base), so what the emulator counts
+is exactly what the ground decodes.  With the CCSDS epoch (1958-01-01 TAI) the
+count includes leap seconds; a mission epoch may count in TAI or UTC scale.  The
+run itself is a uniform SI time line: a leap second falling *inside* a run is not
+inserted into the SimClock's UTC view (no emulated pass lasts across one today).
 """
 from __future__ import annotations
 
 import asyncio
-import bisect
 import logging
 import time as _time
 from collections.abc import Callable
@@ -27,26 +28,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, NamedTuple
 
+from protocols.ccsds.cuc import CCSDS_EPOCH, LEAP_SECONDS, CucTime, Epoch, utc_to_tai
+from protocols.ccsds.cuc import tai_minus_utc as _tai_minus_utc_naive
+
 log = logging.getLogger(__name__)
 
-#: CCSDS 301.0-B-4 recommended epoch (level 1 time code): 1958-01-01T00:00:00 TAI.
-CCSDS_EPOCH = datetime(1958, 1, 1, tzinfo=UTC)
-
-#: (UTC instant from which it applies, TAI-UTC in seconds), IERS Bulletin C.
-#: Before 1972 UTC used rubber seconds; we take TAI-UTC = 0 there (the offset at
-#: 1958-01-01 was 0 by definition and the fractional pre-1972 steps are below what
-#: any emulated mission can observe).  Last leap second: 2016-12-31.
-LEAP_SECONDS: tuple[tuple[datetime, int], ...] = tuple(
-    (datetime(y, m, 1, tzinfo=UTC), s)
-    for y, m, s in (
-        (1972, 1, 10), (1972, 7, 11), (1973, 1, 12), (1974, 1, 13), (1975, 1, 14), (1976, 1, 15),
-        (1977, 1, 16), (1978, 1, 17), (1979, 1, 18), (1980, 1, 19), (1981, 7, 20), (1982, 7, 21),
-        (1983, 7, 22), (1985, 7, 23), (1988, 1, 24), (1990, 1, 25), (1991, 1, 26), (1992, 7, 27),
-        (1993, 7, 28), (1994, 7, 29), (1996, 1, 30), (1997, 7, 31), (1999, 1, 32), (2006, 1, 33),
-        (2009, 1, 34), (2012, 7, 35), (2015, 7, 36), (2017, 1, 37),
-    )
-)
-_LEAP_STARTS = [start for start, _ in LEAP_SECONDS]
+__all__ = ["CCSDS_EPOCH", "LEAP_SECONDS", "CucFormat", "Epoch", "OnboardClock", "OnboardTime", "SimClock",
+           "epoch_seconds_us", "tai_minus_utc"]
 
 
 def _aware(when: datetime) -> datetime:
@@ -55,10 +43,13 @@ def _aware(when: datetime) -> datetime:
     return when.astimezone(UTC)
 
 
+def _naive_utc(when: datetime) -> datetime:
+    return _aware(when).replace(tzinfo=None)
+
+
 def tai_minus_utc(when: datetime) -> int:
-    """TAI-UTC in whole seconds at a UTC instant (0 before 1972)."""
-    i = bisect.bisect_right(_LEAP_STARTS, _aware(when)) - 1
-    return LEAP_SECONDS[i][1] if i >= 0 else 0
+    """TAI-UTC in whole seconds at an aware UTC instant (table: :mod:`protocols.ccsds.cuc`)."""
+    return _tai_minus_utc_naive(_naive_utc(when))
 
 
 def _us(delta: timedelta) -> int:
@@ -66,20 +57,15 @@ def _us(delta: timedelta) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def tai_seconds_us(when: datetime, epoch: datetime = CCSDS_EPOCH, epoch_scale: Literal["TAI", "UTC"] = "TAI") -> int:
-    """Elapsed TAI microseconds from ``epoch`` to the UTC instant ``when`` (exact integer).
+def epoch_seconds_us(when: datetime, epoch: Epoch = CCSDS_EPOCH) -> int:
+    """Counter microseconds from ``epoch`` to the UTC instant ``when`` (exact integer).
 
-    ``epoch_scale`` says how the epoch's wall-clock reading is meant: "TAI" for the
-    CCSDS 1958 epoch, "UTC" for a mission epoch written as a UTC date.
+    Same convention as :class:`protocols.ccsds.cuc.CucTime`: a TAI-scale epoch counts
+    leap seconds (UTC is converted to TAI first), a UTC-scale epoch does not.
     """
-    when = _aware(when)
-    epoch = _aware(epoch)
-    elapsed = _us(when - epoch) + 1_000_000 * tai_minus_utc(when)
-    if epoch_scale == "UTC":
-        elapsed -= 1_000_000 * tai_minus_utc(epoch)
-    elif epoch_scale != "TAI":
-        raise ValueError(f"epoch_scale must be 'TAI' or 'UTC', not {epoch_scale!r}")
-    return elapsed
+    utc = _naive_utc(when)
+    instant = utc_to_tai(utc) if epoch.scale == "TAI" else utc
+    return _us(instant - epoch.start)
 
 
 # --------------------------------------------------------------------------- simulated time
@@ -205,28 +191,34 @@ class OnboardClock:
     as a real counter does.
     """
 
-    def __init__(self, sim: SimClock, *, epoch: datetime = CCSDS_EPOCH,
-                 epoch_scale: Literal["TAI", "UTC"] = "TAI", drift_ppm: float = 0.0, offset_s: float = 0.0,
+    def __init__(self, sim: SimClock, *, epoch: Epoch = CCSDS_EPOCH, drift_ppm: float = 0.0, offset_s: float = 0.0,
                  cuc: CucFormat = CucFormat()) -> None:
         self.sim = sim
-        self.epoch = _aware(epoch)
-        self.epoch_scale = epoch_scale
+        self.epoch = epoch
         self.drift_ppm = float(drift_ppm)
         self.cuc_format = cuc
         # Exact integer nanoseconds of the start instant since the epoch; only
         # small elapsed times go through float arithmetic (sub-ns precision).
-        start_us = tai_seconds_us(sim.start, self.epoch, epoch_scale)
+        start_us = epoch_seconds_us(sim.start, epoch)
         if start_us < 0:
-            raise ValueError(f"simulation start {sim.start.isoformat()} is before the onboard epoch {self.epoch.isoformat()}")
+            raise ValueError(f"simulation start {sim.start.isoformat()} is before the {epoch.name} epoch "
+                             f"({epoch.start.isoformat()} {epoch.scale})")
         self._ref_sim = 0.0
         self._ref_ns = start_us * 1000
         self.offset_s = float(offset_s)
         self.correlations = 0
 
     @classmethod
-    def mission_epoch(cls, sim: SimClock, epoch_utc: datetime, **kwargs) -> OnboardClock:
-        """A clock counting from a mission epoch written in UTC (e.g. launch day)."""
-        return cls(sim, epoch=epoch_utc, epoch_scale="UTC", **kwargs)
+    def mission_epoch(cls, sim: SimClock, start_utc: datetime, *, name: str = "mission",
+                      scale: Literal["TAI", "UTC"] = "UTC", **kwargs) -> OnboardClock:
+        """A clock counting from a mission epoch given as a UTC instant (e.g. launch).
+
+        ``scale="UTC"``: the counter skips leap seconds (POSIX-like); ``"TAI"``: it
+        counts them.  Either way the ground decodes it with the same :class:`Epoch`.
+        """
+        naive = _naive_utc(start_utc)
+        start = utc_to_tai(naive) if scale == "TAI" else naive
+        return cls(sim, epoch=Epoch(name, start, scale), **kwargs)
 
     def _ns(self, t: float | None) -> int:
         t = self.sim.now() if t is None else t
@@ -246,10 +238,15 @@ class OnboardClock:
         fine = rem * self.cuc_format.fine_scale // 1_000_000_000
         return OnboardTime(coarse % self.cuc_format.coarse_modulus, fine, ns / 1e9)
 
+    def cuc_time(self, t: float | None = None) -> CucTime:
+        """The reading as a :class:`protocols.ccsds.cuc.CucTime` (to pack into packets)."""
+        ot = self.now(t)
+        return CucTime(ot.coarse, ot.fine, self.cuc_format.coarse_octets, self.cuc_format.fine_octets, self.epoch)
+
     def true_seconds(self, t: float | None = None) -> float:
         """What a perfect clock would read at sim time ``t`` (no drift, no offset)."""
         t = self.sim.now() if t is None else t
-        return tai_seconds_us(self.sim.start, self.epoch, self.epoch_scale) / 1e6 + t
+        return epoch_seconds_us(self.sim.start, self.epoch) / 1e6 + t
 
     def error(self, t: float | None = None) -> float:
         """Onboard minus true time in seconds (what time correlation measures)."""
