@@ -1,0 +1,324 @@
+"""Shorthands and shared builders for mission modules.
+
+Field shorthands keep a packet definition one line per parameter, like the spec
+table it came from::
+
+    "battery_voltage" / param(U16, "V", "Battery voltage", Linear(0.002), warn=(26, 33), crit=(24, 34)),
+    "rover_mode"      / state(U8, ROVER_MODES, "Rover operating mode", warn={"SAFE"}),
+
+Subsystems whose shape several spacecraft share (power, thermal, attitude, data
+handling, radio) come from the builders below with per-mission values, and every
+spacecraft gets the same standard events and commands (ping, instrument power,
+housekeeping control, safe mode, storage dump) from :func:`standard_events` and
+:func:`standard_commands`, so the emulator can execute them on any mission.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import construct as cs
+
+from protocols.missions.model import Argument, Command, EventReport, HousekeepingPacket, Instrument
+from protocols.parameters import Calibration, Limits, Linear, Parameter, StateLimits, States
+
+U8, U16, U32 = cs.Int8ub, cs.Int16ub, cs.Int32ub
+S8, S16, S32 = cs.Int8sb, cs.Int16sb, cs.Int32sb
+F32 = cs.Float32b
+
+Range = tuple[float | None, float | None]
+
+# Common scalings, named once so packets agree on resolution.
+#: 0.01 degC per count over a signed 16-bit field: -327.68 .. 327.67 degC.
+CENTI = Linear(0.01)
+#: 0.5 % per count over an unsigned byte: 0 .. 127.5 %.
+HALF_PERCENT = Linear(0.5)
+
+
+# --------------------------------------------------------------------------- field shorthands
+
+
+def param(raw: cs.Construct, unit: str, description: str, calibration: Calibration | None = None, *,
+          warn: Range | None = None, crit: Range | None = None) -> Parameter:
+    """A numeric telemetry parameter with warning/critical ranges (engineering units)."""
+    return Parameter(raw, unit=unit, description=description, calibration=calibration,
+                     limits=Limits(warning=warn, critical=crit))
+
+
+def state(raw: cs.Construct, states: Mapping[int, str] | States, description: str, *,
+          warn: Iterable[str] = (), crit: Iterable[str] = ()) -> Parameter:
+    """An enumerated telemetry parameter; ``warn``/``crit`` name the states that are off-nominal."""
+    calibration = states if isinstance(states, States) else States(states)
+    return Parameter(raw, unit="state", description=description, calibration=calibration,
+                     limits=StateLimits(warning=warn, critical=crit))
+
+
+def aux(raw: cs.Construct, unit: str, description: str, calibration: Calibration | None = None) -> Parameter:
+    """Auxiliary data of an event report: typed and calibrated, no limits (an event is the alarm)."""
+    return Parameter(raw, unit=unit, description=description, calibration=calibration)
+
+
+def aux_state(raw: cs.Construct, states: Mapping[int, str] | States, description: str) -> Parameter:
+    calibration = states if isinstance(states, States) else States(states)
+    return Parameter(raw, unit="state", description=description, calibration=calibration)
+
+
+def arg(raw: cs.Construct, unit: str, description: str, calibration: Calibration | None = None, *,
+        valid: tuple[float, float]) -> Argument:
+    """A numeric command argument, refused outside ``valid`` (engineering units)."""
+    return Argument(raw, unit=unit, description=description, calibration=calibration, valid=valid)
+
+
+def choice(raw: cs.Construct, states: Mapping[int, str] | States, description: str,
+           valid: Iterable[str] | None = None) -> Argument:
+    """An enumerated command argument; ``valid`` restricts the states a command may send."""
+    calibration = states if isinstance(states, States) else States(states)
+    return Argument(raw, unit="state", description=description, calibration=calibration, valid=valid)
+
+
+# --------------------------------------------------------------------------- shared state tables
+
+#: Switched load (latching current limiter): TRIPPED means the limiter opened on over-current.
+SWITCH = {0: "OFF", 1: "ON", 2: "TRIPPED"}
+ON_OFF = {0: "OFF", 1: "ON"}
+POWER_MODES = {0: "NOMINAL", 1: "POWER_SAVING", 2: "LOAD_SHED", 3: "SURVIVAL"}
+OBC_MODES = {0: "BOOT", 1: "NOMINAL", 2: "SAFE", 3: "MAINTENANCE"}
+LOCK = {0: "NO_LOCK", 1: "CARRIER_LOCK", 2: "SUBCARRIER_LOCK", 3: "BIT_LOCK"}
+STAR_TRACKER = {0: "OFF", 1: "ACQUIRING", 2: "TRACKING", 3: "BLINDED", 4: "FAULT"}
+SAFE_REASONS = {0: "COMMANDED", 1: "UNDERVOLTAGE", 2: "OVERTEMPERATURE", 3: "WATCHDOG", 4: "ATTITUDE_LOSS",
+                5: "COMMUNICATION_LOSS"}
+
+
+# --------------------------------------------------------------------------- platform builders
+
+
+@dataclass(frozen=True)
+class SolarArray:
+    name: str
+    description: str
+    max_current: float  # A, beginning of life at the mission's design irradiance
+
+
+def power_hk(*, apid: int, sid: int, period: float, bus: tuple[Range, Range], bus_current_max: float,
+             battery: tuple[Range, Range], soc: tuple[Range, Range], arrays: Sequence[SolarArray] = (),
+             battery_temperature: tuple[Range, Range] = ((0, 30), (-10, 40)),
+             extra: Sequence[cs.Construct] = (), name: str = "power", description: str = "") -> HousekeepingPacket:
+    """Power conditioning unit report: bus, battery, solar arrays, load; ``bus``/``battery`` are (warn, crit) V."""
+    fields = [
+        "power_mode" / state(U8, POWER_MODES, "Power management mode", warn={"POWER_SAVING"},
+                             crit={"LOAD_SHED", "SURVIVAL"}),
+        "bus_voltage" / param(U16, "V", "Primary bus voltage", Linear(0.002), warn=bus[0], crit=bus[1]),
+        "bus_current" / param(U16, "A", "Primary bus load current", Linear(0.001),
+                              warn=(0, bus_current_max * 0.9), crit=(0, bus_current_max)),
+        "battery_voltage" / param(U16, "V", "Battery voltage", Linear(0.002), warn=battery[0], crit=battery[1]),
+        "battery_current" / param(S16, "A", "Battery current (positive = charging)", Linear(0.002),
+                                  warn=(-bus_current_max * 0.9, bus_current_max * 0.9),
+                                  crit=(-bus_current_max, bus_current_max)),
+        "battery_soc" / param(U8, "%", "Battery state of charge", HALF_PERCENT, warn=soc[0], crit=soc[1]),
+        "battery_temperature" / param(S16, "degC", "Battery temperature", CENTI,
+                                      warn=battery_temperature[0], crit=battery_temperature[1]),
+    ]
+    for array in arrays:
+        fields.append(f"array_{array.name}_current" / param(
+            U16, "A", f"{array.description} output current", Linear(0.001),
+            warn=(0, array.max_current * 1.05), crit=(0, array.max_current * 1.2)))
+    fields += [
+        *extra,
+        "pcdu_temperature" / param(S16, "degC", "Power conditioning and distribution unit temperature", CENTI,
+                                   warn=(-20, 50), crit=(-30, 60)),
+    ]
+    return HousekeepingPacket(name, apid=apid, sid=sid, subsystem="power", period=period,
+                              description=description or "Power subsystem: bus, battery, solar arrays", fields=fields)
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A temperature sensor location and its (warn, crit) ranges in degC."""
+
+    name: str
+    description: str
+    warn: Range
+    crit: Range
+
+
+def thermal_hk(*, apid: int, sid: int, period: float, zones: Sequence[Zone], heaters: Sequence[tuple[str, str]],
+               extra: Sequence[cs.Construct] = (), name: str = "thermal",
+               description: str = "") -> HousekeepingPacket:
+    """Thermal control report: one temperature per zone, one duty cycle per heater line."""
+    fields = [f"temp_{z.name}" / param(S16, "degC", z.description, CENTI, warn=z.warn, crit=z.crit) for z in zones]
+    fields += [f"heater_{h}_duty" / param(U8, "%", f"{text} heater duty cycle", HALF_PERCENT,
+                                          warn=(0, 90), crit=(0, 100)) for h, text in heaters]
+    fields += list(extra)
+    return HousekeepingPacket(name, apid=apid, sid=sid, subsystem="thermal", period=period,
+                              description=description or "Thermal control: temperatures and heater duty cycles",
+                              fields=fields)
+
+
+def attitude_hk(*, apid: int, sid: int, period: float, modes: Mapping[int, str], mode_warn: Iterable[str],
+                mode_crit: Iterable[str], wheels: int = 4, wheel_max_rpm: float = 6000,
+                max_rate: float = 1.0, pointing: tuple[Range, Range] = ((0, 0.1), (0, 1.0)),
+                extra: Sequence[cs.Construct] = (), description: str = "") -> HousekeepingPacket:
+    """Attitude and orbit control report: mode, attitude quaternion, body rates, wheels, star tracker."""
+    fields = [
+        "aocs_mode" / state(U8, modes, "Attitude and orbit control mode", warn=mode_warn, crit=mode_crit),
+        "star_tracker" / state(U8, STAR_TRACKER, "Star tracker state", warn={"ACQUIRING", "BLINDED"},
+                               crit={"FAULT"}),
+    ]
+    # Quaternion components at 2^-30 per count: unit norm fits with margin, resolution ~1e-9.
+    for axis, text in (("q0", "scalar"), ("q1", "x"), ("q2", "y"), ("q3", "z")):
+        fields.append(f"attitude_{axis}" / param(S32, "", f"Attitude quaternion {text} component (J2000 to body)",
+                                                Linear(2**-30), warn=(-1.0, 1.0), crit=(-1.001, 1.001)))
+    for axis in "xyz":
+        fields.append(f"rate_{axis}" / param(S16, "deg/s", f"Body rate about {axis}", Linear(0.0005),
+                                             warn=(-max_rate, max_rate), crit=(-2 * max_rate, 2 * max_rate)))
+    fields.append("pointing_error" / param(U16, "deg", "Pointing error from the commanded attitude",
+                                           Linear(0.0005), warn=pointing[0], crit=pointing[1]))
+    for i in range(1, wheels + 1):
+        fields.append(f"wheel_{i}_speed" / param(S16, "rpm", f"Reaction wheel {i} speed", Linear(1),
+                                                 warn=(-0.85 * wheel_max_rpm, 0.85 * wheel_max_rpm),
+                                                 crit=(-wheel_max_rpm, wheel_max_rpm)))
+    fields += list(extra)
+    return HousekeepingPacket("attitude", apid=apid, sid=sid, subsystem="aocs", period=period,
+                              description=description or "Attitude and orbit control", fields=fields)
+
+
+def obdh_hk(*, apid: int, sid: int, period: float, storage_gbit: float) -> HousekeepingPacket:
+    """On-board computer and mass memory report (same shape on every spacecraft)."""
+    return HousekeepingPacket("obdh", apid=apid, sid=sid, subsystem="obdh", period=period,
+                              description=f"On-board data handling: computer and {storage_gbit:g} Gbit mass memory",
+                              fields=[
+        "obc_mode" / state(U8, OBC_MODES, "On-board computer mode", warn={"BOOT", "MAINTENANCE"}, crit={"SAFE"}),
+        "cpu_load" / param(U8, "%", "Processor load", HALF_PERCENT, warn=(0, 80), crit=(0, 95)),
+        "memory_used" / param(U8, "%", "RAM in use", HALF_PERCENT, warn=(0, 85), crit=(0, 95)),
+        "storage_used" / param(U8, "%", "Mass memory fill level", HALF_PERCENT, warn=(0, 85), crit=(0, 97)),
+        "boot_count" / param(U16, "", "Processor boots since launch", warn=(0, 50), crit=(0, 200)),
+        "watchdog_resets" / param(U16, "", "Watchdog resets since launch", warn=(0, 5), crit=(0, 20)),
+        "edac_errors" / param(U16, "", "Memory single-bit errors corrected since boot", warn=(0, 1000),
+                              crit=(0, 10000)),
+        "tc_accepted" / param(U16, "", "Telecommands accepted since boot (wraps)", warn=(0, 65535), crit=(0, 65535)),
+        "tc_rejected" / param(U16, "", "Telecommands rejected since boot", warn=(0, 10), crit=(0, 100)),
+        "obc_temperature" / param(S16, "degC", "On-board computer board temperature", CENTI,
+                                  warn=(-20, 55), crit=(-35, 70)),
+    ])
+
+
+def radio_fields(prefix: str, band: str, *, tx_power: tuple[Range, Range], rx_level: tuple[Range, Range],
+                 rates: Mapping[int, str]) -> list[cs.Construct]:
+    """One transceiver's fields, prefixed (``xband_...``) so several radios fit one spacecraft."""
+    return [
+        f"{prefix}_transmitter" / state(U8, SWITCH, f"{band} transmitter power", crit={"TRIPPED"}),
+        f"{prefix}_lock" / state(U8, LOCK, f"{band} receiver lock", warn={"NO_LOCK"}),
+        f"{prefix}_rx_level" / param(S16, "dBm", f"{band} received signal level", Linear(0.1),
+                                     warn=rx_level[0], crit=rx_level[1]),
+        f"{prefix}_tx_power" / param(U16, "W", f"{band} transmitter RF output power", Linear(0.01),
+                                     warn=tx_power[0], crit=tx_power[1]),
+        f"{prefix}_data_rate" / state(U8, rates, f"{band} downlink data rate setting", warn={rates[min(rates)]}),
+        f"{prefix}_temperature" / param(S16, "degC", f"{band} transceiver temperature", CENTI,
+                                        warn=(-20, 50), crit=(-30, 65)),
+    ]
+
+
+# --------------------------------------------------------------------------- standard events and commands
+
+#: Function IDs of the standard PUS 8,1 functions; mission functions start at 0x0100.
+FID_POWER_INSTRUMENT = 0x0001
+FID_ENTER_SAFE_MODE = 0x0002
+FID_LEAVE_SAFE_MODE = 0x0003
+MISSION_FUNCTIONS = 0x0100
+
+#: Event IDs of the standard events; mission events start at 0x0100.
+MISSION_EVENTS = 0x0100
+
+
+def instrument_states(instruments: Sequence[Instrument]) -> States:
+    return States({i.code: i.name for i in instruments})
+
+
+def sid_states(housekeeping: Sequence[HousekeepingPacket]) -> States:
+    return States({p.sid: p.name.upper() for p in housekeeping})
+
+
+def store_states(stores: Sequence[str]) -> States:
+    return States({i + 1: s for i, s in enumerate(stores)})
+
+
+#: Housekeeping collection interval: 0.1 s per count (PUS 3,31 takes it in the mission's time unit).
+PERIOD = Linear(0.1)
+
+
+def standard_events(*, apid: int, instruments: Sequence[Instrument], housekeeping: Sequence[HousekeepingPacket],
+                    stores: Sequence[str], battery_voltage: float) -> list[EventReport]:
+    """Events every spacecraft reports, with IDs 1..0xFF; the emulator raises them the same way everywhere."""
+    sids = sid_states(housekeeping)
+    events = [
+        EventReport("safe_mode_entered", apid=apid, event_id=0x0001, severity=4, subsystem="obdh",
+                    description="The spacecraft entered safe mode",
+                    aux=["reason" / aux_state(U8, SAFE_REASONS, "Why safe mode was entered")]),
+        EventReport("safe_mode_left", apid=apid, event_id=0x0002, severity=1, subsystem="obdh",
+                    description="The spacecraft left safe mode on command"),
+        EventReport("hk_period_changed", apid=apid, event_id=0x0004, severity=1, subsystem="obdh",
+                    description="A housekeeping report's collection period was changed",
+                    aux=["sid" / aux_state(U16, sids, "Housekeeping report"),
+                         "period" / aux(U16, "s", "New collection period", PERIOD)]),
+        EventReport("hk_generation_changed", apid=apid, event_id=0x0005, severity=1, subsystem="obdh",
+                    description="A housekeeping report was enabled or disabled",
+                    aux=["sid" / aux_state(U16, sids, "Housekeeping report"),
+                         "enabled" / aux_state(U8, {0: "DISABLED", 1: "ENABLED"}, "New generation state")]),
+        EventReport("battery_low", apid=apid, event_id=0x0006, severity=3, subsystem="power",
+                    description=f"Battery voltage below {battery_voltage:g} V: loads are being shed",
+                    aux=["battery_voltage" / aux(U16, "V", "Battery voltage at detection", Linear(0.002)),
+                         "battery_soc" / aux(U8, "%", "State of charge at detection", HALF_PERCENT)]),
+        EventReport("storage_dump_completed", apid=apid, event_id=0x0007, severity=1, subsystem="obdh",
+                    description="A packet store dump finished",
+                    aux=["store" / aux_state(U8, store_states(stores), "Packet store dumped"),
+                         "packets" / aux(U32, "", "Packets sent")]),
+    ]
+    if instruments:
+        events.append(EventReport(
+            "instrument_power_changed", apid=apid, event_id=0x0003, severity=1, subsystem="payload",
+            description="An instrument was switched on or off",
+            aux=["instrument" / aux_state(U8, instrument_states(instruments), "Instrument"),
+                 "state" / aux_state(U8, SWITCH, "New power state")]))
+    return events
+
+
+def standard_commands(*, apid: int, instruments: Sequence[Instrument], housekeeping: Sequence[HousekeepingPacket],
+                      stores: Sequence[str]) -> list[Command]:
+    """Commands every spacecraft accepts and the emulator executes."""
+    sids = sid_states(housekeeping)
+    # PUS-C 3,5 / 3,6 / 3,31 take N repetitions; Queqiao fixes N = 1 so the command stays fixed-size.
+    one = ["n" / cs.Const(1, U8)]
+    commands = [
+        Command("PING", apid=apid, service=17, subtype=1, subsystem="obdh",
+                description="Are-you-alive test; answered by a PUS 17,2 report"),
+        Command("SET_HK_PERIOD", apid=apid, service=3, subtype=31, subsystem="obdh", prefix=one,
+                description="Change the collection period of one housekeeping report",
+                arguments=["sid" / choice(U16, sids, "Housekeeping report"),
+                           "period" / arg(U16, "s", "New collection period", PERIOD, valid=(0.5, 3600))]),
+        Command("ENABLE_HK", apid=apid, service=3, subtype=5, subsystem="obdh", prefix=one,
+                description="Enable periodic generation of one housekeeping report",
+                arguments=["sid" / choice(U16, sids, "Housekeeping report")]),
+        Command("DISABLE_HK", apid=apid, service=3, subtype=6, subsystem="obdh", prefix=one,
+                description="Disable periodic generation of one housekeeping report",
+                arguments=["sid" / choice(U16, sids, "Housekeeping report")]),
+        Command("ENTER_SAFE_MODE", apid=apid, service=8, subtype=1, function_id=FID_ENTER_SAFE_MODE,
+                subsystem="obdh", description="Switch to safe mode: payloads off, minimum power, Sun/Earth safe"),
+        Command("LEAVE_SAFE_MODE", apid=apid, service=8, subtype=1, function_id=FID_LEAVE_SAFE_MODE,
+                subsystem="obdh", description="Return from safe mode to nominal operations"),
+        Command("DUMP_STORAGE", apid=apid, service=15, subtype=9, subsystem="obdh",
+                description="Downlink a packet store's content between two on-board times (playback VC)",
+                arguments=["store" / choice(U8, store_states(stores), "Packet store"),
+                           "start_time" / arg(U32, "s", "From on-board time (CUC coarse seconds)",
+                                              valid=(0, 2**32 - 1)),
+                           "end_time" / arg(U32, "s", "To on-board time (CUC coarse seconds)",
+                                            valid=(0, 2**32 - 1))],
+                constraint=lambda a: None if a["start_time"] <= a["end_time"]
+                else f"start_time {a['start_time']} is after end_time {a['end_time']}"),
+    ]
+    if instruments:
+        commands.append(Command(
+            "POWER_INSTRUMENT", apid=apid, service=8, subtype=1, function_id=FID_POWER_INSTRUMENT,
+            subsystem="payload", description="Switch an instrument on or off",
+            arguments=["instrument" / choice(U8, instrument_states(instruments), "Instrument"),
+                       "state" / choice(U8, SWITCH, "Power state", valid={"OFF", "ON"})]))
+    return commands

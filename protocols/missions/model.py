@@ -1,0 +1,599 @@
+"""The shape of a mission definition: spacecraft, frame profile, packets, events, commands.
+
+Everything here is plain data around construct definitions.  A spacecraft module
+(``protocols/missions/zhurong.py`` and friends) fills these in; the registry
+(:mod:`protocols.missions.registry`) indexes them; the emulator builds with them and
+the ground station parses with them.  Validation that only needs one spacecraft
+happens in :class:`Spacecraft` itself, so a broken definition fails at import with
+a message naming the spacecraft, packet and field.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import construct as cs
+
+from protocols.ccsds.pus import tc_packet, tm_packet
+from protocols.ccsds.spacepacket import PRIMARY_HEADER_LENGTH, PacketType
+from protocols.errors import DefinitionError, ProtocolError
+from protocols.parameters import Limits, Parameter, StateLimits, States, parameters_of
+
+#: Names of spacecraft, packets, commands, events and fields: they become MQTT topic
+#: levels and Prometheus label values, so keep them to one safe alphabet.
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+SPACECRAFT_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+COMMAND_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+#: Width of the discriminator after the PUS secondary header (SID, event ID, function ID).
+KEY_LENGTH = 2
+
+
+# --------------------------------------------------------------------------- frame profile
+
+
+class FrameType(str, Enum):
+    TM = "TM"    # CCSDS 132.0-B
+    AOS = "AOS"  # CCSDS 732.0-B
+
+    @property
+    def scid_bits(self) -> int:
+        return 10 if self is FrameType.TM else 8
+
+    @property
+    def vcid_bits(self) -> int:
+        return 3 if self is FrameType.TM else 6
+
+
+@dataclass(frozen=True)
+class VirtualChannel:
+    vcid: int
+    name: str          # "realtime", "playback", ...
+    description: str
+
+
+@dataclass(frozen=True)
+class FrameProfile:
+    """How a spacecraft's packets travel: the transfer frame, as plain data.
+
+    The frame construct layer (:mod:`protocols.ccsds`) reads this to build its
+    frames; nothing here depends on it.
+    """
+
+    frame_type: FrameType
+    #: Transfer frame length in octets, headers and trailers included, ASM and
+    #: Reed-Solomon check symbols excluded.
+    frame_length: int
+    ocf: bool
+    fecf: bool
+    randomizer: bool
+    virtual_channels: tuple[VirtualChannel, ...]
+    realtime_vc: int
+    playback_vc: int
+    #: AOS frame header error control (RS(10,6)); always False for TM frames.
+    fhec: bool = False
+    #: AOS insert zone length in octets (0 = none).
+    insert_zone: int = 0
+    #: Reed-Solomon code on the frame, as text (None = none).
+    reed_solomon: str | None = None
+    #: Channel symbol rate of the low-rate downlink, symbols/s (None = unknown).
+    symbol_rate: float | None = None
+    #: Name of the spacecraft that relays this one's frames to Earth (None = direct to Earth).
+    relay_via: str | None = None
+    #: "public" when the figures come from public mission facts, "invented" otherwise.
+    source: str = "invented"
+    notes: str = ""
+
+    def vc(self, key: int | str) -> VirtualChannel:
+        for vc in self.virtual_channels:
+            if key in (vc.vcid, vc.name):
+                return vc
+        raise KeyError(f"no virtual channel {key!r}")
+
+    def check(self, scid: int, where: str) -> None:
+        if not 0 <= scid < (1 << self.frame_type.scid_bits):
+            raise DefinitionError(f"{where}: SCID {scid} does not fit the {self.frame_type.value} frame's "
+                                  f"{self.frame_type.scid_bits}-bit field")
+        if self.fhec and self.frame_type is not FrameType.AOS:
+            raise DefinitionError(f"{where}: FHEC exists only in AOS frames")
+        header = 6 + (2 if self.fhec else 0) + self.insert_zone
+        trailer = (4 if self.ocf else 0) + (2 if self.fecf else 0)
+        # At least a few data octets, and the 16-bit frame length limit of the CCSDS books.
+        if not header + trailer + 8 <= self.frame_length <= 2048:
+            raise DefinitionError(f"{where}: frame length {self.frame_length} leaves no room for data "
+                                  f"(headers {header} + trailers {trailer}) or exceeds 2048")
+        vcids = [vc.vcid for vc in self.virtual_channels]
+        names = [vc.name for vc in self.virtual_channels]
+        for label, seen in (("VCID", vcids), ("virtual channel name", names)):
+            dup = sorted({x for x in seen if seen.count(x) > 1}, key=str)
+            if dup:
+                raise DefinitionError(f"{where}: duplicate {label} {dup}")
+        limit = 1 << self.frame_type.vcid_bits
+        for vc in self.virtual_channels:
+            if not 0 <= vc.vcid < limit:
+                raise DefinitionError(f"{where}: VCID {vc.vcid} does not fit the {self.frame_type.value} frame")
+        for role, vcid in (("realtime", self.realtime_vc), ("playback", self.playback_vc)):
+            if vcid not in vcids:
+                raise DefinitionError(f"{where}: {role} VC {vcid} is not among the virtual channels {vcids}")
+        if self.realtime_vc == self.playback_vc:
+            raise DefinitionError(f"{where}: realtime and playback share VC {self.realtime_vc}")
+        if self.source not in ("public", "invented", "mixed"):
+            raise DefinitionError(f"{where}: profile source is 'public', 'invented' or 'mixed', not {self.source!r}")
+
+
+# --------------------------------------------------------------------------- application processes
+
+
+@dataclass(frozen=True)
+class Apid:
+    """One application process of the spacecraft (an APID and what it carries)."""
+
+    number: int
+    name: str
+    description: str
+
+
+# --------------------------------------------------------------------------- packets
+
+
+def _check_fields(node: cs.Construct, where: str) -> None:
+    """Reject duplicate or badly spelled field names anywhere in a struct.
+
+    construct accepts ``Struct("a" / X, "a" / Y)`` silently and the second shadows
+    the first in the parsed result, so two definitions would claim one name.
+    """
+    if isinstance(node, cs.Renamed):
+        _check_fields(node.subcon, where)
+    elif isinstance(node, (cs.Struct, cs.Sequence, cs.FocusedSeq)):
+        names = [sc.name for sc in node.subcons if getattr(sc, "name", None)]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise DefinitionError(f"{where}: field names {dup} overlap (defined more than once in one struct)")
+        for n in names:
+            if not NAME.match(n):
+                raise DefinitionError(f"{where}: field name {n!r} is not snake_case ([a-z][a-z0-9_]*)")
+        for sc in node.subcons:
+            _check_fields(sc, where)
+    elif isinstance(node, Parameter):
+        return
+    elif isinstance(node, cs.Subconstruct) and hasattr(node, "subcon"):
+        _check_fields(node.subcon, where)
+
+
+def _check_limits(path: str, param: Parameter, where: str) -> None:
+    """Limits must be reachable: inside the range the raw field can express."""
+    limits = param.limits
+    if not isinstance(limits, Limits) or param.domain.is_float:
+        return
+    ends = sorted((float(param.calibration.to_eng(param.domain.minimum)),
+                   float(param.calibration.to_eng(param.domain.maximum))))
+    for kind, bounds in (("warning", limits.warning), ("critical", limits.critical)):
+        if bounds is None:
+            continue
+        for bound in bounds:
+            if bound is not None and not (ends[0] - 1e-9 <= bound <= ends[1] + 1e-9):
+                raise DefinitionError(f"{where} parameter {path!r}: {kind} limit {bound:g} lies outside what the "
+                                      f"field can express ({ends[0]:g}..{ends[1]:g})")
+
+
+class PacketDef:
+    """A fixed-size PUS packet definition: one construct plus where it sits in the packet space.
+
+    ``key`` is the 16-bit discriminator right after the secondary header (SID for
+    housekeeping, event ID for event reports, function ID for PUS 8,1) or None.
+    """
+
+    kind = "packet"
+    packet_type = PacketType.TM
+
+    def __init__(self, *, name: str, apid: int, service: int, subtype: int, key: int | None, key_name: str | None,
+                 body: Sequence[cs.Construct], subsystem: str, description: str) -> None:
+        if not NAME.match(name) and not COMMAND_NAME.match(name):
+            raise DefinitionError(f"packet name {name!r} must be snake_case (commands: UPPER_CASE)")
+        if not description.strip():
+            raise DefinitionError(f"packet {name!r} needs a description")
+        if key is not None and not 0 <= key <= 0xFFFF:
+            raise DefinitionError(f"packet {name!r}: {key_name} {key} outside 0..65535")
+        self.name = name
+        self.apid = apid
+        self.service = service
+        self.subtype = subtype
+        self.key = key
+        self.key_name = key_name
+        self.subsystem = subsystem
+        self.description = description
+        fields = list(body)
+        if key is not None:
+            fields.insert(0, key_name / cs.Const(key, cs.Int16ub))
+        try:
+            self.construct: cs.Struct = self._factory(apid, service, subtype, fields)
+        except ValueError as exc:
+            raise DefinitionError(f"packet {name!r}: {exc}") from exc
+        _check_fields(self.construct, f"packet {name!r}")
+        try:
+            self.size = self.construct.sizeof()
+        except cs.SizeofError as exc:
+            raise DefinitionError(f"packet {name!r} is not fixed-size (variable-length field): {exc}") from exc
+        header = self.construct.subcons[0].sizeof() + self.construct.subcons[1].sizeof()
+        #: Byte offset of the 16-bit key in the packet (None when there is no key).
+        self.key_offset = header if key is not None else None
+
+    def _factory(self, apid, service, subtype, fields):
+        return tm_packet(apid, service, subtype, fields)
+
+    @property
+    def lookup_key(self) -> tuple[int, int, int, int, int | None]:
+        return (int(self.packet_type), self.apid, self.service, self.subtype, self.key)
+
+    def parameters(self) -> list[tuple[str, Parameter]]:
+        """Every Parameter of the packet's data field as (dotted path, Parameter), in wire order."""
+        return [(p, prm) for p, prm in parameters_of(self.construct)]
+
+    def parse(self, data: bytes) -> cs.Container:
+        try:
+            return self.construct.parse(data)
+        except ProtocolError:
+            raise
+        except cs.ConstructError as exc:
+            raise ProtocolError(f"packet {self.name}", str(exc)) from exc
+
+    def __repr__(self) -> str:
+        key = f" {self.key_name}={self.key}" if self.key is not None else ""
+        return f"<{type(self).__name__} {self.name} APID {self.apid} PUS {self.service},{self.subtype}{key}>"
+
+
+class HousekeepingPacket(PacketDef):
+    """PUS 3,25 housekeeping parameter report: ``sid`` then ``hk`` (a Struct of Parameters)."""
+
+    kind = "housekeeping"
+
+    def __init__(self, name: str, *, apid: int, sid: int, subsystem: str, period: float, description: str,
+                 fields: Sequence[cs.Construct]) -> None:
+        if not (period > 0 and math.isfinite(period)):
+            raise DefinitionError(f"housekeeping packet {name!r}: default period must be > 0 s, got {period}")
+        self.period = float(period)
+        self.sid = sid
+        super().__init__(name=name, apid=apid, service=3, subtype=25, key=sid, key_name="sid",
+                         body=["hk" / cs.Struct(*fields)], subsystem=subsystem, description=description)
+
+    def build(self, values: Mapping[str, Any], *, sequence_count: int = 0, time: tuple[int, int] = (0, 0)) -> bytes:
+        """Bytes of one report from engineering values ``{"battery_voltage": 28.1, ...}``."""
+        return self.construct.build(dict(
+            primary=dict(sequence_count=sequence_count),
+            secondary=dict(time=dict(coarse=time[0], fine=time[1])),
+            hk=values,
+        ))
+
+
+class EventReport(PacketDef):
+    """PUS 5,1..4 event report: ``event_id`` then ``aux`` (typed auxiliary data)."""
+
+    kind = "event"
+    SEVERITIES = {1: "informative", 2: "low", 3: "medium", 4: "high"}
+
+    def __init__(self, name: str, *, apid: int, event_id: int, severity: int, subsystem: str, description: str,
+                 aux: Sequence[cs.Construct] = ()) -> None:
+        if severity not in self.SEVERITIES:
+            raise DefinitionError(f"event {name!r}: severity is PUS 5 subtype 1..4, not {severity}")
+        self.event_id = event_id
+        self.severity = severity
+        super().__init__(name=name, apid=apid, service=5, subtype=severity, key=event_id, key_name="event_id",
+                         body=["aux" / cs.Struct(*aux)], subsystem=subsystem, description=description)
+
+    @property
+    def severity_name(self) -> str:
+        return self.SEVERITIES[self.severity]
+
+    def build(self, aux: Mapping[str, Any] | None = None, *, sequence_count: int = 0,
+              time: tuple[int, int] = (0, 0)) -> bytes:
+        return self.construct.build(dict(
+            primary=dict(sequence_count=sequence_count),
+            secondary=dict(time=dict(coarse=time[0], fine=time[1])),
+            aux=dict(aux or {}),
+        ))
+
+
+# --------------------------------------------------------------------------- commands
+
+
+class Argument(Parameter):
+    """A telecommand argument: a Parameter (calibration, unit, description) with a valid range.
+
+    ``valid`` is (low, high) in engineering units for numbers, or the allowed state
+    names for enumerations (default: every state).  The range is enforced on build
+    (the ground refuses to send it) and on parse (the flight software refuses to run it),
+    with a :class:`ProtocolError` naming the argument.
+    """
+
+    def __init__(self, subcon, *, unit: str, description: str, calibration=None,
+                 valid: tuple[float, float] | Iterable[str] | None = None) -> None:
+        super().__init__(subcon, unit=unit, description=description, calibration=calibration)
+        if self.calibration.is_state:
+            allowed = set(valid) if valid is not None else set(self.calibration.codes)
+            unknown = allowed - set(self.calibration.codes)
+            if unknown:
+                raise DefinitionError(f"argument allows unknown states {sorted(unknown)}")
+            self.valid: tuple[float, float] | frozenset[str] = frozenset(allowed)
+        else:
+            if valid is None:
+                raise DefinitionError(f"numeric argument {description!r} needs a valid (low, high) range")
+            lo, hi = valid  # type: ignore[misc]
+            if lo > hi:
+                raise DefinitionError(f"argument {description!r}: valid range is reversed: low {lo} > high {hi}")
+            ends = sorted((float(self.calibration.to_eng(self.domain.minimum)),
+                           float(self.calibration.to_eng(self.domain.maximum))))
+            if lo < ends[0] - 1e-9 or hi > ends[1] + 1e-9:
+                raise DefinitionError(f"argument {description!r}: valid range {lo:g}..{hi:g} exceeds what the "
+                                      f"field can express ({ends[0]:g}..{ends[1]:g})")
+            self.valid = (float(lo), float(hi))
+
+    def describe_range(self) -> str:
+        if isinstance(self.valid, frozenset):
+            return ", ".join(n for n in self.calibration.codes if n in self.valid)
+        return f"{self.valid[0]:g} .. {self.valid[1]:g} {self.unit}".rstrip()
+
+    def check(self, value, name: str = "") -> None:
+        """Raise ProtocolError unless ``value`` (engineering) is allowed."""
+        label = name or self.description
+        if isinstance(self.valid, frozenset):
+            if value not in self.valid:
+                raise ProtocolError("telecommand", f"argument {label!r} = {value!r} not allowed; allowed: "
+                                    f"{self.describe_range()}", field=name)
+            return
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ProtocolError("telecommand", f"argument {label!r} = {value!r} is not a number", field=name) from None
+        lo, hi = self.valid
+        if not lo <= number <= hi:
+            raise ProtocolError("telecommand", f"argument {label!r} = {value!r} {self.unit} outside the valid "
+                                f"range {self.describe_range()}", field=name)
+
+    def _encode(self, obj, context, path):
+        self.check(obj, _field(path))
+        return super()._encode(obj, context, path)
+
+    def _decode(self, obj, context, path):
+        value = super()._decode(obj, context, path)
+        # Compare with half a raw step of slack: a valid bound may not be exactly representable.
+        if isinstance(self.valid, tuple):
+            slack = self.calibration.resolution() / 2
+            lo, hi = self.valid
+            if not lo - slack <= value <= hi + slack:
+                raise ProtocolError("telecommand", f"argument {_field(path)!r} = {value:g} {self.unit} outside the "
+                                    f"valid range {self.describe_range()}", field=_field(path))
+            return value
+        self.check(value, _field(path))
+        return value
+
+
+def _field(path: str) -> str:
+    return path.replace("(building)", "").replace("(parsing)", "").strip(" ->").replace(" -> ", ".")
+
+
+class Command(PacketDef):
+    """A telecommand: a fixed-size PUS TC packet with typed, range-checked ``args``.
+
+    PUS 8,1 commands carry a ``function_id`` discriminator before their arguments.
+    Build with engineering values: ``cmd.build(distance=12.5, heading=90)``.
+    """
+
+    kind = "command"
+    packet_type = PacketType.TC
+
+    def __init__(self, name: str, *, apid: int, service: int, subtype: int, description: str, subsystem: str,
+                 function_id: int | None = None, arguments: Sequence[cs.Construct] = (),
+                 prefix: Sequence[cs.Construct] = (),
+                 constraint: Callable[[Mapping[str, Any]], str | None] | None = None) -> None:
+        if not COMMAND_NAME.match(name):
+            raise DefinitionError(f"command name {name!r} must be UPPER_CASE")
+        if (service, subtype) == (8, 1) and function_id is None:
+            raise DefinitionError(f"command {name!r}: PUS 8,1 needs a function_id")
+        for arg in arguments:
+            if not isinstance(arg, cs.Renamed) or not isinstance(arg.subcon, Argument):
+                raise DefinitionError(f"command {name!r}: every argument is a named Argument, not {arg!r}")
+        self.function_id = function_id
+        #: Cross-argument check (engineering values -> error text or None), e.g. start before end.
+        self.constraint = constraint
+        self.arguments: dict[str, Argument] = {arg.name: arg.subcon for arg in arguments}  # type: ignore[union-attr]
+        super().__init__(name=name, apid=apid, service=service, subtype=subtype, key=function_id,
+                         key_name="function_id" if function_id is not None else None,
+                         body=[*prefix, "args" / cs.Struct(*arguments)], subsystem=subsystem,
+                         description=description)
+
+    def _factory(self, apid, service, subtype, fields):
+        return tc_packet(apid, service, subtype, fields)
+
+    def build(self, *, sequence_count: int = 0, source_id: int = 0, **arguments) -> bytes:
+        """The command's bytes; arguments in engineering units, each range-checked."""
+        unknown = set(arguments) - set(self.arguments)
+        if unknown:
+            raise ProtocolError(f"telecommand {self.name}", f"unknown argument(s) {sorted(unknown)}; "
+                                f"{self.name} takes {list(self.arguments) or 'no arguments'}")
+        missing = [n for n in self.arguments if n not in arguments]
+        if missing:
+            raise ProtocolError(f"telecommand {self.name}", f"missing argument(s) {missing}")
+        for arg_name, arg in self.arguments.items():
+            try:
+                arg.check(arguments[arg_name], arg_name)
+            except ProtocolError as exc:
+                raise ProtocolError(f"telecommand {self.name}", exc.reason, field=f"args.{arg_name}") from None
+        self._check_constraint(arguments)
+        return self.construct.build(dict(primary=dict(sequence_count=sequence_count),
+                                         secondary=dict(source_id=source_id), args=arguments))
+
+    def parse_arguments(self, data: bytes) -> dict[str, Any]:
+        """Engineering argument values of a received command (range-checked)."""
+        parsed = self.parse(data)
+        values = {k: v for k, v in parsed.args.items() if not k.startswith("_")}
+        self._check_constraint(values)
+        return values
+
+    def _check_constraint(self, values: Mapping[str, Any]) -> None:
+        if self.constraint is not None:
+            problem = self.constraint(values)
+            if problem:
+                raise ProtocolError(f"telecommand {self.name}", problem, field="args")
+
+    def signature(self) -> str:
+        args = ", ".join(f"{n}: {a.describe_range()}" for n, a in self.arguments.items())
+        return f"{self.name}({args})"
+
+
+# --------------------------------------------------------------------------- spacecraft
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """Something the POWER_INSTRUMENT command can switch (code = its argument value)."""
+
+    code: int
+    name: str
+    description: str
+
+
+@dataclass(eq=False)
+class Spacecraft:
+    """One spacecraft: identity, frame profile, application processes, packets, events, commands."""
+
+    name: str
+    scid: int
+    description: str
+    profile: FrameProfile
+    apids: tuple[Apid, ...]
+    housekeeping: tuple[HousekeepingPacket, ...]
+    events: tuple[EventReport, ...]
+    commands: tuple[Command, ...]
+    instruments: tuple[Instrument, ...] = ()
+    #: Where this definition came from (module name or file), filled by the registry.
+    origin: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        self.apids = tuple(self.apids)
+        self.housekeeping = tuple(self.housekeeping)
+        self.events = tuple(self.events)
+        self.commands = tuple(self.commands)
+        self.instruments = tuple(self.instruments)
+        self.validate()
+
+    # -- validation (one spacecraft) --------------------------------------------------
+
+    def validate(self) -> None:
+        where = f"spacecraft {self.name!r}"
+        if not SPACECRAFT_NAME.match(self.name or ""):
+            raise DefinitionError(f"{where}: name must be lower-case letters, digits and '-'")
+        if not isinstance(self.scid, int) or self.scid < 0:
+            raise DefinitionError(f"{where}: SCID must be a non-negative integer, got {self.scid!r}")
+        self.profile.check(self.scid, where)
+        if self.profile.relay_via == self.name:
+            raise DefinitionError(f"{where}: cannot relay through itself")
+        _unique(where, "APID", [a.number for a in self.apids])
+        _unique(where, "APID name", [a.name for a in self.apids])
+        for a in self.apids:
+            if not 0 <= a.number < 0x7FF:
+                raise DefinitionError(f"{where}: APID {a.number} ({a.name}) outside 0..2046 (2047 is idle)")
+        declared = {a.number for a in self.apids}
+        packets = self.packets
+        _unique(where, "packet name", [p.name for p in packets])
+        _unique(where, "instrument code", [i.code for i in self.instruments])
+        _unique(where, "instrument name", [i.name for i in self.instruments])
+        for p in packets:
+            if p.apid not in declared:
+                raise DefinitionError(f"{where} packet {p.name!r}: APID {p.apid} is not one of the spacecraft's "
+                                      f"APIDs {sorted(declared)}")
+        _unique(where, "housekeeping SID", [p.sid for p in self.housekeeping], names=[p.name for p in self.housekeeping])
+        _unique(where, "event ID", [e.event_id for e in self.events], names=[e.name for e in self.events])
+        _unique(where, "function ID", [c.function_id for c in self.commands if c.function_id is not None],
+                names=[c.name for c in self.commands if c.function_id is not None])
+        _unique(where, "packet identity (type, APID, service, subtype, key)", [p.lookup_key for p in packets],
+                names=[p.name for p in packets])
+        # A housekeeping parameter's leaf name is its MQTT topic level and Prometheus label:
+        # two packets must not both claim one name.
+        owners: dict[str, str] = {}
+        for packet in self.housekeeping:
+            for path, param in packet.parameters():
+                leaf = path.removeprefix("hk.")
+                if leaf in owners:
+                    raise DefinitionError(f"{where}: parameter name {leaf!r} overlaps: defined in packet "
+                                          f"{owners[leaf]!r} and in packet {packet.name!r}")
+                owners[leaf] = packet.name
+                _check_limits(path, param, f"{where} packet {packet.name!r}")
+                if param.limits is None:
+                    raise DefinitionError(f"{where} packet {packet.name!r} parameter {path!r} has no limits")
+        if self.housekeeping and not self.profile:
+            raise DefinitionError(f"{where}: no frame profile")
+
+    # -- lookups ----------------------------------------------------------------------
+
+    @property
+    def packets(self) -> list[PacketDef]:
+        return [*self.housekeeping, *self.events, *self.commands]
+
+    def packet(self, name: str) -> PacketDef:
+        for p in self.packets:
+            if p.name == name:
+                return p
+        raise KeyError(f"spacecraft {self.name!r} has no packet {name!r}; "
+                       f"known: {', '.join(p.name for p in self.packets)}")
+
+    def command(self, name: str) -> Command:
+        for c in self.commands:
+            if c.name == name.upper():
+                return c
+        raise KeyError(f"spacecraft {self.name!r} has no command {name!r}; "
+                       f"known: {', '.join(c.name for c in self.commands)}")
+
+    def event(self, key: int | str) -> EventReport:
+        for e in self.events:
+            if key in (e.event_id, e.name):
+                return e
+        raise KeyError(f"spacecraft {self.name!r} has no event {key!r}")
+
+    def housekeeping_packet(self, key: int | str) -> HousekeepingPacket:
+        for p in self.housekeeping:
+            if key in (p.sid, p.name):
+                return p
+        raise KeyError(f"spacecraft {self.name!r} has no housekeeping packet {key!r}")
+
+    def instrument(self, key: int | str) -> Instrument:
+        for i in self.instruments:
+            if key in (i.code, i.name):
+                return i
+        raise KeyError(f"spacecraft {self.name!r} has no instrument {key!r}")
+
+    def apid(self, key: int | str) -> Apid:
+        for a in self.apids:
+            if key in (a.number, a.name):
+                return a
+        raise KeyError(f"spacecraft {self.name!r} has no APID {key!r}")
+
+    @property
+    def subsystems(self) -> list[str]:
+        return list(dict.fromkeys(p.subsystem for p in self.housekeeping))
+
+    def __repr__(self) -> str:
+        return f"<Spacecraft {self.name} SCID {self.scid}>"
+
+
+def _unique(where: str, what: str, values: list, names: list[str] | None = None) -> None:
+    seen: dict[Any, int] = {}
+    for i, v in enumerate(values):
+        if v in seen:
+            who = f" (packets {names[seen[v]]!r} and {names[i]!r})" if names else ""
+            raise DefinitionError(f"{where}: duplicate {what} {v!r}{who}")
+        seen[v] = i
+
+
+def states_of(items: Iterable[tuple[int, str]]) -> States:
+    """A States calibration from (code, name) pairs (instrument or SID tables)."""
+    return States(dict(items))
+
+
+__all__ = [
+    "Apid", "Argument", "Command", "EventReport", "FrameProfile", "FrameType", "HousekeepingPacket", "Instrument",
+    "PacketDef", "Spacecraft", "StateLimits", "VirtualChannel", "states_of",
+]
