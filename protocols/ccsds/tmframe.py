@@ -79,6 +79,15 @@ class FrameProfile:
         if self.zone_length < 1:
             raise ValueError(f"frame length {self.frame_length} leaves no room for data")
 
+    @classmethod
+    def from_mission(cls, mission_profile) -> "FrameProfile":
+        """From a mission database profile (:class:`protocols.missions.model.FrameProfile`), read by name."""
+        kind = getattr(mission_profile.frame_type, "value", mission_profile.frame_type)
+        return cls(frame_length=mission_profile.frame_length, has_ocf=bool(mission_profile.ocf),
+                   has_fecf=bool(mission_profile.fecf), randomized=bool(mission_profile.randomizer),
+                   kind=str(kind).upper(), aos_fhec=bool(getattr(mission_profile, "fhec", False)),
+                   insert_zone_length=int(getattr(mission_profile, "insert_zone", 0) or 0))
+
     @property
     def version(self) -> int:
         return TM_VERSION if self.kind == "TM" else AOS_VERSION
