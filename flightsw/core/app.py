@@ -86,7 +86,7 @@ class App:
         return {
             "handled": self.handled,
             "errors": self.errors,
-            "pipe_dropped": pipe.dropped if pipe else 0,
+            "pipe_dropped": pipe.dropped if pipe is not None else 0,
         }
 
     # -- services for subclasses

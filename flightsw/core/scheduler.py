@@ -87,6 +87,7 @@ class Scheduler:
         self._slots: list[_Slot] = []
         self._on_tick: list[Callable[[int, float], object]] = []
         self.overruns = 0
+        self.late_ticks = 0
         self.skipped_ticks = 0
         self.processed_ticks = 0
         self._stop = False
@@ -150,14 +151,21 @@ class Scheduler:
         self.processed_ticks += 1
         return fired
 
-    def _check_overrun(self, tick: int) -> None:
-        """After tick ``tick``: count an overrun and skip ticks beyond the catch-up budget."""
+    def _check_overrun(self, tick: int, started: float) -> None:
+        """After tick ``tick`` (begun at sim time ``started``): count an overrun, skip ticks beyond the catch-up budget.
+
+        Only a tick that began on time and ended after the next one was due is an
+        overrun; ticks run back-to-back to catch up are counted as ``late_ticks``.
+        """
         now = self.clock.now()
         next_time = self.tick_time(tick + 1)
-        if now <= next_time + 1e-12:
+        if started > next_time + 1e-9:
+            self.late_ticks += 1
+        if now <= next_time + 1e-9:
             return
-        self.overruns += 1
-        late = int((now - next_time) * self.tick_hz)  # whole ticks already missed beyond the next one
+        if started <= next_time + 1e-9:
+            self.overruns += 1
+        late = int((now - next_time) * self.tick_hz + 1e-6)  # whole ticks already missed beyond the next one
         if late > self.max_catchup:
             skip = late - self.max_catchup
             self.tick += skip
@@ -170,9 +178,10 @@ class Scheduler:
         t = self.tick_time(tick)
         if self.clock.virtual:
             self.clock.advance_to(t)
+        started = self.clock.now()
         self.tick += 1
         fired = self._process(tick)
-        self._check_overrun(tick)
+        self._check_overrun(tick, started)
         return fired
 
     def step_until(self, t: float) -> int:
@@ -195,8 +204,9 @@ class Scheduler:
             if until is not None and t > until:
                 break
             await self.clock.sleep_until(t)
+            started = self.clock.now()
             tick = self.tick
             self.tick += 1
             self._process(tick)
-            self._check_overrun(tick)
+            self._check_overrun(tick, started)
             done += 1

@@ -203,8 +203,9 @@ class OnboardClock:
         if start_us < 0:
             raise ValueError(f"simulation start {sim.start.isoformat()} is before the {epoch.name} epoch "
                              f"({epoch.start.isoformat()} {epoch.scale})")
+        self._start_ns = start_us * 1000
         self._ref_sim = 0.0
-        self._ref_ns = start_us * 1000
+        self._ref_ns = self._start_ns
         self.offset_s = float(offset_s)
         self.correlations = 0
 
@@ -243,30 +244,41 @@ class OnboardClock:
         ot = self.now(t)
         return CucTime(ot.coarse, ot.fine, self.cuc_format.coarse_octets, self.cuc_format.fine_octets, self.epoch)
 
+    def _true_ns(self, t: float | None) -> int:
+        t = self.sim.now() if t is None else t
+        return self._start_ns + round(t * 1e9)
+
     def true_seconds(self, t: float | None = None) -> float:
         """What a perfect clock would read at sim time ``t`` (no drift, no offset)."""
-        t = self.sim.now() if t is None else t
-        return epoch_seconds_us(self.sim.start, self.epoch) / 1e6 + t
+        return self._true_ns(t) / 1e9
 
     def error(self, t: float | None = None) -> float:
-        """Onboard minus true time in seconds (what time correlation measures)."""
-        return self.seconds(t) - self.true_seconds(t)
+        """Onboard minus true time in seconds (what time correlation measures); exact to 1 ns."""
+        return (self._ns(t) - self._true_ns(t)) / 1e9
 
     def set_offset(self, offset_s: float) -> None:
         """Set the additive offset directly (keeps the drift reference)."""
         self.offset_s = float(offset_s)
 
-    def correlate(self, onboard_seconds: float, t: float | None = None) -> None:
-        """Time correlation: from sim time ``t`` on, the clock reads ``onboard_seconds`` there.
+    def correlate(self, onboard_seconds: float | None = None, t: float | None = None, *,
+                  delta_s: float | None = None) -> None:
+        """Time correlation: from sim time ``t`` on, the clock reads ``onboard_seconds`` there
+        (or its current reading shifted by ``delta_s``; with neither, the true time).
 
         Drift accumulates again from this point, as after a real clock update.
         """
         t = self.sim.now() if t is None else t
+        if onboard_seconds is not None:
+            ref_ns = round(onboard_seconds * 1e9)
+        elif delta_s is not None:
+            ref_ns = self._ns(t) + round(delta_s * 1e9)
+        else:
+            ref_ns = self._true_ns(t)
         self._ref_sim = t
-        self._ref_ns = round(onboard_seconds * 1e9)
+        self._ref_ns = ref_ns
         self.offset_s = 0.0
         self.correlations += 1
-        log.info("onboard clock correlated: %.6f s since epoch at sim t=%.3f", onboard_seconds, t)
+        log.info("onboard clock correlated: %.6f s since epoch at sim t=%.3f", ref_ns / 1e9, t)
 
     def to_utc(self, onboard_seconds: float) -> datetime:
         """UTC of an onboard reading, inverting drift/offset (ground-style correlation)."""
