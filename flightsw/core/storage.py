@@ -150,15 +150,16 @@ class OnboardStore:
         """Yield stored items oldest first, with ``start <= onboard_time < end`` when given.
 
         Deletion happens item by item as the consumer takes them, so a dump cut
-        short (pass ends) keeps what was not yet sent.
+        short (pass ends) keeps what was not yet handed over.
         """
         for item in list(self._items):
             if (start is not None and item.onboard_time < start) or (end is not None and item.onboard_time >= end):
                 continue
-            yield item
-            self.dumped_total += 1
+            # Deleted as it is handed over: what the consumer never took stays stored.
             if delete:
                 self._remove(item)
+            self.dumped_total += 1
+            yield item
 
     def _remove(self, item: StoredItem) -> None:
         if self._items and self._items[0] is item:
