@@ -17,7 +17,7 @@ from protocols.missions.common import (
 from protocols.missions.model import (
     Apid, Command, EventReport, FrameProfile, FrameType, HousekeepingPacket, Instrument, Spacecraft, VirtualChannel,
 )
-from protocols.parameters import Linear
+from protocols.parameters import Linear, Polynomial
 
 PLATFORM, SCIENCE = 0x400, 0x401
 
@@ -48,8 +48,9 @@ HOUSEKEEPING = (
                                      warn={"DEGRADED"}, crit={"SHUNT_FAULT"}),
                  "rtg_power" / param(U16, "W", "RTG electrical output", Linear(0.01), warn=(90, 130), crit=(70, 140)),
                  "rtg_voltage" / param(U16, "V", "RTG output voltage", Linear(0.002), warn=(27, 31), crit=(25, 33)),
-                 "rtg_hot_junction" / param(S16, "degC", "RTG thermocouple hot junction", Linear(0.1),
-                                            warn=(400, 560), crit=(300, 600)),
+                 # Type-K thermocouple counts, second-order fit (0 .. 614 degC over the 16-bit range).
+                 "rtg_hot_junction" / param(U16, "degC", "RTG thermocouple hot junction",
+                                            Polynomial(0.0, 0.012, -4.0e-8), warn=(400, 560), crit=(300, 600)),
                  "rtg_cold_junction" / param(S16, "degC", "RTG thermocouple cold junction (radiator)", Linear(0.1),
                                              warn=(50, 200), crit=(0, 250)),
                  "sun_elevation" / param(S16, "deg", "Sun elevation at the site (south pole: within a few deg)",

@@ -353,6 +353,12 @@ class Argument(Parameter):
             raise ProtocolError("telecommand", f"argument {label!r} = {value!r} {self.unit} outside the valid "
                                 f"range {self.describe_range()}", field=name)
 
+    def quantise(self, value):
+        """The engineering value the receiver will decode for ``value``."""
+        if self.calibration.is_state:
+            return value
+        return self.calibration.to_eng(self.calibration.to_raw(value))
+
     def _encode(self, obj, context, path):
         self.check(obj, _field(path))
         return super()._encode(obj, context, path)
@@ -422,7 +428,8 @@ class Command(PacketDef):
                 arg.check(arguments[arg_name], arg_name)
             except ProtocolError as exc:
                 raise ProtocolError(f"telecommand {self.name}", exc.reason, field=f"args.{arg_name}") from None
-        self._check_constraint(arguments)
+        # Cross-argument checks see the values as they will arrive (after quantisation to raw steps).
+        self._check_constraint({n: a.quantise(arguments[n]) for n, a in self.arguments.items()})
         return self.construct.build(dict(primary=dict(sequence_count=sequence_count),
                                          secondary=dict(source_id=source_id), args=arguments))
 

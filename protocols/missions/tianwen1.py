@@ -18,7 +18,7 @@ from protocols.missions.common import (
 from protocols.missions.model import (
     Apid, Command, EventReport, FrameProfile, FrameType, HousekeepingPacket, Instrument, Spacecraft, VirtualChannel,
 )
-from protocols.parameters import Linear
+from protocols.parameters import Linear, Polynomial
 
 PLATFORM, GNC, PAYLOAD, RELAY = 0x200, 0x201, 0x202, 0x203
 
@@ -151,8 +151,9 @@ HOUSEKEEPING = (
     HousekeepingPacket("spectrometers", apid=PAYLOAD, sid=11, subsystem="spectrometers", period=16.0,
                        description="MMS mineral spectrometer and MOSIR subsurface radar", fields=[
         "mms_power" / state(U8, SWITCH, "MMS power", crit={"TRIPPED"}),
-        "mms_detector_temperature" / param(S16, "degC", "MMS infrared detector temperature", CENTI,
-                                           warn=(-90, -60), crit=(-100, 20)),
+        # Silicon diode sensor counts: its curve is not linear over -200 .. +19 degC.
+        "mms_detector_temperature" / param(U16, "degC", "MMS infrared detector temperature",
+                                           Polynomial(-200.0, 4.0e-3, -1.0e-8), warn=(-90, -60), crit=(-100, 15)),
         "mms_cooler_power" / param(U16, "W", "MMS cryocooler power", Linear(0.01), warn=(0, 12), crit=(0, 15)),
         "mms_spectra" / param(U32, "", "Spectra recorded since power-on", warn=(0, 2**31), crit=(0, 2**32 - 1)),
         "mosir_power" / state(U8, SWITCH, "MOSIR power", crit={"TRIPPED"}),

@@ -18,7 +18,7 @@ from protocols.missions.common import (
 from protocols.missions.model import (
     Apid, Command, EventReport, FrameProfile, FrameType, HousekeepingPacket, Instrument, Spacecraft, VirtualChannel,
 )
-from protocols.parameters import Linear
+from protocols.parameters import Linear, Polynomial
 
 PLATFORM, MOBILITY, PAYLOAD = 0x120, 0x121, 0x122
 
@@ -38,6 +38,8 @@ HEAT_STORE = {0: "SOLID", 1: "MELTING", 2: "LIQUID", 3: "FREEZING", 4: "SENSOR_F
 ROPER_MODES = {0: "IDLE", 1: "LOW_FREQUENCY", 2: "HIGH_FREQUENCY", 3: "DUAL"}
 MARSCODE_MODES = {0: "STANDBY", 1: "LIBS", 2: "SWIR", 3: "CALIBRATION", 4: "FAULT"}
 MSCAM_FILTERS = {0: "PAN", 1: "F480", 2: "F525", 3: "F650", 4: "F700", 5: "F800", 6: "F900", 7: "F950", 8: "F1000"}
+#: MCS air temperature: thermocouple ADC counts to degC (-140 .. +104 degC over the 16-bit range).
+AIR_TEMPERATURE = Polynomial(-140.0, 3.2e-3, 8.0e-9)
 RELAY_SESSION = {0: "IDLE", 1: "HAILING", 2: "LINKED", 3: "TRANSFER", 4: "FAILED"}
 
 # Wheels: left/right x front/middle/rear.
@@ -139,8 +141,9 @@ HOUSEKEEPING = (
     HousekeepingPacket("mcs", apid=PAYLOAD, sid=12, subsystem="mcs", period=4.0,
                        description="Mars climate station: temperature, pressure, wind, sound", fields=[
         "mcs_power" / state(U8, SWITCH, "Climate station power", crit={"TRIPPED"}),
-        "air_temperature" / param(S16, "degC", "Air temperature at mast height", CENTI, warn=(-110, 25),
-                                  crit=(-130, 40)),
+        # Thermocouple ADC counts: second-order fit from the ground calibration.
+        "air_temperature" / param(U16, "degC", "Air temperature at mast height", AIR_TEMPERATURE,
+                                  warn=(-110, 25), crit=(-130, 40)),
         "air_pressure" / param(U16, "Pa", "Atmospheric pressure", Linear(0.02), warn=(500, 1200), crit=(300, 1300)),
         "wind_speed" / param(U16, "m/s", "Horizontal wind speed", Linear(0.01), warn=(0, 25), crit=(0, 50)),
         "wind_direction" / param(U16, "deg", "Wind direction (from), clockwise from north", Linear(0.01),
