@@ -20,7 +20,7 @@ Without ``@`` a fault is active from the start.  Kinds (``key=default``; * = req
     thermal-runaway:<node>[=power] extra heat into a thermal node, W (default 10)
     safe-mode                      asks the spacecraft to enter safe mode
     drop-frames:p*                 each downlink frame is lost with probability p
-    corrupt-frames:p*,bits=1       each frame has `bits` random bits flipped with probability p
+    corrupt-frames:p*,bits=1       with probability p a frame gets `bits` distinct random bit flips
     link-outage:start*,duration*   no link from start for duration (its own window; takes no @)
 
 Examples: ``stuck:zhurong.power.battery_voltage@t=60``, ``noise:zhurong.thermal.*=0.5``,
@@ -447,8 +447,8 @@ class FaultSet:
         for fault in self.active("corrupt-frames"):
             if frame and fault.rng.random() < fault.spec.params["p"]:  # type: ignore[operator]
                 buf = bytearray(frame)
-                for _ in range(int(fault.spec.params["bits"])):  # type: ignore[arg-type]
-                    bit = fault.rng.randrange(len(buf) * 8)
+                flips = min(int(fault.spec.params["bits"]), len(buf) * 8)  # type: ignore[arg-type]
+                for bit in fault.rng.sample(range(len(buf) * 8), flips):  # distinct bits: exactly `bits` errors
                     buf[bit >> 3] ^= 0x80 >> (bit & 7)
                 self.frames_corrupted += 1
                 frame = bytes(buf)
