@@ -32,7 +32,7 @@ clcws = st.builds(Clcw, vcid=st.integers(0, 63), report_value=st.integers(0, 255
                   no_rf_available=st.integers(0, 1), no_bit_lock=st.integers(0, 1), status_field=st.integers(0, 7),
                   cop_in_effect=st.integers(0, 3))
 
-tm_profiles = st.builds(FrameProfile, frame_length=st.integers(16, 300), has_ocf=st.booleans(),
+tm_profiles = st.builds(FrameProfile, frame_length=st.integers(20, 300), has_ocf=st.booleans(),
                         has_fecf=st.booleans(), secondary_header_length=st.sampled_from([0, 2, 5]),
                         randomized=st.booleans())
 aos_profiles = st.builds(FrameProfile, frame_length=st.integers(20, 300), has_ocf=st.booleans(),
