@@ -1,0 +1,52 @@
+"""Helpers for the operations-kit tests (deploy/): paths and the external tools they run.
+
+The tools come from Debian packages (promtool from ``prometheus``, ``mosquitto``,
+``systemd-analyze`` from ``systemd``).  A missing tool fails the test under CI
+(CI=true) and skips it elsewhere with the apt command; scripts/ensure-system-deps.sh
+installs prometheus and mosquitto as root.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+
+# The real-component helpers (private Mosquitto/Prometheus on loopback) live next door.
+_REALCOMPONENTS = REPO / "tests" / "realcomponents"
+if _REALCOMPONENTS.is_dir() and str(_REALCOMPONENTS) not in sys.path:
+    sys.path.insert(0, str(_REALCOMPONENTS))
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def need_tool(command: str, package: str, *, debian_path: str | None = None, why: str = "") -> str:
+    """The tool's path; if missing: fail under CI=true, else skip naming the Debian package."""
+    path = shutil.which(command)
+    if path is None and debian_path and os.access(debian_path, os.X_OK):
+        path = debian_path
+    if path:
+        return path
+    message = f"{command} not found{(' (' + why + ')') if why else ''}; install it with `sudo apt-get install {package}`"
+    if package in ("prometheus", "mosquitto"):
+        message += " or run scripts/ensure-system-deps.sh as root"
+    if in_ci():
+        pytest.fail(f"CI=true and a required tool is missing: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def run(argv: list[str], *, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    """Run a tool, capturing its output as text (never raising on a non-zero status)."""
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def explain(proc: subprocess.CompletedProcess) -> str:
+    return f"$ {' '.join(map(str, proc.args))}\nexit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
