@@ -498,7 +498,9 @@ class ArchiveWriter:
         if not self._sealed:
             return
         now = self._clock_ns()
-        total = sum(v[1] for v in self._sealed.values())
+        # The total includes the open segment (it is on disk too), which is never deleted.
+        cur = getattr(self, "_cur", None)
+        total = sum(v[1] for v in self._sealed.values()) + (cur.size if cur is not None else 0)
         for seq in sorted(self._sealed):
             path, size, _count, _min, max_ns = self._sealed[seq]
             too_big = self.retention_max_bytes is not None and total > self.retention_max_bytes
@@ -604,28 +606,57 @@ class ArchiveWriter:
                 self._rotate_locked()
                 cur = self._cur
             parts: list = []
-            add = cur.builder.add
+            # Index entries and new link ids are applied only once the write has succeeded,
+            # so a bad argument or a failed write leaves the writer consistent with the file.
+            pending: list[tuple] = []
+            new_links: dict[str, int] = {}
             pack = _REC_HEAD.pack
             pack_crc = _U32.pack
             crc32 = zlib.crc32
             offset = cur.size
             link_ids = cur.link_ids
-            for frame, t, fl, ln in zip(frames, times, flag_list, links):
+            for i, (frame, t, fl, ln) in enumerate(zip(frames, times, flag_list, links)):
                 lid = link_ids.get(ln)
                 if lid is None:
-                    offset = self._define_link(cur, ln, t, offset, parts)
-                    lid = link_ids[ln]
+                    lid = new_links.get(ln)
+                    if lid is None:
+                        lid = len(link_ids) + len(new_links)
+                        if lid > 0xFFFF:
+                            raise ArchiveError("more than 65536 link names in one segment")
+                        raw = str(ln).encode()
+                        head = pack(RECORD_MARKER, KIND_LINK, 0, len(raw), t, lid, 0)
+                        parts += (head, pack_crc(crc32(raw, crc32(head))), raw)
+                        pending.append((offset, KIND_LINK, t, lid, len(raw), raw))
+                        new_links[ln] = lid
+                        offset += RECORD_HEADER_SIZE + len(raw)
                 length = len(frame)
                 if length > MAX_RECORD_PAYLOAD:
-                    raise ValueError(f"frame of {length} bytes exceeds the archive's {MAX_RECORD_PAYLOAD}-byte record limit")
-                head = pack(RECORD_MARKER, KIND_FRAME, fl, length, t, lid, 0)
+                    raise ValueError(f"frame {i}: {length} bytes exceeds the archive's {MAX_RECORD_PAYLOAD}-byte record limit")
+                try:
+                    head = pack(RECORD_MARKER, KIND_FRAME, fl, length, t, lid, 0)
+                except struct.error:
+                    raise ValueError(f"frame {i}: flags must be 0..255 and time_ns 0..2**64-1 ns, "
+                                     f"not flags={fl!r}, time_ns={t!r}") from None
                 parts.append(head)
                 parts.append(pack_crc(crc32(frame, crc32(head))))
                 parts.append(frame)
-                add(offset, KIND_FRAME, t, lid, length)
+                pending.append((offset, KIND_FRAME, t, lid, length, None))
                 offset += RECORD_HEADER_SIZE + length
             data = b"".join(parts)
-            _write_all(cur.fd, data)
+            try:
+                _write_all(cur.fd, data)
+            except OSError:
+                # A partial write (disk full) would leave a torn record mid-segment: cut it off.
+                try:
+                    os.ftruncate(cur.fd, cur.size)
+                    os.lseek(cur.fd, cur.size, os.SEEK_SET)
+                except OSError:
+                    log.exception("archive: cannot undo a partial write to %s", cur.path.name)
+                raise
+            link_ids.update(new_links)
+            add = cur.builder.add
+            for entry in pending:
+                add(*entry)
             cur.size = offset
             self.frames_appended += n
             self.bytes_appended += len(data)
@@ -636,17 +667,6 @@ class ArchiveWriter:
         if do_sync:
             self.sync()
         return n
-
-    def _define_link(self, cur: _Open, name: str, t: int, offset: int, parts: list) -> int:
-        lid = len(cur.link_ids)
-        if lid > 0xFFFF:
-            raise ArchiveError("more than 65536 link names in one segment")
-        raw = name.encode()
-        head = _REC_HEAD.pack(RECORD_MARKER, KIND_LINK, 0, len(raw), t, lid, 0)
-        parts += (head, _U32.pack(zlib.crc32(raw, zlib.crc32(head))), raw)
-        cur.builder.add(offset, KIND_LINK, t, lid, len(raw), raw)
-        cur.link_ids[name] = lid
-        return offset + RECORD_HEADER_SIZE + len(raw)
 
     def _too_old(self, cur: _Open) -> bool:
         return (
