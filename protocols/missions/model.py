@@ -211,6 +211,8 @@ class PacketDef:
             fields.insert(0, key_name / cs.Const(key, cs.Int16ub))
         try:
             self.construct: cs.Struct = self._factory(apid, service, subtype, fields)
+        except cs.SizeofError as exc:
+            raise DefinitionError(f"packet {name!r} is not fixed-size (variable-length field): {exc}") from exc
         except ValueError as exc:
             raise DefinitionError(f"packet {name!r}: {exc}") from exc
         _check_fields(self.construct, f"packet {name!r}")
