@@ -279,6 +279,10 @@ class Config:
         attempts: list[Callable[[], object]] = []
         if self.mqtt.enabled:
             attempts.append(lambda: self.mqtt.resolve_password(environ))
+            for key in ("ca", "cert", "key"):
+                tls_path = getattr(self.mqtt.tls, key, None) if self.mqtt.tls else None
+                if tls_path is not None and not os.access(tls_path, os.R_OK):
+                    issues.append(ConfigIssue(f"mqtt.tls.{key}", f"cannot read {tls_path}", self.source))
         if self.commanding.enabled:
             env = os.environ if environ is None else environ
 
@@ -649,7 +653,14 @@ class _Validator:
                     url = parse_link_url(raw_url)
                 except LinkUrlError as exc:
                     self.error(f"{p}.url", str(exc))
-            fmt = self.choice(t, p, "format", FRAME_FORMATS, "frames")
+            fmt = self.choice(t, p, "format", FRAME_FORMATS, None)
+            if url is not None:
+                # A byte stream has no message boundaries: the frame chain needs ASM-delimited CADUs.
+                if fmt is None:
+                    fmt = "frames" if url.framing == "datagram" else "cadu"
+                elif fmt == "frames" and url.framing == "stream":
+                    self.error(f"{p}.format", f"a {url.scheme} link is a byte stream and carries CADUs; use format = \"cadu\" "
+                               "(\"frames\" needs a message-based link: udp, mqtt)")
             sc = self.get(t, p, "spacecraft", str, None)
             if sc is not None and sc not in spacecraft_names:
                 declared = ", ".join(sorted(spacecraft_names)) or "none declared"
@@ -729,6 +740,8 @@ class _Validator:
             tls = MqttTlsConfig(*(self.path_value(tt, f"{p}.tls", k) for k in ("ca", "cert", "key")))
             if (tls.cert is None) != (tls.key is None):
                 self.error(f"{p}.tls", "cert and key go together (a client certificate needs its key)")
+            if parts.scheme == "mqtt":
+                self.error(f"{p}.tls", "TLS settings need an mqtts:// url (mqtt.url is plain mqtt://)")
         elif parts.scheme == "mqtts":
             tls = MqttTlsConfig()  # system CAs
         prefix = self.get(t, p, "topic_prefix", str, d.topic_prefix)

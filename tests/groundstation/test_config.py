@@ -76,6 +76,15 @@ def test_every_documented_key_is_in_config_md_and_the_example():
                 assert f"{f.name} =" in example or f"[{section}" in example, f"example lacks {section}.{f.name}"
 
 
+def test_example_file_matches_the_mission_database():
+    from protocols.missions.registry import builtin_registry
+
+    missions = builtin_registry()
+    config = load_config(EXAMPLE, known_spacecraft=missions.names,
+                         known_parameters=lambda sc: {p.name for p in missions.parameters(sc)})
+    assert {s.name for s in config.spacecraft} <= set(missions.names)
+
+
 def test_empty_file_gives_defaults():
     config = parse_config("")
     assert config == Config(source="<config>")
@@ -131,7 +140,9 @@ def test_bad_link_url_names_the_element_line_and_allowed_schemes():
         ('[mqtt]\nrate_limit_hz = 0\n', "mqtt.rate_limit_hz", 2, ["> 0"]),
         ('[mqtt]\npassword = "p"\npassword_env = "P"\n', "mqtt.password", 2, ["not both"]),
         ('[mqtt]\npassword_env = "not a name"\n', "mqtt.password_env", 2, ["environment variable name"]),
-        ('[mqtt.tls]\ncert = "c.pem"\n', "mqtt.tls", 1, ["cert and key"]),
+        ('[mqtt]\nurl = "mqtts://b"\n[mqtt.tls]\ncert = "c.pem"\n', "mqtt.tls", 3, ["cert and key"]),
+        ('[mqtt.tls]\nca = "ca.pem"\n', "mqtt.tls", 1, ["mqtts://"]),
+        ('[[links]]\nname = "a"\nurl = "tcp://h:1"\nformat = "frames"\n', "links[0].format", 4, ["byte stream", "cadu"]),
         ('[archive]\nfsync = "sometimes"\n', "archive.fsync", 2, ["always", "interval", "never"]),
         ('[archive]\nsegment_max_bytes = "12 parsecs"\n', "archive.segment_max_bytes", 2, ["MiB"]),
         ('[archive]\nsegment_max_bytes = 1000\n', "archive.segment_max_bytes", 2, ["at least 65536"]),
@@ -194,6 +205,10 @@ def test_link_rules():
     assert issue.key == "links[0].url" and "baud" in issue.message
     link = parse_config('[[links]]\nname = "m"\nurl = "mqtt://127.0.0.1/gs"\nreconnect_max_s = "2m"\n').links[0]
     assert (link.url.port, link.url.path, link.reconnect_max_s) == (1883, "gs", 120.0)
+    # The format follows the transport unless given: datagrams carry frames, streams CADUs.
+    links = parse_config('[[links]]\nname = "u"\nurl = "udp://h:1"\n[[links]]\nname = "t"\nurl = "tcp-listen://h:2"\n'
+                         '[[links]]\nname = "c"\nurl = "udp://h:3"\nformat = "cadu"\n').links
+    assert [link.format for link in links] == ["frames", "cadu", "cadu"]
 
 
 def test_archive_units_and_relative_dir(tmp_path):
@@ -306,7 +321,7 @@ def test_check_secrets_resolves_env_and_token_files(tmp_path):
     with pytest.raises(ConfigError) as info:
         config.check_secrets({})
     text = str(info.value)
-    assert "4 configuration errors" in text
+    assert "4 configuration errors" in text and all(i.file == str(path) for i in info.value.issues)
     for expected in ("mqtt.password_env: environment variable MQTT_PW is not set",
                      "commanding.api_token_env: environment variable QUEQIAO_API_TOKEN is not set",
                      "FD_TOKEN is not set", "chmod 600"):
@@ -332,3 +347,13 @@ def test_env_is_not_touched_by_loading(monkeypatch):
     monkeypatch.delenv("QUEQIAO_MQTT_PASSWORD", raising=False)
     load_config(EXAMPLE)  # secrets are only resolved by check_secrets
     assert "QUEQIAO_MQTT_PASSWORD" not in os.environ
+
+
+def test_check_secrets_checks_tls_files(tmp_path):
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    config = parse_config('[mqtt]\nenabled = true\nurl = "mqtts://broker"\n[mqtt.tls]\nca = "ca.pem"\ncert = "c.pem"\n'
+                          'key = "c.key"\n', base_dir=tmp_path, source="gs.toml")
+    assert config.mqtt.port == 8883 and config.mqtt.tls.ca == tmp_path / "ca.pem"
+    with pytest.raises(ConfigError) as info:
+        config.check_secrets({})
+    assert [i.key for i in info.value.issues] == ["mqtt.tls.cert", "mqtt.tls.key"]
