@@ -173,7 +173,10 @@ class FrameSynchronizer:
                 self.counters["sync_losses"] += 1
                 self._held.clear()
                 self.state = SyncState.SEARCH
+                # The octet at the failed marker is skipped too: count it, search on after it.
                 self._cursor = first + 1
+                self._skipped = 1
+                self.counters["skipped_octets"] += 1
         self._emit(found, result)
         # Keep only what may still be needed: from the first held marker or the cursor on.
         keep_from = self._held[0][0] if self._held else self._cursor

@@ -162,9 +162,11 @@ class FrameMux:
         zl = self.profile.zone_length
         room = zl - len(ch.buffer)
         if room > 0:
-            # Complete the frame with an idle packet; one shorter than 7 octets cannot exist, so
-            # a 7-octet one is started and its tail carries over to this VC's next frame.
-            size = max(room, MIN_PACKET_LENGTH)
+            # Complete the frame with an idle packet.  One shorter than 7 octets cannot exist, so
+            # a 7-octet one is started and its tail carries over to this VC's next frame.  With a
+            # single octet of room the receiver could not even read the idle APID from what this
+            # frame holds, so that idle packet fills the next frame too (which is then sent).
+            size = max(room, MIN_PACKET_LENGTH) if room > 1 else max(room + zl, MIN_PACKET_LENGTH)
             ch.starts.append(ch.base + len(ch.buffer))
             ch.buffer += idle_packet(size, sequence_count=self.idle_sequence_count, fill=self.idle_fill)
             self.idle_sequence_count = (self.idle_sequence_count + 1) % SEQUENCE_COUNT_MODULUS
@@ -315,6 +317,9 @@ class FrameDemux:
         """End of data: report (and drop) every packet still in progress."""
         result = DemuxResult()
         for (scid, vcid), ch in self._channels.items():
+            if len(ch.buf) >= 2 and ((ch.buf[0] << 8) | ch.buf[1]) & 0x7FF == IDLE_APID:
+                ch.buf = bytearray()  # the mux's idle fill may run past the last frame: nothing lost
+                ch.total = 0
             if ch.buf:
                 self._anomaly(result, "incomplete_at_end", ch.frame, scid, vcid, len(ch.buf),
                               "the data ended inside a packet")
