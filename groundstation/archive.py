@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import fcntl
 import logging
 import os
 import re
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 SEGMENT_SUFFIX = ".qqa"
 INDEX_SUFFIX = ".qqi"
+LOCK_NAME = ".writer.lock"
 
 # -- segment header: magic, version, header length, segment sequence number,
 #    creation time (ns since the Unix epoch, UTC), reserved; then CRC32 of those 28 bytes.
@@ -442,9 +444,28 @@ class ArchiveWriter:
         self.rotations = 0
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._recover()
-        self._apply_retention()
-        self._cur: _Open = self._open_segment()
+        self._lock_fd = self._take_directory_lock()
+        try:
+            self._recover()
+            self._apply_retention()
+            self._cur: _Open = self._open_segment()
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    def _take_directory_lock(self) -> int:
+        # Two writers interleaving in one directory would corrupt it; the lock dies with the process.
+        fd = os.open(self.directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ArchiveError(f"{self.directory} is in use by another archive writer (pid {holder})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return fd
+
 
     # -- life cycle ---------------------------------------------------------------
 
@@ -541,6 +562,7 @@ class ArchiveWriter:
                 cur.path.unlink(missing_ok=True)
             if self.fsync is not FsyncPolicy.NEVER:
                 _fsync_dir(self.directory)
+            os.close(self._lock_fd)
 
     def __enter__(self) -> ArchiveWriter:
         return self
@@ -664,6 +686,8 @@ class ArchiveWriter:
                 do_sync = True
             elif self.fsync is FsyncPolicy.INTERVAL and self.inline_sync:
                 do_sync = time.monotonic() - self._last_sync_mono >= self.fsync_interval_s
+            if self._retired and (self.inline_sync or self.fsync is FsyncPolicy.NEVER):
+                do_sync = True  # close the sealed segment's descriptor (no fsync under "never")
         if do_sync:
             self.sync()
         return n
@@ -699,8 +723,8 @@ class ArchiveWriter:
                 getattr(os, "fdatasync", os.fsync)(fd)
                 if dir_dirty:
                     _fsync_dir(self.directory)
+                self.syncs += 1
             self._last_sync_mono = time.monotonic()
-            self.syncs += 1
 
     def sync_due(self) -> bool:
         """Whether the "interval" policy wants a sync now."""

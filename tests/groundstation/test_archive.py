@@ -382,6 +382,33 @@ async def test_periodic_sync_runs_off_the_event_loop(tmp_path):
     w.close()
 
 
+def test_one_writer_per_directory(tmp_path):
+    w = ArchiveWriter(tmp_path)
+    with pytest.raises(ArchiveError, match=f"in use by another archive writer \\(pid {os.getpid()}\\)"):
+        ArchiveWriter(tmp_path)
+    w.close()
+    ArchiveWriter(tmp_path).close()  # free again once closed
+
+
+def test_sealed_segments_are_closed_without_a_sync_task(tmp_path):
+    with ArchiveWriter(tmp_path, fsync="never", segment_max_bytes=4096) as w:
+        write_sequence(w, 0, 2000)
+        assert w.rotations > 20
+        assert len(w._retired) <= 1  # descriptors do not pile up under "never"
+        assert w.syncs == 0
+
+
+def test_frames_larger_than_the_read_size(tmp_path):
+    big = [bytes([k]) * (3 * 2**20 + k) for k in range(3)]
+    with ArchiveWriter(tmp_path) as w:
+        w.append_many(big, link="l", time_ns=T0)
+        w.append(b"small", link="l", time_ns=T0 + 1)
+    for reader in (ArchiveReader(tmp_path, read_size=65536), ArchiveReader(tmp_path)):
+        assert [r.frame for r in reader.records()] == [*big, b"small"]
+    with ArchiveWriter(tmp_path / "x") as w, pytest.raises(ValueError, match="record limit"):
+        w.append(bytes(2**24 + 1), link="l")
+
+
 def test_scan_segment_reports_valid_end(tmp_path):
     with ArchiveWriter(tmp_path) as w:
         write_sequence(w, 0, 20)
