@@ -9,10 +9,10 @@ from __future__ import annotations
 from flightsw.core.app import APPS, App, AppRegistry, Executive
 from flightsw.core.bus import Message, MessageType, Pipe, SoftwareBus
 from flightsw.core.events import Event, EventApp, Severity
-from flightsw.core.faults import Fault, FaultSet, FaultSpec, FaultSpecError, parse_fault
+from flightsw.core.faults import Fault, FaultApp, FaultSet, FaultSpec, FaultSpecError, parse_fault
 from flightsw.core.housekeeping import HkPacket, HousekeepingApp
 from flightsw.core.scheduler import ScheduleEntry, Scheduler
-from flightsw.core.storage import OnboardStore, PassSchedule, StoredItem
+from flightsw.core.storage import OnboardStore, PassSchedule, StorageApp, StoredItem
 from flightsw.core.time import (CCSDS_EPOCH, LEAP_SECONDS, CucFormat, Epoch, OnboardClock, OnboardTime, SimClock,
                                 tai_minus_utc)
 
@@ -20,9 +20,9 @@ __all__ = [
     "APPS", "App", "AppRegistry", "Executive",
     "Message", "MessageType", "Pipe", "SoftwareBus",
     "Event", "EventApp", "Severity",
-    "Fault", "FaultSet", "FaultSpec", "FaultSpecError", "parse_fault",
+    "Fault", "FaultApp", "FaultSet", "FaultSpec", "FaultSpecError", "parse_fault",
     "HkPacket", "HousekeepingApp",
     "ScheduleEntry", "Scheduler",
-    "OnboardStore", "PassSchedule", "StoredItem",
+    "OnboardStore", "PassSchedule", "StorageApp", "StoredItem",
     "CCSDS_EPOCH", "LEAP_SECONDS", "CucFormat", "Epoch", "OnboardClock", "OnboardTime", "SimClock", "tai_minus_utc",
 ]

@@ -42,6 +42,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flightsw.core.app import App
+from flightsw.core.bus import Message
+from flightsw.core.msgids import MID_FAULT_CHECK
+
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[int, int, str, Mapping[str, Any]], object]
@@ -463,3 +467,31 @@ class FaultSet:
     def describe(self) -> list[dict[str, Any]]:
         return [{"name": f.name, "kind": f.spec.kind, "target": f.spec.target, "state": f.state,
                  "activated_at": f.activated_at, "spec": f.spec.text} for f in self.faults]
+
+
+# --------------------------------------------------------------------------- app
+
+
+
+class FaultApp(App):
+    """Puts a FaultSet on the bus: time triggers checked on each MID_FAULT_CHECK wake-up,
+    activation events go through the executive's event app, counters into housekeeping."""
+
+    def __init__(self, faults: FaultSet, *, name: str = "FLT", wakeup_mid: int | None = None) -> None:
+        super().__init__(name)
+        self.faults = faults
+        self.subscriptions = (MID_FAULT_CHECK if wakeup_mid is None else wakeup_mid,)
+
+    def init(self) -> None:
+        if self.faults.on_event is None:
+            self.faults.on_event = self.executive.reporter(self.name)
+        self.faults.update(self.now())
+
+    def handle_message(self, message: Message) -> None:
+        self.faults.update(self.now())
+
+    def housekeeping(self) -> dict[str, Any]:
+        hk = super().housekeeping()
+        hk.update({"defined": len(self.faults.faults), "active": len(self.faults.active()),
+                   "frames_dropped": self.faults.frames_dropped, "frames_corrupted": self.faults.frames_corrupted})
+        return hk

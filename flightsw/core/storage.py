@@ -21,6 +21,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from flightsw.core.app import App
+from flightsw.core.bus import Message
+from flightsw.core.msgids import MID_LINK_CHECK
+
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[int, int, str, Mapping[str, Any]], object]
@@ -183,3 +187,50 @@ class OnboardStore:
             "stored_total": self.stored_total, "dropped_total": self.dropped_total,
             "rejected_total": self.rejected_total, "dumped_total": self.dumped_total,
         }
+
+
+# --------------------------------------------------------------------------- app
+
+
+
+class StorageApp(App):
+    """Puts an OnboardStore on the bus: on each MID_LINK_CHECK wake-up it follows the pass
+    schedule, reports link up/down events (with the store fill at acquisition), and
+    forwards store events through the executive's event app."""
+
+    def __init__(self, store: OnboardStore, *, name: str = "STO", wakeup_mid: int | None = None) -> None:
+        super().__init__(name)
+        self.store = store
+        self.subscriptions = (MID_LINK_CHECK if wakeup_mid is None else wakeup_mid,)
+        self.link_up: bool | None = None
+        self.acquisitions = 0
+
+    @property
+    def link(self) -> PassSchedule:
+        return self.store.link
+
+    def init(self) -> None:
+        if self.store.on_event is None:
+            self.store.on_event = self.executive.reporter(self.name)
+        self._check()
+
+    def handle_message(self, message: Message) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        up = self.link.link_up(self.now())
+        if up == self.link_up:
+            return
+        first = self.link_up is None
+        self.link_up = up
+        if up:
+            self.acquisitions += 1
+        if not first or up:
+            self.event(EVENT_LINK_STATE, 1, f"link {'acquired' if up else 'lost'}; store holds {len(self.store)} items",
+                       up=up, items=len(self.store), used_bytes=self.store.used_bytes)
+
+    def housekeeping(self) -> dict[str, Any]:
+        hk = super().housekeeping()
+        hk.update(self.store.housekeeping())
+        hk["link_up"] = bool(self.link_up)
+        return hk
