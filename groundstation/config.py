@@ -233,7 +233,8 @@ class OperatorConfig:
                     f"{key}.token_file",
                     f"{self.token_file} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}); run chmod 600",
                 )])
-            value = self.token_file.read_text().strip()
+            lines = self.token_file.read_text().splitlines()
+            value = lines[0].strip() if lines else ""  # the first line, as groundstation.auth reads it
         except OSError as exc:
             raise ConfigError([ConfigIssue(f"{key}.token_file", f"cannot read {self.token_file}: {exc.strerror}")]) from None
         if not value:
@@ -247,6 +248,11 @@ class CommandingConfig:
     api_token_env: str = DEFAULT_API_TOKEN_ENV  # the station's own (automation) token
     allow_inline_tokens: bool = False
     operators: tuple[OperatorConfig, ...] = ()
+
+    @property
+    def token_env(self) -> str:
+        """Alias of ``api_token_env`` (the name the command-line client uses)."""
+        return self.api_token_env
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def test_empty_file_gives_defaults():
     assert config == Config(source="<config>")
     assert config.archive == ArchiveConfig()
     assert config.mqtt.topic_prefix == "queqiao" and config.mqtt.rate_limit_hz == 1.0 and config.mqtt.publish_on_change
-    assert config.commanding.api_token_env == "QUEQIAO_API_TOKEN"
+    assert config.commanding.api_token_env == config.commanding.token_env == "QUEQIAO_API_TOKEN"
 
 
 def test_result_is_frozen():
