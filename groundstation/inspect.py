@@ -173,7 +173,7 @@ def _frames_of(args, data: bytes, stats: Counter) -> Iterator[tuple[int, bytes] 
     sync = FrameSynchronizer(fl, derandomize=not args.no_derandomize, max_bit_errors=args.asm_bit_errors)
     result = sync.feed(data)
     tail = sync.flush()
-    for f in result.frames:
+    for f in result.frames + tail.frames:
         yield f.offset, f.data
     for ev in result.events + tail.events:
         if ev.kind == "lost":

@@ -113,7 +113,7 @@ class FrameSynchronizer:
         self._cursor = 0  # index into _buf
         self._held: list[tuple[int, int]] = []  # (index of marker, bit errors) of flywheeled frames
         self._last_good: int | None = None  # stream offset of the last accepted marker
-        self._skipped = 0  # octets skipped in the current search
+        self._emitted_end = 0  # stream offset just after the last frame handed out
 
     @property
     def stream_offset(self) -> int:
@@ -131,16 +131,13 @@ class FrameSynchronizer:
             if self.state is SyncState.SEARCH:
                 pos = _sync.find_asm(buf, self._cursor, self.asm, self.search_bit_errors)
                 if pos < 0:
-                    keep = max(self._cursor, len(buf) - (m - 1))
-                    self.counters["skipped_octets"] += keep - self._cursor
-                    self._skipped += keep - self._cursor
-                    self._cursor = keep
+                    self._cursor = max(self._cursor, len(buf) - (m - 1))
                     break
-                skipped = self._skipped + pos - self._cursor
-                self._skipped = 0
-                self.counters["skipped_octets"] += pos - self._cursor
                 at = self._base + pos
-                result.events.append(SyncEvent("lock", at, skipped, f"marker at {at} after {skipped} octets"))
+                # Octets that belong to no frame handed out (noise, dropped frames, garbage).
+                skipped = max(0, at - self._emitted_end)
+                self.counters["skipped_octets"] += skipped
+                result.events.append(SyncEvent("lock", at, skipped, f"marker at {at} after {skipped} skipped octets"))
                 self.counters["locks"] += 1
                 if self._last_good is not None and (at - self._last_good) % cadu:
                     slip = (at - self._last_good) % cadu
@@ -160,26 +157,19 @@ class FrameSynchronizer:
                 self._held.clear()
                 found.append((pos, errors, False))
                 self._last_good = self._base + pos
+                self._emitted_end = self._last_good + cadu
                 self._cursor = pos + cadu
             elif len(self._held) < self.flywheel:
                 self._held.append((pos, errors))
                 self._cursor = pos + cadu
             else:
-                first = self._held[0][0] if self._held else pos
-                dropped = len(self._held) * self.frame_length
-                at = self._base + first
-                result.events.append(SyncEvent(
-                    "lost", at, dropped, f"{len(self._held) + 1} markers missed from {at}; searching again"))
-                self.counters["sync_losses"] += 1
-                self._held.clear()
-                self.state = SyncState.SEARCH
-                # The octet at the failed marker is skipped too: count it, search on after it.
-                self._cursor = first + 1
-                self._skipped = 1
-                self.counters["skipped_octets"] += 1
+                self._lose(pos, result)
         self._emit(found, result)
-        # Keep only what may still be needed: from the first held marker or the cursor on.
+        # Keep only what may still be needed: the held frames, and while locked the last
+        # frame (for the backward search after a loss).
         keep_from = self._held[0][0] if self._held else self._cursor
+        if self.state is SyncState.LOCK and self._last_good is not None:
+            keep_from = max(0, min(keep_from, self._last_good - self._base + m))
         if keep_from:
             del buf[:keep_from]
             self._base += keep_from
@@ -187,19 +177,36 @@ class FrameSynchronizer:
             self._held = [(p - keep_from, e) for p, e in self._held]
         return result
 
-    def flush(self) -> SyncResult:
-        """End of stream: held (unconfirmed) frames and a trailing partial CADU are dropped and reported."""
-        result = SyncResult()
-        if self._held:
-            at = self._base + self._held[0][0]
-            result.events.append(SyncEvent("lost", at, len(self._held) * self.frame_length,
-                                           "stream ended before the flywheeled frames were confirmed"))
-            self.counters["sync_losses"] += 1
-        rest = len(self._buf) - (self._held[0][0] if self._held else self._cursor)
-        if rest:
-            self.counters["skipped_octets"] += rest
+    def _lose(self, pos: int, result: SyncResult) -> None:
+        """Lock lost at buffer index ``pos`` (the latest missed marker): drop held frames, search again."""
+        m = len(self.asm)
+        first = self._held[0][0] if self._held else pos
+        at = self._base + first
+        result.events.append(SyncEvent("lost", at, len(self._held) * self.frame_length,
+                                       f"{len(self._held) + 1} markers missed from {at}; searching again"))
+        self.counters["sync_losses"] += 1
         self._held.clear()
-        self._base += len(self._buf)
+        self.state = SyncState.SEARCH
+        # Search again from just after the last good marker: a slip backwards (octets
+        # lost in the channel) puts the next marker inside the last frame handed out.
+        self._cursor = first + 1
+        if self._last_good is not None:
+            self._cursor = max(0, min(first + 1, self._last_good - self._base + m))
+
+    def flush(self) -> SyncResult:
+        """End of stream: frames still held by the flywheel cannot be confirmed, so the rest of the
+        stream is searched again from the last good marker; a trailing partial CADU is skipped."""
+        result = SyncResult()
+        while self._held:
+            self._lose(self._held[0][0], result)
+            more = self.feed(b"")
+            result.frames += more.frames
+            result.events += more.events
+        end = self._base + len(self._buf)
+        self.counters["skipped_octets"] += max(0, end - self._emitted_end)
+        self._emitted_end = end
+        self._held.clear()
+        self._base = end
         self._buf.clear()
         self._cursor = 0
         self.state = SyncState.SEARCH

@@ -1,0 +1,153 @@
+"""Frame synchroniser and CADUs: random chunking, noise between CADUs, bit errors in markers."""
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocols.ccsds.sync import ASM, FrameSynchronizer, SyncState, build_cadu, build_cadus, derandomize, synchronize
+
+
+def frames_for(seed: int, count: int, length: int) -> list[bytes]:
+    rnd = random.Random(seed)
+    return [i.to_bytes(2, "big") + rnd.randbytes(length - 2) for i in range(count)]
+
+
+def noise(rnd: random.Random, n: int) -> bytes:
+    out = bytearray(rnd.randbytes(n))
+    while ASM[:2] in out:  # keep accidental partial markers out of the way
+        out = bytearray(rnd.randbytes(n))
+    return bytes(out)
+
+
+def flip_bits(cadu: bytearray, rnd: random.Random, count: int) -> None:
+    for bit in rnd.sample(range(32), count):
+        cadu[bit // 8] ^= 0x80 >> (bit % 8)
+
+
+def feed_chunked(sync: FrameSynchronizer, stream: bytes, rnd: random.Random):
+    frames, events = [], []
+    pos = 0
+    while pos < len(stream):
+        n = rnd.randrange(1, 700)
+        r = sync.feed(stream[pos:pos + n])
+        frames += r.frames
+        events += r.events
+        pos += n
+    r = sync.flush()
+    return frames + r.frames, events + r.events
+
+
+def test_cadu_layout():
+    frame = bytes(range(10))
+    cadu = build_cadu(frame)
+    assert cadu[:4] == bytes.fromhex("1ACFFC1D")
+    assert derandomize(cadu[4:]) == frame
+    assert cadu[4:6] == bytes([0x00 ^ 0xFF, 0x01 ^ 0x48])
+    assert build_cadu(frame, randomize=False) == ASM + frame
+    assert build_cadus([frame, frame]) == cadu + cadu
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32), st.integers(8, 300), st.integers(1, 30), st.booleans())
+def test_clean_stream_any_chunking(seed, length, count, randomized):
+    rnd = random.Random(seed)
+    frames = frames_for(seed, count, length)
+    stream = noise(rnd, rnd.randrange(0, 50)) + build_cadus(frames, randomize=randomized)
+    sync = FrameSynchronizer(length, derandomize=randomized)
+    got, events = feed_chunked(sync, stream, rnd)
+    assert [f.data for f in got] == frames
+    assert [f.offset for f in got] == [len(stream) - len(frames) * (length + 4) + i * (length + 4) + 4
+                                       for i in range(count)]
+    assert [e.kind for e in events] == ["lock"]
+    assert sync.counters["skipped_octets"] == len(stream) - count * (length + 4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32), st.integers(16, 200), st.integers(2, 25), st.integers(0, 3))
+def test_noise_between_cadus_and_marker_bit_errors(seed, length, count, flywheel):
+    rnd = random.Random(seed)
+    frames = frames_for(seed, count, length)
+    stream = bytearray()
+    noisy_before = set()
+    total_noise = 0
+    for i, f in enumerate(frames):
+        cadu = bytearray(build_cadu(f))
+        if i and rnd.random() < 0.25:
+            n = rnd.randrange(1, 3 * length)
+            if n % (length + 4) == 0:  # whole-CADU-sized noise would just look like damaged markers
+                n += 1
+            stream += noise(rnd, n)
+            total_noise += n
+            noisy_before.add(i)
+        elif i and rnd.random() < 0.4:
+            flip_bits(cadu, rnd, rnd.randrange(1, 3))  # within max_bit_errors: still locked
+        stream += cadu
+    sync = FrameSynchronizer(length, max_bit_errors=2, flywheel=flywheel)
+    got, events = feed_chunked(sync, bytes(stream), rnd)
+    assert [f.data for f in got] == frames  # every frame, once, in order
+    assert not any(f.flywheel for f in got)
+    assert sum(e.kind == "lost" for e in events) == len(noisy_before)
+    assert sync.counters["skipped_octets"] == total_noise
+    assert sync.counters["slips"] == len(noisy_before)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32), st.integers(16, 120), st.integers(1, 3))
+def test_flywheel_carries_over_badly_damaged_markers(seed, length, flywheel):
+    rnd = random.Random(seed)
+    count = 12
+    frames = frames_for(seed, count, length)
+    damaged = {3} | ({4} if flywheel >= 2 else set())
+    stream = bytearray()
+    for i, f in enumerate(frames):
+        cadu = bytearray(build_cadu(f))
+        if i in damaged:
+            flip_bits(cadu, rnd, 8)
+        stream += cadu
+    sync = FrameSynchronizer(length, max_bit_errors=2, flywheel=flywheel)
+    got, events = feed_chunked(sync, bytes(stream), rnd)
+    assert [f.data for f in got] == frames
+    assert {i for i, f in enumerate(got) if f.flywheel} == damaged
+    assert [e.kind for e in events] == ["lock"]
+
+
+def test_too_many_missed_markers_lose_lock_and_report():
+    length = 40
+    frames = frames_for(1, 10, length)
+    stream = bytearray(build_cadus(frames))
+    for i in (4, 5):  # two damaged markers in a row, flywheel 1
+        cadu_start = i * (length + 4)
+        stream[cadu_start:cadu_start + 4] = b"\x00\x00\x00\x00"
+    sync = FrameSynchronizer(length, flywheel=1)
+    result = sync.feed(bytes(stream))
+    assert [f.data for f in result.frames] == frames[:4] + frames[6:]
+    kinds = [e.kind for e in result.events]
+    assert kinds == ["lock", "lost", "lock"]
+    assert sync.state is SyncState.LOCK
+
+
+def test_slip_is_reported():
+    length = 40
+    frames = frames_for(2, 8, length)
+    stream = bytearray(build_cadus(frames))
+    del stream[3 * (length + 4) + 10]  # one octet lost inside the 4th CADU
+    result = synchronize(bytes(stream), length, flywheel=0)
+    kinds = [e.kind for e in result.events]
+    assert "lost" in kinds and "slip" in kinds
+    slip = next(e for e in result.events if e.kind == "slip")
+    assert slip.octets == length + 4 - 1
+    assert [f.data for f in result.frames] == frames[:3] + [result.frames[3].data] + frames[4:]
+
+
+def test_flush_reports_unconfirmed_frames():
+    length = 30
+    frames = frames_for(3, 3, length)
+    stream = bytearray(build_cadus(frames))
+    stream[2 * (length + 4)] ^= 0xFF
+    sync = FrameSynchronizer(length, flywheel=2)
+    result = sync.feed(bytes(stream))
+    assert len(result.frames) == 2
+    tail = sync.flush()
+    assert [e.kind for e in tail.events] == ["lost"]
