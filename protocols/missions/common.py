@@ -15,11 +15,15 @@ housekeeping control, safe mode, storage dump) from :func:`standard_events` and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import construct as cs
 
-from protocols.missions.model import Argument, Command, EventReport, HousekeepingPacket, Instrument
+from protocols.missions.model import (
+    Apid, Argument, Command, EventReport, HousekeepingPacket, Instrument, ServiceReport,
+)
+from protocols.errors import DefinitionError
 from protocols.parameters import Calibration, Limits, Linear, Parameter, StateLimits, States
 
 U8, U16, U32 = cs.Int8ub, cs.Int16ub, cs.Int32ub
@@ -38,19 +42,30 @@ HALF_PERCENT = Linear(0.5)
 # --------------------------------------------------------------------------- field shorthands
 
 
+@contextmanager
+def _about(description: str):
+    """Name the field in a definition error: the field's own name is attached only after this returns."""
+    try:
+        yield
+    except DefinitionError as exc:
+        raise DefinitionError(f"parameter {description!r}: {exc}") from exc
+
+
 def param(raw: cs.Construct, unit: str, description: str, calibration: Calibration | None = None, *,
           warn: Range | None = None, crit: Range | None = None) -> Parameter:
     """A numeric telemetry parameter with warning/critical ranges (engineering units)."""
-    return Parameter(raw, unit=unit, description=description, calibration=calibration,
-                     limits=Limits(warning=warn, critical=crit))
+    with _about(description):
+        return Parameter(raw, unit=unit, description=description, calibration=calibration,
+                         limits=Limits(warning=warn, critical=crit))
 
 
 def state(raw: cs.Construct, states: Mapping[int, str] | States, description: str, *,
           warn: Iterable[str] = (), crit: Iterable[str] = ()) -> Parameter:
     """An enumerated telemetry parameter; ``warn``/``crit`` name the states that are off-nominal."""
-    calibration = states if isinstance(states, States) else States(states)
-    return Parameter(raw, unit="state", description=description, calibration=calibration,
-                     limits=StateLimits(warning=warn, critical=crit))
+    with _about(description):
+        calibration = states if isinstance(states, States) else States(states)
+        return Parameter(raw, unit="state", description=description, calibration=calibration,
+                         limits=StateLimits(warning=warn, critical=crit))
 
 
 def aux(raw: cs.Construct, unit: str, description: str, calibration: Calibration | None = None) -> Parameter:
@@ -66,14 +81,16 @@ def aux_state(raw: cs.Construct, states: Mapping[int, str] | States, description
 def arg(raw: cs.Construct, unit: str, description: str, calibration: Calibration | None = None, *,
         valid: tuple[float, float]) -> Argument:
     """A numeric command argument, refused outside ``valid`` (engineering units)."""
-    return Argument(raw, unit=unit, description=description, calibration=calibration, valid=valid)
+    with _about(description):
+        return Argument(raw, unit=unit, description=description, calibration=calibration, valid=valid)
 
 
 def choice(raw: cs.Construct, states: Mapping[int, str] | States, description: str,
            valid: Iterable[str] | None = None) -> Argument:
     """An enumerated command argument; ``valid`` restricts the states a command may send."""
-    calibration = states if isinstance(states, States) else States(states)
-    return Argument(raw, unit="state", description=description, calibration=calibration, valid=valid)
+    with _about(description):
+        calibration = states if isinstance(states, States) else States(states)
+        return Argument(raw, unit="state", description=description, calibration=calibration, valid=valid)
 
 
 # --------------------------------------------------------------------------- shared state tables
@@ -322,3 +339,57 @@ def standard_commands(*, apid: int, instruments: Sequence[Instrument], housekeep
             arguments=["instrument" / choice(U8, instrument_states(instruments), "Instrument"),
                        "state" / choice(U8, SWITCH, "Power state", valid={"OFF", "ON"})]))
     return commands
+
+
+# --------------------------------------------------------------------------- standard service reports
+
+#: PUS-C 1,2 acceptance failure codes (the classic PUS set).
+ACCEPTANCE_FAILURES = {0: "ILLEGAL_APID", 1: "INCOMPLETE_OR_BAD_LENGTH", 2: "BAD_CHECKSUM", 3: "ILLEGAL_TYPE",
+                       4: "ILLEGAL_SUBTYPE", 5: "ILLEGAL_ARGUMENT"}
+#: PUS-C 1,8 completion failure codes (Queqiao's set).
+EXECUTION_FAILURES = {0: "EXECUTION_FAILED", 1: "REFUSED_IN_MODE", 2: "TIMEOUT", 3: "RESOURCE_BUSY",
+                      4: "CONSTRAINT_VIOLATED"}
+
+
+def _request_id() -> list[cs.Construct]:
+    """The request ID of a verification report: the telecommand's packet ID and sequence control."""
+    return ["request" / cs.BitStruct(
+        "version" / cs.BitsInteger(3),
+        "type" / cs.BitsInteger(1),
+        "secondary_header_flag" / cs.BitsInteger(1),
+        "apid" / cs.BitsInteger(11),
+        "sequence_flags" / cs.BitsInteger(2),
+        "sequence_count" / cs.BitsInteger(14),
+    )]
+
+
+def standard_reports(apids: Sequence[Apid], commands: Sequence[Command]) -> list[ServiceReport]:
+    """PUS 1,1/1,2/1,7/1,8 on every APID that takes commands, and 17,2 where PING is accepted."""
+    reports: list[ServiceReport] = []
+    names = {a.number: a.name for a in apids}
+    for apid in dict.fromkeys(c.apid for c in commands):
+        prefix = names.get(apid, f"apid{apid}")
+        reports += [
+            ServiceReport(f"{prefix}_tc_accepted", apid=apid, service=1, subtype=1, subsystem="obdh",
+                          description="Telecommand acceptance success", fields=_request_id()),
+            ServiceReport(f"{prefix}_tc_rejected", apid=apid, service=1, subtype=2, subsystem="obdh",
+                          description="Telecommand acceptance failure", fields=[
+                *_request_id(),
+                "code" / aux_state(U16, ACCEPTANCE_FAILURES, "Why the command was not accepted"),
+                "data" / aux(U32, "", "Failure data (offending field offset or value)"),
+            ]),
+            ServiceReport(f"{prefix}_tc_completed", apid=apid, service=1, subtype=7, subsystem="obdh",
+                          description="Telecommand execution completed", fields=_request_id()),
+            ServiceReport(f"{prefix}_tc_failed", apid=apid, service=1, subtype=8, subsystem="obdh",
+                          description="Telecommand execution failed", fields=[
+                *_request_id(),
+                "code" / aux_state(U16, EXECUTION_FAILURES, "Why execution failed"),
+                "data" / aux(U32, "", "Failure data"),
+            ]),
+        ]
+    for c in commands:
+        if (c.service, c.subtype) == (17, 1):
+            reports.append(ServiceReport(f"{names.get(c.apid, f'apid{c.apid}')}_ping_reply", apid=c.apid,
+                                         service=17, subtype=2, subsystem="obdh",
+                                         description="Are-you-alive answer to PING"))
+    return reports

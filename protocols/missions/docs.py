@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from protocols.missions.model import Argument, Command, EventReport, HousekeepingPacket, Spacecraft
+from protocols.missions.model import Argument, Command, EventReport, ServiceReport, Spacecraft
 from protocols.missions.registry import Registry, builtin_registry, data_type, registry
 from protocols.parameters import Parameter
 
@@ -54,6 +54,18 @@ def _aux(p: EventReport) -> str:
         unit = f" {prm.unit}" if prm.unit and prm.unit != "state" else ""
         parts.append(f"`{path.split('.', 1)[1]}` ({data_type(prm)}{unit}, {prm.calibration.describe()})")
     return "; ".join(parts) or "-"
+
+
+def _report_data(r: ServiceReport) -> str:
+    parts = ["request ID (telecommand packet ID and sequence control)"] if "request" in _names(r) else []
+    parts += [f"`{path.split('.', 1)[1]}` ({data_type(prm)}, {prm.calibration.describe()})"
+              for path, prm in r.parameters()]
+    return "; ".join(parts) or "-"
+
+
+def _names(r: ServiceReport) -> set[str]:
+    body = r.construct.subcons[2].subcon
+    return {sc.name for sc in body.subcons}
 
 
 def render_spacecraft(sc: Spacecraft) -> list[str]:
@@ -97,6 +109,9 @@ def render_spacecraft(sc: Spacecraft) -> list[str]:
     out += _table(["event ID", "event", "severity (subtype)", "APID", "auxiliary data", "description"],
                   [(f"0x{e.event_id:04X}", e.name, f"{e.severity_name} ({e.severity})", e.apid, _aux(e), e.description)
                    for e in sorted(sc.events, key=lambda e: e.event_id)])
+    out += ["### Service reports (PUS 1 verification, PUS 17 test)", ""]
+    out += _table(["report", "PUS", "APID", "data", "description"],
+                  [(r.name, f"{r.service},{r.subtype}", r.apid, _report_data(r), r.description) for r in sc.reports])
     out += ["### Commands", ""]
     out += _table(["command", "PUS", "function ID", "APID", "arguments (valid range)", "description"],
                   [_command_row(c) for c in sc.commands])

@@ -299,6 +299,37 @@ class EventReport(PacketDef):
         ))
 
 
+class ServiceReport(PacketDef):
+    """A standard service report without a key (PUS 1 verification, PUS 17,2 ping reply).
+
+    Built once per application process by :func:`protocols.missions.common.standard_reports`,
+    so the emulator answers and the ground station recognises them on every APID.
+    """
+
+    kind = "report"
+
+    def __init__(self, name: str, *, apid: int, service: int, subtype: int, subsystem: str, description: str,
+                 fields: Sequence[cs.Construct] = ()) -> None:
+        super().__init__(name=name, apid=apid, service=service, subtype=subtype, key=None, key_name=None,
+                         body=["report" / cs.Struct(*fields)], subsystem=subsystem, description=description)
+
+    def build(self, values: Mapping[str, Any] | None = None, *, request: bytes | None = None,
+              sequence_count: int = 0, time: tuple[int, int] = (0, 0)) -> bytes:
+        """Report bytes; ``request`` (the telecommand's bytes, or its first 4) fills the request ID."""
+        report = dict(values or {})
+        if request is not None:
+            if len(request) < 4:
+                raise ProtocolError(f"report {self.name}", "request needs the telecommand's first 4 octets")
+            word, seq = int.from_bytes(request[0:2], "big"), int.from_bytes(request[2:4], "big")
+            report["request"] = dict(version=word >> 13, type=(word >> 12) & 1, secondary_header_flag=(word >> 11) & 1,
+                                     apid=word & 0x7FF, sequence_flags=seq >> 14, sequence_count=seq & 0x3FFF)
+        return self.construct.build(dict(
+            primary=dict(sequence_count=sequence_count),
+            secondary=dict(time=dict(coarse=time[0], fine=time[1])),
+            report=report,
+        ))
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -478,6 +509,8 @@ class Spacecraft:
     events: tuple[EventReport, ...]
     commands: tuple[Command, ...]
     instruments: tuple[Instrument, ...] = ()
+    #: PUS 1 verification and 17,2 ping reports; None = the standard set for the APIDs that take commands.
+    reports: tuple[ServiceReport, ...] | None = None
     #: Where this definition came from (module name or file), filled by the registry.
     origin: str = field(default="", compare=False)
 
@@ -487,6 +520,11 @@ class Spacecraft:
         self.events = tuple(self.events)
         self.commands = tuple(self.commands)
         self.instruments = tuple(self.instruments)
+        if self.reports is None:
+            from protocols.missions.common import standard_reports  # common builds on this module
+
+            self.reports = tuple(standard_reports(self.apids, self.commands))
+        self.reports = tuple(self.reports)
         self.validate()
 
     # -- validation (one spacecraft) --------------------------------------------------
@@ -540,7 +578,7 @@ class Spacecraft:
 
     @property
     def packets(self) -> list[PacketDef]:
-        return [*self.housekeeping, *self.events, *self.commands]
+        return [*self.housekeeping, *self.events, *self.reports, *self.commands]
 
     def packet(self, name: str) -> PacketDef:
         for p in self.packets:
@@ -604,5 +642,5 @@ def states_of(items: Iterable[tuple[int, str]]) -> States:
 
 __all__ = [
     "Apid", "Argument", "Command", "EventReport", "FrameProfile", "FrameType", "HousekeepingPacket", "Instrument",
-    "PacketDef", "Spacecraft", "StateLimits", "VirtualChannel", "states_of",
+    "PacketDef", "ServiceReport", "Spacecraft", "StateLimits", "VirtualChannel", "states_of",
 ]

@@ -174,6 +174,18 @@ class Registry:
                            "give service/subtype/key")
         return matches[0]
 
+    def packet_for_header(self, spacecraft: str | int | Spacecraft, primary: Any, secondary: Any = None,
+                          key: int | None = None) -> PacketDef:
+        """The packet definition for an already parsed header.
+
+        ``primary`` has ``apid`` and ``type`` (a parsed :data:`PrimaryHeader`), ``secondary``
+        has ``service`` and ``subtype`` (a parsed PUS secondary header) or is None;
+        ``key`` is the SID / event ID / function ID when the packet needs one.
+        """
+        service = getattr(secondary, "service", None) if secondary is not None else None
+        subtype = getattr(secondary, "subtype", None) if secondary is not None else None
+        return self.packet(spacecraft, int(primary.apid), service, subtype, key, PacketType(int(primary.type)))
+
     def resolve(self, spacecraft: str | int | Spacecraft, data: bytes | bytearray | memoryview) -> PacketDef:
         """The definition of the packet at the start of ``data`` (raw bytes, header onwards).
 

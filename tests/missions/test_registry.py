@@ -95,3 +95,25 @@ def test_counts_are_realistic():
         counts = [len(p.parameters()) for p in sc.housekeeping]
         assert sum(counts) >= 60 and min(counts) >= 4, (sc.name, counts)
         assert all(isinstance(p, HousekeepingPacket) for p in sc.housekeeping)
+
+
+def test_packet_for_a_parsed_header_and_verification_reports():
+    from protocols.ccsds.spacepacket import PrimaryHeader
+    from protocols.ccsds.pus import TcSecondaryHeader
+
+    drive = REGISTRY.command("zhurong", "DRIVE")
+    raw = drive.build(distance=5, heading=45, speed=120, mode="NORMAL", sequence_count=77)
+    primary = PrimaryHeader.parse(raw[:6])
+    secondary = TcSecondaryHeader.parse(raw[6:11])
+    assert REGISTRY.packet_for_header(83, primary, secondary, key=drive.function_id) is drive
+    # The emulator answers on the command's APID with the command's request ID.
+    accepted = REGISTRY.packet(83, drive.apid, 1, 1)
+    report = accepted.parse(accepted.build(request=raw, sequence_count=1))
+    assert (report.report.request.apid, report.report.request.sequence_count, report.report.request.type) == \
+        (drive.apid, 77, 1)
+    assert REGISTRY.resolve(83, accepted.build(request=raw)) is accepted
+    failed = REGISTRY.packet(83, drive.apid, 1, 8)
+    parsed = failed.parse(failed.build({"code": "REFUSED_IN_MODE", "data": 3}, request=raw))
+    assert parsed.report.code == "REFUSED_IN_MODE"
+    pong = REGISTRY.packet(83, REGISTRY.command(83, "PING").apid, 17, 2)
+    assert pong.name == "platform_ping_reply"

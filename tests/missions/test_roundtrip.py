@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocols.missions import Command, EventReport, HousekeepingPacket, builtin_registry
+from protocols.missions import Command, EventReport, HousekeepingPacket, ServiceReport, builtin_registry
 
 from .support import lookup, nested, same, values_strategy
 
@@ -19,6 +19,10 @@ def build(packet, values: dict, sequence_count: int) -> bytes:
         return packet.build(tree.get("hk", {}), sequence_count=sequence_count, time=(sequence_count * 7, 0))
     if isinstance(packet, EventReport):
         return packet.build(tree.get("aux", {}), sequence_count=sequence_count)
+    if isinstance(packet, ServiceReport):
+        # The request ID names a telecommand: take one with the report's APID.
+        request = bytes([0x18 | packet.apid >> 8, packet.apid & 0xFF, 0xC0 | sequence_count >> 8, sequence_count & 0xFF])
+        return packet.build(tree.get("report", {}), request=request, sequence_count=sequence_count)
     assert isinstance(packet, Command)
     return packet.build(sequence_count=sequence_count, **tree.get("args", {}))
 
@@ -39,6 +43,8 @@ def test_round_trip(spacecraft, packet, data):
     for path, sent in values.items():
         got = lookup(parsed, path)
         assert same(params[path], sent, got), f"{path}: sent {sent!r}, got {got!r}"
+    if isinstance(packet, ServiceReport) and "request" in parsed.report:
+        assert (parsed.report.request.apid, parsed.report.request.sequence_count) == (packet.apid, count)
     # Building again from what was parsed gives the same bytes (raw values are stable).
     assert build(packet, {p: lookup(parsed, p) for p in values}, count) == raw
 
