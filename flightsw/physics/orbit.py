@@ -6,6 +6,7 @@ periapsis altitude ~400 km, apoapsis altitude ~180,000 km, inclination ~10 deg
 gives an apoapsis altitude of ~179,000 km — consistent with the published figure.
 Two-body only: no J2, no third-body perturbations, no manoeuvres (a mission
 model changes elements with :meth:`KeplerOrbit.set_elements` when it burns).
+:meth:`KeplerOrbit.sun_state` adds the Mars shadow (cylindrical) for power models.
 """
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flightsw.physics import ephemeris as eph
+from flightsw.physics.illumination import SOLAR_CONSTANT_WM2, SunState
 
 MARS_MU_KM3_S2 = 42_828.375214
 MARS_RADIUS_KM = 3_389.5
+MARS_OBLIQUITY_DEG = 25.19
 TIANWEN1_CAPTURE_UTC = datetime.fromisoformat("2021-02-10T11:52:00+00:00")
 
 
@@ -114,6 +117,27 @@ class KeplerOrbit:
     @property
     def state(self) -> OrbitState:
         return self.at(self.t)
+
+    def sun_state(self, t: float | None = None) -> SunState:
+        """Illumination of the spacecraft: Mars shadow (cylindrical) and Sun distance.
+
+        Needs ``epoch``.  The orbit's reference frame is taken as Mars' equator and
+        equinox (RAAN counted from the Mars vernal equinox), so the Sun direction
+        follows from the season: (cos Ls, cos e sin Ls, sin e sin Ls), e = 25.19 deg.
+        """
+        if self.epoch is None:
+            raise ValueError("sun_state needs the orbit's epoch (a UTC datetime)")
+        t = self.t if t is None else t
+        when = self.epoch + timedelta(seconds=t)
+        ls = math.radians(eph.mars_solar_longitude_deg(when))
+        obl = math.radians(MARS_OBLIQUITY_DEG)
+        sun = (math.cos(ls), math.cos(obl) * math.sin(ls), math.sin(obl) * math.sin(ls))
+        pos = self.at(t).position_km
+        along = sum(a * b for a, b in zip(pos, sun, strict=True))
+        perp = math.sqrt(max(0.0, sum(p * p for p in pos) - along * along))
+        lit = along > 0 or perp > self.body_radius_km
+        r = eph.mars_sun_distance_au(when)
+        return SunState(lit, 90.0, SOLAR_CONSTANT_WM2 / (r * r) if lit else 0.0, r)
 
     def earth_light_time_s(self, t: float | None = None) -> float:
         """One-way light time to Earth at sim time ``t`` (needs ``epoch``); the orbit itself is < 1 light-second."""

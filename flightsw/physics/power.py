@@ -93,7 +93,8 @@ class Battery:
         if capacity_ah <= 0 or cells_series < 1 or internal_resistance_ohm < 0:
             raise ValueError("battery needs capacity > 0 Ah, >= 1 cell, resistance >= 0")
         if not 0 <= min_soc < max_soc <= 1 or not 0 <= soc <= 1:
-            raise ValueError(f"battery SOC bounds must satisfy 0 <= min_soc < max_soc <= 1 and 0 <= soc <= 1")
+            raise ValueError(f"battery SOC bounds must satisfy 0 <= min_soc < max_soc <= 1 and 0 <= soc <= 1, "
+                             f"got min_soc={min_soc}, max_soc={max_soc}, soc={soc}")
         self.nameplate_ah = capacity_ah
         self.cells_series = cells_series
         self.r_ohm = internal_resistance_ohm

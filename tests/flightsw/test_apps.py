@@ -178,3 +178,49 @@ def test_offer_routes_live_or_store():
     assert not store.offer(b"a", 5.0, 1, now=5.0)
     assert store.offer(b"b", 15.0, 1, now=15.0)
     assert [i.data for i in store.items()] == [b"a"]
+
+
+def test_storage_app_reports_link_transitions_and_counts():
+    from flightsw.core import StorageApp
+    from flightsw.core.msgids import MID_LINK_CHECK
+
+    clock = SimClock.virtual_at(START)
+    ex = Executive(clock)
+    events = []
+    ex.add(EventApp(events.append))
+    store = OnboardStore(100, link=PassSchedule([(5.0, 10.0)]))
+    app = ex.add(StorageApp(store))
+    sched = Scheduler.for_executive(ex, [ScheduleEntry("STO", MID_LINK_CHECK, 1)], tick_hz=1.0)
+    store.offer(b"x" * 60, 0.0, 1, clock.now())
+    store.offer(b"y" * 60, 1.0, 1, clock.now())  # overflow: event through the executive
+    sched.step_until(12.0)
+    texts = [e.text for e in events]
+    assert texts[0].startswith("onboard store full")
+    assert texts[1:] == ["link acquired; store holds 1 items", "link lost; store holds 1 items"]
+    assert app.acquisitions == 1
+    hk = ex.housekeeping()["STO"]
+    assert hk["dropped_total"] == 1 and hk["link_up"] is False
+    store.link.force("up")
+    sched.step()
+    assert events[-1].text.startswith("link acquired")
+
+
+def test_fault_app_triggers_on_schedule_with_events():
+    from flightsw.core import FaultApp, FaultSet
+    from flightsw.core.msgids import MID_FAULT_CHECK
+
+    clock = SimClock.virtual_at(START)
+    ex = Executive(clock)
+    events = []
+    ex.add(EventApp(events.append))
+    faults = FaultSet(["safe-mode@t=3", "drop-frames:p=1"])
+    ex.add(FaultApp(faults))
+    assert [e.text for e in events] == ["fault drop-frames activated"]  # at start (init)
+    sched = Scheduler.for_executive(ex, [ScheduleEntry("FLT", MID_FAULT_CHECK, 1)], tick_hz=1.0)
+    sched.step_until(2.0)
+    assert not faults.safe_mode_requested()
+    sched.step()
+    assert faults.safe_mode_requested()
+    assert events[-1].severity == Severity.HIGH and events[-1].app == "FLT"
+    assert faults.frame_fate(b"f") is None
+    assert ex.housekeeping()["FLT"]["active"] == 2

@@ -386,3 +386,15 @@ def test_rover_deterministic_and_commands_validated():
 def test_illumination_deterministic():
     a = [MarsSurfaceIllumination(ZHURONG_EPOCH).step(1000.0) for _ in range(3)]
     assert a[0] == a[1] == a[2]
+
+
+def test_mars_orbiter_shadow_follows_geometry():
+    orbit = KeplerOrbit.tianwen1_capture()
+    # At capture Ls ~ 1.5 deg: the Sun lies along +x of the Mars equinox frame.
+    orbit.set_elements(orbit.a, orbit.e, 10.0, 0.0, 0.0, 0.0, at_t=0.0)   # periapsis sunward
+    assert all(orbit.sun_state(t).lit for t in range(-7200, 7200, 60))
+    orbit.set_elements(orbit.a, orbit.e, 10.0, 0.0, 180.0, 0.0, at_t=0.0)  # periapsis behind Mars
+    dark = [t for t in range(-7200, 7200, 30) if not orbit.sun_state(t).lit]
+    assert 0 in dark and 10 * 60 < len(dark) * 30 < 60 * 60  # tens of minutes near periapsis
+    lit = orbit.sun_state(orbit.period_s / 2)  # apoapsis: far outside the shadow
+    assert lit.lit and lit.irradiance_wm2 == pytest.approx(SOLAR_CONSTANT_WM2 / lit.distance_au ** 2)
