@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flightsw.core.bus import Message, Pipe, SoftwareBus
+from flightsw.core.msgids import EVENT_APP_ERROR
 from flightsw.core.time import OnboardClock, OnboardTime, SimClock
 
 if TYPE_CHECKING:
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Event id every app uses when one of its handlers raised (reported by the executive).
-EVENT_APP_ERROR = 1
 
 
 class App:

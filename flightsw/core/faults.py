@@ -44,14 +44,12 @@ from typing import Any
 
 from flightsw.core.app import App
 from flightsw.core.bus import Message
-from flightsw.core.msgids import MID_FAULT_CHECK
+from flightsw.core.msgids import EVENT_FAULT_ACTIVATED, EVENT_FAULT_CLEARED, MID_FAULT_CHECK
 
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[int, int, str, Mapping[str, Any]], object]
 
-EVENT_FAULT_ACTIVATED = 30
-EVENT_FAULT_CLEARED = 31
 
 
 class FaultSpecError(ValueError):

@@ -16,7 +16,8 @@ from typing import Any
 
 from flightsw.core.app import App
 from flightsw.core.bus import Message
-from flightsw.core.msgids import MID_HK_WAKEUP
+from flightsw.core.msgids import (EVENT_HK_GENERATION_CHANGED, EVENT_HK_PERIOD_CHANGED, EVENT_HK_PROVIDER_FAILED,
+                                  MID_HK_WAKEUP)
 from flightsw.core.time import OnboardTime
 
 log = logging.getLogger(__name__)
@@ -24,8 +25,6 @@ log = logging.getLogger(__name__)
 Provider = Callable[[str], Mapping[str, Any]]
 Sink = Callable[[str, Mapping[str, Any], OnboardTime], object]
 
-EVENT_PROVIDER_FAILED = 10
-EVENT_HK_CONFIG = 11
 
 
 @dataclass
@@ -77,14 +76,15 @@ class HousekeepingApp(App):
         pkt.period_s = float(period_s)
         # Re-phase from now so a shorter period takes effect at once.
         pkt.next_due = min(pkt.next_due, self.now() + pkt.period_s)
-        self.event(EVENT_HK_CONFIG, 1, f"HK {name} period set to {period_s:g} s", packet=name, period_s=period_s)
+        self.event(EVENT_HK_PERIOD_CHANGED, 1, f"HK {name} period set to {period_s:g} s", packet=name, period_s=period_s)
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         pkt = self._packet(name)
         if enabled and not pkt.enabled:
             pkt.next_due = self.now()
         pkt.enabled = enabled
-        self.event(EVENT_HK_CONFIG, 1, f"HK {name} {'enabled' if enabled else 'disabled'}", packet=name)
+        self.event(EVENT_HK_GENERATION_CHANGED, 1, f"HK {name} {'enabled' if enabled else 'disabled'}", packet=name,
+                   enabled=enabled)
 
     def one_shot(self, name: str) -> bool:
         """Generate one packet now regardless of period and enable flag (PUS 3,27)."""
@@ -109,7 +109,7 @@ class HousekeepingApp(App):
         except Exception as exc:  # a broken model must not silence the other packets
             self.provider_errors += 1
             log.exception("housekeeping provider failed for %s", pkt.name)
-            self.event(EVENT_PROVIDER_FAILED, 3, f"HK {pkt.name}: provider failed: {type(exc).__name__}: {exc}",
+            self.event(EVENT_HK_PROVIDER_FAILED, 3, f"HK {pkt.name}: provider failed: {type(exc).__name__}: {exc}",
                        packet=pkt.name)
             return False
         self.sink(pkt.name, values, self.onboard_time())

@@ -23,15 +23,13 @@ from typing import Any, Literal
 
 from flightsw.core.app import App
 from flightsw.core.bus import Message
-from flightsw.core.msgids import MID_LINK_CHECK
+from flightsw.core.msgids import (EVENT_LINK_STATE, EVENT_STORAGE_DUMP_COMPLETED, EVENT_STORE_ITEM_TOO_LARGE,
+                                  EVENT_STORE_OVERFLOW, MID_LINK_CHECK)
 
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[int, int, str, Mapping[str, Any]], object]
 
-EVENT_STORE_OVERFLOW = 20
-EVENT_ITEM_TOO_LARGE = 21
-EVENT_LINK_STATE = 22
 
 
 class PassSchedule:
@@ -89,9 +87,10 @@ class OnboardStore:
     """A bounded (by bytes) oldest-first store of telemetry items."""
 
     def __init__(self, capacity_bytes: int, *, on_event: EventCallback | None = None,
-                 link: PassSchedule | None = None) -> None:
+                 link: PassSchedule | None = None, name: str = "store") -> None:
         if capacity_bytes <= 0:
             raise ValueError(f"store capacity must be > 0 bytes, got {capacity_bytes}")
+        self.name = name
         self.capacity_bytes = capacity_bytes
         self.on_event = on_event
         self.link = link if link is not None else PassSchedule()
@@ -121,7 +120,7 @@ class OnboardStore:
         size = len(data)
         if size > self.capacity_bytes:
             self.rejected_total += 1
-            self._event(EVENT_ITEM_TOO_LARGE, 3, f"item of {size} B exceeds store capacity {self.capacity_bytes} B",
+            self._event(EVENT_STORE_ITEM_TOO_LARGE, 3, f"item of {size} B exceeds store capacity {self.capacity_bytes} B",
                         size=size, apid=apid)
             return False
         dropped = dropped_bytes = 0
@@ -154,8 +153,10 @@ class OnboardStore:
         """Yield stored items oldest first, with ``start <= onboard_time < end`` when given.
 
         Deletion happens item by item as the consumer takes them, so a dump cut
-        short (pass ends) keeps what was not yet handed over.
+        short (pass ends) keeps what was not yet handed over.  A dump that runs to
+        the end reports "storage dump completed" (event 7) with the item count.
         """
+        sent = 0
         for item in list(self._items):
             if (start is not None and item.onboard_time < start) or (end is not None and item.onboard_time >= end):
                 continue
@@ -163,7 +164,10 @@ class OnboardStore:
             if delete:
                 self._remove(item)
             self.dumped_total += 1
+            sent += 1
             yield item
+        self._event(EVENT_STORAGE_DUMP_COMPLETED, 1, f"{self.name} dump completed: {sent} items",
+                    store=self.name, packets=sent)
 
     def _remove(self, item: StoredItem) -> None:
         if self._items and self._items[0] is item:

@@ -8,7 +8,7 @@ import pytest
 from flightsw.core import (EventApp, Executive, HkPacket, HousekeepingApp, OnboardStore, PassSchedule, ScheduleEntry,
                            Scheduler, Severity, SimClock)
 from flightsw.core.msgids import MID_HK_WAKEUP
-from flightsw.core.storage import EVENT_STORE_OVERFLOW
+from flightsw.core.msgids import EVENT_STORAGE_DUMP_COMPLETED, EVENT_STORE_OVERFLOW
 
 START = datetime(2021, 5, 22, tzinfo=UTC)
 
@@ -51,7 +51,7 @@ def test_hk_commands_change_period_and_enable():
     hk.set_enabled("rover", False)
     assert hk.one_shot("rover")
     assert out[-1][0] == "rover"
-    assert [e.event_id for e in events].count(11) == 3
+    assert [e.event_id for e in events if e.event_id in (4, 5)] == [4, 5, 5]  # mission DB standard ids
     with pytest.raises(KeyError, match="known: power, rover"):
         hk.set_period("nope", 1.0)
     with pytest.raises(ValueError):
@@ -154,6 +154,20 @@ def test_dump_oldest_first_time_range_and_deletion():
     assert store.used_bytes == 5
     kept = list(store.dump(delete=False))
     assert len(kept) == 5 and len(store) == 5
+
+
+def test_completed_dump_reports_event_7():
+    events = []
+    store = OnboardStore(1000, on_event=lambda *a: events.append(a), name="science")
+    for i in range(4):
+        store.store(b"abc", float(i), 1)
+    partial = store.dump()
+    next(partial)
+    del partial
+    assert events == []  # cut short: no completion report
+    assert len(list(store.dump())) == 3
+    assert events == [(EVENT_STORAGE_DUMP_COMPLETED, 1, "science dump completed: 3 items",
+                       {"store": "science", "packets": 3})]
 
 
 def test_pass_schedule_and_forced_link():

@@ -5,8 +5,8 @@ import statistics
 
 import pytest
 
-from flightsw.core.faults import (EVENT_FAULT_ACTIVATED, EVENT_FAULT_CLEARED, FaultSet, FaultSpecError, parse_duration,
-                                  parse_fault)
+from flightsw.core.faults import FaultSet, FaultSpecError, parse_duration, parse_fault
+from flightsw.core.msgids import EVENT_FAULT_ACTIVATED, EVENT_FAULT_CLEARED
 
 # --------------------------------------------------------------------------- grammar: good specs
 
