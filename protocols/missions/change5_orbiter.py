@@ -9,8 +9,9 @@ orbit of about six months.  Invented: playback VC, APIDs, layouts, scalings, lim
 from __future__ import annotations
 
 from protocols.missions.common import (
-    CENTI, MISSION_EVENTS, MISSION_FUNCTIONS, SWITCH, U8, U16, U32, S16, S32, SolarArray, Zone, arg, attitude_hk, aux,
-    aux_state, choice, obdh_hk, param, power_hk, radio_fields, standard_commands, standard_events, state, thermal_hk,
+    CENTI, MISSION_EVENTS, MISSION_FUNCTIONS, ORBIT_SOURCE, SWITCH, U8, U16, U32, S16, S32, SolarArray, Tank, Zone, arg,
+    attitude_hk, aux, choice, obdh_hk, param, power_hk, propulsion_hk, radio_fields, standard_commands,
+    standard_events, state, thermal_hk,
 )
 from protocols.missions.model import (
     Apid, Command, EventReport, FrameProfile, FrameType, HousekeepingPacket, Instrument, Spacecraft, VirtualChannel,
@@ -29,7 +30,6 @@ INSTRUMENTS = (
 STORES = ("housekeeping", "events")
 
 AOCS_MODES = {0: "SUN_SAFE", 1: "STANDBY", 2: "SUN_POINT", 3: "EARTH_POINT", 4: "ORBIT_CONTROL"}
-ORBIT_SOURCE = {0: "GROUND_UPLOADED", 1: "ONBOARD_PROPAGATED", 2: "STALE"}
 
 HOUSEKEEPING = (
     power_hk(apid=PLATFORM, sid=1, period=16.0,
@@ -67,16 +67,10 @@ HOUSEKEEPING = (
                                       crit=(0, 180)),
         "orbit_source" / state(U8, ORBIT_SOURCE, "Where the on-board state comes from", warn={"STALE"}),
     ]),
-    HousekeepingPacket("propulsion", apid=GNC, sid=5, subsystem="propulsion", period=60.0,
-                       description="Station-keeping propellant and pressurant", fields=[
-        "propellant_mass" / param(U16, "kg", "Propellant remaining (gauged)", Linear(0.1), warn=(30, 2000),
-                                  crit=(10, 2500)),
-        "tank_pressure" / param(U16, "MPa", "Propellant tank pressure", Linear(0.001), warn=(1.2, 2.1),
-                                crit=(1.0, 2.3)),
-        "helium_pressure" / param(U16, "MPa", "Helium pressurant pressure", Linear(0.01), warn=(3, 30),
-                                  crit=(2, 35)),
-        "thruster_pulses" / param(U32, "", "Thruster pulses since launch", warn=(0, 500000), crit=(0, 1000000)),
-    ]),
+    propulsion_hk(apid=GNC, sid=5, period=60.0, description="Station-keeping propellant and pressurant",
+                  tanks=[Tank("propellant", "Propellant", pressure=((1.2, 2.1), (1.0, 2.3)),
+                              mass=((30, 2000), (10, 2500)))],
+                  helium=((3, 30), (2, 35))),
     obdh_hk(apid=PLATFORM, sid=6, period=60.0, storage_gbit=16),
     HousekeepingPacket("comms", apid=PLATFORM, sid=7, subsystem="comms", period=32.0,
                        description="S-band TT&C transponder", fields=[

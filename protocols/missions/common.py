@@ -102,6 +102,10 @@ POWER_MODES = {0: "NOMINAL", 1: "POWER_SAVING", 2: "LOAD_SHED", 3: "SURVIVAL"}
 OBC_MODES = {0: "BOOT", 1: "NOMINAL", 2: "SAFE", 3: "MAINTENANCE"}
 LOCK = {0: "NO_LOCK", 1: "CARRIER_LOCK", 2: "SUBCARRIER_LOCK", 3: "BIT_LOCK"}
 STAR_TRACKER = {0: "OFF", 1: "ACQUIRING", 2: "TRACKING", 3: "BLINDED", 4: "FAULT"}
+ORBIT_SOURCE = {0: "GROUND_UPLOADED", 1: "ONBOARD_PROPAGATED", 2: "STALE"}
+#: The Mars UHF relay link: both ends (Zhurong, Tianwen-1) share these tables.
+RELAY_SESSION = {0: "IDLE", 1: "HAILING", 2: "LINKED", 3: "TRANSFER", 4: "FAILED"}
+UHF_RATES = {0: "KBPS_8", 1: "KBPS_32", 2: "KBPS_256", 3: "KBPS_2048"}
 SAFE_REASONS = {0: "COMMANDED", 1: "UNDERVOLTAGE", 2: "OVERTEMPERATURE", 3: "WATCHDOG", 4: "ATTITUDE_LOSS",
                 5: "COMMUNICATION_LOSS"}
 
@@ -219,20 +223,56 @@ def obdh_hk(*, apid: int, sid: int, period: float, storage_gbit: float) -> House
     ])
 
 
-def radio_fields(prefix: str, band: str, *, tx_power: tuple[Range, Range], rx_level: tuple[Range, Range],
+def radio_fields(prefix: str, band: str, *, tx_power: tuple[Range, Range], rx_level: tuple[Range, Range] | None,
                  rates: Mapping[int, str]) -> list[cs.Construct]:
-    """One transceiver's fields, prefixed (``xband_...``) so several radios fit one spacecraft."""
-    return [
-        f"{prefix}_transmitter" / state(U8, SWITCH, f"{band} transmitter power", crit={"TRIPPED"}),
+    """One radio's fields, prefixed (``xband_...``) so several fit one spacecraft; ``rx_level=None``: transmit-only."""
+    receiver = [] if rx_level is None else [
         f"{prefix}_lock" / state(U8, LOCK, f"{band} receiver lock", warn={"NO_LOCK"}),
         f"{prefix}_rx_level" / param(S16, "dBm", f"{band} received signal level", Linear(0.1),
                                      warn=rx_level[0], crit=rx_level[1]),
+    ]
+    return [
+        f"{prefix}_transmitter" / state(U8, SWITCH, f"{band} transmitter power", crit={"TRIPPED"}),
+        *receiver,
         f"{prefix}_tx_power" / param(U16, "W", f"{band} transmitter RF output power", Linear(0.01),
                                      warn=tx_power[0], crit=tx_power[1]),
         f"{prefix}_data_rate" / state(U8, rates, f"{band} downlink data rate setting", warn={rates[min(rates)]}),
         f"{prefix}_temperature" / param(S16, "degC", f"{band} transceiver temperature", CENTI,
                                         warn=(-20, 50), crit=(-30, 65)),
     ]
+
+
+@dataclass(frozen=True)
+class Tank:
+    """A propellant tank: pressure (warn, crit) in MPa and gauged mass (warn, crit) in kg."""
+
+    name: str
+    description: str
+    pressure: tuple[Range, Range]
+    mass: tuple[Range, Range]
+
+
+def propulsion_hk(*, apid: int, sid: int, period: float, tanks: Sequence[Tank], helium: tuple[Range, Range],
+                  engine: Sequence[cs.Construct] = (), burn: Sequence[cs.Construct] = (),
+                  description: str) -> HousekeepingPacket:
+    """Pressure-fed propulsion: ``engine`` fields, each tank's pressure and mass, pressurant, ``burn`` fields."""
+    fields = list(engine)
+    for tank in tanks:
+        fields += [
+            f"{tank.name}_pressure" / param(U16, "MPa", f"{tank.description} tank pressure", Linear(0.001),
+                                            warn=tank.pressure[0], crit=tank.pressure[1]),
+            f"{tank.name}_mass" / param(U16, "kg", f"{tank.description} remaining (gauged)", Linear(0.1),
+                                        warn=tank.mass[0], crit=tank.mass[1]),
+        ]
+    fields += [
+        "helium_pressure" / param(U16, "MPa", "Helium pressurant pressure", Linear(0.01), warn=helium[0],
+                                  crit=helium[1]),
+        *burn,
+        "thruster_pulses" / param(U32, "", "Attitude thruster pulses since launch", warn=(0, 500000),
+                                  crit=(0, 1000000)),
+    ]
+    return HousekeepingPacket("propulsion", apid=apid, sid=sid, subsystem="propulsion", period=period,
+                              description=description, fields=fields)
 
 
 # --------------------------------------------------------------------------- standard events and commands

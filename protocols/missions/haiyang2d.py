@@ -9,8 +9,8 @@ SCID, APIDs, layouts, scalings and limits.
 from __future__ import annotations
 
 from protocols.missions.common import (
-    CENTI, MISSION_EVENTS, MISSION_FUNCTIONS, SWITCH, U8, U16, U32, S16, S32, SolarArray, Zone, arg, attitude_hk,
-    aux, aux_state, choice, obdh_hk, param, power_hk, radio_fields, standard_commands, standard_events, state,
+    MISSION_EVENTS, MISSION_FUNCTIONS, SWITCH, U8, U16, U32, S16, S32, SolarArray, Zone, arg, attitude_hk,
+    aux, choice, obdh_hk, param, power_hk, radio_fields, standard_commands, standard_events, state,
     thermal_hk,
 )
 from protocols.missions.model import (
@@ -65,8 +65,8 @@ HOUSEKEEPING = (
                        description="S-band TT&C and X-band payload data transmitters", fields=[
         *radio_fields("sband", "S-band TT&C", tx_power=((1, 6), (0.5, 8)), rx_level=((-120, -60), (-130, -50)),
                       rates={0: "KBPS_4", 1: "KBPS_32", 2: "KBPS_256"}),
-        *radio_fields("xband", "X-band payload data", tx_power=((8, 25), (5, 30)),
-                      rx_level=((-120, 0), (-130, 10)), rates={0: "MBPS_10", 1: "MBPS_150", 2: "MBPS_300"}),
+        *radio_fields("xband", "X-band payload data", tx_power=((8, 25), (5, 30)), rx_level=None,
+                      rates={0: "MBPS_10", 1: "MBPS_150", 2: "MBPS_300"}),
     ]),
     HousekeepingPacket("altimeter", apid=PAYLOAD, sid=10, subsystem="altimeter", period=1.0,
                        description="Radar altimeter: range, sea surface height, significant wave height", fields=[

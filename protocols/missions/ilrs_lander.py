@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from protocols.missions.common import (
     CENTI, HALF_PERCENT, MISSION_EVENTS, MISSION_FUNCTIONS, SWITCH, U8, U16, U32, S16, S32, SolarArray, Zone, arg,
-    aux, aux_state, choice, obdh_hk, param, power_hk, radio_fields, standard_commands, standard_events, state,
+    aux, choice, obdh_hk, param, power_hk, radio_fields, standard_commands, standard_events, state,
     thermal_hk,
 )
 from protocols.missions.model import (

@@ -19,7 +19,7 @@ from typing import Any
 import construct as cs
 
 from protocols.ccsds.pus import tc_packet, tm_packet
-from protocols.ccsds.spacepacket import PRIMARY_HEADER_LENGTH, PacketType
+from protocols.ccsds.spacepacket import PacketType
 from protocols.errors import DefinitionError, ProtocolError
 from protocols.parameters import Limits, Parameter, StateLimits, States, parameters_of
 
@@ -535,6 +535,8 @@ class Spacecraft:
             raise DefinitionError(f"{where}: name must be lower-case letters, digits and '-'")
         if not isinstance(self.scid, int) or self.scid < 0:
             raise DefinitionError(f"{where}: SCID must be a non-negative integer, got {self.scid!r}")
+        if not isinstance(self.profile, FrameProfile):
+            raise DefinitionError(f"{where}: profile must be a FrameProfile, got {type(self.profile).__name__}")
         self.profile.check(self.scid, where)
         if self.profile.relay_via == self.name:
             raise DefinitionError(f"{where}: cannot relay through itself")
@@ -571,8 +573,6 @@ class Spacecraft:
                 _check_limits(path, param, f"{where} packet {packet.name!r}")
                 if param.limits is None:
                     raise DefinitionError(f"{where} packet {packet.name!r} parameter {path!r} has no limits")
-        if self.housekeeping and not self.profile:
-            raise DefinitionError(f"{where}: no frame profile")
 
     # -- lookups ----------------------------------------------------------------------
 

@@ -11,9 +11,9 @@ Zhurong rover.  Invented: APIDs, packet layouts, scalings, limits, propellant fi
 from __future__ import annotations
 
 from protocols.missions.common import (
-    CENTI, HALF_PERCENT, MISSION_EVENTS, MISSION_FUNCTIONS, SWITCH, U8, U16, U32, S16, S32, SolarArray, Zone, arg,
-    attitude_hk, aux, aux_state, choice, obdh_hk, param, power_hk, radio_fields, standard_commands,
-    standard_events, state, thermal_hk,
+    CENTI, MISSION_EVENTS, MISSION_FUNCTIONS, ORBIT_SOURCE, RELAY_SESSION, SWITCH, U8, U16, U32, S16, S32, UHF_RATES,
+    SolarArray, Tank, Zone, arg, attitude_hk, aux, aux_state, choice, obdh_hk, param, power_hk, propulsion_hk,
+    radio_fields, standard_commands, standard_events, state, thermal_hk,
 )
 from protocols.missions.model import (
     Apid, Command, EventReport, FrameProfile, FrameType, HousekeepingPacket, Instrument, Spacecraft, VirtualChannel,
@@ -37,8 +37,6 @@ AOCS_MODES = {0: "SUN_SAFE", 1: "STANDBY", 2: "EARTH_POINT", 3: "MARS_POINT", 4:
               6: "RELAY_TRACK"}
 ENGINE = {0: "SAFED", 1: "ARMED", 2: "FIRING", 3: "FAULT"}
 ECLIPSE = {0: "SUNLIT", 1: "PENUMBRA", 2: "UMBRA"}
-ORBIT_SOURCE = {0: "GROUND_UPLOADED", 1: "ONBOARD_PROPAGATED", 2: "STALE"}
-RELAY_SESSION = {0: "IDLE", 1: "HAILING", 2: "LINKED", 3: "TRANSFER", 4: "FAILED"}
 
 HOUSEKEEPING = (
     power_hk(apid=PLATFORM, sid=1, period=8.0,
@@ -86,29 +84,25 @@ HOUSEKEEPING = (
         "eclipse" / state(U8, ECLIPSE, "Eclipse state", warn={"UMBRA"}),
         "orbit_source" / state(U8, ORBIT_SOURCE, "Where the on-board orbit comes from", warn={"STALE"}),
     ]),
-    HousekeepingPacket("propulsion", apid=GNC, sid=5, subsystem="propulsion", period=16.0,
-                       description="Bipropellant system: 3000 N orbital control engine and 120 N / 25 N thrusters",
-                       fields=[
-        "engine_state" / state(U8, ENGINE, "3000 N engine state", warn={"ARMED"}, crit={"FAULT"}),
-        "engine_thrust" / param(U16, "N", "3000 N engine thrust (from chamber pressure)", Linear(0.1),
-                                warn=(0, 3150), crit=(0, 3300)),
-        "chamber_pressure" / param(U16, "MPa", "3000 N engine chamber pressure", Linear(0.001), warn=(0, 1.0),
-                                   crit=(0, 1.2)),
-        "fuel_pressure" / param(U16, "MPa", "Fuel tank pressure", Linear(0.001), warn=(1.5, 2.1), crit=(1.2, 2.3)),
-        "oxidizer_pressure" / param(U16, "MPa", "Oxidizer tank pressure", Linear(0.001), warn=(1.5, 2.1),
-                                    crit=(1.2, 2.3)),
-        "helium_pressure" / param(U16, "MPa", "Helium pressurant pressure", Linear(0.01), warn=(4, 35),
-                                  crit=(2.5, 40)),
-        "fuel_mass" / param(U16, "kg", "Fuel remaining (gauged)", Linear(0.1), warn=(60, 1000), crit=(30, 1100)),
-        "oxidizer_mass" / param(U16, "kg", "Oxidizer remaining (gauged)", Linear(0.1), warn=(100, 1600),
-                                crit=(50, 1700)),
-        "burn_delta_v" / param(S32, "m/s", "Velocity change of the current or last burn", Linear(0.001),
-                               warn=(-1500, 1500), crit=(-2000, 2000)),
-        "burn_elapsed" / param(U16, "s", "Elapsed time of the current or last burn", Linear(0.1), warn=(0, 1800),
-                               crit=(0, 2400)),
-        "thruster_pulses" / param(U32, "", "Attitude thruster pulses since launch", warn=(0, 500000),
-                                  crit=(0, 1000000)),
-    ]),
+    propulsion_hk(apid=GNC, sid=5, period=16.0,
+                  description="Bipropellant system: 3000 N orbital control engine and 120 N / 25 N thrusters",
+                  engine=[
+                      "engine_state" / state(U8, ENGINE, "3000 N engine state", warn={"ARMED"}, crit={"FAULT"}),
+                      "engine_thrust" / param(U16, "N", "3000 N engine thrust (from chamber pressure)", Linear(0.1),
+                                              warn=(0, 3150), crit=(0, 3300)),
+                      "chamber_pressure" / param(U16, "MPa", "3000 N engine chamber pressure", Linear(0.001),
+                                                 warn=(0, 1.0), crit=(0, 1.2)),
+                  ],
+                  tanks=[Tank("fuel", "Fuel (MMH)", pressure=((1.5, 2.1), (1.2, 2.3)), mass=((60, 1000), (30, 1100))),
+                         Tank("oxidizer", "Oxidizer (MON)", pressure=((1.5, 2.1), (1.2, 2.3)),
+                              mass=((100, 1600), (50, 1700)))],
+                  helium=((4, 35), (2.5, 40)),
+                  burn=[
+                      "burn_delta_v" / param(S32, "m/s", "Velocity change of the current or last burn",
+                                             Linear(0.001), warn=(-1500, 1500), crit=(-2000, 2000)),
+                      "burn_elapsed" / param(U16, "s", "Elapsed time of the current or last burn", Linear(0.1),
+                                             warn=(0, 1800), crit=(0, 2400)),
+                  ]),
     obdh_hk(apid=PLATFORM, sid=6, period=32.0, storage_gbit=512),
     HousekeepingPacket("comms", apid=PLATFORM, sid=7, subsystem="comms", period=16.0,
                        description="X-band deep-space transponder and high-gain antenna", fields=[
@@ -123,7 +117,7 @@ HOUSEKEEPING = (
                        description="UHF relay for the Zhurong rover: session, geometry, data forwarded", fields=[
         "relay_session" / state(U8, RELAY_SESSION, "Relay session with the rover", crit={"FAILED"}),
         *radio_fields("uhf", "UHF relay", tx_power=((3, 12), (1, 15)), rx_level=((-115, -40), (-125, -30)),
-                      rates={0: "KBPS_8", 1: "KBPS_32", 2: "KBPS_256", 3: "KBPS_2048"}),
+                      rates=UHF_RATES),
         "rover_range" / param(U32, "km", "Range to the rover", Linear(0.01), warn=(0, 5000), crit=(0, 200000)),
         "rover_elevation" / param(S16, "deg", "Orbiter elevation seen from the rover", Linear(0.01), warn=(10, 90),
                                   crit=(-90, 90)),
@@ -206,7 +200,7 @@ EVENTS = (
     EventReport("relay_session_started", apid=RELAY, event_id=MISSION_EVENTS + 3, severity=1, subsystem="relay",
                 description="UHF link with the rover established", aux=[
         "rover_range" / aux(U32, "km", "Range to the rover", Linear(0.01)),
-        "data_rate" / aux_state(U8, {0: "KBPS_8", 1: "KBPS_32", 2: "KBPS_256", 3: "KBPS_2048"}, "Negotiated rate"),
+        "data_rate" / aux_state(U8, UHF_RATES, "Negotiated rate"),
     ]),
     EventReport("relay_session_ended", apid=RELAY, event_id=MISSION_EVENTS + 4, severity=1, subsystem="relay",
                 description="UHF session with the rover ended", aux=[
@@ -237,7 +231,7 @@ COMMANDS = (
             subsystem="relay", description="Schedule a UHF relay session with the rover", arguments=[
         "start_time" / arg(U32, "s", "Session start (CUC coarse seconds)", valid=(0, 2**32 - 1)),
         "duration" / arg(U16, "s", "Session length", valid=(60, 3600)),
-        "data_rate" / choice(U8, {0: "KBPS_8", 1: "KBPS_32", 2: "KBPS_256", 3: "KBPS_2048"}, "UHF data rate"),
+        "data_rate" / choice(U8, UHF_RATES, "UHF data rate"),
     ]),
     Command("HIRIC_IMAGE", apid=PAYLOAD, service=8, subtype=1, function_id=MISSION_FUNCTIONS + 3,
             subsystem="cameras", description="Take a HiRIC push-broom image strip", arguments=[

@@ -11,7 +11,8 @@ Invented: SCID, APIDs, frame profile, packet layouts, scalings and limits
 from __future__ import annotations
 
 from protocols.missions.common import (
-    CENTI, HALF_PERCENT, MISSION_EVENTS, MISSION_FUNCTIONS, SWITCH, U8, U16, U32, S16, S32, SolarArray, Zone, arg,
+    CENTI, HALF_PERCENT, MISSION_EVENTS, MISSION_FUNCTIONS, RELAY_SESSION, SWITCH, U8, U16, U32, S16, S32, UHF_RATES,
+    SolarArray, Zone, arg,
     aux, aux_state, choice, obdh_hk, param, power_hk, radio_fields, standard_commands, standard_events, state,
     thermal_hk,
 )
@@ -40,7 +41,6 @@ MARSCODE_MODES = {0: "STANDBY", 1: "LIBS", 2: "SWIR", 3: "CALIBRATION", 4: "FAUL
 MSCAM_FILTERS = {0: "PAN", 1: "F480", 2: "F525", 3: "F650", 4: "F700", 5: "F800", 6: "F900", 7: "F950", 8: "F1000"}
 #: MCS air temperature: thermocouple ADC counts to degC (-140 .. +104 degC over the 16-bit range).
 AIR_TEMPERATURE = Polynomial(-140.0, 3.2e-3, 8.0e-9)
-RELAY_SESSION = {0: "IDLE", 1: "HAILING", 2: "LINKED", 3: "TRANSFER", 4: "FAILED"}
 
 # Wheels: left/right x front/middle/rear.
 WHEELS = [(f"{side}{pos}", f"{sname} {pname}") for side, sname in (("l", "left"), ("r", "right"))
@@ -103,7 +103,7 @@ HOUSEKEEPING = (
     HousekeepingPacket("comms", apid=PLATFORM, sid=5, subsystem="comms", period=16.0,
                        description="UHF relay link to the orbiter and X-band direct-to-Earth link", fields=[
         *radio_fields("uhf", "UHF relay", tx_power=((3, 12), (1, 15)), rx_level=((-110, -40), (-120, -30)),
-                      rates={0: "KBPS_8", 1: "KBPS_32", 2: "KBPS_256", 3: "KBPS_2048"}),
+                      rates=UHF_RATES),
         "relay_session" / state(U8, RELAY_SESSION, "Relay session with the Tianwen-1 orbiter", crit={"FAILED"}),
         "relay_volume" / param(U32, "kB", "Data handed to the orbiter in the current session", warn=(0, 2**31),
                                crit=(0, 2**32 - 1)),

@@ -13,7 +13,7 @@ from protocols.missions import (
     Apid, Command, EventReport, FrameProfile, FrameType, HousekeepingPacket, Registry, Spacecraft, VirtualChannel,
     builtin_registry,
 )
-from protocols.missions.common import U8, U16, arg, choice, param, state
+from protocols.missions.common import U8, U16, arg, param, state
 from protocols.parameters import Limits, Linear, Parameter, StateLimits
 
 REGISTRY = builtin_registry()
