@@ -10,13 +10,22 @@ Packet error control: CRC-16/CCITT-FALSE over the whole packet before it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import construct as cs
 
 from cython_ext import crc as _crc
-from protocols.ccsds.spacepacket import PRIMARY_HEADER_LENGTH, PacketType, fixed_primary_header
+from protocols.ccsds.spacepacket import (
+    PRIMARY_HEADER_LENGTH,
+    PacketType,
+    SequenceFlags,
+    fixed_primary_header,
+    pack_primary_header,
+    packet_length,
+    unpack_primary_header,
+)
 from protocols.ccsds.time import cuc_field
-from protocols.errors import ChecksumError, ProtocolError
+from protocols.errors import ChecksumError, ProtocolError, parse_with, require
 
 PUS_VERSION_C = 2
 PEC_LENGTH = 2
@@ -146,16 +155,6 @@ def tc_packet(apid: int, service: int, subtype: int, fields: Sequence[cs.Constru
 
 
 # --------------------------------------------------------------------------- generic (variable-length) packets
-
-from dataclasses import dataclass  # noqa: E402
-
-from protocols.ccsds.spacepacket import (  # noqa: E402
-    SequenceFlags,
-    pack_primary_header,
-    packet_length,
-    unpack_primary_header,
-)
-from protocols.errors import TruncatedError, build_with, parse_with, require  # noqa: E402
 
 #: Octets of the TM secondary header before the time field.
 TM_SECONDARY_HEADER_FIXED_LENGTH = 7

@@ -7,9 +7,14 @@ sequence flags 2 | sequence count (or packet name) 14 | packet data length 16
 """
 from __future__ import annotations
 
+import struct as _struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import construct as cs
+
+from protocols.errors import ProtocolError, build_with, parse_with, require
 
 PRIMARY_HEADER_LENGTH = 6
 #: APID reserved for idle packets (all ones, 133.0-B-2 4.1.3.3.4.4).
@@ -72,12 +77,6 @@ def fixed_primary_header(apid: int, packet_type: PacketType, secondary_header: b
 
 
 # --------------------------------------------------------------------------- generic packets
-
-import struct as _struct
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-
-from protocols.errors import ProtocolError, TruncatedError, build_with, parse_with, require
 
 _HEADER = _struct.Struct(">HHH")
 #: Sequence counts wrap at 2^14.

@@ -218,8 +218,8 @@ def mux_packets(packets: Iterable[bytes], profile: FrameProfile, scid: int, vcid
 class Anomaly(NamedTuple):
     """Something the demultiplexer dropped or could not use.
 
-    kind: "frame_length", "fecf", "version", "frame_gap", "bad_fhp", "fhp_mismatch",
-    "bad_packet_header", "incomplete_at_end".  ``frame`` is the index of the frame
+    kind: "frame_length", "fecf", "version", "not_packets" (TM sync flag set), "frame_gap",
+    "bad_fhp", "fhp_mismatch", "bad_packet_header", "incomplete_at_end".  ``frame`` is the index of the frame
     (0 = the first frame this demux was fed); ``dropped`` counts packet octets discarded.
     """
 
@@ -365,6 +365,11 @@ class FrameDemux:
         if version != p.version:
             self._anomaly(result, "version", index, None, None, 0,
                           f"transfer frame version {version}, the profile's {p.kind} frames have {p.version}")
+            return
+        if p.kind == "TM" and frame[4] & 0x40:
+            # Synchronisation flag 1: the data field is not packets (VCA_SDU), the FHP is undefined.
+            self._anomaly(result, "not_packets", index, scid, vcid, 0,
+                          "synchronisation flag set: the data field does not carry packets")
             return
         key = (scid, vcid)
         ch = self._channels.get(key)

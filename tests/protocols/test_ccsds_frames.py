@@ -232,3 +232,19 @@ def test_cltu_single_bit_errors_corrected_double_detected(data, draw):
     with pytest.raises(ChecksumError) as info:
         decode_cltu(bytes(cltu), correct=True)
     assert info.value.offset == start
+
+
+@given(st.binary(max_size=80))
+def test_other_parsers_on_random_bytes_raise_only_protocol_errors(raw):
+    from protocols.ccsds.cuc import CucTime, PField
+
+    for parse in (parse_tc_frame, parse_tc_frame_struct, Clcw.unpack, PField.decode, CucTime.unpack,
+                  lambda b: decode_cltu(b"\xeb\x90" + b), lambda b: decode_cltu(b"\xeb\x90" + b, correct=True),
+                  lambda b: parse_frame(b, FrameProfile(frame_length=40, kind="AOS")),
+                  lambda b: parse_frame_struct(b, FrameProfile(frame_length=40, kind="AOS"))):
+        try:
+            parse(raw)
+        except ProtocolError as exc:
+            assert exc.structure
+        except cs.ConstructError as exc:  # pragma: no cover
+            pytest.fail(f"leaked {exc!r}")

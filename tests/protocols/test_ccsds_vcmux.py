@@ -229,3 +229,12 @@ def test_bad_fhp_and_fhp_mismatch_drop_the_packet():
     f2_out = TmFrame(1, 0, rest, 0x700, vc_count=1).build(profile)
     result = demux_frames([f1, f2_out], profile)
     assert [a.kind for a in result.anomalies] == ["bad_fhp"] and result.packets == []
+
+
+def test_frames_with_sync_flag_are_not_read_as_packets():
+    from protocols.ccsds.tmframe import TmFrame
+
+    profile = FrameProfile(frame_length=40)
+    frame = TmFrame(1, 1, bytes(profile.zone_length), 0, sync_flag=1, segment_length_id=0).build(profile)
+    result = demux_frames([frame], profile)
+    assert [a.kind for a in result.anomalies] == ["not_packets"] and result.packets == []
