@@ -77,18 +77,22 @@ def encode_cltu(frame: bytes, *, randomize: bool = False) -> bytes:
 @dataclass(frozen=True, slots=True)
 class DecodedCltu:
     """``data``: the decoded (derandomized, trimmed) octets; ``length``: CLTU octets consumed;
-    ``corrected``: bits corrected."""
+    ``corrected``: bits corrected; ``complete``: ended at the tail sequence (False when an
+    uncorrectable block ended it, see ``stop_at_error``)."""
 
     data: bytes
     length: int
     blocks: int
     corrected: int
+    complete: bool = True
 
 
 def decode_cltu(buffer, offset: int = 0, *, randomized: bool = False, correct: bool = False,
-                trim: bool = True) -> DecodedCltu:
+                trim: bool = True, stop_at_error: bool = False) -> DecodedCltu:
     """Decode the CLTU starting at ``offset``.  An uncorrectable block raises ChecksumError naming
-    its offset; ``trim`` cuts the fill using the TC frame length field of the (first) frame."""
+    its offset, or with ``stop_at_error`` ends the CLTU as 231.0-B's decoder does (the tail is
+    itself just such a block there): the octets before it are returned with ``complete=False``.
+    ``trim`` cuts the fill using the TC frame length field of the (first) frame."""
     s = "CLTU"
     if bytes(buffer[offset:offset + 2]) != START_SEQUENCE:
         if len(buffer) - offset < 2:
@@ -99,6 +103,7 @@ def decode_cltu(buffer, offset: int = 0, *, randomized: bool = False, correct: b
     out = bytearray()
     corrected = 0
     blocks = 0
+    complete = True
     while True:
         block = bytes(buffer[pos:pos + BLOCK_LENGTH])
         if len(block) < BLOCK_LENGTH:
@@ -111,6 +116,10 @@ def decode_cltu(buffer, offset: int = 0, *, randomized: bool = False, correct: b
         if syndrome:
             j = _SYNDROMES.get(syndrome)
             if not correct or j is None:
+                if stop_at_error:
+                    complete = False
+                    pos += BLOCK_LENGTH
+                    break
                 raise ChecksumError(s, "BCH code block does not check" + (" (uncorrectable)" if correct else ""),
                                     field=f"block[{blocks}]", offset=pos)
             corrected += 1
@@ -129,4 +138,4 @@ def decode_cltu(buffer, offset: int = 0, *, randomized: bool = False, correct: b
         total = (((data[2] << 8) | data[3]) & 0x3FF) + 1
         if total <= len(data):
             data = data[:total]
-    return DecodedCltu(data, pos - offset, blocks, corrected)
+    return DecodedCltu(data, pos - offset, blocks, corrected, complete)

@@ -248,3 +248,14 @@ def test_other_parsers_on_random_bytes_raise_only_protocol_errors(raw):
             assert exc.structure
         except cs.ConstructError as exc:  # pragma: no cover
             pytest.fail(f"leaked {exc!r}")
+
+
+def test_cltu_stop_at_error_delivers_what_came_before():
+    from protocols.ccsds.tcframe import TcFrame
+
+    frame = TcFrame(1, 2, bytes(range(30))).build()
+    cltu = bytearray(encode_cltu(frame))
+    cltu[2 + 8 * 2] ^= 0x03  # two bits in the third block
+    decoded = decode_cltu(bytes(cltu), stop_at_error=True, trim=False)
+    assert decoded.complete is False and decoded.blocks == 2 and decoded.data == frame[:14]
+    assert decoded.length == 2 + 3 * 8
