@@ -20,7 +20,7 @@ import construct as cs
 
 from protocols.ccsds.pus import tc_packet, tm_packet
 from protocols.ccsds.spacepacket import PacketType
-from protocols.errors import DefinitionError, ProtocolError
+from protocols.errors import DefinitionError, ProtocolError, TruncatedError
 from protocols.parameters import Limits, Parameter, StateLimits, States, parameters_of
 
 #: Names of spacecraft, packets, commands, events and fields: they become MQTT topic
@@ -233,11 +233,32 @@ class PacketDef:
 
     def parameters(self) -> list[tuple[str, Parameter]]:
         """Every Parameter of the packet's data field as (dotted path, Parameter), in wire order."""
-        return [(p, prm) for p, prm in parameters_of(self.construct)]
+        if not hasattr(self, "_parameters"):
+            self._parameters = parameters_of(self.construct)
+        return list(self._parameters)
 
     def parse(self, data: bytes) -> cs.Container:
+        """Engineering values of one packet; ProtocolError (TruncatedError, ChecksumError) on bad bytes."""
+        if len(data) < self.size:
+            raise TruncatedError(f"packet {self.name}", f"{len(data)} octets, the packet has {self.size}", offset=0)
         try:
             return self.construct.parse(data)
+        except ProtocolError:
+            raise
+        except cs.ConstructError as exc:
+            raise ProtocolError(f"packet {self.name}", str(exc)) from exc
+
+    def _build(self, group: str, values: Mapping[str, Any], **header: Any) -> bytes:
+        """Build with a clear error for a missing or unknown value in the ``group`` struct."""
+        body = next(sc for sc in self.construct.subcons if sc.name == group).subcon
+        wanted = [sc.name for sc in body.subcons if sc.name and not sc.flagbuildnone]
+        unknown = sorted(set(values) - {sc.name for sc in body.subcons if sc.name})
+        missing = [n for n in wanted if n not in values]
+        if unknown or missing:
+            raise ProtocolError(f"packet {self.name}", (f"unknown value(s) {unknown}; " if unknown else "")
+                                + (f"missing value(s) {missing}" if missing else ""), field=group)
+        try:
+            return self.construct.build({group: values, **header})
         except ProtocolError:
             raise
         except cs.ConstructError as exc:
@@ -264,11 +285,8 @@ class HousekeepingPacket(PacketDef):
 
     def build(self, values: Mapping[str, Any], *, sequence_count: int = 0, time: tuple[int, int] = (0, 0)) -> bytes:
         """Bytes of one report from engineering values ``{"battery_voltage": 28.1, ...}``."""
-        return self.construct.build(dict(
-            primary=dict(sequence_count=sequence_count),
-            secondary=dict(time=dict(coarse=time[0], fine=time[1])),
-            hk=values,
-        ))
+        return self._build("hk", values, primary=dict(sequence_count=sequence_count),
+                           secondary=dict(time=dict(coarse=time[0], fine=time[1])))
 
 
 class EventReport(PacketDef):
@@ -292,11 +310,8 @@ class EventReport(PacketDef):
 
     def build(self, aux: Mapping[str, Any] | None = None, *, sequence_count: int = 0,
               time: tuple[int, int] = (0, 0)) -> bytes:
-        return self.construct.build(dict(
-            primary=dict(sequence_count=sequence_count),
-            secondary=dict(time=dict(coarse=time[0], fine=time[1])),
-            aux=dict(aux or {}),
-        ))
+        return self._build("aux", dict(aux or {}), primary=dict(sequence_count=sequence_count),
+                           secondary=dict(time=dict(coarse=time[0], fine=time[1])))
 
 
 class ServiceReport(PacketDef):
@@ -323,11 +338,8 @@ class ServiceReport(PacketDef):
             word, seq = int.from_bytes(request[0:2], "big"), int.from_bytes(request[2:4], "big")
             report["request"] = dict(version=word >> 13, type=(word >> 12) & 1, secondary_header_flag=(word >> 11) & 1,
                                      apid=word & 0x7FF, sequence_flags=seq >> 14, sequence_count=seq & 0x3FFF)
-        return self.construct.build(dict(
-            primary=dict(sequence_count=sequence_count),
-            secondary=dict(time=dict(coarse=time[0], fine=time[1])),
-            report=report,
-        ))
+        return self._build("report", report, primary=dict(sequence_count=sequence_count),
+                           secondary=dict(time=dict(coarse=time[0], fine=time[1])))
 
 
 # --------------------------------------------------------------------------- commands

@@ -117,3 +117,22 @@ def test_packet_for_a_parsed_header_and_verification_reports():
     assert parsed.report.code == "REFUSED_IN_MODE"
     pong = REGISTRY.packet(83, REGISTRY.command(83, "PING").apid, 17, 2)
     assert pong.name == "platform_ping_reply"
+
+
+def test_build_and_parse_errors_name_the_packet_and_field():
+    power = REGISTRY.spacecraft("tianwen1").housekeeping_packet("power")
+    values = {path.split(".", 1)[1]: (prm.calibration.to_eng(0) if not prm.calibration.is_state
+                                      else next(iter(prm.calibration.codes))) for path, prm in power.parameters()}
+    with pytest.raises(ProtocolError, match=r"packet power field 'hk': unknown value\(s\) \['volts'\]"):
+        power.build({**values, "volts": 1})
+    with pytest.raises(ProtocolError, match=r"missing value\(s\) \['bus_voltage'\]"):
+        power.build({k: v for k, v in values.items() if k != "bus_voltage"})
+    with pytest.raises(ProtocolError, match=r"bus_voltage"):
+        power.build({**values, "bus_voltage": 1000})
+    raw = power.build(values)
+    with pytest.raises(TruncatedError, match=r"packet power at byte 0: 10 octets, the packet has 45"):
+        power.parse(raw[:10])
+    corrupted = bytearray(raw)
+    corrupted[20] ^= 0xFF
+    with pytest.raises(ProtocolError, match="packet error control"):
+        power.parse(bytes(corrupted))

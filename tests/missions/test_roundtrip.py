@@ -21,7 +21,8 @@ def build(packet, values: dict, sequence_count: int) -> bytes:
         return packet.build(tree.get("aux", {}), sequence_count=sequence_count)
     if isinstance(packet, ServiceReport):
         # The request ID names a telecommand: take one with the report's APID.
-        request = bytes([0x18 | packet.apid >> 8, packet.apid & 0xFF, 0xC0 | sequence_count >> 8, sequence_count & 0xFF])
+        request = bytes([0x18 | packet.apid >> 8, packet.apid & 0xFF, 0xC0 | sequence_count >> 8,
+                         sequence_count & 0xFF]) if packet.service == 1 else None
         return packet.build(tree.get("report", {}), request=request, sequence_count=sequence_count)
     assert isinstance(packet, Command)
     return packet.build(sequence_count=sequence_count, **tree.get("args", {}))
