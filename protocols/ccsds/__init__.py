@@ -1,1 +1,11 @@
-"""CCSDS and ECSS structures: space packets, PUS-C, CUC, TM/TC frames, sync, CLTU."""
+"""CCSDS and ECSS structures: space packets, PUS-C, CUC, TM/TC frames, sync, CLTU.
+
+- ``spacepacket``  133.0-B-2 primary header, generic packets, idle packets, segmentation
+- ``pus``          PUS-C TM/TC secondary headers, packet error control, generic TM/TC packets
+- ``time``, ``cuc`` CUC time: the in-packet field; P-field, epochs, leap seconds, UTC
+- ``tmframe``      TM (132.0-B-3) and AOS (732.0-B) transfer frames and the shared FrameProfile
+- ``clcw``         the CLCW carried in the OCF
+- ``vcmux``        packets <-> frames: virtual channel mux and batch demux
+- ``sync``         ASM, randomizer, CADUs, the frame synchroniser
+- ``tcframe``, ``cltu`` TC transfer frames (232.0-B) and CLTUs with BCH(63,56)
+"""
