@@ -8,4 +8,5 @@
 - ``vcmux``        packets <-> frames: virtual channel mux and batch demux
 - ``sync``         ASM, randomizer, CADUs, the frame synchroniser
 - ``tcframe``, ``cltu`` TC transfer frames (232.0-B) and CLTUs with BCH(63,56)
+- ``cop1``         COP-1 FARM-1/FOP-1 state machines
 """
