@@ -133,6 +133,6 @@ def test_build_and_parse_errors_name_the_packet_and_field():
     with pytest.raises(TruncatedError, match=r"packet power at byte 0: 10 octets, the packet has 45"):
         power.parse(raw[:10])
     corrupted = bytearray(raw)
-    corrupted[20] ^= 0xFF
+    corrupted[30] ^= 0xFF  # inside the hk data
     with pytest.raises(ProtocolError, match="packet error control"):
         power.parse(bytes(corrupted))
