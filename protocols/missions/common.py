@@ -296,7 +296,7 @@ def sid_states(housekeeping: Sequence[HousekeepingPacket]) -> States:
 
 
 def store_states(stores: Sequence[str]) -> States:
-    return States({i + 1: s for i, s in enumerate(stores)})
+    return States({i + 1: s.upper() for i, s in enumerate(stores)})
 
 
 #: Housekeeping collection interval: 0.1 s per count (PUS 3,31 takes it in the mission's time unit).

@@ -372,14 +372,15 @@ class Argument(Parameter):
             ends = sorted((float(self.calibration.to_eng(self.domain.minimum)),
                            float(self.calibration.to_eng(self.domain.maximum))))
             if lo < ends[0] - 1e-9 or hi > ends[1] + 1e-9:
-                raise DefinitionError(f"argument {description!r}: valid range {lo:g}..{hi:g} exceeds what the "
+                raise DefinitionError(f"argument {description!r}: valid range {fmt_number(lo)}..{fmt_number(hi)} "
+                                      f"exceeds what the "
                                       f"field can express ({ends[0]:g}..{ends[1]:g})")
             self.valid = (float(lo), float(hi))
 
     def describe_range(self) -> str:
         if isinstance(self.valid, frozenset):
             return ", ".join(n for n in self.calibration.codes if n in self.valid)
-        return f"{self.valid[0]:g} .. {self.valid[1]:g} {self.unit}".rstrip()
+        return f"{fmt_number(self.valid[0])} .. {fmt_number(self.valid[1])} {self.unit}".rstrip()
 
     def check(self, value, name: str = "") -> None:
         """Raise ProtocolError unless ``value`` (engineering) is allowed."""
@@ -420,6 +421,14 @@ class Argument(Parameter):
             return value
         self.check(value, _field(path))
         return value
+
+
+def fmt_number(value: float) -> str:
+    """Whole numbers in full (4294967295, not 4.29497e+09), others in short form."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:g}"
 
 
 def _field(path: str) -> str:

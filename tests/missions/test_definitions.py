@@ -190,9 +190,9 @@ def test_state_argument_subset_and_cross_argument_constraint():
     with pytest.raises(ProtocolError, match=r"'state' = 'TRIPPED' not allowed; allowed: OFF, ON"):
         power.build(instrument="HIRIC", state="TRIPPED")
     dump = REGISTRY.command("tianwen1", "DUMP_STORAGE")
-    dump.build(store="science", start_time=10, end_time=20)
+    dump.build(store="SCIENCE", start_time=10, end_time=20)
     with pytest.raises(ProtocolError, match=r"start_time 30 is after end_time 20"):
-        dump.build(store="science", start_time=30, end_time=20)
+        dump.build(store="SCIENCE", start_time=30, end_time=20)
     period = REGISTRY.command("haiyang2d", "SET_HK_PERIOD")
     data = period.build(sid="ALTIMETER", period=2.5)
     assert period.parse_arguments(data) == {"sid": "ALTIMETER", "period": 2.5}
