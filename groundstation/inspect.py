@@ -42,6 +42,7 @@ def add_parser(subparsers) -> None:
                         help="TM (132.0-B) or AOS (732.0-B) frames; auto reads the first frame's version")
     parser.add_argument("--ocf", action="store_true", help="frames carry an OCF (AOS; TM frames say so themselves)")
     parser.add_argument("--no-fecf", action="store_true", help="frames carry no FECF")
+    parser.add_argument("--fhec", action="store_true", help="AOS frames carry a frame header error control")
     parser.add_argument("--no-derandomize", action="store_true", help="cadu: the frames are not randomized")
     parser.add_argument("--asm-bit-errors", type=int, default=2, metavar="N",
                         help="cadu: bit errors tolerated in a marker once locked (default 2)")
@@ -125,6 +126,8 @@ def frame_record(frame: bytes, offset: int, index: int, profile: FrameProfile) -
     else:
         rec["mc_count"] = None  # AOS frames have no master channel count
         rec["replay_flag"] = f.replay_flag
+        if f.fhec_ok is not None:
+            rec["fhec_ok"] = f.fhec_ok
     rec["vc_count"] = f.vc_count
     rec["fhp"] = f.fhp
     if f.ocf is not None:
@@ -192,7 +195,8 @@ def _profile(args, data: bytes, first_frame: bytes | None) -> FrameProfile:
     if kind == "TM" and first_frame is not None and len(first_frame) >= 2:
         has_ocf = bool(first_frame[1] & 1)
     return FrameProfile(frame_length=args.frame_length, has_ocf=has_ocf, has_fecf=not args.no_fecf,
-                        randomized=args.format == "cadu" and not args.no_derandomize, kind=kind)
+                        randomized=args.format == "cadu" and not args.no_derandomize, kind=kind,
+                        aos_fhec=args.fhec and kind == "AOS")
 
 
 def walk_frames(args, data: bytes, lookup) -> Iterator[dict[str, Any]]:

@@ -9,7 +9,7 @@ over every preceding octet of the frame).
 
 AOS primary header, 6 octets: version 2 (=01) | SCID 8 | VCID 6 | VC frame count 24 |
 replay flag 1 | VC frame count usage flag 1 | spare 2 | VC frame count cycle 4; an
-optional 2-octet frame header error control (RS(10,6), carried but not computed here),
+optional 2-octet frame header error control (FHEC: RS(10,6) over GF(16), see :func:`aos_fhec`),
 an optional insert zone, the M_PDU (header: spare 5 | FHP 11, then the packet zone),
 optional OCF, optional FECF.
 
@@ -137,6 +137,41 @@ class FrameProfile:
     @property
     def max_scid(self) -> int:
         return 0x3FF if self.kind == "TM" else 0xFF
+
+
+# --------------------------------------------------------------------------- AOS FHEC
+
+# GF(16) with field polynomial x^4 + x + 1; the FHEC code's generator is
+# g(x) = (x + a^6)(x + a^7)(x + a^8)(x + a^9) = x^4 + a^3 x^3 + a x^2 + a^3 x + 1 (732.0-B 4.1.2.6).
+_GF16_EXP = [0] * 30
+_value = 1
+for _i in range(15):
+    _GF16_EXP[_i] = _GF16_EXP[_i + 15] = _value
+    _value = (_value << 1) ^ (0x13 if _value & 0x8 else 0)
+_GF16_LOG = {_GF16_EXP[_i]: _i for _i in range(15)}
+FHEC_GENERATOR = (1, 8, 2, 8, 1)
+
+
+def _gf16_mul(a: int, b: int) -> int:
+    return 0 if a == 0 or b == 0 else _GF16_EXP[_GF16_LOG[a] + _GF16_LOG[b]]
+
+
+def aos_fhec(header) -> bytes:
+    """The 2-octet FHEC of an AOS primary header (its first 6 octets).
+
+    The code protects the master channel ID, VCID and signalling field: the nibbles of
+    octets 0, 1 and 5, most significant first, are the 6 information symbols; the FHEC
+    is the 4 check symbols of the systematic RS(10,6) code, two per octet.
+    """
+    symbols = []
+    for i in (0, 1, 5):
+        symbols += [header[i] >> 4, header[i] & 0xF]
+    reg = [0, 0, 0, 0]
+    for s in symbols:
+        feedback = s ^ reg[0]
+        reg = [reg[1] ^ _gf16_mul(feedback, FHEC_GENERATOR[1]), reg[2] ^ _gf16_mul(feedback, FHEC_GENERATOR[2]),
+               reg[3] ^ _gf16_mul(feedback, FHEC_GENERATOR[3]), _gf16_mul(feedback, FHEC_GENERATOR[4])]
+    return bytes([(reg[0] << 4) | reg[1], (reg[2] << 4) | reg[3]])
 
 
 # --------------------------------------------------------------------------- construct definitions
@@ -305,6 +340,8 @@ class AosFrame:
     insert_zone: bytes = b""
     version: int = AOS_VERSION
     crc_ok: bool | None = None
+    #: Parse result: does the FHEC check (None when the profile has none).
+    fhec_ok: bool | None = None
 
     @property
     def clcw(self) -> Clcw | None:
@@ -457,8 +494,8 @@ def build_aos_frame(frame: AosFrame, profile: FrameProfile) -> bytes:
                            vc_count_usage_flag=frame.vc_count_usage_flag, vc_count_cycle=frame.vc_count_cycle,
                            version=frame.version)
     if profile.aos_fhec:
-        # The RS(10,6) FHEC is not computed here: the caller supplies it (or zeros are sent).
-        fhec = frame.fhec if frame.fhec is not None else bytes(AOS_FHEC_LENGTH)
+        # Computed unless the caller supplies one (e.g. to send a deliberately bad one in a test).
+        fhec = frame.fhec if frame.fhec is not None else aos_fhec(head)
         if len(fhec) != AOS_FHEC_LENGTH:
             raise ProtocolError(s, "FHEC has 2 octets", field="fhec")
         head += bytes(fhec)
@@ -477,9 +514,10 @@ def parse_aos_frame(buffer, profile: FrameProfile, offset: int = 0, *, verify: b
         raise ProtocolError(s, f"version {version}, expected {AOS_VERSION}", field="primary.version", offset=offset)
     ok = _check_fecf(s, buffer, offset, profile, verify)
     p = offset + AOS_PRIMARY_HEADER_LENGTH
-    fhec = None
+    fhec = fhec_ok = None
     if profile.aos_fhec:
         fhec = bytes(buffer[p:p + AOS_FHEC_LENGTH])
+        fhec_ok = fhec == aos_fhec(buffer[offset:offset + AOS_PRIMARY_HEADER_LENGTH])
         p += AOS_FHEC_LENGTH
     insert = bytes(buffer[p:p + profile.insert_zone_length])
     p += profile.insert_zone_length
@@ -490,7 +528,7 @@ def parse_aos_frame(buffer, profile: FrameProfile, offset: int = 0, *, verify: b
         o = offset + profile.ocf_offset
         ocf = int.from_bytes(buffer[o:o + OCF_LENGTH], "big")
     return AosFrame(scid, vcid, bytes(buffer[z:z + profile.zone_length]), fhp, vc, ocf, replay, usage, cycle, fhec,
-                    insert, version, ok)
+                    insert, version, ok, fhec_ok)
 
 
 def parse_frame(buffer, profile: FrameProfile, offset: int = 0, *, verify: bool = False) -> TmFrame | AosFrame:

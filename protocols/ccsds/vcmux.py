@@ -40,6 +40,7 @@ from protocols.ccsds.tmframe import (
     FHP_IDLE_DATA_ONLY,
     FHP_NO_PACKET_START,
     FrameProfile,
+    aos_fhec,
     pack_aos_header,
     pack_tm_header,
 )
@@ -193,7 +194,7 @@ class FrameMux:
         else:
             head = pack_aos_header(self.scid, vcid, ch.vc_count)
             if p.aos_fhec:
-                head += bytes(2)
+                head += aos_fhec(head)
             head += bytes(p.insert_zone_length) + fhp.to_bytes(2, "big")
         ch.vc_count = (ch.vc_count + 1) % p.count_modulus
         frame = head + zone
@@ -218,7 +219,7 @@ def mux_packets(packets: Iterable[bytes], profile: FrameProfile, scid: int, vcid
 class Anomaly(NamedTuple):
     """Something the demultiplexer dropped or could not use.
 
-    kind: "frame_length", "fecf", "version", "not_packets" (TM sync flag set), "frame_gap",
+    kind: "frame_length", "fecf", "version", "fhec", "not_packets" (TM sync flag set), "frame_gap",
     "bad_fhp", "fhp_mismatch", "bad_packet_header", "incomplete_at_end".  ``frame`` is the index of the frame
     (0 = the first frame this demux was fed); ``dropped`` counts packet octets discarded.
     """
@@ -365,6 +366,10 @@ class FrameDemux:
         if version != p.version:
             self._anomaly(result, "version", index, None, None, 0,
                           f"transfer frame version {version}, the profile's {p.kind} frames have {p.version}")
+            return
+        if p.aos_fhec and frame[6:8] != aos_fhec(frame):
+            # Without a FECF this is the only check on the header: do not trust its VCID or count.
+            self._anomaly(result, "fhec", index, None, None, 0, "AOS frame header error control does not check")
             return
         if p.kind == "TM" and frame[4] & 0x40:
             # Synchronisation flag 1: the data field is not packets (VCA_SDU), the FHP is undefined.

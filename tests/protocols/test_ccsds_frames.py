@@ -1,6 +1,8 @@
 """TM, AOS and TC transfer frames, CLCW and CLTU: round trips, construct agreement, errors."""
 from __future__ import annotations
 
+import dataclasses
+
 import construct as cs
 import pytest
 from hypothesis import given
@@ -19,6 +21,7 @@ from protocols.ccsds.tmframe import (
     AosFrame,
     FrameProfile,
     TmFrame,
+    aos_fhec,
     build_frame_struct,
     parse_aos_frame,
     parse_frame,
@@ -94,7 +97,7 @@ def aos_frames(draw):
         data=draw(st.binary(min_size=p.zone_length, max_size=p.zone_length)), fhp=draw(st.integers(0, 0x7FF)),
         vc_count=draw(st.integers(0, (1 << 24) - 1)), ocf=draw(st.integers(0, 0xFFFFFFFF)) if p.has_ocf else None,
         replay_flag=draw(st.integers(0, 1)), vc_count_usage_flag=draw(st.integers(0, 1)),
-        vc_count_cycle=draw(st.integers(0, 15)), fhec=draw(st.binary(min_size=2, max_size=2)) if p.aos_fhec else None,
+        vc_count_cycle=draw(st.integers(0, 15)),
         insert_zone=draw(st.binary(min_size=p.insert_zone_length, max_size=p.insert_zone_length)),
         crc_ok=True if p.has_fecf else None)
     return p, f
@@ -105,6 +108,8 @@ def test_aos_frame_round_trip_and_construct_agreement(pf):
     profile, frame = pf
     raw = frame.build(profile)
     assert len(raw) == profile.frame_length
+    if profile.aos_fhec:
+        frame = dataclasses.replace(frame, fhec=aos_fhec(raw), fhec_ok=True)
     assert parse_aos_frame(raw, profile) == frame
     c = parse_frame_struct(raw, profile)
     assert (c.primary.version, c.primary.scid, c.primary.vcid, c.primary.vc_count, c.primary.replay_flag,
@@ -259,3 +264,38 @@ def test_cltu_stop_at_error_delivers_what_came_before():
     decoded = decode_cltu(bytes(cltu), stop_at_error=True, trim=False)
     assert decoded.complete is False and decoded.blocks == 2 and decoded.data == frame[:14]
     assert decoded.length == 2 + 3 * 8
+
+
+GF16_EXP = [1, 2, 4, 8, 3, 6, 12, 11, 5, 10, 7, 14, 15, 13, 9]  # powers of a, x^4 + x + 1
+
+
+def gf16_mul(a, b):
+    if a == 0 or b == 0:
+        return 0
+    return GF16_EXP[(GF16_EXP.index(a) + GF16_EXP.index(b)) % 15]
+
+
+@given(st.binary(min_size=6, max_size=6))
+def test_fhec_codewords_vanish_at_the_generator_roots(header):
+    # c(x) = info symbols followed by check symbols, highest power first; RS(10,6) roots a^6..a^9.
+    fhec = aos_fhec(header)
+    symbols = [n for b in (header[0], header[1], header[5], fhec[0], fhec[1]) for n in (b >> 4, b & 0xF)]
+    for r in (6, 7, 8, 9):
+        root, acc = GF16_EXP[r], 0
+        for s in symbols:
+            acc = gf16_mul(acc, root) ^ s
+        assert acc == 0
+
+
+@given(st.binary(min_size=6, max_size=6), st.data())
+def test_fhec_detects_header_damage(header, data):
+    profile = FrameProfile(frame_length=40, has_fecf=False, kind="AOS", aos_fhec=True)
+    frame = AosFrame(header[0] % 256, header[1] % 64, bytes(profile.zone_length), 0, 5)
+    raw = bytearray(frame.build(profile))
+    assert parse_aos_frame(bytes(raw), profile).fhec_ok is True
+    octet = data.draw(st.sampled_from([0, 1, 5, 6, 7]))
+    raw[octet] ^= data.draw(st.integers(1, 255))
+    try:
+        assert parse_aos_frame(bytes(raw), profile).fhec_ok is False
+    except ProtocolError:
+        pass  # the version bits changed

@@ -238,3 +238,13 @@ def test_frames_with_sync_flag_are_not_read_as_packets():
     frame = TmFrame(1, 1, bytes(profile.zone_length), 0, sync_flag=1, segment_length_id=0).build(profile)
     result = demux_frames([frame], profile)
     assert [a.kind for a in result.anomalies] == ["not_packets"] and result.packets == []
+
+
+def test_aos_frames_with_a_bad_fhec_are_dropped():
+    profile = FrameProfile(frame_length=60, has_fecf=False, kind="AOS", aos_fhec=True)
+    frames = mux_packets(make_packets(1, 10, 60), profile, scid=82, vcid=1)
+    bad = bytearray(frames[1])
+    bad[1] ^= 0x01  # VCID 1 -> 0: only the FHEC can tell
+    result = demux_frames([frames[0], bytes(bad)] + frames[2:], profile)
+    assert [a.kind for a in result.anomalies][:2] == ["fhec", "frame_gap"]
+    assert all(p.vcid == 1 for p in result.packets)
