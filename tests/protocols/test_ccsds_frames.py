@@ -5,7 +5,7 @@ import dataclasses
 
 import construct as cs
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.ccsds.clcw import Clcw, ClcwStruct
@@ -43,6 +43,7 @@ aos_profiles = st.builds(FrameProfile, frame_length=st.integers(20, 300), has_oc
                          insert_zone_length=st.sampled_from([0, 3]))
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(clcws)
 def test_clcw_round_trip_and_construct_agreement(clcw):
     raw = clcw.pack()
@@ -73,6 +74,7 @@ def tm_frames(draw):
     return p, f
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(tm_frames())
 def test_tm_frame_round_trip_and_construct_agreement(pf):
     profile, frame = pf
@@ -103,6 +105,7 @@ def aos_frames(draw):
     return p, f
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(aos_frames())
 def test_aos_frame_round_trip_and_construct_agreement(pf):
     profile, frame = pf
@@ -126,6 +129,7 @@ def test_aos_header_layout():
     assert raw[:8] == bytes.fromhex("7D41010203800" "7FF")
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(tm_frames(), st.data())
 def test_tm_frame_corruption_and_truncation(pf, data):
     profile, frame = pf
@@ -146,6 +150,7 @@ def test_tm_frame_corruption_and_truncation(pf, data):
             parse_frame_struct(bytes(raw), profile)
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(st.binary(max_size=80), tm_profiles)
 def test_random_frames_never_leak_construct_errors(raw, profile):
     for parse in (parse_frame, parse_frame_struct):
@@ -184,6 +189,7 @@ def tc_frames(draw):
     return p, f
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(tc_frames())
 def test_tc_frame_round_trip_and_construct_agreement(pf):
     profile, frame = pf
@@ -210,6 +216,7 @@ def test_tc_frame_errors():
         TcFrame(1, 2, bytes(1020)).build()
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(tc_frames(), st.booleans())
 def test_cltu_round_trip(pf, randomize):
     profile, frame = pf
@@ -220,6 +227,7 @@ def test_cltu_round_trip(pf, randomize):
     assert decoded.data == raw and decoded.length == len(cltu) and decoded.corrected == 0
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(st.binary(min_size=1, max_size=60), st.data())
 def test_cltu_single_bit_errors_corrected_double_detected(data, draw):
     cltu = bytearray(encode_cltu(data))
@@ -239,6 +247,7 @@ def test_cltu_single_bit_errors_corrected_double_detected(data, draw):
     assert info.value.offset == start
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(st.binary(max_size=80))
 def test_other_parsers_on_random_bytes_raise_only_protocol_errors(raw):
     from protocols.ccsds.cuc import CucTime, PField
@@ -275,6 +284,7 @@ def gf16_mul(a, b):
     return GF16_EXP[(GF16_EXP.index(a) + GF16_EXP.index(b)) % 15]
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(st.binary(min_size=6, max_size=6))
 def test_fhec_codewords_vanish_at_the_generator_roots(header):
     # c(x) = info symbols followed by check symbols, highest power first; RS(10,6) roots a^6..a^9.
@@ -287,6 +297,7 @@ def test_fhec_codewords_vanish_at_the_generator_roots(header):
         assert acc == 0
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(st.binary(min_size=6, max_size=6), st.data())
 def test_fhec_detects_header_damage(header, data):
     profile = FrameProfile(frame_length=40, has_fecf=False, kind="AOS", aos_fhec=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import construct as cs
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.ccsds.pus import (
@@ -55,6 +55,7 @@ pus_tcs = st.builds(
 )
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(space_packets)
 def test_space_packet_round_trip_and_construct_agreement(packet):
     raw = packet.build()
@@ -68,12 +69,14 @@ def test_space_packet_round_trip_and_construct_agreement(packet):
     assert packet_struct_build(c) == raw
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(st.lists(space_packets, max_size=10))
 def test_iter_packets_walks_concatenation(packets):
     raw = b"".join(p.build() for p in packets)
     assert [p for _, p in iter_packets(raw)] == packets
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(st.integers(7, 3000), counts)
 def test_idle_packets_of_any_length(length, count):
     raw = idle_packet(length, sequence_count=count)
@@ -86,6 +89,7 @@ def test_idle_packet_too_short():
         idle_packet(6)
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(apids.filter(lambda a: a != IDLE_APID), st.binary(min_size=1, max_size=2000), st.integers(1, 300), counts)
 def test_segmentation_and_reassembly(apid, payload, max_data, first):
     packets = segment(apid, payload, max_data, first_sequence_count=first)
@@ -111,6 +115,7 @@ def test_reassembly_drops_group_with_gap_and_reports():
     assert r.feed(parsed) == [(5, bytes(100))]  # a whole group afterwards is fine
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(pus_tms)
 def test_pus_tm_round_trip_and_construct_agreement(tm):
     raw = tm.build()
@@ -124,6 +129,7 @@ def test_pus_tm_round_trip_and_construct_agreement(tm):
     assert PusTmStruct.build(c) == raw
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(pus_tcs)
 def test_pus_tc_round_trip_and_construct_agreement(tc):
     raw = tc.build()
@@ -135,6 +141,7 @@ def test_pus_tc_round_trip_and_construct_agreement(tc):
     assert PusTcStruct.build(c) == raw
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(pus_tms, st.data())
 def test_pus_tm_bit_flip_is_caught(tm, data):
     raw = bytearray(tm.build())
@@ -159,6 +166,7 @@ def test_pus_crc_error_names_field_and_offset():
         parse_pus_tm_struct(bytes(raw))
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(st.one_of(pus_tms.map(PusTm.build), pus_tcs.map(PusTc.build), space_packets.map(SpacePacket.build)),
        st.data())
 def test_truncation_raises_truncated_error_with_offset(raw, data):
@@ -173,6 +181,7 @@ def test_truncation_raises_truncated_error_with_offset(raw, data):
             parse(short)
 
 
+@settings(deadline=None)  # a loaded CI machine must not turn slowness into failures
 @given(st.binary(max_size=64))
 def test_random_bytes_never_leak_construct_errors(raw):
     for parse in (parse_space_packet, packet_struct_parse, parse_pus_tm, parse_pus_tc, parse_pus_tm_struct,
