@@ -21,7 +21,8 @@ from protocols.missions.registry import (
 
 __all__ = [
     "Apid", "Argument", "BUILTIN_MODULES", "Command", "ENTRY_POINT_GROUP", "EventReport", "FrameProfile", "FrameType",
-    "HousekeepingPacket", "Instrument", "PATH_VARIABLE", "PacketDef", "ParameterInfo", "Registry", "ServiceReport", "Spacecraft",
+    "HousekeepingPacket", "Instrument", "PATH_VARIABLE", "PacketDef", "ParameterInfo", "Registry", "ServiceReport",
+    "Spacecraft",
     "VirtualChannel", "builtin_registry", "get_command", "get_packet", "get_spacecraft", "list_parameters",
     "load_registry", "registry", "reload_registry", "resolve_packet",
 ]

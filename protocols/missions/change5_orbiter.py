@@ -23,9 +23,9 @@ PLATFORM, GNC = 0x0A0, 0x0A1
 # The rendezvous sensors used for the lunar-orbit docking are kept powered off; they
 # remain switchable, which is what the instrument power command exercises.
 INSTRUMENTS = (
-    Instrument(1, "MONITOR_CAMERA", "Engineering monitoring camera"),
-    Instrument(2, "MICROWAVE_RADAR", "Rendezvous microwave radar"),
-    Instrument(3, "LASER_RANGER", "Rendezvous laser range finder"),
+    Instrument(1, "MONITOR_CAMERA", "Engineering monitoring camera", "camera_power"),
+    Instrument(2, "MICROWAVE_RADAR", "Rendezvous microwave radar", "radar_power"),
+    Instrument(3, "LASER_RANGER", "Rendezvous laser range finder", "laser_ranger_power"),
 )
 STORES = ("housekeeping", "events")
 

@@ -104,7 +104,9 @@ def render_spacecraft(sc: Spacecraft) -> list[str]:
                                                  for a in sc.apids])
     if sc.instruments:
         out += ["### Instruments", ""]
-        out += _table(["code", "name", "description"], [(i.code, i.name, i.description) for i in sc.instruments])
+        out += _table(["code", "name", "description", "power state in"],
+                      [(i.code, i.name, i.description, f"`{i.power_parameter}`" if i.power_parameter else "-")
+                       for i in sc.instruments])
     out += ["### Housekeeping packets (PUS 3,25)", ""]
     out += _table(["SID", "packet", "subsystem", "APID", "period", "size", "parameters"],
                   [(p.sid, p.name, p.subsystem, p.apid, f"{p.period:g} s", f"{p.size} octets", len(p.parameters()))
@@ -159,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", metavar="PATH", help="write the documentation to PATH")
     group.add_argument("--check", metavar="PATH", help="exit 1 if PATH differs from what would be generated")
-    parser.add_argument("--all", action="store_true", help="include plug-in missions (entry points, QUEQIAO_MISSION_PATH)")
+    parser.add_argument("--all", action="store_true",
+                        help="include plug-in missions (entry points, QUEQIAO_MISSION_PATH)")
     args = parser.parse_args(argv)
     text = render(registry() if args.all else builtin_registry())
     if args.write:

@@ -21,9 +21,9 @@ from protocols.parameters import Linear
 PLATFORM, GNC, PAYLOAD = 0x300, 0x301, 0x302
 
 INSTRUMENTS = (
-    Instrument(1, "ALTIMETER", "Dual-frequency (Ku 13.58 GHz / C 5.25 GHz) radar altimeter"),
-    Instrument(2, "SCATTEROMETER", "Ku-band rotating pencil-beam scatterometer"),
-    Instrument(3, "RADIOMETER", "Correction microwave radiometer (18.7, 23.8, 37 GHz)"),
+    Instrument(1, "ALTIMETER", "Dual-frequency (Ku 13.58 GHz / C 5.25 GHz) radar altimeter", "altimeter_power"),
+    Instrument(2, "SCATTEROMETER", "Ku-band rotating pencil-beam scatterometer", "scatterometer_power"),
+    Instrument(3, "RADIOMETER", "Correction microwave radiometer (18.7, 23.8, 37 GHz)", "radiometer_power"),
 )
 STORES = ("housekeeping", "altimeter", "scatterometer", "radiometer")
 

@@ -22,12 +22,12 @@ from protocols.parameters import Linear, Polynomial
 PLATFORM, SCIENCE = 0x400, 0x401
 
 INSTRUMENTS = (
-    Instrument(1, "SEISMOMETER", "Broadband lunar seismometer"),
-    Instrument(2, "HEAT_FLOW_PROBE", "Regolith heat-flow probe"),
-    Instrument(3, "NEUTRON_SPECTROMETER", "Neutron and water-ice spectrometer"),
-    Instrument(4, "DOSIMETER", "Radiation dosimeter"),
-    Instrument(5, "DUST_ANALYSER", "Dust and surface electric field analyser"),
-    Instrument(6, "PANORAMIC_CAMERA", "Panoramic camera"),
+    Instrument(1, "SEISMOMETER", "Broadband lunar seismometer", "seismometer_power"),
+    Instrument(2, "HEAT_FLOW_PROBE", "Regolith heat-flow probe", "heat_probe_power"),
+    Instrument(3, "NEUTRON_SPECTROMETER", "Neutron and water-ice spectrometer", "neutron_power"),
+    Instrument(4, "DOSIMETER", "Radiation dosimeter", "dosimeter_power"),
+    Instrument(5, "DUST_ANALYSER", "Dust and surface electric field analyser", "dust_power"),
+    Instrument(6, "PANORAMIC_CAMERA", "Panoramic camera", "camera_power"),
 )
 STORES = ("housekeeping", "science", "events")
 

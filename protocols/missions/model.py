@@ -21,7 +21,7 @@ import construct as cs
 from protocols.ccsds.pus import tc_packet, tm_packet
 from protocols.ccsds.spacepacket import PacketType
 from protocols.errors import DefinitionError, ProtocolError, TruncatedError
-from protocols.parameters import Limits, Parameter, StateLimits, States, parameters_of
+from protocols.parameters import LimitState, Limits, Parameter, StateLimits, States, parameters_of
 
 #: Names of spacecraft, packets, commands, events and fields: they become MQTT topic
 #: levels and Prometheus label values, so keep them to one safe alphabet.
@@ -247,6 +247,18 @@ class PacketDef:
             raise
         except cs.ConstructError as exc:
             raise ProtocolError(f"packet {self.name}", str(exc)) from exc
+
+    def limit_states(self, parsed: Mapping[str, Any]) -> dict[str, LimitState]:
+        """Limit state of every limited parameter of a parsed packet, by dotted path (slow path)."""
+        states = {}
+        for path, param in self.parameters():
+            if param.limits is None:
+                continue
+            value: Any = parsed
+            for part in path.split("."):
+                value = value[part]
+            states[path] = param.classify(value)
+        return states
 
     def _build(self, group: str, values: Mapping[str, Any], **header: Any) -> bytes:
         """Build with a clear error for a missing or unknown value in the ``group`` struct."""
@@ -510,11 +522,16 @@ class Command(PacketDef):
 
 @dataclass(frozen=True)
 class Instrument:
-    """Something the POWER_INSTRUMENT command can switch (code = its argument value)."""
+    """Something the POWER_INSTRUMENT command can switch (code = its argument value).
+
+    ``power_parameter`` is the housekeeping parameter (leaf name) that reports its
+    power state, so the emulator knows what to change and the ground what to check.
+    """
 
     code: int
     name: str
     description: str
+    power_parameter: str | None = None
 
 
 @dataclass(eq=False)
@@ -575,7 +592,8 @@ class Spacecraft:
             if p.apid not in declared:
                 raise DefinitionError(f"{where} packet {p.name!r}: APID {p.apid} is not one of the spacecraft's "
                                       f"APIDs {sorted(declared)}")
-        _unique(where, "housekeeping SID", [p.sid for p in self.housekeeping], names=[p.name for p in self.housekeeping])
+        _unique(where, "housekeeping SID", [p.sid for p in self.housekeeping],
+                names=[p.name for p in self.housekeeping])
         _unique(where, "event ID", [e.event_id for e in self.events], names=[e.name for e in self.events])
         _unique(where, "function ID", [c.function_id for c in self.commands if c.function_id is not None],
                 names=[c.name for c in self.commands if c.function_id is not None])
@@ -594,6 +612,16 @@ class Spacecraft:
                 _check_limits(path, param, f"{where} packet {packet.name!r}")
                 if param.limits is None:
                     raise DefinitionError(f"{where} packet {packet.name!r} parameter {path!r} has no limits")
+        for instrument in self.instruments:
+            if instrument.power_parameter is None:
+                continue
+            if instrument.power_parameter not in owners:
+                raise DefinitionError(f"{where}: instrument {instrument.name!r} reports its power in "
+                                      f"{instrument.power_parameter!r}, which no housekeeping packet defines")
+            param = self.parameter(instrument.power_parameter)
+            if not param.calibration.is_state or not {"OFF", "ON"} <= set(param.calibration.codes):
+                raise DefinitionError(f"{where}: power parameter {instrument.power_parameter!r} of instrument "
+                                      f"{instrument.name!r} must be an enumeration with OFF and ON")
 
     # -- lookups ----------------------------------------------------------------------
 
@@ -607,6 +635,14 @@ class Spacecraft:
                 return p
         raise KeyError(f"spacecraft {self.name!r} has no packet {name!r}; "
                        f"known: {', '.join(p.name for p in self.packets)}")
+
+    def parameter(self, name: str) -> Parameter:
+        """A housekeeping parameter by leaf name (``battery_voltage``)."""
+        for packet in self.housekeeping:
+            for path, param in packet.parameters():
+                if path.removeprefix("hk.") == name:
+                    return param
+        raise KeyError(f"spacecraft {self.name!r} has no housekeeping parameter {name!r}")
 
     def command(self, name: str) -> Command:
         for c in self.commands:

@@ -23,13 +23,13 @@ from protocols.parameters import Linear, Polynomial
 PLATFORM, GNC, PAYLOAD, RELAY = 0x200, 0x201, 0x202, 0x203
 
 INSTRUMENTS = (
-    Instrument(1, "MORIC", "Moderate-resolution imaging camera"),
-    Instrument(2, "HIRIC", "High-resolution imaging camera (0.5 m from 265 km)"),
-    Instrument(3, "MOSIR", "Mars orbiter subsurface investigation radar"),
-    Instrument(4, "MMS", "Mars mineralogical spectrometer"),
-    Instrument(5, "MOMAG", "Mars orbiter magnetometer"),
-    Instrument(6, "MINPA", "Mars ion and neutral particle analyser"),
-    Instrument(7, "MEPA", "Mars energetic particle analyser"),
+    Instrument(1, "MORIC", "Moderate-resolution imaging camera", "moric_power"),
+    Instrument(2, "HIRIC", "High-resolution imaging camera (0.5 m from 265 km)", "hiric_power"),
+    Instrument(3, "MOSIR", "Mars orbiter subsurface investigation radar", "mosir_power"),
+    Instrument(4, "MMS", "Mars mineralogical spectrometer", "mms_power"),
+    Instrument(5, "MOMAG", "Mars orbiter magnetometer", "momag_power"),
+    Instrument(6, "MINPA", "Mars ion and neutral particle analyser", "minpa_power"),
+    Instrument(7, "MEPA", "Mars energetic particle analyser", "mepa_power"),
 )
 STORES = ("housekeeping", "science", "events", "relay")
 

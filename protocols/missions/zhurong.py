@@ -24,12 +24,12 @@ from protocols.parameters import Linear, Polynomial
 PLATFORM, MOBILITY, PAYLOAD = 0x120, 0x121, 0x122
 
 INSTRUMENTS = (
-    Instrument(1, "ROPER", "Rover-mounted subsurface penetrating radar (RoPeR)"),
-    Instrument(2, "ROMAG", "Mars rover magnetometer (RoMAG)"),
-    Instrument(3, "MCS", "Mars climate station"),
-    Instrument(4, "MARSCODE", "Mars surface composition detector (LIBS + infrared spectrometer)"),
-    Instrument(5, "MSCAM", "Multispectral camera"),
-    Instrument(6, "NATECAM", "Navigation and topography cameras"),
+    Instrument(1, "ROPER", "Rover-mounted subsurface penetrating radar (RoPeR)", "roper_power"),
+    Instrument(2, "ROMAG", "Mars rover magnetometer (RoMAG)", "romag_power"),
+    Instrument(3, "MCS", "Mars climate station", "mcs_power"),
+    Instrument(4, "MARSCODE", "Mars surface composition detector (LIBS + infrared spectrometer)", "marscode_power"),
+    Instrument(5, "MSCAM", "Multispectral camera", "mscam_power"),
+    Instrument(6, "NATECAM", "Navigation and topography cameras", "natecam_power"),
 )
 STORES = ("housekeeping", "science", "events")
 

@@ -10,7 +10,8 @@ from cython_ext import crc
 from protocols.ccsds.pus import PEC_LENGTH
 from protocols.errors import DefinitionError, ProtocolError
 from protocols.missions import (
-    Apid, Command, EventReport, FrameProfile, FrameType, HousekeepingPacket, Registry, Spacecraft, VirtualChannel,
+    Apid, Command, EventReport, FrameProfile, FrameType, HousekeepingPacket, Instrument, Registry, Spacecraft,
+    VirtualChannel,
     builtin_registry,
 )
 from protocols.missions.common import U8, U16, arg, param, state
@@ -56,6 +57,8 @@ def test_each_spacecraft_has_enough_and_the_standard_set():
         assert sc.profile.realtime_vc != sc.profile.playback_vc
         assert all(p.period > 0 for p in sc.housekeeping)
         assert sc.command("PING").lookup_key[2:4] == (17, 1)
+        for instrument in sc.instruments:  # the emulator switches what POWER_INSTRUMENT names
+            assert sc.parameter(instrument.power_parameter).calibration.codes.keys() >= {"OFF", "ON"}
     assert REGISTRY.command("zhurong", "DRIVE").arguments.keys() >= {"distance", "heading"}
 
 
@@ -107,13 +110,18 @@ def make_spacecraft(**changes) -> Spacecraft:
     (lambda: hk(fields=["volts" / param(U8, "V", "a", warn=(0, 9)), "volts" / param(U8, "V", "b", warn=(0, 9))]),
      r"packet 'power': field names \['volts'\] overlap"),
     (lambda: hk(fields=["Volts" / param(U8, "V", "a", warn=(0, 9))]), r"'Volts' is not snake_case"),
-    (lambda: hk(fields=["volts" / param(U8, "V", "a", warn=(9, 0))]), r"warning limit range is reversed: low 9 > high 0"),
+    (lambda: hk(fields=["volts" / param(U8, "V", "a", warn=(9, 0))]),
+     r"warning limit range is reversed: low 9 > high 0"),
     (lambda: hk(fields=["mode" / state(U8, {0: "A", 1: "B"}, "Rover mode", crit={"C"})]),
      r"parameter 'Rover mode': state limits name unknown states \['C'\]"),
     (lambda: hk(fields=["blob" / cs.PrefixedArray(cs.Int8ub, cs.Int8ub)]), r"'power' is not fixed-size"),
     (lambda: make_spacecraft(housekeeping=(hk(fields=["volts" / Parameter(U8, unit="V", description="no limits")]),)),
      r"parameter 'hk.volts' has no limits"),
     (lambda: make_spacecraft(name="TestSat"), r"name must be lower-case"),
+    (lambda: make_spacecraft(instruments=(Instrument(1, "CAM", "camera", "cam_power"),)),
+     r"instrument 'CAM' reports its power in 'cam_power', which no housekeeping packet defines"),
+    (lambda: make_spacecraft(instruments=(Instrument(1, "CAM", "camera", "power_volts"),)),
+     r"power parameter 'power_volts' of instrument 'CAM' must be an enumeration with OFF and ON"),
     (lambda: make_spacecraft(scid=2000), r"SCID 2000 does not fit the TM frame's 10-bit field"),
     (lambda: make_spacecraft(profile=FrameProfile(
         frame_type=FrameType.AOS, frame_length=220, ocf=False, fecf=False, randomizer=True,

@@ -63,8 +63,9 @@ def test_boundary_values_through_the_packet():
     param = REGISTRY.parameter("zhurong", "battery_voltage").parameter
     for volts, state in ((25.0, LimitState.NOMINAL), (24.0, LimitState.WARNING), (23.998, LimitState.CRITICAL),
                          (33.6, LimitState.WARNING), (33.602, LimitState.CRITICAL)):
-        decoded = power.parse(power.build({**values, "battery_voltage": volts})).hk.battery_voltage
-        assert param.classify(decoded) is state, volts
+        parsed = power.parse(power.build({**values, "battery_voltage": volts}))
+        assert param.classify(parsed.hk.battery_voltage) is state, volts
+        assert power.limit_states(parsed)["hk.battery_voltage"] is state
 
 
 def test_limit_outside_field_range_is_an_error():

@@ -9,7 +9,7 @@ from protocols.missions.common import (
 from protocols.parameters import Linear
 
 APID = 0x050
-INSTRUMENTS = (Instrument(1, "CAMERA", "Earth observation camera"),)
+INSTRUMENTS = (Instrument(1, "CAMERA", "Earth observation camera", "camera_power"),)
 STORES = ("housekeeping",)
 
 HOUSEKEEPING = (
