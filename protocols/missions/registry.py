@@ -273,7 +273,7 @@ def import_mission_file(path: str | os.PathLike[str]) -> ModuleType:
     if not file.is_file():
         raise DefinitionError(f"{PATH_VARIABLE}: mission file {file} does not exist")
     digest = hashlib.sha1(str(file).encode()).hexdigest()[:10]
-    name = f"queqiao_user_missions.{file.stem}_{digest}"
+    name = f"queqiao_user_mission_{file.stem}_{digest}"
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, file)
