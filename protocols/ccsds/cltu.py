@@ -139,3 +139,69 @@ def decode_cltu(buffer, offset: int = 0, *, randomized: bool = False, correct: b
         if total <= len(data):
             data = data[:total]
     return DecodedCltu(data, pos - offset, blocks, corrected, complete)
+
+
+class CltuReceiver:
+    """CLTU reception over a byte stream cut into chunks of any size (231.0-B decoder states).
+
+    INACTIVE: look for the start sequence EB 90.  DECODE: take 8-octet code blocks until the
+    tail sequence or, as the standard's decoder does, the first block that does not check
+    (after single-bit correction when ``correct``); then back to INACTIVE.  Each CLTU comes
+    out as a :class:`DecodedCltu` (derandomized when ``randomized``; ``complete`` tells
+    whether it ended at the tail).  ``skipped_octets`` counts octets outside any CLTU.
+    ``trim`` cuts the fill after the first frame (one frame per CLTU, the usual case); with
+    several frames per CLTU pass ``trim=False`` and use :func:`split_tc_frames`.
+    """
+
+    def __init__(self, *, randomized: bool = False, correct: bool = True, trim: bool = True) -> None:
+        self.randomized = randomized
+        self.correct = correct
+        self.trim = trim
+        self.skipped_octets = 0
+        self._buf = bytearray()
+
+    def feed(self, chunk: bytes) -> list[DecodedCltu]:
+        self._buf += chunk
+        out: list[DecodedCltu] = []
+        buf = self._buf
+        while True:
+            start = buf.find(START_SEQUENCE)
+            if start < 0:
+                keep = 1 if buf[-1:] == START_SEQUENCE[:1] else 0
+                self.skipped_octets += len(buf) - keep
+                del buf[:len(buf) - keep]
+                return out
+            self.skipped_octets += start
+            del buf[:start]
+            end = self._end_of_cltu(buf)
+            if end is None:
+                return out  # wait for more blocks
+            out.append(decode_cltu(bytes(buf[:end]), randomized=self.randomized, correct=self.correct,
+                                   trim=self.trim, stop_at_error=True))
+            del buf[:end]
+
+    def _end_of_cltu(self, buf: bytearray) -> int | None:
+        """Octets of the CLTU at the start of ``buf``, or None if it is not all here yet."""
+        pos = len(START_SEQUENCE)
+        while pos + BLOCK_LENGTH <= len(buf):
+            block = bytes(buf[pos:pos + BLOCK_LENGTH])
+            pos += BLOCK_LENGTH
+            if block == TAIL_SEQUENCE:
+                return pos
+            syndrome = _remainder_bitwise(block[:INFO_LENGTH]) ^ ((~block[7] >> 1) & 0x7F)
+            if syndrome and (not self.correct or syndrome not in _SYNDROMES):
+                return pos
+        return None
+
+
+def split_tc_frames(data: bytes) -> tuple[list[bytes], int]:
+    """TC frames back to back in a decoded CLTU: (frames, octets left over as fill or garbage)."""
+    frames = []
+    pos = 0
+    while len(data) - pos >= 5 and data[pos] >> 6 == 0:
+        total = (((data[pos + 2] << 8) | data[pos + 3]) & 0x3FF) + 1
+        if pos + total > len(data):
+            break
+        frames.append(bytes(data[pos:pos + total]))
+        pos += total
+    return frames, len(data) - pos

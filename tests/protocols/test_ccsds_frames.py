@@ -310,3 +310,47 @@ def test_fhec_detects_header_damage(header, data):
         assert parse_aos_frame(bytes(raw), profile).fhec_ok is False
     except ProtocolError:
         pass  # the version bits changed
+
+
+@settings(deadline=None)
+@given(st.integers(0, 2**32), st.booleans())
+def test_cltu_receiver_over_a_chunked_stream_with_noise_and_errors(seed, randomized):
+    import random
+
+    from protocols.ccsds.cltu import CltuReceiver
+    from protocols.ccsds.tcframe import TcFrame
+
+    rnd = random.Random(seed)
+    frames = [TcFrame(5, 1, rnd.randbytes(rnd.randrange(1, 80)), frame_sequence_number=i).build() for i in range(8)]
+    stream = bytearray()
+    damaged = set()
+    for i, f in enumerate(frames):
+        stream += rnd.randbytes(rnd.randrange(0, 20)).replace(b"\xeb", b"\x00")
+        cltu = bytearray(encode_cltu(f, randomize=randomized))
+        if rnd.random() < 0.3:  # one flipped bit: corrected
+            bit = rnd.randrange(16, len(cltu) * 8 - 64)
+            if bit % 64 != 63:  # not a filler bit
+                cltu[bit // 8] ^= 0x80 >> (bit % 8)
+        elif rnd.random() < 0.2 and len(cltu) > 26:  # two flipped bits in the second block: the CLTU ends there
+            cltu[10] ^= 0x81
+            damaged.add(i)
+        stream += cltu
+    receiver = CltuReceiver(randomized=randomized)
+    out = []
+    pos = 0
+    while pos < len(stream):
+        n = rnd.randrange(1, 40)
+        out += receiver.feed(bytes(stream[pos:pos + n]))
+        pos += n
+    # (the rest of a damaged CLTU is searched for a start sequence again, which random data may hold)
+    assert [c.data for c in out if c.complete] == [f for i, f in enumerate(frames) if i not in damaged]
+    assert sum(1 for c in out if not c.complete and c.blocks == 1) >= len(damaged)
+
+
+def test_split_tc_frames():
+    from protocols.ccsds.cltu import split_tc_frames
+    from protocols.ccsds.tcframe import TcFrame
+
+    frames = [TcFrame(5, 1, bytes([i]) * (i + 3)).build() for i in range(3)]
+    decoded = decode_cltu(encode_cltu(b"".join(frames)), trim=False)
+    assert split_tc_frames(decoded.data) == (frames, -len(b"".join(frames)) % 7)
