@@ -12,7 +12,7 @@ import numpy as np
 
 from cython_ext.pure.fields import (  # noqa: F401 - the constants are part of the kernel's interface
     COL_OFFSET, COL_NBYTES, COL_KIND, COL_SHIFT, COL_WIDTH, COL_SIGN, COL_OUT, COL_OUT_OFFSET, COL_ITEMSIZE,
-    TABLE_COLUMNS, KIND_BE, KIND_LE, KIND_BITS, KIND_BYTES, SIGN_UNSIGNED, SIGN_SIGNED, SIGN_BOOL,
+    TABLE_COLUMNS, KIND_BE, KIND_LE, KIND_BITS, KIND_BYTES, KIND_BITS_SWAPPED, SIGN_UNSIGNED, SIGN_SIGNED, SIGN_BOOL,
 )
 
 cdef extern from *:
@@ -84,6 +84,8 @@ cdef extern from *:
         default: memcpy(p, &v, 8); return;
         }
     }
+    /* construct's swapped BitsInteger: the value's width/8 bytes in reverse order. */
+    static inline uint64_t qq_swap_bits(uint64_t v, int width) { return __builtin_bswap64(v) >> (64 - width); }
     static inline uint64_t qq_load_native(const uint8_t *p, int n) {
         uint16_t b; uint32_t c; uint64_t d;
         switch (n) {
@@ -100,6 +102,7 @@ cdef extern from *:
     void qq_store_le(uint8_t *p, uint64_t v, int n) nogil
     void qq_store_native(uint8_t *p, uint64_t v, int n) nogil
     uint64_t qq_load_native(const uint8_t *p, int n) nogil
+    uint64_t qq_swap_bits(uint64_t v, int width) nogil
 
 DEF BLOCK = 256
 
@@ -180,8 +183,14 @@ def decode(buffer, Py_ssize_t record_size, Py_ssize_t count, offsets, table, out
                         v = qq_load_be(p, <int>nb)
                     elif kind == 1:
                         v = qq_load_le(p, <int>nb)
+                    elif nb == 9:
+                        v = ((qq_load_be(p, 8) << (8 - shift)) | (p[8] >> shift)) & mask
+                        if kind == 4:
+                            v = qq_swap_bits(v, <int>width)
                     else:
                         v = (qq_load_be(p, <int>nb) >> shift) & mask
+                        if kind == 4:
+                            v = qq_swap_bits(v, <int>width)
                     if sign == 1:
                         if width < 64:
                             v = (v ^ top) - top
@@ -236,7 +245,15 @@ def encode(out, Py_ssize_t record_size, Py_ssize_t count, table, inputs):
                     elif kind == 1:
                         qq_store_le(p, v, <int>nb)
                     else:
-                        w = qq_load_be(p, <int>nb)
-                        w = (w & ~(mask << shift)) | (v << shift)
-                        qq_store_be(p, w, <int>nb)
+                        if kind == 4:
+                            v = qq_swap_bits(v, <int>width)
+                        if nb == 9:
+                            w = qq_load_be(p, 8)
+                            w = (w & ~(mask >> (8 - shift))) | (v >> (8 - shift))
+                            qq_store_be(p, w, 8)
+                            p[8] = <uint8_t>((p[8] & ~((0xFF << shift) & 0xFF)) | ((v << shift) & 0xFF))
+                        else:
+                            w = qq_load_be(p, <int>nb)
+                            w = (w & ~(mask << shift)) | (v << shift)
+                            qq_store_be(p, w, <int>nb)
             b0 = b1

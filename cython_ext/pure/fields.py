@@ -5,10 +5,11 @@ where the field sits in a record and where its value goes in the output:
 
 =========== ================================================================
 COL_OFFSET  byte offset of the field's first byte in the record
-COL_NBYTES  bytes to load (1..8; any count for KIND_BYTES)
+COL_NBYTES  bytes to load (1..8, 9 for a bit field straddling 9 bytes; any count for KIND_BYTES)
 COL_KIND    KIND_BE / KIND_LE (whole-byte integers, floats as bit patterns),
             KIND_BITS (big-endian word of NBYTES, then >> SHIFT & mask(WIDTH)),
-            KIND_BYTES (copy NBYTES bytes)
+            KIND_BYTES (copy NBYTES bytes), KIND_BITS_SWAPPED (KIND_BITS, then the
+            WIDTH/8 bytes of the value reversed: construct's swapped BitsInteger)
 COL_SHIFT   right shift for KIND_BITS
 COL_WIDTH   significant bits
 COL_SIGN    SIGN_UNSIGNED, SIGN_SIGNED (sign-extend from WIDTH), SIGN_BOOL (!= 0)
@@ -27,7 +28,7 @@ import numpy as np
 
 COL_OFFSET, COL_NBYTES, COL_KIND, COL_SHIFT, COL_WIDTH, COL_SIGN, COL_OUT, COL_OUT_OFFSET, COL_ITEMSIZE = range(9)
 TABLE_COLUMNS = 9
-KIND_BE, KIND_LE, KIND_BITS, KIND_BYTES = range(4)
+KIND_BE, KIND_LE, KIND_BITS, KIND_BYTES, KIND_BITS_SWAPPED = range(5)
 SIGN_UNSIGNED, SIGN_SIGNED, SIGN_BOOL = range(3)
 
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -93,9 +94,17 @@ def decode(buffer, record_size: int, count: int, offsets, table: np.ndarray, out
         if kind == KIND_BYTES:
             target[:, out_offset : out_offset + nbytes] = rows[:, offset : offset + nbytes]
             continue
-        value = _load(rows, offset, nbytes, kind == KIND_LE)
-        if kind == KIND_BITS:
+        if nbytes == 9:  # a bit field straddling 9 bytes: 8-byte word plus the low byte
+            hi = _load(rows, offset, 8, False)
+            lo = rows[:, offset + 8].astype(np.uint64)
+            value = ((hi << np.uint64(8 - shift)) | (lo >> np.uint64(shift))) & _mask(width)
+            shift = 0
+        else:
+            value = _load(rows, offset, nbytes, kind == KIND_LE)
+        if kind in (KIND_BITS, KIND_BITS_SWAPPED):
             value = (value >> np.uint64(shift)) & _mask(width)
+        if kind == KIND_BITS_SWAPPED:
+            value = value.byteswap() >> np.uint64(64 - width)
         if sign == SIGN_BOOL:
             value = (value != 0).astype(np.uint64)
         elif sign == SIGN_SIGNED and width < 64:
@@ -130,7 +139,17 @@ def encode(out, record_size: int, count: int, table: np.ndarray, inputs: list[np
         if sign == SIGN_BOOL:
             value = (value != 0).astype(np.uint64)
         value &= _mask(width)
-        if kind == KIND_BITS:
+        if kind == KIND_BITS_SWAPPED:
+            value = value.byteswap() >> np.uint64(64 - width)
+        if nbytes == 9:
+            hi = _load(rows, offset, 8, False)
+            lo = rows[:, offset + 8].astype(np.uint64)
+            up = np.uint64(8 - shift)
+            hi = (hi & ~(_mask(width) >> up)) | (value >> up)
+            lo = (lo & ~np.uint64((0xFF << shift) & 0xFF)) | ((value << np.uint64(shift)) & np.uint64(0xFF))
+            _store(rows, offset, 8, False, hi)
+            rows[:, offset + 8] = lo.astype(np.uint8)
+        elif kind in (KIND_BITS, KIND_BITS_SWAPPED):
             word = _load(rows, offset, nbytes, False)
             word = (word & ~(_mask(width) << np.uint64(shift))) | (value << np.uint64(shift))
             _store(rows, offset, nbytes, False, word)

@@ -276,8 +276,8 @@ class PacketCodec:
             return all(bytes(row) == value for row in _bytes_rows(given, leaf))
         return bool(np.all(np.asarray(given) == value))
 
-    def _context(self, resolved: dict[str, Any], scope: tuple[str, ...], row: int | None):
-        """A construct context for a this-expression in ``scope`` (vector columns, or one row)."""
+    def _context(self, resolved: dict[str, Any], scope: tuple[str, ...], row: int | None, index: tuple | None):
+        """A construct context for a this-expression in ``scope``: whole columns, or one packet (and element)."""
         root = cs.Container()
         containers = {(): root}
         for leaf in self._layout.leaves:  # type: ignore[union-attr]
@@ -293,24 +293,32 @@ class PacketCodec:
                 parent = key
             value = resolved[leaf.path]
             if row is not None and isinstance(value, np.ndarray) and value.ndim:
-                value = value[row].item() if value.ndim == 1 else value[row]
+                value = value[row]
+                if index is not None and leaf.dims and leaf.scope == scope:
+                    value = value[index]
+                value = value.item() if isinstance(value, np.generic) else value
             containers[parent][leaf.parts[-1]] = value
         root["_root"] = root
         return containers.get(scope, root)
 
     def _evaluate(self, func, leaf: Leaf, resolved: dict[str, Any], count: int):
-        """Default/Rebuild expressions: vectorised when the expression allows it, else per packet."""
+        """Default/Rebuild expressions: vectorised when the expression allows it, else per packet (and element)."""
+        shape = (count,) + leaf.dims
         if count == 0:
-            return np.zeros(0)
+            return np.zeros(shape)
+        first_index = (0,) * len(leaf.dims) if leaf.dims else None
         try:
-            vector = func(self._context(resolved, leaf.scope, None))
-            vector = np.broadcast_to(np.asarray(vector), (count,))
-            first = func(self._context(resolved, leaf.scope, 0))
-            if np.asarray(vector[0]) == np.asarray(first):
+            vector = np.broadcast_to(np.asarray(func(self._context(resolved, leaf.scope, None, None))), shape)
+            first = func(self._context(resolved, leaf.scope, 0, first_index))
+            if vector[(0,) + (first_index or ())] == first:
                 return vector
         except Exception:  # noqa: BLE001 - any failure means "evaluate it the way construct does"
             pass
-        return np.array([func(self._context(resolved, leaf.scope, i)) for i in range(count)])
+        out = np.empty(shape, dtype=object)
+        for row in range(count):
+            for index in np.ndindex(*leaf.dims):
+                out[(row,) + index] = func(self._context(resolved, leaf.scope, row, index if leaf.dims else None))
+        return np.array(out.tolist())
 
     def _to_raw(self, leaf: Leaf, value, count: int, raw: bool) -> np.ndarray:
         shape = (count,) + leaf.shape

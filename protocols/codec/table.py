@@ -180,8 +180,6 @@ class _Walker:
             size, leaves = self.walk(node.subcon, parts, scope, bits, in_array)
             leaf = self._single(leaves, path, type(node).__name__)
             value = node.value if isinstance(node, cs.Default) else node.func
-            if callable(value) and in_array:
-                raise Unsupported(path, f"{type(node).__name__} with a computed value inside an Array")
             leaf.fill = ("default", value) if isinstance(node, cs.Default) else ("rebuild", value)
             return size, leaves
         if isinstance(node, cs.Array):
@@ -261,12 +259,11 @@ def table_of(leaves: list[Leaf]) -> np.ndarray:
                 kind = F.KIND_LE if leaf.little else F.KIND_BE
                 rows.append([byte, leaf.width // 8, kind, 0, leaf.width, sign, index, out_offset, itemsize])
             else:
-                if leaf.little:
-                    raise Unsupported(leaf.path, "byte-swapped field at a bit offset")
                 nbytes = math.ceil((inner + leaf.width) / 8)
-                if nbytes > 8:
+                if nbytes > 9:
                     raise Unsupported(leaf.path, f"{leaf.width}-bit field at bit offset {inner} spans {nbytes} bytes")
                 shift = 8 * nbytes - inner - leaf.width
-                rows.append([byte, nbytes, F.KIND_BITS, shift, leaf.width, sign, index, out_offset, itemsize])
+                kind = F.KIND_BITS_SWAPPED if leaf.little else F.KIND_BITS
+                rows.append([byte, nbytes, kind, shift, leaf.width, sign, index, out_offset, itemsize])
     table = np.array(rows, dtype=np.int64).reshape(-1, F.TABLE_COLUMNS)
     return np.ascontiguousarray(table)
