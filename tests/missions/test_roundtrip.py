@@ -5,6 +5,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from protocols.errors import ProtocolError
 from protocols.missions import Command, EventReport, HousekeepingPacket, ServiceReport, builtin_registry
 
 from .support import lookup, nested, same, values_strategy
@@ -54,3 +55,21 @@ def test_round_trip(spacecraft, packet, data):
 def test_packets_are_fixed_size_with_pec(spacecraft, packet):
     assert packet.construct.sizeof() == packet.size
     assert packet.construct.subcons[-1].name == "pec"
+
+
+ARGUMENTS = [pytest.param(sc, c, name, a, id=f"{sc.name}-{c.name}-{name}") for sc in REGISTRY for c in sc.commands
+             for name, a in c.arguments.items() if isinstance(a.valid, tuple)]
+
+
+@pytest.mark.parametrize("spacecraft,command,name,argument", ARGUMENTS)
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_out_of_range_arguments_are_refused(spacecraft, command, name, argument, data):
+    """Any value outside an argument's valid range is refused, naming the command and the argument."""
+    lo, hi = argument.valid
+    step = max(argument.calibration.resolution(), 1e-6)
+    bad = data.draw(st.one_of(st.floats(hi + step, hi + 1e6 * step), st.floats(lo - 1e6 * step, lo - step)))
+    good = data.draw(values_strategy(command))
+    arguments = {k.split(".", 1)[1]: v for k, v in good.items()} | {name: bad}
+    with pytest.raises(ProtocolError, match=rf"telecommand {command.name} field 'args.{name}'.*outside the valid"):
+        command.build(**arguments)
