@@ -72,17 +72,26 @@ def from_construct(structure: str, error: Exception, *, offset: int | None = Non
 
 
 def parse_with(structure: str, con, data, *, offset: int = 0, **context):
-    """``con.parse(data[offset:])`` with construct errors turned into :class:`ProtocolError`."""
+    """``con.parse(data[offset:])`` with construct errors turned into :class:`ProtocolError`.
+
+    The error's offset is where construct's stream stood when the field failed (for a
+    truncated buffer: where the data ran out), counted from the start of ``data``.
+    """
+    import io
+
     import construct as cs  # local: errors.py stays importable without construct
 
+    stream = io.BytesIO(bytes(data[offset:]))
     try:
-        return con.parse(bytes(data[offset:]) if offset else data, **context)
+        return con.parse_stream(stream, **context)
     except ProtocolError as exc:
         if exc.offset is not None and offset:
             exc.offset += offset
+            exc.args = (f"{exc.structure}{f' field {exc.field!r}' if exc.field else ''} at byte {exc.offset}: "
+                        f"{exc.reason}",)
         raise
     except cs.ConstructError as exc:
-        raise from_construct(structure, exc, offset=offset) from exc
+        raise from_construct(structure, exc, offset=offset + stream.tell()) from exc
 
 
 def build_with(structure: str, con, obj, **context) -> bytes:

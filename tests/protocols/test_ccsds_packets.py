@@ -202,3 +202,16 @@ def test_build_out_of_range_raises_protocol_error():
         SpacePacket(apid=0x800, data=b"x").build()
     with pytest.raises(ProtocolError):
         packet_struct_build({"primary": {"apid": 5000}, "data": b"x"})
+
+
+def test_construct_errors_carry_field_and_offset():
+    raw = b"\x00\x00" + SpacePacket(apid=5, data=b"abcdef").build()
+    with pytest.raises(TruncatedError) as info:
+        packet_struct_parse(raw[:11], 2)
+    assert info.value.field == "data" and info.value.offset == 11  # where the data ran out
+    assert "space packet field 'data' at byte 11" in str(info.value)
+    bad = bytearray(PusTm(apid=1, service=1, subtype=1).build())
+    bad[-1] ^= 1
+    with pytest.raises(ChecksumError) as info:
+        parse_pus_tm_struct(b"\x00\x00" + bytes(bad), 2)
+    assert info.value.field == "pec" and info.value.offset == 2  # the packet's start in the buffer
