@@ -114,19 +114,28 @@ class Calibration(ABC):
 
 
 class Identity(Calibration):
-    """Engineering value == raw value."""
+    """Engineering value == raw value (integer fields take the nearest integer, as Linear does)."""
+
+    def __init__(self) -> None:
+        self._integer_raw = False
+
+    def bind(self, domain: RawDomain) -> None:
+        self._integer_raw = not domain.is_float
 
     def to_eng(self, raw):
         return raw
 
     def to_raw(self, eng):
+        if self._integer_raw and isinstance(eng, (float, np.floating)) and math.isfinite(eng):
+            return int(round(eng))
         return eng
 
     def to_eng_array(self, raw: np.ndarray) -> np.ndarray:
         return raw
 
     def to_raw_array(self, eng: np.ndarray) -> np.ndarray:
-        return eng
+        eng = np.asarray(eng)
+        return np.round(eng) if self._integer_raw and eng.dtype.kind == "f" else eng
 
     def describe(self) -> str:
         return "raw"
