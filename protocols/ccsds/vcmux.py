@@ -280,6 +280,8 @@ class FrameDemux:
         for frame in frames:
             index = self._index
             self._index += 1
+            if type(frame) is not bytes:  # packets are handed out as bytes, never views
+                frame = bytes(frame)
             if len(frame) != fl:
                 self._anomaly(result, "frame_length", index, None, None, 0,
                               f"{len(frame)} octets, the profile's frames have {fl}")
