@@ -104,6 +104,10 @@ class _Walker:
         path = ".".join(parts)
         unit = 1 if bits else 8
         if isinstance(node, Parameter):
+            if type(node)._decode is not Parameter._decode or type(node)._encode is not Parameter._encode:
+                # A subclass that checks or transforms values on parse/build (e.g. telecommand
+                # arguments with valid ranges): only construct knows what it does.
+                raise Unsupported(path, f"{type(node).__name__} adds its own parse/build logic")
             size, leaves = self.walk(node.subcon, parts, scope, bits, in_array)
             self._single(leaves, path, "a Parameter").parameter = node
             return size, leaves
