@@ -14,6 +14,7 @@ housekeeping control, safe mode, storage dump) from :func:`standard_events` and
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,11 +52,17 @@ def _about(description: str):
         raise DefinitionError(f"parameter {description!r}: {exc}") from exc
 
 
+def _own(calibration: Calibration | None) -> Calibration | None:
+    """A private copy: Parameter binds its calibration to the raw field (float or integer,
+    polynomial domain), so a shared constant like CENTI must not be bound by two fields."""
+    return copy.copy(calibration)
+
+
 def param(raw: cs.Construct, unit: str, description: str, calibration: Calibration | None = None, *,
           warn: Range | None = None, crit: Range | None = None) -> Parameter:
     """A numeric telemetry parameter with warning/critical ranges (engineering units)."""
     with _about(description):
-        return Parameter(raw, unit=unit, description=description, calibration=calibration,
+        return Parameter(raw, unit=unit, description=description, calibration=_own(calibration),
                          limits=Limits(warning=warn, critical=crit))
 
 
@@ -70,7 +77,7 @@ def state(raw: cs.Construct, states: Mapping[int, str] | States, description: st
 
 def aux(raw: cs.Construct, unit: str, description: str, calibration: Calibration | None = None) -> Parameter:
     """Auxiliary data of an event report: typed and calibrated, no limits (an event is the alarm)."""
-    return Parameter(raw, unit=unit, description=description, calibration=calibration)
+    return Parameter(raw, unit=unit, description=description, calibration=_own(calibration))
 
 
 def aux_state(raw: cs.Construct, states: Mapping[int, str] | States, description: str) -> Parameter:
@@ -82,7 +89,7 @@ def arg(raw: cs.Construct, unit: str, description: str, calibration: Calibration
         valid: tuple[float, float]) -> Argument:
     """A numeric command argument, refused outside ``valid`` (engineering units)."""
     with _about(description):
-        return Argument(raw, unit=unit, description=description, calibration=calibration, valid=valid)
+        return Argument(raw, unit=unit, description=description, calibration=_own(calibration), valid=valid)
 
 
 def choice(raw: cs.Construct, states: Mapping[int, str] | States, description: str,

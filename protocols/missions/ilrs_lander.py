@@ -32,6 +32,8 @@ INSTRUMENTS = (
 STORES = ("housekeeping", "science", "events")
 
 STATION_MODES = {0: "DAY_NOMINAL", 1: "DUSK", 2: "NIGHT_SURVIVAL", 3: "DAWN_WAKE", 4: "SAFE"}
+#: RTG hot junction: type-K thermocouple counts, second-order fit (0 .. 614 degC over the 16-bit range).
+HOT_JUNCTION = Polynomial(0.0, 0.012, -4.0e-8)
 RTG_STATES = {0: "NOMINAL", 1: "DEGRADED", 2: "SHUNT_FAULT"}
 
 HOUSEKEEPING = (
@@ -48,9 +50,8 @@ HOUSEKEEPING = (
                                      warn={"DEGRADED"}, crit={"SHUNT_FAULT"}),
                  "rtg_power" / param(U16, "W", "RTG electrical output", Linear(0.01), warn=(90, 130), crit=(70, 140)),
                  "rtg_voltage" / param(U16, "V", "RTG output voltage", Linear(0.002), warn=(27, 31), crit=(25, 33)),
-                 # Type-K thermocouple counts, second-order fit (0 .. 614 degC over the 16-bit range).
-                 "rtg_hot_junction" / param(U16, "degC", "RTG thermocouple hot junction",
-                                            Polynomial(0.0, 0.012, -4.0e-8), warn=(400, 560), crit=(300, 600)),
+                 "rtg_hot_junction" / param(U16, "degC", "RTG thermocouple hot junction", HOT_JUNCTION,
+                                            warn=(400, 560), crit=(300, 600)),
                  "rtg_cold_junction" / param(S16, "degC", "RTG thermocouple cold junction (radiator)", Linear(0.1),
                                              warn=(50, 200), crit=(0, 250)),
                  "sun_elevation" / param(S16, "deg", "Sun elevation at the site (south pole: within a few deg)",
@@ -141,7 +142,7 @@ EVENTS = (
     EventReport("rtg_output_low", apid=PLATFORM, event_id=MISSION_EVENTS + 3, severity=3, subsystem="power",
                 description="RTG output below the night-survival budget", aux=[
         "rtg_power" / aux(U16, "W", "RTG output", Linear(0.01)),
-        "rtg_hot_junction" / aux(S16, "degC", "Hot junction temperature", Linear(0.1)),
+        "rtg_hot_junction" / aux(U16, "degC", "Hot junction temperature", HOT_JUNCTION),
     ]),
     EventReport("solar_particle_event", apid=SCIENCE, event_id=MISSION_EVENTS + 4, severity=2,
                 subsystem="environment", description="Dose rate rose above the solar particle event threshold",

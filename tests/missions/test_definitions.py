@@ -211,3 +211,13 @@ def test_state_argument_subset_and_cross_argument_constraint():
 def test_command_signature_is_readable():
     assert re.fullmatch(r"DRIVE\(distance: 0.1 .. 100 m, heading: 0 .. 359.99 deg, speed: 10 .. 200 m/h, "
                         r"mode: NORMAL, CRAB, WHEEL_WALK\)", REGISTRY.command("zhurong", "DRIVE").signature())
+
+
+def test_shared_calibration_constants_are_not_rebound():
+    """CENTI on a float field must not turn the integer fields' rounding off."""
+    from protocols.missions.common import CENTI, F32, S16
+
+    integer = param(S16, "degC", "integer field", CENTI, warn=(0, 1))
+    floating = param(F32, "degC", "float field", CENTI, warn=(0, 1))
+    assert integer.calibration.to_raw(0.014) == 1 and floating.calibration.to_raw(0.014) != 1
+    assert CENTI.to_raw(0.014) == 1
