@@ -6,7 +6,10 @@ import sys
 from protocols.cli import command_line
 
 #: Modules contributing sub-commands (each has ``add_parser``), in --help order.
-COMMAND_MODULES: tuple[str, ...] = ("groundstation.inspect", "groundstation.send", "groundstation.watch", "groundstation.config")
+COMMAND_MODULES: tuple[str, ...] = (
+    "groundstation.daemon", "groundstation.inspect", "groundstation.send", "groundstation.watch",
+    "groundstation.config",
+)
 
 main = command_line(
     "groundstation",

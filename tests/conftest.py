@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-WIRE_FORMAT_SUITES = {"protocols", "kernels", "missions", "codec"}
+WIRE_FORMAT_SUITES = {"protocols", "kernels", "missions", "codec", "interop", "cli"}
 TESTS = Path(__file__).parent
 
 

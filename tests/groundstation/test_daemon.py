@@ -1,0 +1,116 @@
+"""The daemon end to end in one process: frames over loopback UDP and a TCP CADU stream are archived,
+decoded and served on /metrics; junk never stops it."""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from groundstation.archive import ArchiveReader
+from groundstation.config import parse_config
+from groundstation.daemon import Daemon
+from protocols.ccsds.sync import build_cadus
+from protocols.missions import registry
+from tests.groundstation.test_chain import frames_for, hk_packets
+
+
+def free_port(kind=socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def config_for(tmp_path, udp_port: int, tcp_port: int):
+    return parse_config(f"""
+[station]
+name = "test-station"
+
+[[spacecraft]]
+name = "zhurong"
+
+[[spacecraft]]
+name = "haiyang2d"
+
+[[links]]
+name = "udp-in"
+url = "udp://127.0.0.1:{udp_port}"
+
+[[links]]
+name = "tcp-in"
+url = "tcp-listen://127.0.0.1:{tcp_port}"
+spacecraft = "zhurong"
+
+[archive]
+dir = "{tmp_path / 'archive'}"
+fsync = "always"
+""", base_dir=tmp_path)
+
+
+def scrape(url: str) -> dict:
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+async def wait_for(predicate, timeout=10.0):
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+async def test_udp_and_tcp_frames_reach_metrics_and_archive(tmp_path):
+    udp_port, tcp_port = free_port(), free_port(socket.SOCK_STREAM)
+    daemon = Daemon(config_for(tmp_path, udp_port, tcp_port), http_listen="127.0.0.1:0")
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop))
+    await wait_for(lambda: daemon.http is not None and daemon.http.port != 0 and daemon.links[0].link.stats.up)
+
+    hy_frames, _ = frames_for("haiyang2d", hk_packets("haiyang2d", 5)[0])
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for frame in hy_frames:
+        sender.sendto(frame, ("127.0.0.1", udp_port))
+    for junk in (b"", os.urandom(3), os.urandom(1115), b"\x00" * 2000):
+        sender.sendto(junk, ("127.0.0.1", udp_port))
+    sender.close()
+
+    zr_frames, _ = frames_for("zhurong", hk_packets("zhurong", 5)[0])
+    stream = os.urandom(100) + build_cadus(zr_frames, randomize=True)  # noise first: sync must search
+    reader, writer = await asyncio.open_connection("127.0.0.1", tcp_port)
+    for i in range(0, len(stream), 97):  # arbitrary chunking
+        writer.write(stream[i:i + 97])
+        await writer.drain()
+
+    def decoded() -> bool:
+        frames = daemon.metrics.series("queqiao_frames_received_total")
+        return frames.get(("udp-in",), 0) >= len(hy_frames) and frames.get(("tcp-in",), 0) >= len(zr_frames) - 1
+
+    await wait_for(decoded)
+    metrics = await asyncio.to_thread(scrape, daemon.http.url)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    writer.close()
+
+    assert metrics[("queqiao_link_up", (("link", "udp-in"),))] == 1
+    rejected = {k: v for k, v in metrics.items() if k[0] == "queqiao_frames_rejected_total"}
+    assert sum(rejected.values()) == 4  # the four junk datagrams, each with its reason
+    hy_values = [k for k in metrics if k[0] == "queqiao_parameter_value" and ("spacecraft", "haiyang2d") in k[1]]
+    zr_values = [k for k in metrics if k[0] == "queqiao_parameter_value" and ("spacecraft", "zhurong") in k[1]]
+    assert len(hy_values) == sum(len(p.parameters()) for p in registry().spacecraft("haiyang2d").housekeeping)
+    assert len(zr_values) == sum(len(p.parameters()) for p in registry().spacecraft("zhurong").housekeeping)
+
+    archived = list(ArchiveReader(tmp_path / "archive").records())
+    by_link = {}
+    for record in archived:
+        by_link.setdefault(record.link, []).append(record.frame)
+    assert by_link["udp-in"][: len(hy_frames)] == hy_frames  # every byte kept, in order, junk too
+    assert len(by_link["udp-in"]) == len(hy_frames) + 4
+    assert by_link["tcp-in"] == zr_frames[: len(by_link["tcp-in"])] and len(by_link["tcp-in"]) >= len(zr_frames) - 1
