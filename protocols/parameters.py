@@ -15,6 +15,7 @@ identical results, which the tests check.
 """
 from __future__ import annotations
 
+import copy
 import math
 import re
 from abc import ABC, abstractmethod
@@ -456,7 +457,9 @@ class Parameter(cs.Adapter):
         self.unit = unit
         self.description = description
         self.domain = raw_domain(subcon)
-        self.calibration = calibration or Identity()
+        # A calibration object may be shared by several fields (a module constant): bind a copy,
+        # since binding records this field's raw domain.
+        self.calibration = copy.copy(calibration) if calibration is not None else Identity()
         self.calibration.bind(self.domain)
         if self.calibration.is_state:
             if limits is not None and not isinstance(limits, StateLimits):

@@ -76,3 +76,12 @@ def test_states_scalar_and_array_agree(raw):
 def test_bad_definitions_are_rejected(make):
     with pytest.raises(DefinitionError):
         make()
+
+
+def test_a_shared_calibration_is_bound_per_field():
+    shared = Linear(0.5)
+    wide = Parameter(cs.Int32sb, unit="m", description="wide", calibration=shared)
+    narrow = Parameter(cs.Int8ub, unit="m", description="narrow", calibration=shared)
+    assert wide.calibration is not narrow.calibration
+    s = cs.Struct("a" / wide, "b" / narrow)
+    assert s.parse(s.build(dict(a=-100.5, b=12.5))) == dict(a=-100.5, b=12.5)
