@@ -6,7 +6,7 @@ import sys
 from protocols.cli import command_line
 
 #: Modules contributing sub-commands (each has ``add_parser``), in --help order.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("flightsw.commands.missions", "flightsw.commands.run")
 
 main = command_line(
     "flightsw",

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``flightsw`` command line (each module has ``add_parser``)."""
