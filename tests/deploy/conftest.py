@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
+REAL_COMPONENT_TESTS = {"test_mosquitto_acl.py", "test_prometheus_live.py"}
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
@@ -17,5 +18,5 @@ if str(HERE) not in sys.path:
 def pytest_collection_modifyitems(config, items):
     for item in items:
         path = Path(str(item.fspath))
-        if HERE in path.parents and path.name == "test_mosquitto_acl.py":
+        if HERE in path.parents and path.name in REAL_COMPONENT_TESTS:
             item.add_marker(pytest.mark.realcomponents)
