@@ -20,7 +20,7 @@ system-deps:
 
 ## The main job: the ground-station daemon with an embedded emulator (see README).
 demo: venv
-	$(BIN)/flightsw --help
+	$(BIN)/groundstation demo
 
 ## Every test, then the wire-format tests again on the pure-Python kernels.
 test: venv system-deps test-compiled test-pure

@@ -212,7 +212,7 @@ class Link(ABC):
         else:
             self.stats.disconnects += 1
             self.stats.last_error = reason
-            log.warning("link %s down: %s", self.name, reason)
+            log.log(logging.INFO if reason == "closed" else logging.WARNING, "link %s down: %s", self.name, reason)
         if self._on_state is not None:
             self._on_state(self, up)
 

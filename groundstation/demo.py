@@ -1,0 +1,141 @@
+"""`groundstation demo`: the daemon with in-process emulators, over loopback UDP, no broker needed.
+
+This is the one place that composes both programs: every spacecraft of the
+mission database (or the --mission ones) runs as a flightsw emulator in this
+process, sending frames to the daemon over 127.0.0.1 UDP, exactly as a board
+on the network would.  Metrics appear at the HTTP address within seconds.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+from groundstation.config import (
+    ArchiveConfig, CommandingConfig, Config, LinkConfig, MqttConfig, SpacecraftConfig, StationConfig,
+)
+from groundstation.daemon import Daemon, StartupError, configure_logging, install_signal_handlers
+from links import parse_link_url
+from protocols.missions import registry as mission_registry
+
+log = logging.getLogger("queqiao.demo")
+
+DEFAULT_HTTP = "127.0.0.1:9108"
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def demo_config(missions: list[str], *, http: str, archive: Path, downlink_port: int, mqtt: str | None) -> Config:
+    return Config(
+        station=StationConfig(name="queqiao-demo", http_listen=http),
+        links=(LinkConfig(name="demo-udp", url=parse_link_url(f"udp://127.0.0.1:{downlink_port}")),),
+        spacecraft=tuple(SpacecraftConfig(name=m) for m in missions),
+        mqtt=MqttConfig(enabled=True, url=mqtt) if mqtt else MqttConfig(),
+        archive=ArchiveConfig(dir=archive, fsync="interval", segment_max_bytes=64 * 1024 * 1024,
+                              retention_max_bytes=1024 * 1024 * 1024),
+        commanding=CommandingConfig(),
+    )
+
+
+def banner(daemon: Daemon, missions: list[str], archive: Path, out=sys.stdout) -> None:
+    url = daemon.http.url
+    print(f"""
+Queqiao demo: {len(missions)} spacecraft ({', '.join(missions)}) -> UDP -> ground station
+
+  metrics     {url}/metrics
+  health      {url}/healthz
+  live view   groundstation watch --url {url} --spacecraft {missions[0]}
+  archive     {archive}
+
+  Grafana: run Prometheus with deploy/prometheus/prometheus.yml (it scrapes {DEFAULT_HTTP}),
+  then Grafana with deploy/grafana/provisioning; see README "Grafana monitoring".
+  Stop with Ctrl-C.
+""", file=out, flush=True)
+
+
+async def run_demo(missions: list[str], *, http: str, archive: Path, mqtt: str | None, duration: float | None,
+                   time_scale: float, faults: list[str], out=sys.stdout) -> int:
+    from flightsw.runtime import Emulator
+
+    port = free_udp_port()
+    config = demo_config(missions, http=http, archive=archive, downlink_port=port, mqtt=mqtt)
+    stop = asyncio.Event()
+    install_signal_handlers(stop)
+    try:
+        daemon = Daemon(config)
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    daemon_task = asyncio.create_task(daemon.run(stop), name="daemon")
+    # The daemon binds its UDP port first so the emulators' first frames are not lost.
+    for _ in range(200):
+        if daemon_task.done() or (daemon.http is not None and daemon.links[0].link.stats.up):
+            break
+        await asyncio.sleep(0.025)
+    if daemon_task.done():
+        return await _daemon_result(daemon_task)
+    banner(daemon, missions, archive, out)
+    async with contextlib.AsyncExitStack() as stack:
+        for seed, mission in enumerate(missions):
+            emulator = Emulator(mission, downlink=f"udp://127.0.0.1:{port}",
+                                uplink=f"udp://127.0.0.1:{free_udp_port()}", seed=seed, time_scale=time_scale,
+                                faults=[f.split("=", 1)[1] for f in faults if f.split("=", 1)[0] == mission])
+            await stack.enter_async_context(emulator)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=duration)
+        except TimeoutError:
+            pass
+        stop.set()
+    return await _daemon_result(daemon_task)
+
+
+async def _daemon_result(task: asyncio.Task) -> int:
+    try:
+        await task
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run(args) -> int:
+    configure_logging(args.log_level)
+    reg = mission_registry()
+    missions = args.mission or list(reg.names)
+    unknown = [m for m in missions if m not in reg]
+    if unknown:
+        print(f"error: unknown mission(s) {unknown}; known: {', '.join(reg.names)}", file=sys.stderr)
+        return 2
+    for fault in args.fault:
+        if "=" not in fault or fault.split("=", 1)[0] not in missions:
+            print(f"error: --fault takes MISSION=SPEC for one of {missions}, not {fault!r}", file=sys.stderr)
+            return 2
+    archive = Path(args.archive) if args.archive else Path(tempfile.mkdtemp(prefix="queqiao-demo-archive-"))
+    try:
+        return asyncio.run(run_demo(missions, http=args.http, archive=archive, mqtt=args.mqtt,
+                                    duration=args.duration, time_scale=args.time_scale, faults=args.fault))
+    except KeyboardInterrupt:
+        return 0
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("demo", help="the daemon with embedded emulators over loopback UDP")
+    parser.add_argument("--mission", action="append", help="spacecraft to emulate (repeatable; default: all)")
+    parser.add_argument("--http", default=DEFAULT_HTTP, help="HOST:PORT for /metrics, /healthz and the API")
+    parser.add_argument("--mqtt", help="also publish decoded values to this broker (mqtt://host:port)")
+    parser.add_argument("--archive", help="archive directory (default: a new temporary directory)")
+    parser.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second (default 1)")
+    parser.add_argument("--fault", action="append", default=[], metavar="MISSION=SPEC",
+                        help="inject a fault into one emulator, e.g. zhurong=stuck:power.battery_voltage")
+    parser.add_argument("--log-level", default=os.environ.get("QUEQIAO_LOG_LEVEL", "WARNING"))
+    parser.set_defaults(func=run)

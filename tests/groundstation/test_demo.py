@@ -1,0 +1,50 @@
+"""`groundstation demo` (the README's main job) shows live values of every emulated spacecraft within seconds."""
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from protocols.missions import registry
+
+
+def test_demo_exports_every_parameter_of_the_chosen_missions(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    missions = ["zhurong", "haiyang2d"]
+    demo = subprocess.Popen([sys.executable, "-m", "groundstation.cli", "demo", "--http", f"127.0.0.1:{port}",
+                             "--archive", str(tmp_path / "archive"), "--duration", "60",
+                             *[a for m in missions for a in ("--mission", m)]],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    expected = {m: sum(len(p.parameters()) for p in registry().spacecraft(m).housekeeping) for m in missions}
+    seen: dict[str, int] = {}
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 30:
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                    text = response.read().decode()
+            except OSError:
+                continue
+            seen = {}
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == "queqiao_parameter_value":
+                        seen[sample.labels["spacecraft"]] = seen.get(sample.labels["spacecraft"], 0) + 1
+            if seen == expected:
+                break
+        elapsed = time.monotonic() - started
+    finally:
+        demo.send_signal(signal.SIGINT)
+        output = demo.communicate(timeout=20)[0]
+    assert seen == expected, output
+    assert elapsed < 30
+    assert f"http://127.0.0.1:{port}/metrics" in output
+    assert demo.returncode == 0, output
