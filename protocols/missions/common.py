@@ -411,7 +411,7 @@ def _request_id() -> list[cs.Construct]:
 
 
 def standard_reports(apids: Sequence[Apid], commands: Sequence[Command]) -> list[ServiceReport]:
-    """PUS 1,1/1,2/1,7/1,8 on every APID that takes commands, and 17,2 where PING is accepted."""
+    """PUS 1,1 to 1,8 on every APID that takes commands, and 17,2 where PING is accepted."""
     reports: list[ServiceReport] = []
     names = {a.number: a.name for a in apids}
     for apid in dict.fromkeys(c.apid for c in commands):
@@ -424,6 +424,26 @@ def standard_reports(apids: Sequence[Apid], commands: Sequence[Command]) -> list
                 *_request_id(),
                 "code" / aux_state(U16, ACCEPTANCE_FAILURES, "Why the command was not accepted"),
                 "data" / aux(U32, "", "Failure data (offending field offset or value)"),
+            ]),
+            ServiceReport(f"{prefix}_tc_started", apid=apid, service=1, subtype=3, subsystem="obdh",
+                          description="Telecommand execution started", fields=_request_id()),
+            ServiceReport(f"{prefix}_tc_start_failed", apid=apid, service=1, subtype=4, subsystem="obdh",
+                          description="Telecommand execution start failed", fields=[
+                *_request_id(),
+                "code" / aux_state(U16, EXECUTION_FAILURES, "Why execution could not start"),
+                "data" / aux(U32, "", "Failure data"),
+            ]),
+            ServiceReport(f"{prefix}_tc_progress", apid=apid, service=1, subtype=5, subsystem="obdh",
+                          description="Telecommand execution progress", fields=[
+                *_request_id(),
+                "step" / aux(U16, "", "Progress step number"),
+            ]),
+            ServiceReport(f"{prefix}_tc_progress_failed", apid=apid, service=1, subtype=6, subsystem="obdh",
+                          description="Telecommand execution progress failed", fields=[
+                *_request_id(),
+                "step" / aux(U16, "", "Progress step number"),
+                "code" / aux_state(U16, EXECUTION_FAILURES, "Why execution stopped"),
+                "data" / aux(U32, "", "Failure data"),
             ]),
             ServiceReport(f"{prefix}_tc_completed", apid=apid, service=1, subtype=7, subsystem="obdh",
                           description="Telecommand execution completed", fields=_request_id()),
