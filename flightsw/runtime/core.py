@@ -304,14 +304,17 @@ class FlightSoftware:
         return n
 
     def _store_for(self, kind: str, subsystem: str, name: str) -> OnboardStore:
+        """HK of a payload with its own store goes there, other payload HK to SCIENCE, platform HK to
+        HOUSEKEEPING; events and reports to EVENTS; the first store when a named one does not exist."""
         stores = self.stores
         if kind == "housekeeping":
-            if name.upper() in stores:
-                return stores[name.upper()]
-            if subsystem == "payload" and "SCIENCE" in stores:
-                return stores["SCIENCE"]
-            return stores.get("HOUSEKEEPING") or next(iter(stores.values()))
-        return stores.get("EVENTS") or stores.get("HOUSEKEEPING") or next(iter(stores.values()))
+            wanted = [name.upper(), "SCIENCE" if subsystem == "payload" else "HOUSEKEEPING", "HOUSEKEEPING"]
+        else:
+            wanted = ["EVENTS", "HOUSEKEEPING"]
+        for key in wanted:
+            if key in stores:
+                return stores[key]
+        return next(iter(stores.values()))
 
     def emit_packet(self, packet: bytes, apid: int, *, kind: str = "report", subsystem: str = "obdh",
                     name: str = "") -> None:
