@@ -86,6 +86,58 @@ cdef extern from *:
     }
     /* construct's swapped BitsInteger: the value's width/8 bytes in reverse order. */
     static inline uint64_t qq_swap_bits(uint64_t v, int width) { return __builtin_bswap64(v) >> (64 - width); }
+    /* One field over records b0..b1: the common shapes get their own loop (no per-record
+       branching on the field's kind), everything else the general one. */
+    #define QQ_LOOP(BODY) \
+        if (offs) { for (i = b0; i < b1; i++) { const uint8_t *p = src + offs[i] + off; uint8_t *d = dst + i * os; BODY } } \
+        else { for (i = b0; i < b1; i++) { const uint8_t *p = src + i * rs + off; uint8_t *d = dst + i * os; BODY } }
+    static void qq_decode_field(const uint8_t *src, const int64_t *offs, Py_ssize_t rs, Py_ssize_t b0, Py_ssize_t b1,
+                                const int64_t *e, uint8_t *dst, Py_ssize_t os) {
+        const int64_t off = e[0], nb = e[1], kind = e[2], shift = e[3], width = e[4], sign = e[5], isz = e[8];
+        const uint64_t mask = width >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << width) - 1);
+        const uint64_t top = width > 0 ? ((uint64_t)1 << (width - 1)) : 0;
+        Py_ssize_t i;
+        if (kind == 3) { QQ_LOOP(memcpy(d, p, nb);) return; }
+        if ((kind == 0 || kind == 1) && nb == isz && sign != 2) {
+            /* whole-byte field into an element of its own size: a byte swap (or not) and a store */
+            if (kind == 0) {
+                switch (nb) {
+                case 1: QQ_LOOP(*d = *p;) return;
+                case 2: QQ_LOOP(uint16_t x; memcpy(&x, p, 2); x = QQ_BE16(x); memcpy(d, &x, 2);) return;
+                case 4: QQ_LOOP(uint32_t x; memcpy(&x, p, 4); x = QQ_BE32(x); memcpy(d, &x, 4);) return;
+                case 8: QQ_LOOP(uint64_t x; memcpy(&x, p, 8); x = QQ_BE64(x); memcpy(d, &x, 8);) return;
+                }
+            } else {
+                switch (nb) {
+                case 1: QQ_LOOP(*d = *p;) return;
+                case 2: QQ_LOOP(uint16_t x; memcpy(&x, p, 2); x = QQ_LE16(x); memcpy(d, &x, 2);) return;
+                case 4: QQ_LOOP(uint32_t x; memcpy(&x, p, 4); x = QQ_LE32(x); memcpy(d, &x, 4);) return;
+                case 8: QQ_LOOP(uint64_t x; memcpy(&x, p, 8); x = QQ_LE64(x); memcpy(d, &x, 8);) return;
+                }
+            }
+        }
+        if (kind == 2 && nb <= 8 && sign == 0 && isz == 1) {
+            QQ_LOOP(*d = (uint8_t)((qq_load_be(p, (int)nb) >> shift) & mask);) return;
+        }
+        if (kind == 2 && nb <= 8 && sign == 0 && isz == 2) {
+            QQ_LOOP(uint16_t x = (uint16_t)((qq_load_be(p, (int)nb) >> shift) & mask); memcpy(d, &x, 2);) return;
+        }
+        QQ_LOOP(
+            uint64_t v;
+            if (kind == 0) v = qq_load_be(p, (int)nb);
+            else if (kind == 1) v = qq_load_le(p, (int)nb);
+            else if (nb == 9) {
+                v = ((qq_load_be(p, 8) << (8 - shift)) | (p[8] >> shift)) & mask;
+                if (kind == 4) v = qq_swap_bits(v, (int)width);
+            } else {
+                v = (qq_load_be(p, (int)nb) >> shift) & mask;
+                if (kind == 4) v = qq_swap_bits(v, (int)width);
+            }
+            if (sign == 1) { if (width < 64) v = (v ^ top) - top; }
+            else if (sign == 2) v = v != 0;
+            qq_store_native(d, v, (int)isz);
+        )
+    }
     static inline uint64_t qq_load_native(const uint8_t *p, int n) {
         uint16_t b; uint32_t c; uint64_t d;
         switch (n) {
@@ -103,6 +155,8 @@ cdef extern from *:
     void qq_store_native(uint8_t *p, uint64_t v, int n) nogil
     uint64_t qq_load_native(const uint8_t *p, int n) nogil
     uint64_t qq_swap_bits(uint64_t v, int width) nogil
+    void qq_decode_field(const uint8_t *src, const int64_t *offs, Py_ssize_t rs, Py_ssize_t b0, Py_ssize_t b1,
+                         const int64_t *e, uint8_t *dst, Py_ssize_t os) nogil
 
 DEF BLOCK = 256
 
@@ -157,10 +211,8 @@ def decode(buffer, Py_ssize_t record_size, Py_ssize_t count, offsets, table, out
     cdef const int64_t[::1] ostrides = strides_array
     cdef Py_ssize_t nf = tab.shape[0], b0, b1, i, k
     cdef const uint8_t *src = &data[0]
-    cdef const uint8_t *p
     cdef uint8_t *dst
-    cdef int64_t off, nb, kind, shift, width, sign, itemsize, ostride
-    cdef uint64_t v, mask, top
+    cdef const int64_t *offp = &offs[0] if use_offsets else NULL
     with nogil:
         b0 = 0
         while b0 < count:
@@ -168,35 +220,8 @@ def decode(buffer, Py_ssize_t record_size, Py_ssize_t count, offsets, table, out
             if b1 > count:
                 b1 = count
             for k in range(nf):
-                off = tab[k, 0]; nb = tab[k, 1]; kind = tab[k, 2]; shift = tab[k, 3]; width = tab[k, 4]
-                sign = tab[k, 5]; itemsize = tab[k, 8]
                 dst = <uint8_t *>(<size_t>bases[tab[k, 6]]) + tab[k, 7]
-                ostride = ostrides[tab[k, 6]]
-                mask = _mask(width)
-                top = (<uint64_t>1) << (width - 1) if width > 0 else 0
-                for i in range(b0, b1):
-                    p = src + (offs[i] if use_offsets else i * record_size) + off
-                    if kind == 3:
-                        memcpy(dst + i * ostride, p, nb)
-                        continue
-                    if kind == 0:
-                        v = qq_load_be(p, <int>nb)
-                    elif kind == 1:
-                        v = qq_load_le(p, <int>nb)
-                    elif nb == 9:
-                        v = ((qq_load_be(p, 8) << (8 - shift)) | (p[8] >> shift)) & mask
-                        if kind == 4:
-                            v = qq_swap_bits(v, <int>width)
-                    else:
-                        v = (qq_load_be(p, <int>nb) >> shift) & mask
-                        if kind == 4:
-                            v = qq_swap_bits(v, <int>width)
-                    if sign == 1:
-                        if width < 64:
-                            v = (v ^ top) - top
-                    elif sign == 2:
-                        v = v != 0
-                    qq_store_native(dst + i * ostride, v, <int>itemsize)
+                qq_decode_field(src, offp, record_size, b0, b1, &tab[k, 0], dst, ostrides[tab[k, 6]])
             b0 = b1
 
 

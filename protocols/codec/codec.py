@@ -1,6 +1,7 @@
 """PacketCodec: decode/encode many fixed-size packets at once from their construct definition."""
 from __future__ import annotations
 
+import struct as _struct
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -337,7 +338,7 @@ class PacketCodec:
         if leaf.kind == "bool":
             return np.ascontiguousarray(array.astype(bool))
         if leaf.kind == "float":
-            return np.ascontiguousarray(array, dtype=leaf.dtype)
+            return _float_column(array, leaf)
         self._range_check(leaf, array)
         return np.ascontiguousarray(array.astype(leaf.dtype))
 
@@ -405,6 +406,20 @@ class PacketCodec:
 
 
 from protocols.ccsds.pus import PacketErrorControl as _PEC  # noqa: E402
+
+
+def _float_column(array: np.ndarray, leaf: Leaf) -> np.ndarray:
+    """Float column as construct writes it: NaNs go through Python's float packing like construct's build
+    (which quiets signalling NaNs and, for half floats, drops the payload)."""
+    out = np.array(array, dtype=leaf.dtype, order="C", copy=True)
+    nan = np.isnan(out)
+    if nan.any():
+        code = {16: "e", 32: "f", 64: "d"}[leaf.width]
+        bits = out.reshape(-1).view(f"u{leaf.dtype.itemsize}")
+        for i in np.flatnonzero(nan.reshape(-1)).tolist():
+            packed = _struct.pack("=" + code, float(out.reshape(-1)[i]))
+            bits[i] = np.frombuffer(packed, dtype=bits.dtype)[0]
+    return out
 
 
 def _to_raw_array(param: Parameter, eng: np.ndarray) -> np.ndarray:
