@@ -4,7 +4,7 @@
 The PN sequence is generated once per frame length by the twin; the kernel is
 the XOR of every frame with it, eight bytes at a time.
 """
-from libc.stdint cimport uint8_t, uint64_t
+from libc.stdint cimport uint8_t, uint64_t, int64_t
 from libc.string cimport memcpy
 
 import numpy as np
@@ -74,3 +74,23 @@ def tm_derandomize_into(buffer, frame_length: int, out) -> None:
     cdef Py_ssize_t fl = frame_length
     with nogil:
         _xor_frames(&src[0], &dst[0], &seq[0], fl, src.shape[0] // fl)
+
+
+def tm_derandomize_frames(buffer, offsets, frame_length: int):
+    """Gather the frames starting at ``offsets`` and derandomize them: a (frames, frame_length) uint8 array."""
+    cdef const uint8_t[::1] src = _u8(buffer)
+    offs_a = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
+    if frame_length <= 0 or (offs_a.size and (offs_a.min() < 0 or offs_a.max() + frame_length > src.shape[0])):
+        raise ValueError("a frame runs outside the buffer")
+    out = np.empty((offs_a.size, frame_length), dtype=np.uint8)
+    if offs_a.size == 0:
+        return out
+    seq_bytes = tm_sequence(frame_length)
+    cdef const uint8_t[::1] seq = seq_bytes
+    cdef const int64_t[::1] offs = offs_a
+    cdef uint8_t[:, ::1] dst = out
+    cdef Py_ssize_t fl = frame_length, i, n = offs_a.size
+    with nogil:
+        for i in range(n):
+            _xor_frames(&src[offs[i]], &dst[i, 0], &seq[0], fl, 1)
+    return out

@@ -89,3 +89,23 @@ def tm_derandomize_into(buffer, frame_length: int, out) -> None:
     frames = np.frombuffer(buffer, dtype=np.uint8).reshape(-1, frame_length)
     np.bitwise_xor(frames, np.frombuffer(tm_sequence(frame_length), dtype=np.uint8),
                    out=target[: frames.size].reshape(-1, frame_length))
+
+
+def tm_derandomize_frames(buffer, offsets, frame_length: int) -> np.ndarray:
+    """Gather the frames starting at ``offsets`` and derandomize them: a (frames, frame_length) uint8 array.
+
+    The frame synchroniser's offsets (after the ASM) go straight in, so the CADU
+    stream is read once and never copied frame by frame.
+    """
+    data = buffer.reshape(-1).view(np.uint8) if isinstance(buffer, np.ndarray) else np.frombuffer(buffer, np.uint8)
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
+    if frame_length <= 0 or (offsets.size and (offsets.min() < 0 or offsets.max() + frame_length > data.size)):
+        raise ValueError("a frame runs outside the buffer")
+    sequence = np.frombuffer(tm_sequence(frame_length), dtype=np.uint8)
+    if offsets.size > 1 and np.all(np.diff(offsets) == offsets[1] - offsets[0]) and offsets[1] > offsets[0]:
+        # Evenly spaced (a locked stream): a strided view instead of a fancy-index gather.
+        frames = np.lib.stride_tricks.as_strided(data[offsets[0]:], (offsets.size, frame_length),
+                                                 (int(offsets[1] - offsets[0]), 1))
+    else:
+        frames = data[offsets[:, None] + np.arange(frame_length)]
+    return frames ^ sequence

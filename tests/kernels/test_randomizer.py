@@ -40,3 +40,17 @@ def test_many_frames_agree_and_invert(frame_length, frames, data):
 def test_partial_frame_is_refused(rnd):
     with pytest.raises(ValueError):
         rnd.tm_randomize_many(bytes(10), 3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(5, 60), st.lists(st.integers(0, 200), max_size=8), st.booleans())
+def test_derandomize_frames_at_offsets(frame_length, offsets, even):
+    buffer = bytes(range(256)) * 2
+    if even:
+        offsets = [7 + i * (frame_length + 4) for i in range(len(offsets))]
+        offsets = [o for o in offsets if o + frame_length <= len(buffer)]
+    expected = [cython_ext.twin("randomizer").tm_randomize(buffer[o : o + frame_length]) for o in offsets]
+    for rnd in IMPLEMENTATIONS:
+        got = rnd.tm_derandomize_frames(buffer, np.array(offsets, dtype=np.int64), frame_length)
+        assert got.shape == (len(offsets), frame_length)
+        assert [row.tobytes() for row in got] == expected
