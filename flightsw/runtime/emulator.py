@@ -216,7 +216,8 @@ class Emulator:
         wall_rate = rt.frame_rate * rt.clock.time_scale
         interval = min(0.05, max(0.002, 1.0 / wall_rate))
         while not self._stopped.is_set():
-            self._send(rt.frames_until(rt.clock.now()))
+            now = rt.clock.now()
+            self._send(rt.frames_until(now if self.duration is None else min(now, self.duration)))
             await asyncio.sleep(interval)
 
     def _send(self, frames: list[bytes]) -> None:
@@ -236,8 +237,11 @@ class Emulator:
         """Frame what is still queued (no idle frames) and give the links a moment to write it."""
         if self.downlink is None:
             return
-        if self.runtime.link_up():
-            frames = self.runtime.mux.frames(flush=True)
+        rt = self.runtime
+        end = rt.clock.now() if self.duration is None else min(rt.clock.now(), self.duration)
+        self._send(rt.frames_until(end))  # the frame slots up to the end, idle ones included
+        if rt.link_up():
+            frames = rt.mux.frames(flush=True)
             if frames:
                 self._send(frames)
         with contextlib.suppress(Exception):
