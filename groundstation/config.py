@@ -122,6 +122,8 @@ class SpacecraftConfig:
     name: str
     enabled: bool = True
     light_time_s: float | None = None  # None: the mission database's (or computed) one-way light time
+    uplink: LinkUrl | None = None  # where telecommands go (None: this spacecraft is not commanded)
+    tc_vcid: int = 0  # TC virtual channel of the uplink
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,11 @@ class CommandingConfig:
     api_token_env: str = DEFAULT_API_TOKEN_ENV  # the station's own (automation) token
     allow_inline_tokens: bool = False
     operators: tuple[OperatorConfig, ...] = ()
+    fop_window: int = 10  # COP-1 sliding window (frames outstanding)
+    fop_timeout_s: float = 2.0  # COP-1 retransmission timer
+    fop_transmission_limit: int = 5  # transmissions of a frame before the FOP gives up
+    verification_timeout_s: float = 60.0  # from uplink to a final PUS 1 report
+    history_file: Path | None = None  # command history (SQLite); None: commands.sqlite beside the archive
 
     @property
     def token_env(self) -> str:
@@ -684,7 +691,7 @@ class _Validator:
         out = []
         seen: dict[str, str] = {}
         for p, t in self.array_of_tables(data, "spacecraft"):
-            self.unknown(t, p, ("name", "enabled", "light_time_s"))
+            self.unknown(t, p, ("name", "enabled", "light_time_s", "uplink", "tc_vcid"))
             name = self.get(t, p, "name", str)
             if name is None:
                 continue
@@ -696,7 +703,21 @@ class _Validator:
             seen.setdefault(name, p)
             enabled = self.get(t, p, "enabled", bool, True)
             light = self.duration(t, p, "light_time_s", None, allow_zero=True)
-            out.append(SpacecraftConfig(name, enabled, light))
+            uplink = None
+            raw_uplink = self.get(t, p, "uplink", str, None)
+            if raw_uplink is not None:
+                try:
+                    uplink = parse_link_url(raw_uplink)
+                except LinkUrlError as exc:
+                    self.error(f"{p}.uplink", str(exc))
+                else:
+                    if uplink.scheme == "file":
+                        self.error(f"{p}.uplink", "a file cannot carry telecommands to a spacecraft; "
+                                   "use udp, tcp, tcp-listen, serial or mqtt")
+            tc_vcid = self.number(t, p, "tc_vcid", 0, minimum=0, integer=True)
+            if tc_vcid is not None and tc_vcid > 63:
+                self.error(f"{p}.tc_vcid", f"a TC virtual channel is 0..63, not {tc_vcid}")
+            out.append(SpacecraftConfig(name, enabled, light, uplink, tc_vcid or 0))
         return tuple(out)
 
     def metrics(self, t: dict) -> MetricsConfig:
@@ -850,7 +871,15 @@ class _Validator:
 
     def commanding(self, t: dict) -> CommandingConfig:
         p = "commanding"
-        self.unknown(t, p, ("enabled", "api_token_env", "allow_inline_tokens", "operators"))
+        self.unknown(t, p, ("enabled", "api_token_env", "allow_inline_tokens", "operators", "fop_window",
+                            "fop_timeout_s", "fop_transmission_limit", "verification_timeout_s", "history_file"))
+        fop_window = self.number(t, p, "fop_window", 10, minimum=1, integer=True)
+        if fop_window > 127:
+            self.error(f"{p}.fop_window", f"must be 1..127 (half the 8-bit sequence space), not {fop_window}")
+        fop_timeout = self.duration(t, p, "fop_timeout_s", 2.0)
+        fop_limit = self.number(t, p, "fop_transmission_limit", 5, minimum=1, integer=True)
+        verification = self.duration(t, p, "verification_timeout_s", 60.0)
+        history_file = self.path_value(t, p, "history_file")
         enabled = self.get(t, p, "enabled", bool, False)
         api_env = self.env_name(t, p, "api_token_env", DEFAULT_API_TOKEN_ENV)
         inline_ok = self.get(t, p, "allow_inline_tokens", bool, False)
@@ -876,7 +905,8 @@ class _Validator:
             if len(given) != 1:
                 self.error(op_path, f"give exactly one of token_env or token_file (got {', '.join(given) or 'none'})")
             operators.append(OperatorConfig(name, role or "viewer", token_env, token_file, token))
-        return CommandingConfig(enabled, api_env, inline_ok, tuple(operators))
+        return CommandingConfig(enabled, api_env, inline_ok, tuple(operators), fop_window, fop_timeout, fop_limit,
+                                verification, history_file)
 
 
 # ---------------------------------------------------------------------------- command line

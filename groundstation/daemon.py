@@ -18,15 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from groundstation.api import CommandApi
 from groundstation.archive import ArchiveWriter, FrameFlags
+from groundstation.auth import Authenticator, Operator
 from groundstation.chain import ChainEvents, FrameChain, Sample
-from groundstation.config import Config, LinkConfig, load_config
+from groundstation.commanding import Commander, UplinkSettings
+from groundstation.config import Config, ConfigError, LinkConfig, load_config
+from groundstation.history import CommandHistory
 from groundstation.http import HttpServer
 from groundstation.metrics import LATENCY_BUCKETS, Metrics
 from groundstation.mqtt_sink import MqttPublisher
@@ -55,7 +59,9 @@ class LinkRuntime:
 
 class Daemon:
     def __init__(self, config: Config, *, registry: Registry | None = None, http_listen: str | None = None,
-                 extra_events: ChainEvents | None = None) -> None:
+                 tokens: dict[str, tuple[str, str]] | None = None) -> None:
+        """``tokens``: extra API tokens (token -> (operator, role)), e.g. the demo's generated one."""
+        self._extra_tokens = dict(tokens or {})
         self.config = config
         self.registry = registry or mission_registry()
         self.metrics = Metrics(config.metrics.latency_buckets or LATENCY_BUCKETS)
@@ -67,9 +73,10 @@ class Daemon:
         for lim in config.limits:
             overrides.setdefault(lim.spacecraft, {})[lim.parameter] = (
                 lim.warning, lim.critical, lim.persistence, lim.hysteresis)
+        self.commanders: dict[str, Commander] = {}
         self.events = ChainEvents(on_event=self._on_event, on_parameter=self._on_parameter,
-                                  on_report=extra_events.on_report if extra_events else None,
-                                  on_clcw=extra_events.on_clcw if extra_events else None)
+                                  on_report=self._on_report, on_clcw=self._on_clcw)
+        self.auth = self._authenticator() if config.commanding.enabled else None
         self.chain = FrameChain(self.registry, self.metrics, spacecraft=enabled, events=self.events,
                                 limit_overrides=overrides)
         for sc in config.spacecraft:
@@ -83,8 +90,7 @@ class Daemon:
         self.links: list[LinkRuntime] = [self._link_runtime(lc) for lc in config.links if lc.enabled]
         self.started = time.time()
         self.metrics.add_source(self._refresh_gauges)
-        #: Extra routes (the commanding API) register here before run().
-        self.on_http_ready: list[Callable[[HttpServer], None]] = []
+        self.history: CommandHistory | None = None
 
     # ------------------------------------------------------------------ set-up
 
@@ -103,6 +109,47 @@ class Daemon:
             runtime.derandomize = profile.randomized
         return runtime
 
+    def _authenticator(self) -> Authenticator:
+        auth = Authenticator()
+        commanding = self.config.commanding
+        try:
+            token = os.environ.get(commanding.api_token_env)
+            if token:
+                auth.add(token, Operator("station", "operator"))
+            for op in commanding.operators:
+                auth.add(op.resolve_token(), Operator(op.name, op.role))
+            for token, (name, role) in self._extra_tokens.items():
+                auth.add(token, Operator(name, role))
+        except (ValueError, ConfigError) as exc:
+            raise StartupError(f"commanding: {exc}") from exc
+        if not len(auth):
+            raise StartupError(f"commanding is enabled but no token is configured: set {commanding.api_token_env} "
+                               "or give [[commanding.operators]]")
+        return auth
+
+    def _history_path(self) -> Path:
+        return self.config.commanding.history_file or self.config.archive.dir.parent / "commands.sqlite"
+
+    async def _start_commanding(self, stack: contextlib.AsyncExitStack, group: asyncio.TaskGroup
+                                ) -> list[asyncio.Task]:
+        """Uplinks and commanders for every spacecraft with an uplink; returns their timer tasks."""
+        tasks = []
+        commanding = self.config.commanding
+        settings = dict(fop_window=commanding.fop_window, fop_timeout_s=commanding.fop_timeout_s,
+                        fop_transmission_limit=commanding.fop_transmission_limit,
+                        verification_timeout_s=commanding.verification_timeout_s)
+        for sc in self.config.spacecraft:
+            if not sc.enabled or sc.uplink is None:
+                continue
+            link = await stack.enter_async_context(open_link(sc.uplink, role="out", spacecraft=sc.name,
+                                                             name=f"{sc.name}-uplink"))
+            commander = Commander(self.registry.spacecraft(sc.name), link, self.history, self.metrics,
+                                  UplinkSettings(tc_vcid=sc.tc_vcid, **settings))
+            self.commanders[sc.name] = commander
+            tasks.append(group.create_task(commander.run_timers(), name=f"commanding {sc.name}"))
+        log.info("commanding enabled for %s", ", ".join(sorted(self.commanders)) or "no spacecraft (no uplinks)")
+        return tasks
+
     # ------------------------------------------------------------------ run
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -119,8 +166,10 @@ class Daemon:
                         on_change=cfg.mqtt.publish_on_change, buffer_size=cfg.mqtt.buffer_size,
                         client_options=_mqtt_options(cfg)))
                 self.http = HttpServer(self.http_listen, self.metrics, self.health)
-                for hook in self.on_http_ready:
-                    hook(self.http)
+                if self.auth is not None:
+                    self.history = CommandHistory(self._history_path())
+                    stack.callback(self.history.close)
+                    CommandApi(self.commanders, self.history, self.auth).install(self.http.app)
                 try:
                     await stack.enter_async_context(self.http)
                 except OSError as exc:
@@ -131,6 +180,8 @@ class Daemon:
                          len(self.links), len(self.chain.chains), self.http.url)
                 async with asyncio.TaskGroup() as group:
                     tasks = [group.create_task(self._ingest(r), name=f"ingest {r.config.name}") for r in self.links]
+                    if self.auth is not None:
+                        tasks += await self._start_commanding(stack, group)
                     tasks.append(group.create_task(self.archive.sync_periodically(), name="archive sync"))
                     if self.mqtt is not None:
                         tasks.append(group.create_task(self._publish_status(), name="mqtt status"))
@@ -190,6 +241,16 @@ class Daemon:
             self.mqtt.parameter(spacecraft, subsystem, name, value=sample.value, raw=sample.raw, unit=unit,
                                 onboard_time=sample.onboard_time, ground_time=sample.ground_time,
                                 limit=int(sample.limit))
+
+    def _on_report(self, spacecraft: str, definition, values: dict, ground_time: float) -> None:
+        commander = self.commanders.get(spacecraft)
+        if commander is not None:
+            commander.on_report(definition, values)
+
+    def _on_clcw(self, spacecraft: str, clcw: dict) -> None:
+        commander = self.commanders.get(spacecraft)
+        if commander is not None:
+            commander.on_clcw(clcw)
 
     def _on_event(self, spacecraft: str, event: dict) -> None:
         if self.mqtt is not None:

@@ -1,0 +1,210 @@
+"""Telecommanding: typed commands from the mission database, COP-1 uplink, PUS 1 verification, history.
+
+Per commanded spacecraft a :class:`Commander` builds the PUS-C packet (typed,
+range-checked arguments: a bad request never reaches the link), wraps it in a
+TC transfer frame (and a CLTU on byte-stream links) and sends it:
+
+- with COP-1 where the downlink carries a CLCW (an OCF in the frame profile):
+  FOP-1 (``protocols.ccsds.cop1``) sends type-AD frames in a sliding window and
+  retransmits on timeout or when the CLCW asks, recovering from lockout with an
+  Unlock; commands arrive once and in order over a lossy link;
+- as type-BD (bypass) frames where no CLCW comes down (the AOS profiles without
+  OCF): each command is sent once, and only verification tells whether it arrived.
+
+PUS 1 reports coming down (acceptance, start, progress, completion, or their
+failures) advance the command in the history; a command without a final report
+within the verification timeout is recorded as timed out.  Final results are
+counted in ``queqiao_commands_total{spacecraft,command,result}``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from groundstation.history import CommandHistory
+from groundstation.metrics import Metrics
+from links import Link
+from protocols.ccsds.cltu import encode_cltu
+from protocols.ccsds.cop1 import Fop1, FopEvent, FrameKind, Transmit
+from protocols.ccsds.spacepacket import MAX_SEQUENCE_COUNT
+from protocols.ccsds.tcframe import TcFrame, TcProfile
+from protocols.errors import ProtocolError
+from protocols.missions import Command, PacketDef, Spacecraft
+
+log = logging.getLogger("queqiao.commanding")
+
+#: PUS 1 report subtype -> the history state it means.
+REPORT_STATES = {1: "accepted", 2: "rejected", 3: "started", 4: "failed", 5: "progress", 6: "failed",
+                 7: "completed", 8: "failed"}
+TIMER_PERIOD_S = 0.1
+
+
+class CommandError(Exception):
+    """A command request that cannot be sent; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class UplinkSettings:
+    tc_vcid: int = 0
+    fop_window: int = 10
+    fop_timeout_s: float = 2.0
+    fop_transmission_limit: int = 5
+    verification_timeout_s: float = 60.0
+
+
+class Commander:
+    """Commanding of one spacecraft over one uplink."""
+
+    def __init__(self, spacecraft: Spacecraft, link: Link, history: CommandHistory, metrics: Metrics,
+                 settings: UplinkSettings = UplinkSettings(), *, clock=time.time) -> None:
+        self.spacecraft = spacecraft
+        self.link = link
+        self.history = history
+        self.metrics = metrics
+        self.settings = settings
+        self.clock = clock
+        self.cltu = link.framing == "stream"
+        self.cop1 = bool(spacecraft.profile.ocf)
+        self.tc_profile = TcProfile()
+        self.fop = Fop1(window=settings.fop_window, timeout=settings.fop_timeout_s,
+                        transmission_limit=settings.fop_transmission_limit)
+        self._sequence: dict[int, int] = {}
+        self._by_request: dict[tuple[int, int], int] = {}  # (APID, sequence count) -> command id
+        self._names: dict[int, str] = {}
+        self._deadlines: dict[int, float] = {}
+        self._transmitted: set[int] = set()
+        if self.cop1:
+            self._send(*self.fop.initiate(self.clock(), mode="clcw"))
+        # Commands left in flight by a previous run can no longer be verified.
+        for record in history.in_flight():
+            if record.spacecraft == spacecraft.name:
+                self._final(record.id, record.command, "timed_out", detail="daemon restarted before verification")
+
+    # ------------------------------------------------------------------ requests
+
+    def command(self, name: str) -> Command:
+        try:
+            return self.spacecraft.command(name)
+        except KeyError:
+            known = ", ".join(c.name for c in self.spacecraft.commands)
+            raise CommandError(400, f"{self.spacecraft.name} has no command {name!r}; known: {known}") from None
+
+    def submit(self, name: str, arguments: dict[str, Any], operator: str) -> int:
+        """Check, record and uplink one command; returns its history id.  CommandError on bad input."""
+        command = self.command(name)
+        if not isinstance(arguments, dict):
+            raise CommandError(400, "arguments must be a JSON object of name: value")
+        seq = self._sequence.get(command.apid, 0)
+        try:
+            packet = command.build(sequence_count=seq, **arguments)
+        except ProtocolError as exc:
+            raise CommandError(400, str(exc)) from None
+        except (TypeError, ValueError) as exc:
+            raise CommandError(400, f"{name}: {exc}") from None
+        self._sequence[command.apid] = (seq + 1) % (MAX_SEQUENCE_COUNT + 1)
+        command_id = self.history.add(self.spacecraft.name, name, arguments, operator)
+        self.history.set_packet(command_id, command.apid, seq)
+        self._by_request[(command.apid, seq)] = command_id
+        self._names[command_id] = name
+        self._deadlines[command_id] = self.clock() + self.settings.verification_timeout_s
+        log.info("command %d: %s %s %s by %s", command_id, self.spacecraft.name, name, arguments, operator)
+        if self.cop1:
+            self._send(*self.fop.submit(packet, command_id, self.clock()))
+        else:
+            self._send([Transmit(FrameKind.BD, 0, packet, command_id)], [])
+        return command_id
+
+    # ------------------------------------------------------------------ link side
+
+    def _frame(self, transmit: Transmit) -> bytes:
+        frame = TcFrame(scid=self.spacecraft.scid, vcid=self.settings.tc_vcid, data=transmit.data,
+                        frame_sequence_number=transmit.ns if transmit.kind is FrameKind.AD else 0,
+                        bypass_flag=0 if transmit.kind is FrameKind.AD else 1,
+                        control_command_flag=1 if transmit.kind is FrameKind.BC else 0).build(self.tc_profile)
+        return encode_cltu(frame) if self.cltu else frame
+
+    def _send(self, transmits: list[Transmit], events: list[FopEvent]) -> None:
+        for transmit in transmits:
+            self.link.send(self._frame(transmit))
+            if transmit.tag is not None and transmit.tag not in self._transmitted:
+                self._transmitted.add(transmit.tag)
+                self.history.advance(transmit.tag, "uplinked", detail=f"{transmit.kind.value} frame")
+        for event in events:
+            if event.kind == "acknowledged" and event.tag is not None:
+                self.history.advance(event.tag, "uplinked", detail="received by the spacecraft (COP-1)")
+            elif event.kind == "rejected" and event.tag is not None:
+                self._final(event.tag, self._names.get(event.tag, "?"), "failed", detail=f"COP-1: {event.detail}")
+            elif event.kind == "alert":
+                log.warning("%s COP-1 alert: %s; re-initialising the AD service", self.spacecraft.name, event.detail)
+                mode = "unlock" if "lockout" in event.detail else "clcw"
+                self._send(*self.fop.initiate(self.clock(), mode=mode))
+            elif event.kind == "initialised":
+                log.info("%s COP-1 AD service initialised (%s)", self.spacecraft.name, event.detail)
+
+    def on_clcw(self, clcw: dict) -> None:
+        if self.cop1:
+            self._send(*self.fop.on_clcw(clcw, self.clock()))
+
+    def on_report(self, definition: PacketDef, values: dict) -> None:
+        """A PUS 1 (or 17,2) report from the spacecraft."""
+        if definition.service != 1:
+            return
+        key = (int(values.get("report.request.apid", -1)), int(values.get("report.request.sequence_count", -1)))
+        command_id = self._by_request.get(key)
+        if command_id is None:
+            return  # a report for a command this daemon did not send
+        state = REPORT_STATES.get(definition.subtype)
+        if state is None:
+            return
+        code = values.get("report.code")
+        detail = str(code) if code is not None else ""
+        if state in ("rejected", "failed", "completed"):
+            self._final(command_id, self._names.get(command_id, "?"), state,
+                        error_code=_code_number(definition, values), detail=detail)
+        else:
+            self.history.advance(command_id, state, detail=detail)
+
+    def _final(self, command_id: int, name: str, state: str, *, error_code: int | None = None,
+               detail: str = "") -> None:
+        record = self.history.get(command_id)
+        if record is None or record.final:
+            return
+        self.history.advance(command_id, state, error_code=error_code, detail=detail)
+        self.metrics.inc("queqiao_commands_total", (self.spacecraft.name, name, state))
+        self._deadlines.pop(command_id, None)
+        level = logging.INFO if state == "completed" else logging.WARNING
+        log.log(level, "command %d: %s %s %s%s", command_id, self.spacecraft.name, name, state,
+                f" ({detail})" if detail else "")
+
+    def tick(self) -> None:
+        """Timers: COP-1 retransmission and verification timeouts."""
+        now = self.clock()
+        if self.cop1:
+            self._send(*self.fop.on_timer(now))
+        for command_id, deadline in list(self._deadlines.items()):
+            if now >= deadline:
+                self._final(command_id, self._names.get(command_id, "?"), "timed_out",
+                            detail=f"no final verification within {self.settings.verification_timeout_s:g} s")
+
+    async def run_timers(self) -> None:
+        while True:
+            await asyncio.sleep(TIMER_PERIOD_S)
+            self.tick()
+
+
+def _code_number(definition: PacketDef, values: dict) -> int | None:
+    """The numeric failure code of a report (its state name decoded back to the raw code)."""
+    code = values.get("report.code")
+    if code is None:
+        return None
+    for path, param in definition.parameters():
+        if path == "report.code":
+            return int(param.calibration.to_raw(str(code)))
+    return None
