@@ -39,7 +39,7 @@ def resolve_spacecraft(mission: str | Spacecraft) -> Spacecraft:
     try:
         return registry().spacecraft(mission)
     except KeyError:
-        raise EmulatorError(f"unknown mission {mission!r}; known: {', '.join(registry().names())}") from None
+        raise EmulatorError(f"unknown mission {mission!r}; known: {', '.join(sc.name for sc in registry())}") from None
 
 
 def check_link(url: str, *, binds: bool) -> LinkUrl:
