@@ -122,9 +122,24 @@ def crc16_many(buffer, offsets, lengths, init: int = CRC16_INIT):
     cdef Py_ssize_t i, n = offs_a.size
     cdef const uint8_t *base = &view[0] if view.shape[0] else NULL
     cdef uint16_t cinit = init
+    cdef const uint8_t *ptrs[4]
+    cdef uint16_t c4[4]
+    cdef Py_ssize_t j
     with nogil:
-        for i in range(n):
-            res[i] = _update(cinit, base + offs[i], lens[i]) if lens[i] else cinit
+        i = 0
+        while i < n:
+            # Four slices of the same length (the usual case: one packet type) run interleaved.
+            if i + 4 <= n and lens[i] == lens[i + 1] and lens[i] == lens[i + 2] and lens[i] == lens[i + 3]:
+                for j in range(4):
+                    ptrs[j] = base + offs[i + j]
+                    c4[j] = cinit
+                _update4(c4, ptrs, lens[i])
+                for j in range(4):
+                    res[i + j] = c4[j]
+                i += 4
+            else:
+                res[i] = _update(cinit, base + offs[i], lens[i]) if lens[i] else cinit
+                i += 1
     return out
 
 
