@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +35,7 @@ from flightsw.runtime.generic import GenericModel
 from flightsw.runtime.reports import Ack, ReportTable
 from flightsw.runtime.uplink import TcReceiver
 from protocols.ccsds.clcw import Clcw
-from protocols.ccsds.sync import build_cadu
+from protocols.ccsds.sync import build_cadu, build_cadus
 from protocols.ccsds.tmframe import FrameProfile
 from protocols.ccsds.vcmux import FrameMux
 from protocols.codec import PacketCodec
@@ -628,6 +628,44 @@ class FlightSoftware:
             n += 1
         self.counters["packets_dumped"] += n
         return n
+
+    def flood(self, count: int, *, batch: int = 8192, cadus: bool = True) -> Iterator[bytes]:
+        """Flood mode: ``count`` housekeeping reports as fast as the CPU allows, framed on the realtime VC.
+
+        The packets cycle through the housekeeping definitions; each batch samples the model once
+        per definition and builds every report of that definition with one ``encode_many`` call
+        (per-APID sequence counts continue, time stamps are the onboard time of the batch).  Yields
+        the CADU stream (``cadus``) or the concatenated frames of each batch.  Ignores the pass
+        schedule, the frame rate and the link faults: it measures the packet and frame path.
+        """
+        defs = list(self.encoders.values())
+        done = 0
+        while done < count:
+            n = min(batch, count - done)
+            ot = self.onboard.now()
+            share = [n // len(defs) + (1 if i < n % len(defs) else 0) for i in range(len(defs))]
+            for enc, k in zip(defs, share):
+                if not k:
+                    continue
+                apid = enc.packet.apid
+                first = self.sequence.get(apid, 0)
+                self.sequence[apid] = (first + k) & 0x3FFF
+                values = self._hk_provider(enc.packet.name)
+                blob = enc.encode_many([values] * k, (np.arange(first, first + k) & 0x3FFF),
+                                       np.full(k, ot.coarse), np.full(k, ot.fine))
+                size = enc.codec.size
+                push = self.mux.push
+                vc = self.realtime_vc
+                for i in range(0, k * size, size):
+                    push(vc, blob[i:i + size])
+            frames = self.mux.frames(flush=done + n >= count)
+            self.counters["packets"] += n
+            self.counters["frames"] += len(frames)
+            done += n
+            if cadus:
+                yield build_cadus(frames, randomize=self.frame_profile.randomized)
+            else:
+                yield b"".join(frames)
 
     def set_link(self, state: str) -> None:
         """Force the downlink "up" or "down", or back to the pass schedule ("auto")."""

@@ -486,3 +486,18 @@ def test_model_events_and_outcomes():
     reports = ground.verification(busy)
     assert [s for s, _ in reports] == [1, 4] and int.from_bytes(reports[1][1][:2], "big") == EXEC["RESOURCE_BUSY"]
     assert [s for s, _ in ground.verification(spin)] == [1, 3, 5, 5, 7]
+
+
+def test_flood_frames_decode():
+    rt = make("haiyang2d")
+    stream = b"".join(rt.flood(5000, batch=1024))
+    from protocols.ccsds.sync import FrameSynchronizer
+
+    sync = FrameSynchronizer(rt.frame_profile.frame_length)
+    result = FrameDemux(FrameProfile.from_mission(rt.spacecraft.profile)).feed(f.data for f in sync.feed(stream).frames)
+    assert len(result.packets) == 5000 and not result.anomalies
+    tms = [PusTm.unpack(p.data, timestamp_len=6) for p in result.packets]
+    by_apid: dict[int, list[int]] = {}
+    for tm in tms:
+        by_apid.setdefault(tm.apid, []).append(tm.seq_count)
+    assert all(sorted(v) == list(range(len(v))) for v in by_apid.values())
