@@ -141,8 +141,8 @@ class Daemon:
         for sc in self.config.spacecraft:
             if not sc.enabled or sc.uplink is None:
                 continue
-            link = await stack.enter_async_context(open_link(sc.uplink, role="out", spacecraft=sc.name,
-                                                             name=f"{sc.name}-uplink"))
+            link = await stack.enter_async_context(open_link(sc.uplink, role="out", spacecraft=sc.name, end="ground",
+                                                             name=f"{sc.name}-uplink", receive=False))
             commander = Commander(self.registry.spacecraft(sc.name), link, self.history, self.metrics,
                                   UplinkSettings(tc_vcid=sc.tc_vcid, **settings))
             self.commanders[sc.name] = commander

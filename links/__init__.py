@@ -27,17 +27,23 @@ def mqtt_topic(prefix: str, spacecraft: str, direction: str) -> str:
     return f"{prefix}/{spacecraft}/{direction}"
 
 
-def open_link(url: str | LinkUrl, *, role: str, spacecraft: str | None = None, **kwargs) -> Link:
+def open_link(url: str | LinkUrl, *, role: str, spacecraft: str | None = None, end: str | None = None,
+              **kwargs) -> Link:
     """A link for ``url``; enter it with ``async with``.
 
-    ``role``: "in" for the receiving end, "out" for the sending end.  For MQTT,
-    ``spacecraft`` picks the topics: the sending end of a downlink ("out")
-    publishes ``<prefix>/<sc>/downlink`` and reads ``<prefix>/<sc>/uplink``; the
-    receiving end ("in") does the opposite.  A ground station that takes every
-    spacecraft passes ``spacecraft="+"`` (an MQTT wildcard) with role "in".
+    ``role``: "in" for the receiving end, "out" for the sending end (UDP binds
+    for "in", files are read for "in").  For MQTT, ``spacecraft`` and ``end``
+    pick the topics: the spacecraft's end publishes ``<prefix>/<sc>/downlink``
+    and reads ``<prefix>/<sc>/uplink``; the ground's end does the opposite.
+    ``end`` defaults to "ground" for role "in" and "spacecraft" for role "out";
+    a ground station's uplink is role "out" at the ground end.  A ground station
+    that takes every spacecraft passes ``spacecraft="+"`` (an MQTT wildcard).
     """
     if role not in ("in", "out"):
         raise ValueError(f"role is 'in' or 'out', not {role!r}")
+    end = end or ("ground" if role == "in" else "spacecraft")
+    if end not in ("ground", "spacecraft"):
+        raise ValueError(f"end is 'ground' or 'spacecraft', not {end!r}")
     spec = url if isinstance(url, LinkUrl) else parse_link_url(url)
     if spec.scheme == "udp":
         return UdpLink(spec, role=role, **kwargs)
@@ -51,6 +57,8 @@ def open_link(url: str | LinkUrl, *, role: str, spacecraft: str | None = None, *
         return FileLink(spec, role=role, **kwargs)
     if spacecraft is None:
         raise LinkUrlError(f"link {spec}: an MQTT link needs the spacecraft name to pick its topics")
-    receive, send = ("downlink", "uplink") if role == "in" else ("uplink", "downlink")
+    receive, send = ("downlink", "uplink") if end == "ground" else ("uplink", "downlink")
     publish = None if spacecraft == "+" else mqtt_topic(spec.path, spacecraft, send)
-    return MqttLink(spec, publish_topic=publish, subscribe_topics=(mqtt_topic(spec.path, spacecraft, receive),), **kwargs)
+    # A send-only MQTT link subscribes to nothing rather than dropping what it would receive.
+    subscribe = (mqtt_topic(spec.path, spacecraft, receive),) if kwargs.get("receive", True) else ()
+    return MqttLink(spec, publish_topic=publish, subscribe_topics=subscribe, **kwargs)

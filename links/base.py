@@ -63,8 +63,12 @@ class Link(ABC):
     """Base class; subclasses implement :meth:`_session` (one connection's life)."""
 
     def __init__(self, url: LinkUrl, *, name: str | None = None, backoff: Backoff | None = None,
-                 queue_size: int = 100_000, on_state: Callable[[Link, bool], None] | None = None) -> None:
+                 queue_size: int = 100_000, on_state: Callable[[Link, bool], None] | None = None,
+                 receive: bool = True) -> None:
+        """``receive=False``: a send-only link; whatever the peer sends is read and dropped (counted),
+        so a peer that talks back (a TCP server broadcasting its downlink) never fills a queue."""
         self.url = url
+        self.receiving = receive
         self.name = name or str(url)
         self.backoff = backoff or Backoff()
         self.stats = LinkStats()
@@ -164,6 +168,9 @@ class Link(ABC):
 
     def _deliver(self, data: bytes, source: str = "") -> None:
         """Hand received bytes to the consumer (called from reader code)."""
+        if not self.receiving:
+            self.stats.bytes_in += len(data)
+            return
         try:
             self._incoming.put_nowait((source or self.name, data))
         except asyncio.QueueFull:
@@ -174,6 +181,9 @@ class Link(ABC):
 
     async def _deliver_wait(self, data: bytes, source: str = "") -> None:
         """Like _deliver, but waits for room (stream links: lets TCP flow control push back)."""
+        if not self.receiving:
+            self.stats.bytes_in += len(data)
+            return
         await self._incoming.put((source or self.name, data))
         self.stats.bytes_in += len(data)
         self.stats.messages_in += 1

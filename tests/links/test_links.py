@@ -159,3 +159,24 @@ async def test_file_written_then_replayed(tmp_path):
 def test_mqtt_needs_a_spacecraft_for_its_topics():
     with pytest.raises(LinkUrlError, match="spacecraft"):
         open_link("mqtt://127.0.0.1:1883/queqiao", role="in")
+
+
+async def test_a_send_only_link_drops_what_the_peer_sends():
+    port = free_port()
+    async with open_link(f"tcp-listen://127.0.0.1:{port}", role="out", backoff=FAST) as server, \
+            open_link(f"tcp://127.0.0.1:{port}", role="out", backoff=FAST, receive=False) as client:
+        await _wait_until(lambda: server.stats.up and client.stats.up)
+        server.send(b"downlink" * 1000)  # the server talks back; nobody reads it on the client
+        client.send(b"uplink")
+        assert await _read_exactly(server, 6) == b"uplink"
+        await _wait_until(lambda: client.stats.bytes_in == 8000)
+        assert client._incoming.empty()
+
+
+def test_mqtt_topics_follow_the_end_of_the_space_link():
+    ground_in = open_link("mqtt://127.0.0.1:1883/qq", role="in", spacecraft="zhurong")
+    ground_up = open_link("mqtt://127.0.0.1:1883/qq", role="out", spacecraft="zhurong", end="ground", receive=False)
+    spacecraft = open_link("mqtt://127.0.0.1:1883/qq", role="out", spacecraft="zhurong")
+    assert ground_in.subscribe_topics == ("qq/zhurong/downlink",)
+    assert (ground_up.publish_topic, ground_up.subscribe_topics) == ("qq/zhurong/uplink", ())
+    assert (spacecraft.publish_topic, spacecraft.subscribe_topics) == ("qq/zhurong/downlink", ("qq/zhurong/uplink",))

@@ -1,0 +1,149 @@
+"""`groundstation send SPACECRAFT COMMAND --wait` against `flightsw run` and `groundstation run` processes,
+over UDP, TCP (CADUs down, CLTUs up) and MQTT through a real Mosquitto."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+
+import pytest
+
+from tests.realcomponents.components import Mosquitto
+
+TOKEN = "station-token-for-tests-000111"
+PY = sys.executable
+
+
+def free_port(kind=socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(stack: ExitStack, argv: list[str], env: dict) -> subprocess.Popen:
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def stop():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    stack.callback(stop)
+    return process
+
+
+def wait_ready(http: int, process: subprocess.Popen, commanded: str) -> None:
+    for _ in range(300):
+        assert process.poll() is None, process.stdout.read()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=2) as response:
+                if json.loads(response.read())["status"] == "ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("daemon not ready")
+
+
+def setups(tmp_path):
+    udp_down, udp_up, tcp = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM), free_port()
+    return {
+        "udp": (["--downlink", f"udp://127.0.0.1:{udp_down}", "--uplink", f"udp://127.0.0.1:{udp_up}"],
+                f'url = "udp://127.0.0.1:{udp_down}"', f"udp://127.0.0.1:{udp_up}"),
+        "tcp": (["--downlink", f"tcp-listen://127.0.0.1:{tcp}"],
+                f'url = "tcp://127.0.0.1:{tcp}"\nspacecraft = "haiyang2d"', f"tcp://127.0.0.1:{tcp}"),
+    }
+
+
+def run_round_trip(tmp_path, emulator_args, link_lines, uplink, env_extra=None):
+    http = free_port()
+    env = dict(os.environ, QUEQIAO_API_TOKEN=TOKEN, **(env_extra or {}))
+    config = tmp_path / "gs.toml"
+    config.write_text(f"""
+[station]
+http_listen = "127.0.0.1:{http}"
+[[links]]
+name = "downlink"
+{link_lines}
+[[spacecraft]]
+name = "haiyang2d"
+uplink = "{uplink}"
+[archive]
+dir = "{tmp_path / 'archive'}"
+[commanding]
+enabled = true
+verification_timeout_s = 30
+""")
+    with ExitStack() as stack:
+        fsw = start(stack, [PY, "-m", "flightsw.cli", "run", "--mission", "haiyang2d", "--bitrate", "256000",
+                            *emulator_args], env)
+        time.sleep(0.3)
+        gs = start(stack, [PY, "-m", "groundstation.cli", "run", "--config", str(config)], env)
+        wait_ready(http, gs, "haiyang2d")
+        results = {}
+        for command in (["PING"], ["POWER_INSTRUMENT", "instrument=ALTIMETER", "state=ON"]):
+            out = subprocess.run([PY, "-m", "groundstation.cli", "send", "--api", f"http://127.0.0.1:{http}",
+                                  "haiyang2d", *command, "--wait", "--timeout", "40"],
+                                 env=env, capture_output=True, text=True, timeout=60)
+            results[command[0]] = out
+        assert fsw.poll() is None
+    for name, out in results.items():
+        assert out.returncode == 0, (name, out.stdout, out.stderr)
+        lines = out.stdout.splitlines()
+        assert lines[-1].endswith(": completed"), out.stdout
+        assert any(line.strip().split()[-1] == "accepted" or " accepted" in line for line in lines), out.stdout
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_send_wait_over_sockets(tmp_path, transport):
+    emulator_args, link_lines, uplink = setups(tmp_path)[transport]
+    run_round_trip(tmp_path, emulator_args, link_lines, uplink)
+
+
+def test_send_wait_over_mqtt(tmp_path):
+    with Mosquitto(tmp_path / "broker").start() as broker:
+        url = f"{broker.url}/queqiao"
+        run_round_trip(tmp_path, ["--downlink", url], f'url = "{url}"', url)
+
+
+def test_send_fails_with_nonzero_exit_when_the_spacecraft_refuses(tmp_path):
+    """ENTER_SAFE_MODE, then an instrument ON: refused in mode -> failed, exit 1."""
+    emulator_args, link_lines, uplink = setups(tmp_path)["udp"]
+    http = free_port()
+    env = dict(os.environ, QUEQIAO_API_TOKEN=TOKEN)
+    config = tmp_path / "gs.toml"
+    config.write_text(f"""
+[station]
+http_listen = "127.0.0.1:{http}"
+[[links]]
+name = "downlink"
+{link_lines}
+[[spacecraft]]
+name = "haiyang2d"
+uplink = "{uplink}"
+[archive]
+dir = "{tmp_path / 'archive'}"
+[commanding]
+enabled = true
+""")
+    send = [PY, "-m", "groundstation.cli", "send", "--api", f"http://127.0.0.1:{http}", "haiyang2d"]
+    with ExitStack() as stack:
+        start(stack, [PY, "-m", "flightsw.cli", "run", "--mission", "haiyang2d", "--bitrate", "256000",
+                      *emulator_args], env)
+        time.sleep(0.3)
+        gs = start(stack, [PY, "-m", "groundstation.cli", "run", "--config", str(config)], env)
+        wait_ready(http, gs, "haiyang2d")
+        safe = subprocess.run([*send, "ENTER_SAFE_MODE", "--wait"], env=env, capture_output=True, text=True, timeout=60)
+        assert safe.returncode == 0, safe.stdout + safe.stderr
+        refused = subprocess.run([*send, "POWER_INSTRUMENT", "instrument=ALTIMETER", "state=ON", "--wait"],
+                                 env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "failed" in refused.stdout.splitlines()[-1] or "rejected" in refused.stdout.splitlines()[-1]
