@@ -25,7 +25,7 @@ from tests.codec.synthetic import synthetic_struct
 import construct as cs
 
 BACKENDS = ["pure"] + (["compiled"] if cython_ext.compiled("fields") is not None else [])
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _codec(struct, backend):
