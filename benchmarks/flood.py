@@ -45,12 +45,44 @@ def check(mission: str, packets: int) -> tuple[int, int]:
     return len(result.packets), len(result.anomalies)
 
 
+def nominal_cpu(mission: str, seconds: float) -> tuple[float, int]:
+    """CPU seconds per wall second of an emulator at its nominal rates on a UDP downlink to a local sink."""
+    import asyncio
+    import resource
+    import socket
+
+    from flightsw.runtime import Emulator
+
+    async def run() -> tuple[float, int]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+            sink.bind(("127.0.0.1", 0))
+            sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            emu = Emulator(mission, downlink=f"udp://127.0.0.1:{sink.getsockname()[1]}", seed=1)
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            start = time.monotonic()
+            async with emu:
+                await asyncio.sleep(seconds)
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            wall = time.monotonic() - start
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            return cpu / wall, emu.frames_sent
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.flood", description=__doc__.splitlines()[0])
     parser.add_argument("--mission", default="haiyang2d")
     parser.add_argument("--packets", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--nominal", type=float, metavar="SECONDS",
+                        help="instead: CPU use of the emulator at its nominal rates over SECONDS of real time")
     args = parser.parse_args(argv)
+    if args.nominal:
+        share, frames = nominal_cpu(args.mission, args.nominal)
+        print(f"nominal {args.mission}: {share * 100:.2f} % of one core over {args.nominal:g} s "
+              f"({frames} frames sent, kernels: {cython_ext.BACKEND})")
+        return 0
     pinned = pin_one_core()
     backend = f"kernels: {cython_ext.BACKEND}"
     found, anomalies = check(args.mission, 20_000)
