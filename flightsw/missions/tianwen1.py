@@ -86,7 +86,7 @@ class Tianwen1Model(BaseModel):
 
     #: Two days after capture: far from periapsis, so the first day has no eclipse.
     DEFAULT_START_UTC = TIANWEN1_CAPTURE_UTC + timedelta(days=2)
-    INSTRUMENTS = {"MORIC": (15.0, 0.0), "HIRIC": (45.0, 0.0), "MOSIR": (120.0, 80.0), "MMS": (25.0, 20.0),
+    INSTRUMENTS = {"MORIC": (15.0, 2.0), "HIRIC": (45.0, 1.0), "MOSIR": (120.0, 80.0), "MMS": (25.0, 20.0),
                    "MOMAG": (4.0, 0.5), "MINPA": (6.0, 2.0), "MEPA": (5.0, 1.0)}
     # MMS stays on: its cooled detector reads off-nominal (warmer than -60 degC) when off.
     INSTRUMENTS_ON = frozenset({"MOMAG", "MINPA", "MEPA", "MMS"})
