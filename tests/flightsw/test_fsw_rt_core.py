@@ -501,3 +501,16 @@ def test_flood_frames_decode():
     for tm in tms:
         by_apid.setdefault(tm.apid, []).append(tm.seq_count)
     assert all(sorted(v) == list(range(len(v))) for v in by_apid.values())
+
+
+def test_drive_reports_progress_and_moves_the_rover():
+    rt = make()
+    ground = Ground(rt)
+    rt.advance_to(2)
+    heading = float(rt.model.housekeeping("mobility").get("heading", 0.0)) if "heading" in \
+        rt.model.housekeeping("mobility") else 0.0
+    request = send(rt, "DRIVE", seq=1, distance=1.0, heading=heading, speed=100.0, mode="NORMAL")
+    ground.feed(rt.advance_to(200))
+    reports = [s for s, _ in ground.verification(request)]
+    assert reports[:2] == [1, 3] and reports[-1] == 7 and reports.count(5) >= 3
+    assert "drive_completed" in ground.events()

@@ -301,3 +301,33 @@ async def test_several_emulators_in_one_loop_stop_event():
     for ground in grounds.values():
         assert not ground.anomalies
         assert {tm.apid for tm in ground.packets} <= {a.number for a in ground.sc.apids}
+
+
+async def test_udp_down_tcp_listen_up():
+    loop = asyncio.get_running_loop()
+    ground = Ground("haiyang2d")
+
+    class Rx(asyncio.DatagramProtocol):
+        def datagram_received(self, data, addr):
+            ground.frame(data)
+
+    transport, _ = await loop.create_datagram_endpoint(Rx, local_addr=("127.0.0.1", 0))
+    down = transport.get_extra_info("sockname")[1]
+    up = free_port(socket.SOCK_STREAM)
+    try:
+        async with Emulator("haiyang2d", downlink=f"udp://127.0.0.1:{down}", uplink=f"tcp-listen://127.0.0.1:{up}",
+                            time_scale=SCALE, start=START):
+            for _ in range(50):
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", up)
+                    break
+                except OSError:
+                    await asyncio.sleep(0.05)
+            packet, frame = ping(ground.sc)
+            writer.write(encode_cltu(frame))
+            await writer.drain()
+            await ground.wait_for(ping_answered(ground, packet))
+            writer.close()
+    finally:
+        transport.close()
+    assert not ground.anomalies
