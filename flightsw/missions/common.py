@@ -131,7 +131,10 @@ class PowerSystem:
 
     def step(self, dt: float, irradiance: float, cos_incidence: Sequence[float], array_temp_c: float,
              load_w: float, capacity_factor: float) -> BatteryState:
-        self.battery.set_capacity_factor(max(1e-3, min(1.0, capacity_factor)))
+        battery = self.battery
+        battery.set_capacity_factor(max(1e-3, min(1.0, capacity_factor)))
+        # Fade shrinks the capacity under a full battery; the charge regulator still stops at max_soc.
+        battery.charge_ah = min(battery.charge_ah, battery.max_soc * battery.capacity_ah)
         total = 0.0
         for array, cos_i in zip(self.arrays, cos_incidence, strict=True):
             array.power_w = array.panel.step(dt, irradiance, cos_i, array_temp_c)
