@@ -77,6 +77,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--drift-ppm", type=float, default=0.0, help="onboard clock drift (default 0)")
     p.add_argument("--epoch", type=_utc, metavar="ISO-UTC",
                    help="onboard time epoch (default: CCSDS 1958-01-01 TAI)")
+    p.add_argument("--flood", action="store_true",
+                   help="send housekeeping as fast as the CPU allows, ignoring the frame rate (load tests)")
     p.add_argument("--tc-randomized", action="store_true", help="CLTUs carry randomized TC frames")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
@@ -91,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
                             time_scale=args.time_scale, faults=args.fault, start=args.start,
                             duration=args.duration, passes=args.pass_schedule, bitrate=args.bitrate,
                             store_bytes=args.store_bytes, farm_window=args.farm_window, tc_vcid=args.tc_vcid,
-                            drift_ppm=args.drift_ppm, epoch=args.epoch, tc_randomized=args.tc_randomized)
+                            drift_ppm=args.drift_ppm, epoch=args.epoch, tc_randomized=args.tc_randomized,
+                            flood=args.flood)
     except EmulatorError as exc:
         print(f"flightsw run: error: {exc}", file=sys.stderr)
         return 2

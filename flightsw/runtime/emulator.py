@@ -90,7 +90,7 @@ class Emulator:
     def __init__(self, mission: str | Spacecraft, *, downlink: str, uplink: str | None = None, seed: int = 0,
                  time_scale: float = 1.0, faults: Sequence[str] = (), start: datetime | None = None,
                  duration: float | None = None, model_class: type[MissionModel] | None = None,
-                 tc_randomized: bool = False, **config: Any) -> None:
+                 tc_randomized: bool = False, flood: bool = False, **config: Any) -> None:
         self.spacecraft = resolve_spacecraft(mission)
         if not time_scale > 0:
             raise EmulatorError(f"time scale must be > 0, not {time_scale}")
@@ -107,6 +107,7 @@ class Emulator:
             raise EmulatorError(str(exc)) from None
         self.duration = duration
         self.tc_randomized = tc_randomized
+        self.flood = flood
         self.downlink: Link | None = None
         self.uplink: Link | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -213,12 +214,33 @@ class Emulator:
 
     async def _frames(self) -> None:
         rt = self.runtime
+        if self.flood:
+            return await self._flood()
         wall_rate = rt.frame_rate * rt.clock.time_scale
         interval = min(0.05, max(0.002, 1.0 / wall_rate))
         while not self._stopped.is_set():
             now = rt.clock.now()
             self._send(rt.frames_until(now if self.duration is None else min(now, self.duration)))
             await asyncio.sleep(interval)
+
+    async def _flood(self) -> None:
+        """Housekeeping as fast as the CPU allows (``flood=True``), ignoring the frame rate."""
+        rt = self.runtime
+        stream = self.downlink_url.framing == "stream"
+        length = rt.frame_profile.frame_length
+        assert self.downlink is not None
+        while not self._stopped.is_set():
+            for chunk in rt.flood(4096, cadus=stream):
+                if stream:
+                    self.downlink.send(chunk)
+                    self.frames_sent += len(chunk) // (length + 4)
+                else:
+                    for i in range(0, len(chunk), length):
+                        self.downlink.send(chunk[i:i + length])
+                    self.frames_sent += len(chunk) // length
+                self.bytes_sent += len(chunk)
+            # Let the link writer drain (its queue is bounded: the oldest are dropped and counted).
+            await asyncio.sleep(0.001)
 
     def _send(self, frames: list[bytes]) -> None:
         if not frames or self.downlink is None:

@@ -106,3 +106,11 @@ def test_sigterm_stops_cleanly(tmp_path):
     frames, result = _decode(capture, "haiyang2d")
     assert frames and not result.anomalies
     assert capture.stat().st_size % (1115 + 4) == 0
+
+
+def test_flood_to_a_file(tmp_path):
+    capture = tmp_path / "flood.cadu"
+    assert main(["run", "--mission", "haiyang2d", "--downlink", f"file://{capture}", "--duration", "1",
+                 "--time-scale", "2", "--flood", "--log-level", "WARNING"]) == 0
+    frames, result = _decode(capture, "haiyang2d")
+    assert len(result.packets) > 20_000 and not result.anomalies
