@@ -5,8 +5,10 @@ Records are walked in blocks of a few hundred; inside a block one field at a
 time, so each inner loop has a fixed shape (the branch on the field's kind is
 taken the same way every iteration) and the block's records stay in L1/L2.
 """
-from libc.stdint cimport uint8_t, uint64_t, int64_t
+from libc.stdint cimport uint8_t, uint16_t, uint64_t, int64_t
 from libc.string cimport memcpy
+
+from cython_ext._crc16 cimport crc16_tables, crc16_update, crc16_update4
 
 import numpy as np
 
@@ -158,7 +160,11 @@ cdef extern from *:
     void qq_decode_field(const uint8_t *src, const int64_t *offs, Py_ssize_t rs, Py_ssize_t b0, Py_ssize_t b1,
                          const int64_t *e, uint8_t *dst, Py_ssize_t os) nogil
 
-DEF BLOCK = 256
+cdef enum:
+    BLOCK = 256
+
+cdef uint16_t _CRC_TABLE[16 * 256]
+crc16_tables(_CRC_TABLE)
 
 
 cdef inline uint64_t _mask(int64_t width) noexcept nogil:
@@ -187,10 +193,21 @@ def _columns(arrays, Py_ssize_t count, bint writable):
     return bases, strides
 
 
-def decode(buffer, Py_ssize_t record_size, Py_ssize_t count, offsets, table, outputs):
-    """Fill ``outputs`` from ``count`` records of ``record_size`` bytes (see cython_ext.pure.fields)."""
+def decode(buffer, Py_ssize_t record_size, Py_ssize_t count, offsets, table, outputs, Py_ssize_t crc_length=-1,
+           crc_out=None):
+    """Fill ``outputs`` from ``count`` records of ``record_size`` bytes (see cython_ext.pure.fields).
+
+    With ``crc_length`` >= 0, also the CRC-16 of each record's first ``crc_length`` bytes into
+    the uint16 array ``crc_out``, computed while the record is still in cache.
+    """
     if count == 0:
         return
+    cdef uint16_t[::1] crcs
+    cdef bint want_crc = crc_length >= 0
+    if want_crc:
+        if crc_length > record_size or crc_out is None or crc_out.shape[0] != count:
+            raise ValueError("crc_out must be a uint16 array of one entry per record and crc_length <= record_size")
+        crcs = crc_out
     cdef const uint8_t[::1] data = _u8(buffer)
     cdef const int64_t[:, ::1] tab = np.ascontiguousarray(table, dtype=np.int64)
     cdef const int64_t[::1] offs
@@ -213,6 +230,9 @@ def decode(buffer, Py_ssize_t record_size, Py_ssize_t count, offsets, table, out
     cdef const uint8_t *src = &data[0]
     cdef uint8_t *dst
     cdef const int64_t *offp = &offs[0] if use_offsets else NULL
+    cdef const uint8_t *ptrs[4]
+    cdef uint16_t c4[4]
+    cdef Py_ssize_t j
     with nogil:
         b0 = 0
         while b0 < count:
@@ -222,6 +242,20 @@ def decode(buffer, Py_ssize_t record_size, Py_ssize_t count, offsets, table, out
             for k in range(nf):
                 dst = <uint8_t *>(<size_t>bases[tab[k, 6]]) + tab[k, 7]
                 qq_decode_field(src, offp, record_size, b0, b1, &tab[k, 0], dst, ostrides[tab[k, 6]])
+            if want_crc:
+                i = b0
+                while i + 4 <= b1:
+                    for j in range(4):
+                        ptrs[j] = src + (offp[i + j] if use_offsets else (i + j) * record_size)
+                        c4[j] = 0xFFFF
+                    crc16_update4(_CRC_TABLE, c4, ptrs, crc_length)
+                    for j in range(4):
+                        crcs[i + j] = c4[j]
+                    i += 4
+                while i < b1:
+                    crcs[i] = crc16_update(_CRC_TABLE, 0xFFFF, src + (offp[i] if use_offsets else i * record_size),
+                                           crc_length)
+                    i += 1
             b0 = b1
 
 

@@ -79,10 +79,24 @@ def _mask(width: int) -> np.uint64:
     return np.uint64((1 << width) - 1)
 
 
-def decode(buffer, record_size: int, count: int, offsets, table: np.ndarray, outputs: list[np.ndarray]) -> None:
-    """Fill ``outputs`` from ``count`` records of ``record_size`` bytes (see the module doc)."""
+def decode(buffer, record_size: int, count: int, offsets, table: np.ndarray, outputs: list[np.ndarray],
+           crc_length: int = -1, crc_out: np.ndarray | None = None) -> None:
+    """Fill ``outputs`` from ``count`` records of ``record_size`` bytes (see the module doc).
+
+    With ``crc_length`` >= 0, also the CRC-16/CCITT-FALSE of each record's first
+    ``crc_length`` bytes into the uint16 array ``crc_out``.
+    """
     if count == 0:
         return
+    if crc_length >= 0:
+        from cython_ext.pure import crc as _crc
+
+        if crc_length > record_size or crc_out is None or crc_out.shape[0] != count:
+            raise ValueError("crc_out must be a uint16 array of one entry per record and crc_length <= record_size")
+        if offsets is None:
+            crc_out[:] = _crc.crc16_strided(buffer, record_size, crc_length)[:count]
+        else:
+            crc_out[:] = _crc.crc16_many(buffer, offsets, np.full(count, crc_length, dtype=np.int64))
     rows = _records(buffer, record_size, count, offsets)
     for out in outputs:
         if not out.flags.c_contiguous or out.shape[0] != count:

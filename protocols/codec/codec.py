@@ -166,7 +166,10 @@ class PacketCodec:
         if self._layout is None:
             return self._fallback_decode(buffer, count, offsets, raw)
         outputs = [np.empty((count,) + leaf.shape, dtype=leaf.dtype) for leaf in self._layout.leaves]
-        self._fields_kernel.decode(buffer, self.size, count, offsets, self._table, outputs)
+        crc = np.empty(count, dtype=np.uint16) if self._pec_offset is not None else None
+        # The PEC's CRC is computed in the same pass, while each block of packets is in cache.
+        self._fields_kernel.decode(buffer, self.size, count, offsets, self._table, outputs,
+                                   -1 if crc is None else self._pec_offset, crc)
         columns: Columns = {}
         for leaf, out in zip(self._layout.leaves, outputs):
             if leaf.hidden:
@@ -174,8 +177,8 @@ class PacketCodec:
             if not raw and leaf.parameter is not None:
                 out = leaf.parameter.calibration.to_eng_array(out)
             columns[leaf.path] = out
-        if self._pec_offset is not None:
-            columns[self._crc_ok_name()] = self._crc_ok(buffer, count, offsets, columns[self._pec_path])
+        if crc is not None:
+            columns[CRC_OK] = crc == columns[self._pec_path]
         return columns
 
     def calibrate(self, raw_columns: Mapping[str, np.ndarray]) -> Columns:
@@ -189,16 +192,6 @@ class PacketCodec:
         from protocols.parameters import parameters_of
 
         return dict(parameters_of(self.struct))
-
-    def _crc_ok_name(self) -> str:
-        return CRC_OK
-
-    def _crc_ok(self, buffer, count: int, offsets, pec: np.ndarray) -> np.ndarray:
-        if offsets is None:
-            crc = self._crc_kernel.crc16_strided(buffer, self.size, self._pec_offset)
-        else:
-            crc = self._crc_kernel.crc16_many(buffer, offsets, np.full(count, self._pec_offset, dtype=np.int64))
-        return crc[:count] == pec
 
     # ------------------------------------------------------------------ encode
 
