@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
               f"  VCs {s['vcids']} (realtime {s['realtime_vc']}, playback {s['playback_vc']})  model {s['model']}")
         print(f"    TM APIDs {s['tm_apids']}  TC APIDs {s['tc_apids']}")
         for h in s["housekeeping"]:
-            print(f"    HK {h['name']:<18} APID {h['apid']:<5} SID {h['sid']:<3} every {h['period']:g} s, {h['size']} octets")
+            print(f"    HK {h['name']:<18} APID {h['apid']:<5} SID {h['sid']:<3} every {h['period']:g} s, "
+                  f"{h['size']} octets")
         print(f"    commands: {', '.join(s['commands'])}")
     return 0

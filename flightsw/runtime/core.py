@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -503,7 +503,8 @@ class FlightSoftware:
             if c.key_offset is None:
                 command = c
                 break
-            if len(packet) >= c.key_offset + 2 and int.from_bytes(packet[c.key_offset:c.key_offset + 2], "big") == c.key:
+            key_at = c.key_offset
+            if len(packet) >= key_at + 2 and int.from_bytes(packet[key_at:key_at + 2], "big") == c.key:
                 command = c
                 break
         if command is None:
@@ -531,14 +532,14 @@ class FlightSoftware:
             return command.subsystem not in SAFE_SUBSYSTEMS
         return False
 
-    def _fail(self, apid: int, request: bytes, ack: Ack, stage: str, code: str, data: int = 0) -> None:
+    def _fail(self, apid: int, request: bytes, stage: str, code: str, data: int = 0) -> None:
         # Failures are always reported, at the stage where they happen.
         self.counters[f"tc_failed_{code.lower()}"] += 1
         self._report(apid, stage, request, code=code, data=data & 0xFFFFFFFF)
 
     def _execute(self, command: Command, arguments: dict[str, Any], request: bytes, apid: int, ack: Ack) -> None:
         if self._refused_in_mode(command, arguments):
-            return self._fail(apid, request, ack, "start_failed", "REFUSED_IN_MODE")
+            return self._fail(apid, request, "start_failed", "REFUSED_IN_MODE")
         name = command.name
         outcome: CommandOutcome | None = None
         if name == "POWER_INSTRUMENT" or name not in RUNTIME_COMMANDS:
@@ -548,15 +549,15 @@ class FlightSoftware:
                 outcome = None
             except Exception as exc:  # noqa: BLE001 - a model bug fails the command, not the spacecraft
                 log.exception("model failed executing %s", name)
-                return self._fail(apid, request, ack, "start_failed", "EXECUTION_FAILED", hash(str(exc)) & 0xFFFF)
+                return self._fail(apid, request, "start_failed", "EXECUTION_FAILED")
         if outcome is None:
             try:
                 outcome = self._execute_runtime(command, arguments, apid)
             except (KeyError, ValueError) as exc:
                 log.warning("telecommand %s failed: %s", name, exc)
-                return self._fail(apid, request, ack, "start_failed", "EXECUTION_FAILED")
+                return self._fail(apid, request, "start_failed", "EXECUTION_FAILED")
         if not outcome.ok:
-            return self._fail(apid, request, ack, "start_failed", _failure_name(outcome.error_code),
+            return self._fail(apid, request, "start_failed", _failure_name(outcome.error_code),
                               int(outcome.data.get("value", 0)) if outcome.data else 0)
         if ack & Ack.START:
             self._report(apid, "started", request)
@@ -738,6 +739,3 @@ def spacecraft_summary(sc: Spacecraft) -> dict[str, Any]:
         "commands": [c.name for c in sc.commands],
     }
 
-
-def iter_frames_as_cadus(runtime: FlightSoftware, frames: Iterable[bytes]) -> bytes:
-    return b"".join(runtime.cadu(f) for f in frames)

@@ -102,11 +102,9 @@ class GenericModel(MissionModel):
                 self.states[inst.power_parameter] = state
             self.emit("instrument_power_changed", instrument=name, state=state)
             return CommandOutcome(duration=2.0, progress_step=1.0)
-        if command in {c.name for c in self.spacecraft.commands} and (command == "STOP" or command.isupper()):
-            standard = {"PING", "SET_HK_PERIOD", "ENABLE_HK", "DISABLE_HK", "ENTER_SAFE_MODE", "LEAVE_SAFE_MODE",
-                        "DUMP_STORAGE"}
-            if command in standard:
-                raise NotMine(command)
+        standard = {"PING", "SET_HK_PERIOD", "ENABLE_HK", "DISABLE_HK", "ENTER_SAFE_MODE", "LEAVE_SAFE_MODE",
+                    "DUMP_STORAGE"}
+        if command not in standard and command in {c.name for c in self.spacecraft.commands}:
             return CommandOutcome(duration=self.command_duration, progress_step=self.command_progress_step)
         raise NotMine(command)
 
