@@ -127,8 +127,10 @@ class Emulator:
                 open_link(self.downlink_url, role="out", spacecraft=self.spacecraft.name,
                           name=f"{self.spacecraft.name} downlink"))
             if self.uplink_url is not None:
+                # An MQTT link's "out" end is the spacecraft's: it reads <prefix>/<sc>/uplink.
+                role = "out" if self.uplink_url.scheme in ("mqtt", "mqtts") else "in"
                 self.uplink = await stack.enter_async_context(
-                    open_link(self.uplink_url, role="in", spacecraft=self.spacecraft.name,
+                    open_link(self.uplink_url, role=role, spacecraft=self.spacecraft.name,
                               name=f"{self.spacecraft.name} uplink"))
             elif self.downlink_url.scheme != "file":
                 self.uplink = self.downlink

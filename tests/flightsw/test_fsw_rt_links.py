@@ -238,7 +238,8 @@ async def test_file_capture(tmp_path):
 # --------------------------------------------------------------------------- MQTT
 
 
-async def test_mqtt_frames_and_commands(tmp_path):
+@pytest.mark.parametrize("separate_uplink", [False, True])
+async def test_mqtt_frames_and_commands(tmp_path, separate_uplink):
     import aiomqtt
 
     broker = Mosquitto(tmp_path / "mosquitto")
@@ -255,7 +256,8 @@ async def test_mqtt_frames_and_commands(tmp_path):
 
             reader = asyncio.create_task(read())
             try:
-                async with Emulator(MISSION, downlink=f"mqtt://{broker.host}:{broker.port}/queqiao",
+                url = f"mqtt://{broker.host}:{broker.port}/queqiao"
+                async with Emulator(MISSION, downlink=url, uplink=url if separate_uplink else None,
                                     time_scale=SCALE, start=START):
                     await ground.wait_for(hk_seen(ground))
                     packet, frame = ping(ground.sc)
