@@ -65,6 +65,18 @@ cdef inline Py_ssize_t _first_break(const uint8_t[::1] cont, const int64_t[::1] 
     return -1
 
 
+cdef inline Py_ssize_t _frame_at(Py_ssize_t p, Py_ssize_t f, Py_ssize_t width) noexcept nogil:
+    """Frame holding stream byte ``p``, stepping forward from frame ``f`` (p >= f * width).
+
+    Packets span few frames, so stepping beats a 64-bit division per lookup.
+    """
+    cdef Py_ssize_t start = f * width
+    while p >= start + width:
+        start += width
+        f += 1
+    return f
+
+
 def extract_packets(data_fields, fhp, continuous, drop_idle=True):
     """Packets of a batch of same-VC TM frame data fields: ``(offsets, lengths, frames, tail, lost, fhp_errors)``."""
     fields = np.ascontiguousarray(data_fields, dtype=np.uint8)
@@ -94,9 +106,12 @@ def extract_packets(data_fields, fhp, continuous, drop_idle=True):
     cdef bint drop = drop_idle
     with nogil:
         pos = _resync(fh, 0, frames, width) if width else -1
+        f0 = pos // width if pos > 0 else 0
         while 0 <= pos < total:
-            f0 = pos // width
-            bad = _first_break(cont, fh, f0, (pos + 5) // width, frames)
+            if pos < f0 * width:
+                f0 = pos // width  # after a resync backwards (never in practice)
+            f0 = _frame_at(pos, f0, width)
+            bad = _first_break(cont, fh, f0, _frame_at(pos + 5, f0, width), frames)
             if bad >= 0:
                 lost += 1
                 pos = _resync(fh, bad, frames, width)
@@ -109,7 +124,8 @@ def extract_packets(data_fields, fhp, continuous, drop_idle=True):
                 pos = _resync(fh, f0 + 1, frames, width)
                 continue
             end = pos + ((<Py_ssize_t>s[pos + 4] << 8) | s[pos + 5]) + 7
-            bad = _first_break(cont, fh, f0, (end - 1) // width, frames)
+            last = _frame_at(end - 1, f0, width)
+            bad = _first_break(cont, fh, f0, last, frames)
             if bad >= 0:
                 lost += 1
                 pos = _resync(fh, bad, frames, width)
@@ -117,7 +133,7 @@ def extract_packets(data_fields, fhp, continuous, drop_idle=True):
             if end > total:
                 tail = pos
                 break
-            nxt = end // width
+            nxt = _frame_at(end, last, width)
             resume = end
             last = nxt if nxt < frames - 1 else frames - 1
             for h in range(f0 + 1, last + 1):
