@@ -333,3 +333,27 @@ async def test_udp_down_tcp_listen_up():
     finally:
         transport.close()
     assert not ground.anomalies
+
+
+async def test_tcp_ground_late_loses_nothing():
+    """The ground's server comes up after the emulator: the link retries and the queued frames follow."""
+    ground = Ground()
+    port = free_port(socket.SOCK_STREAM)
+    got = asyncio.Event()
+
+    async def handle(reader, writer):
+        while data := await reader.read(65536):
+            ground.stream(data)
+            got.set()
+        writer.close()
+
+    async with Emulator(MISSION, downlink=f"tcp://127.0.0.1:{port}", time_scale=SCALE, start=START):
+        await asyncio.sleep(0.6)  # nobody listening: frames queue in the link
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        async with server:
+            await ground.wait_for(lambda: sum(1 for tm in ground.packets if tm.service == 3) >= 15)
+    assert not ground.anomalies
+    first = {}
+    for tm in ground.packets:
+        first.setdefault(tm.apid, tm.seq_count)
+    assert set(first.values()) == {0}  # every APID's stream from its first packet on
