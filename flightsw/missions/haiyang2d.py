@@ -40,10 +40,12 @@ def geoid_m(lat: float, lon: float) -> float:
 
 def surface_wind(lat: float, lon: float) -> tuple[float, float]:
     """Mean surface wind (east, north) in m/s from the three-cell circulation, with a little longitude structure."""
-    u = -math.cos(3 * lat) * (1.0 + 0.15 * math.sin(2 * lon))
-    v = -0.5 * math.sin(6 * lat)
-    boost = 1.3 if lat < math.radians(-40) else 1.0  # roaring forties
-    return 7.0 * u * boost, 7.0 * v
+    calm = 1.0 - math.exp(-(math.degrees(lat) / 6.0) ** 2)   # the doldrums where the trades meet
+    u = -math.cos(3 * lat) * (1.0 + 0.15 * math.sin(2 * lon)) * calm
+    v = -0.5 * math.sin(6 * lat) * calm
+    scale = 10.0 if u > 0 else 7.0                          # westerlies blow harder than the trades
+    boost = 1.3 if lat < math.radians(-40) else 1.0         # roaring forties
+    return scale * u * boost, scale * v
 
 
 @register_model
