@@ -514,3 +514,60 @@ def test_drive_reports_progress_and_moves_the_rover():
     reports = [s for s, _ in ground.verification(request)]
     assert reports[:2] == [1, 3] and reports[-1] == 7 and reports.count(5) >= 3
     assert "drive_completed" in ground.events()
+
+
+def test_fop1_on_the_ground_recovers_a_lost_ad_frame():
+    """protocols' FOP-1 as the ground, the runtime's FARM-1 on board, one AD frame lost on the way up."""
+    from protocols.ccsds.cop1 import Fop1, FrameKind
+
+    rt = make("haiyang2d")
+    fop = Fop1(window=4, timeout=5.0)
+    now = 0.0
+    sent: list = []
+    lost = {1}  # the first transmission of N(S)=1 never arrives
+    ping = rt.spacecraft.command("PING")
+
+    def transmit(transmits) -> None:
+        for t in transmits:
+            if t.kind is FrameKind.AD and t.ns in lost:
+                lost.discard(t.ns)
+                continue
+            sent.append(t.ns)
+            rt.receive_tc_frame(tc_frame(rt, t.data, ns=t.ns, bypass=t.kind is not FrameKind.AD,
+                                         control=t.kind is FrameKind.BC))
+
+    transmit(fop.initiate(now, mode="unlock")[0])
+    for seq in range(5):
+        transmit(fop.submit(ping.build(sequence_count=seq), seq, now)[0])
+    acknowledged = set()
+    while now < 60 and len(acknowledged) < 5:
+        now += 0.5
+        frames = rt.advance_to(now)
+        if frames:
+            clcw = parse_frame(frames[-1], rt.frame_profile).clcw
+            out, events = fop.on_clcw(clcw.as_dict(), now)
+            transmit(out)
+            acknowledged |= {e.tag for e in events if e.kind == "acknowledged"}
+        out, _ = fop.on_timer(now)
+        transmit(out)
+    assert acknowledged == {0, 1, 2, 3, 4}
+    assert rt.tc_accepted == 5  # each PING executed once, in order
+    assert rt.tc.counters["AD_gap"] >= 1
+
+
+@pytest.mark.parametrize("randomized", [False, True])
+def test_cltu_extractor_on_a_chunked_noisy_stream(randomized):
+    from protocols.ccsds.cltu import encode_cltu
+    from flightsw.runtime.uplink import CltuExtractor
+
+    rt = make()
+    frames = [tc_frame(rt, rt.spacecraft.command("PING").build(sequence_count=i)) for i in range(3)]
+    cltus = [encode_cltu(f, randomize=randomized) for f in frames]
+    flipped = bytearray(cltus[1])
+    flipped[5] ^= 0x04  # one bit error in a code block: corrected
+    stream = b"\x00\xeb\x12" + cltus[0] + b"\x55" * 9 + bytes(flipped) + b"\xeb" + cltus[2]
+    ex = CltuExtractor(randomized=randomized)
+    out = []
+    for i in range(len(stream)):
+        out += ex.feed(stream[i:i + 1])
+    assert out == frames
