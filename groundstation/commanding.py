@@ -53,7 +53,7 @@ class CommandError(Exception):
 @dataclass(frozen=True)
 class UplinkSettings:
     tc_vcid: int = 0
-    fop_window: int = 10
+    fop_window: int = 5
     fop_timeout_s: float = 2.0
     fop_transmission_limit: int = 5
     verification_timeout_s: float = 60.0

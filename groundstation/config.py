@@ -250,7 +250,7 @@ class CommandingConfig:
     api_token_env: str = DEFAULT_API_TOKEN_ENV  # the station's own (automation) token
     allow_inline_tokens: bool = False
     operators: tuple[OperatorConfig, ...] = ()
-    fop_window: int = 10  # COP-1 sliding window (frames outstanding)
+    fop_window: int = 5  # COP-1 sliding window (frames outstanding); at most half the spacecraft's FARM window
     fop_timeout_s: float = 2.0  # COP-1 retransmission timer
     fop_transmission_limit: int = 5  # transmissions of a frame before the FOP gives up
     verification_timeout_s: float = 60.0  # from uplink to a final PUS 1 report
@@ -873,7 +873,7 @@ class _Validator:
         p = "commanding"
         self.unknown(t, p, ("enabled", "api_token_env", "allow_inline_tokens", "operators", "fop_window",
                             "fop_timeout_s", "fop_transmission_limit", "verification_timeout_s", "history_file"))
-        fop_window = self.number(t, p, "fop_window", 10, minimum=1, integer=True)
+        fop_window = self.number(t, p, "fop_window", 5, minimum=1, integer=True)
         if fop_window > 127:
             self.error(f"{p}.fop_window", f"must be 1..127 (half the 8-bit sequence space), not {fop_window}")
         fop_timeout = self.duration(t, p, "fop_timeout_s", 2.0)

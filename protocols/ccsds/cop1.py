@@ -148,13 +148,15 @@ class _Sent:
 class Fop1:
     """The sending end, for one virtual channel.
 
-    ``window`` (K) frames may be outstanding; unacknowledged frames are
+    ``window`` (K) frames may be outstanding; K must not exceed half the FARM's
+    window (its positive window), or one lost frame puts the FARM in lockout
+    when the frames after it arrive.  Unacknowledged frames are
     retransmitted when the CLCW asks (retransmit flag) or when ``timeout``
     seconds pass, up to ``transmission_limit`` times, then an alert puts the
     FOP back in INITIAL (the commands still queued are reported rejected).
     """
 
-    window: int = 10
+    window: int = 5
     timeout: float = 2.0
     transmission_limit: int = 5
     state: FopState = FopState.INITIAL
@@ -164,7 +166,7 @@ class Fop1:
     waiting: collections.deque = field(default_factory=collections.deque)
     transmission_count: int = 0
     deadline: float | None = None
-    _init_target: int | None = None
+    _bc_data: bytes = b""
 
     # ------------------------------------------------------------------ directives
 
@@ -249,18 +251,15 @@ class Fop1:
         if self.state in (FopState.INITIALISING_WITHOUT_BC, FopState.INITIALISING_WITH_BC):
             if clcw["lockout"]:
                 return [], []
-            if self.state is FopState.INITIALISING_WITHOUT_BC:
+            if self.state is FopState.INITIALISING_WITHOUT_BC or self._bc_data == UNLOCK:
+                # Everything outstanding was purged (and reported): resume from the FARM's V(R).
                 self.vs = self.nnr = nr
             elif nr != self.vs:
-                return [], []
+                return [], []  # Set V(R) not in effect yet
             self.state = FopState.ACTIVE
             self.deadline = None
             self.transmission_count = 0
             return self._fill_window(now), [FopEvent("initialised", f"V(S) = {self.vs}")]
-        if clcw["lockout"]:
-            events = [FopEvent("alert", "lockout reported by the spacecraft")] + self._purge()
-            self.state = FopState.INITIAL
-            return [], events
         outstanding = _ahead(self.vs, self.nnr)
         acked = _ahead(nr, self.nnr)
         if acked > outstanding:
@@ -268,10 +267,16 @@ class Fop1:
             events += self._purge()
             self.state = FopState.INITIAL
             return [], events
+        # What the FARM accepted is acknowledged even when the same CLCW reports lockout:
+        # those commands are on board.
         for _ in range(acked):
             frame = self.sent.popleft()
             events.append(FopEvent("acknowledged", f"N(S) = {frame.ns}", frame.tag))
         self.nnr = nr
+        if clcw["lockout"]:
+            events += [FopEvent("alert", "lockout reported by the spacecraft")] + self._purge()
+            self.state = FopState.INITIAL
+            return [], events
         if acked:
             self.transmission_count = 1
             self.deadline = now + self.timeout if self.sent else None

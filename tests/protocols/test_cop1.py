@@ -105,3 +105,24 @@ def test_fop_farm_over_20_percent_loss_deliver_each_once_in_order(seed, commands
 def test_fop_farm_extreme_loss(loss):
     delivered, acknowledged, queue = run_lossy(1, 100, loss)
     assert delivered == queue == acknowledged
+
+
+def test_fop_recovers_from_lockout_with_unlock_and_resumes_from_the_farm():
+    farm = Farm1(window=10)
+    fop = Fop1(window=5)
+    fop.initiate(0.0, mode="none")
+    out = []
+    for i in range(3):
+        out += fop.submit(bytes([i]), i, 0.0)[0]
+    farm.receive(FrameKind.AD, 0, b"\x00")
+    farm.receive(FrameKind.AD, 200, b"x")  # far outside the window: lockout
+    out, events = fop.on_clcw(farm.clcw_fields(), 0.1)
+    assert farm.lockout and [(e.kind, e.tag) for e in events] == [
+        ("acknowledged", 0), ("alert", None), ("rejected", 1), ("rejected", 2)]
+    (unlock,), _ = fop.initiate(0.2, mode="unlock")
+    assert unlock.kind is FrameKind.BC
+    farm.receive(unlock.kind, unlock.ns, unlock.data)
+    _, events = fop.on_clcw(farm.clcw_fields(), 0.3)
+    assert fop.state is FopState.ACTIVE and fop.vs == farm.vr == 1
+    (frame,), _ = fop.submit(b"again", "again", 0.4)
+    assert frame.ns == 1 and farm.receive(frame.kind, frame.ns, frame.data).accepted
