@@ -19,7 +19,9 @@ from pathlib import Path
 from groundstation.config import (
     ArchiveConfig, CommandingConfig, Config, LinkConfig, MqttConfig, SpacecraftConfig, StationConfig,
 )
+from groundstation.auth import new_token
 from groundstation.daemon import Daemon, StartupError, configure_logging, install_signal_handlers
+from groundstation.send import TOKEN_ENV
 from links import parse_link_url
 from protocols.missions import registry as mission_registry
 
@@ -34,27 +36,32 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def demo_config(missions: list[str], *, http: str, archive: Path, downlink_port: int, mqtt: str | None) -> Config:
+def demo_config(missions: list[str], *, http: str, archive: Path, downlink_port: int, uplink_ports: dict[str, int],
+                mqtt: str | None) -> Config:
     return Config(
         station=StationConfig(name="queqiao-demo", http_listen=http),
         links=(LinkConfig(name="demo-udp", url=parse_link_url(f"udp://127.0.0.1:{downlink_port}")),),
-        spacecraft=tuple(SpacecraftConfig(name=m) for m in missions),
+        spacecraft=tuple(SpacecraftConfig(name=m, uplink=parse_link_url(f"udp://127.0.0.1:{uplink_ports[m]}"))
+                         for m in missions),
         mqtt=MqttConfig(enabled=True, url=mqtt) if mqtt else MqttConfig(),
         archive=ArchiveConfig(dir=archive, fsync="interval", segment_max_bytes=64 * 1024 * 1024,
                               retention_max_bytes=1024 * 1024 * 1024),
-        commanding=CommandingConfig(),
+        commanding=CommandingConfig(enabled=True, history_file=archive.with_name(archive.name + "-commands.sqlite")),
     )
 
 
-def banner(daemon: Daemon, missions: list[str], archive: Path, out=sys.stdout) -> None:
+def banner(daemon: Daemon, missions: list[str], archive: Path, token: str | None, out=sys.stdout) -> None:
     url = daemon.http.url
+    token_line = (f"  API token   {token}   (generated for this run; export {TOKEN_ENV}=... to choose one)\n"
+                  if token else f"  API token   from ${TOKEN_ENV}\n")
     print(f"""
 Queqiao demo: {len(missions)} spacecraft ({', '.join(missions)}) -> UDP -> ground station
 
   metrics     {url}/metrics
   health      {url}/healthz
   live view   groundstation watch --url {url} --spacecraft {missions[0]}
-  archive     {archive}
+  command     {TOKEN_ENV}=<token> groundstation send --api {url} {missions[0]} PING --wait
+{token_line}  archive     {archive}
 
   Grafana: run Prometheus with deploy/prometheus/prometheus.yml (it scrapes {DEFAULT_HTTP}),
   then Grafana with deploy/grafana/provisioning; see README "Grafana monitoring".
@@ -67,11 +74,14 @@ async def run_demo(missions: list[str], *, http: str, archive: Path, mqtt: str |
     from flightsw.runtime import Emulator
 
     port = free_udp_port()
-    config = demo_config(missions, http=http, archive=archive, downlink_port=port, mqtt=mqtt)
+    uplinks = {m: free_udp_port() for m in missions}
+    config = demo_config(missions, http=http, archive=archive, downlink_port=port, uplink_ports=uplinks, mqtt=mqtt)
     stop = asyncio.Event()
     install_signal_handlers(stop)
+    # The demo always commands: QUEQIAO_API_TOKEN when set, else a token made for this run and printed.
+    generated = None if os.environ.get(TOKEN_ENV) else new_token()
     try:
-        daemon = Daemon(config)
+        daemon = Daemon(config, tokens={generated: ("demo-operator", "operator")} if generated else None)
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -83,11 +93,11 @@ async def run_demo(missions: list[str], *, http: str, archive: Path, mqtt: str |
         await asyncio.sleep(0.025)
     if daemon_task.done():
         return await _daemon_result(daemon_task)
-    banner(daemon, missions, archive, out)
+    banner(daemon, missions, archive, generated, out)
     async with contextlib.AsyncExitStack() as stack:
         for seed, mission in enumerate(missions):
             emulator = Emulator(mission, downlink=f"udp://127.0.0.1:{port}",
-                                uplink=f"udp://127.0.0.1:{free_udp_port()}", seed=seed, time_scale=time_scale,
+                                uplink=f"udp://127.0.0.1:{uplinks[mission]}", seed=seed, time_scale=time_scale,
                                 faults=[f.split("=", 1)[1] for f in faults if f.split("=", 1)[0] == mission])
             await stack.enter_async_context(emulator)
         try:

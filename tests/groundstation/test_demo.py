@@ -1,6 +1,8 @@
 """`groundstation demo` (the README's main job) shows live values of every emulated spacecraft within seconds."""
 from __future__ import annotations
 
+import io
+import os
 import signal
 import socket
 import subprocess
@@ -18,10 +20,11 @@ def test_demo_exports_every_parameter_of_the_chosen_missions(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     missions = ["zhurong", "haiyang2d"]
+    env = dict(os.environ, QUEQIAO_API_TOKEN="demo-test-token-0123456789")
     demo = subprocess.Popen([sys.executable, "-m", "groundstation.cli", "demo", "--http", f"127.0.0.1:{port}",
                              "--archive", str(tmp_path / "archive"), "--duration", "60",
                              *[a for m in missions for a in ("--mission", m)]],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     expected = {m: sum(len(p.parameters()) for p in registry().spacecraft(m).housekeeping) for m in missions}
     seen: dict[str, int] = {}
     started = time.monotonic()
@@ -41,10 +44,28 @@ def test_demo_exports_every_parameter_of_the_chosen_missions(tmp_path):
             if seen == expected:
                 break
         elapsed = time.monotonic() - started
+        ping = subprocess.run([sys.executable, "-m", "groundstation.cli", "send", "--api", f"http://127.0.0.1:{port}",
+                               "zhurong", "PING", "--wait", "--timeout", "30"],
+                              env=env, capture_output=True, text=True, timeout=60)
     finally:
         demo.send_signal(signal.SIGINT)
         output = demo.communicate(timeout=20)[0]
     assert seen == expected, output
     assert elapsed < 30
+    assert ping.returncode == 0 and ping.stdout.splitlines()[-1].endswith("completed"), ping.stdout + ping.stderr
+    assert "API token   from $QUEQIAO_API_TOKEN" in output
     assert f"http://127.0.0.1:{port}/metrics" in output
     assert demo.returncode == 0, output
+
+
+def test_demo_prints_a_generated_token_when_none_is_set():
+    from groundstation.demo import banner
+
+    class FakeDaemon:
+        class http:
+            url = "http://127.0.0.1:9108"
+
+    out = io.StringIO()
+    banner(FakeDaemon, ["zhurong"], __import__("pathlib").Path("/tmp/a"), "generated-token-xyz", out)
+    assert "API token   generated-token-xyz" in out.getvalue()
+    assert "groundstation send --api http://127.0.0.1:9108 zhurong PING --wait" in out.getvalue()
