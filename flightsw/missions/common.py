@@ -166,7 +166,8 @@ class PowerSystem:
             "pcdu_temperature": pcdu_temp_c,
         }
         for array in self.arrays:
-            values[f"{prefix}{array.name}_current"] = max(0.0, self.array_current(array) + rng.gauss(0.0, 0.005))
+            current = self.array_current(array)  # dark arrays read exactly zero
+            values[f"{prefix}{array.name}_current"] = max(0.0, current + rng.gauss(0.0, 0.005)) if current else 0.0
         return values
 
 
