@@ -84,7 +84,6 @@ class Change5OrbiterModel(BaseModel):
         self.t = t
         if dt <= 0:
             return
-        self.check_safe_request()
         self._state = self.orbit.at(self.t0 + t)
         att = self.hold.step(dt)
         self._burn_step(dt)

@@ -53,6 +53,21 @@ def field_bounds(packet: HousekeepingPacket) -> list[tuple[str, float | None, fl
     return rows
 
 
+def aux_bounds(spacecraft: Spacecraft) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per event, the engineering range of each numeric auxiliary field (what the raw field holds)."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for event in spacecraft.events:
+        fields = {}
+        for path, param in event.parameters():
+            if param.calibration.is_state or param.domain.is_float:
+                continue
+            a = float(param.calibration.to_eng(param.domain.minimum))
+            b = float(param.calibration.to_eng(param.domain.maximum))
+            fields[path.rsplit(".", 1)[-1]] = (min(a, b), max(a, b))
+        out[event.name] = fields
+    return out
+
+
 def nominal_range(spacecraft: Spacecraft, name: str) -> tuple[float | None, float | None]:
     """The warning (else critical) range of a numeric housekeeping parameter: used to pick thresholds."""
     limits = spacecraft.parameter(name).limits
@@ -247,6 +262,18 @@ class BaseModel(MissionModel):
         self.safe_reason = ""
         self._onboard0 = epoch_seconds_us(start_utc) / 1e6
         self._latched: set[str] = set()
+        self._aux_bounds = aux_bounds(spacecraft)
+        self._emit_raw = emit
+        self.emit = self._emit_clamped
+
+    def _emit_clamped(self, event: str, **aux: Any) -> None:
+        """Raise an event with its numeric auxiliary data clamped into what the event's fields hold."""
+        bounds = self._aux_bounds.get(event, {})
+        for key, value in aux.items():
+            if key in bounds and isinstance(value, (int, float)) and not isinstance(value, bool):
+                lo, hi = bounds[key]
+                aux[key] = min(hi, max(lo, value)) if value == value else lo
+        self._emit_raw(event, **aux)
 
     # -- helpers for subclasses -------------------------------------------------------
 
@@ -306,10 +333,6 @@ class BaseModel(MissionModel):
             return
         self.enter_safe_mode(reason)
         self.emit("safe_mode_entered", reason=reason)
-
-    def check_safe_request(self) -> None:
-        if self.faults is not None and self.faults.safe_mode_requested() and self.mode != "SAFE":
-            self.autonomous_safe_mode("COMMANDED")
 
     # -- MissionModel -----------------------------------------------------------------
 

@@ -121,7 +121,6 @@ class Haiyang2dModel(BaseModel):
         self.t = t
         if dt <= 0:
             return
-        self.check_safe_request()
         self._geo(t)
         sun = self.illum.at(t)
         self.sun_lit = sun.lit

@@ -65,7 +65,7 @@ class IlrsLanderModel(BaseModel):
                         "seismometer": Heater(self.vault, 4.0, -22.0)}
         self.station_mode, self.mode_since = "DAY_NOMINAL", 0.0
         self.sleep_el, self.wake_el = 0.0, 1.0
-        self.night_start, self.night_min_cabin = 0.0, math.inf
+        self.night_start, self.night_min_cabin = 0.0, self.cabin.temperature_c
         self.resume: set[str] = set()
         self.sun_el = self.sun.at(0.0).elevation_deg
         self.regolith_c = lunar_surface_temperature_c(self.sun_el)
@@ -93,7 +93,6 @@ class IlrsLanderModel(BaseModel):
         self.t = t
         if dt <= 0:
             return
-        self.check_safe_request()
         sun = self.sun.at(t)
         self.sun_el = sun.elevation_deg
         self.regolith_c = lunar_surface_temperature_c(self.sun_el)
@@ -146,8 +145,10 @@ class IlrsLanderModel(BaseModel):
         if self.mode == "SAFE":
             self.station_mode = "SAFE"
             return
-        if mode == "SAFE":
+        if mode == "SAFE":  # back from safe mode: pick up the sun where it is
             mode = self.station_mode = "DAY_NOMINAL" if el > self.wake_el else "NIGHT_SURVIVAL"
+            if mode == "NIGHT_SURVIVAL":
+                self.night_start, self.night_min_cabin = self.t, self.cabin.temperature_c
         if mode in ("DAY_NOMINAL", "DAWN_WAKE") and el < self.sleep_el + 1.0:
             self._set_mode("DUSK")
         elif mode == "DUSK" and el < self.sleep_el:

@@ -181,7 +181,6 @@ class Tianwen1Model(BaseModel):
         self.t = t
         if dt <= 0:
             return
-        self.check_safe_request()
         self._burn_step(dt)
         self._update_geometry()
         sun = self.orbit.sun_state(t)

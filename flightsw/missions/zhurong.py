@@ -124,7 +124,6 @@ class ZhurongModel(BaseModel):
             self.t = t
             return
         self.t = t
-        self.check_safe_request()
         sun = self.sun.at(t)
         self.last_sun = sun
         self.env_c = mars_surface_temperature_c(self.sun.local_time_h(t))

@@ -14,7 +14,7 @@ SC = builtin_registry().spacecraft("change5-orbiter")
 def make(seed=4, faults=None):
     events: list = []
     model = Change5OrbiterModel(SC, seed=seed, start_utc=Change5OrbiterModel.DEFAULT_START_UTC,
-                                emit=lambda e, **a: events.append((e, a)), faults=faults)
+                                emit=lambda e, **a: events.append((SC.event(e).build(a) and e, a)), faults=faults)
     return model, events
 
 

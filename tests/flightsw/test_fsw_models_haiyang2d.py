@@ -17,7 +17,7 @@ SC = builtin_registry().spacecraft("haiyang2d")
 def make(seed=9, faults=None):
     events: list = []
     model = Haiyang2dModel(SC, seed=seed, start_utc=Haiyang2dModel.DEFAULT_START_UTC,
-                           emit=lambda e, **a: events.append((e, a)), faults=faults)
+                           emit=lambda e, **a: events.append((SC.event(e).build(a) and e, a)), faults=faults)
     return model, events
 
 

@@ -14,7 +14,7 @@ SC = builtin_registry().spacecraft("ilrs-lander")
 def make(seed=11):
     events: list = []
     model = IlrsLanderModel(SC, seed=seed, start_utc=IlrsLanderModel.DEFAULT_START_UTC,
-                            emit=lambda e, **a: events.append((e, a)))
+                            emit=lambda e, **a: events.append((SC.event(e).build(a) and e, a)))
     return model, events
 
 

@@ -17,7 +17,7 @@ SC = builtin_registry().spacecraft("tianwen1")
 
 def make(start=Tianwen1Model.DEFAULT_START_UTC, faults=None, seed=2):
     events: list = []
-    model = Tianwen1Model(SC, seed=seed, start_utc=start, emit=lambda e, **a: events.append((e, a)), faults=faults)
+    model = Tianwen1Model(SC, seed=seed, start_utc=start, emit=lambda e, **a: events.append((SC.event(e).build(a) and e, a)), faults=faults)
     model.step(0.0, 0.0)
     return model, events
 

@@ -18,7 +18,7 @@ SOL = 88_775.244
 
 def make(seed=5, faults=None, start=ZhurongModel.DEFAULT_START_UTC):
     events: list = []
-    model = ZhurongModel(SC, seed=seed, start_utc=start, emit=lambda e, **a: events.append((e, a)), faults=faults)
+    model = ZhurongModel(SC, seed=seed, start_utc=start, emit=lambda e, **a: events.append((SC.event(e).build(a) and e, a)), faults=faults)
     return model, events
 
 
