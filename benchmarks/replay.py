@@ -49,12 +49,8 @@ def replay(stream: bytes, frame_length: int, vcid: int, codec: PacketCodec, apid
     cadu = frame_length + len(ASM)
     markers, _resume = k["sync"].lock_frames(stream, cadu, 0, ASM, 2)
     lap("ASM lock")
-    frames = k["randomizer"].tm_derandomize_frames(stream, markers + len(ASM), frame_length)
-    lap("derandomize")
-    crc = k["crc"].crc16_strided(frames, frame_length, frame_length - 2)
-    fecf = (frames[:, -2].astype(np.uint16) << 8) | frames[:, -1]
-    good = crc == fecf
-    lap("FECF check")
+    frames, good = k["randomizer"].tm_derandomize_check(stream, markers + len(ASM), frame_length)
+    lap("derandomize + FECF check")
     head = frames[:, :TM_HEADER]
     frame_vcid = (head[:, 1] >> 1) & 7
     vc_count = head[:, 3]

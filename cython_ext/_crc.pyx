@@ -29,7 +29,10 @@ cdef inline void _update4(uint16_t *c, const uint8_t **p, Py_ssize_t n) noexcept
 def _u8(obj):
     if isinstance(obj, np.ndarray):
         return obj.reshape(-1).view(np.uint8)
-    return memoryview(obj).cast("B")
+    if isinstance(obj, (bytes, bytearray)):
+        return obj
+    view = memoryview(obj)
+    return view.cast("B") if view.nbytes else b""
 
 
 def crc16(data, init: int = CRC16_INIT) -> int:

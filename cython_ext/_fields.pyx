@@ -174,7 +174,10 @@ cdef inline uint64_t _mask(int64_t width) noexcept nogil:
 def _u8(obj):
     if isinstance(obj, np.ndarray):
         return obj.reshape(-1).view(np.uint8)
-    return memoryview(obj).cast("B")
+    if isinstance(obj, (bytes, bytearray)):
+        return obj
+    view = memoryview(obj)
+    return view.cast("B") if view.nbytes else b""
 
 
 def _columns(arrays, Py_ssize_t count, bint writable):

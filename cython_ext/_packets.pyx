@@ -24,7 +24,10 @@ cdef enum:
 def _u8(obj):
     if isinstance(obj, np.ndarray):
         return obj.reshape(-1).view(np.uint8)
-    return memoryview(obj).cast("B")
+    if isinstance(obj, (bytes, bytearray)):
+        return obj
+    view = memoryview(obj)
+    return view.cast("B") if view.nbytes else b""
 
 
 def split_packets(buffer, start=0, max_length=MAX_PACKET):

@@ -22,7 +22,8 @@ def _u8(obj):
         return obj.reshape(-1).view(np.uint8)
     if isinstance(obj, (bytes, bytearray)):
         return obj
-    return memoryview(obj).cast("B")
+    view = memoryview(obj)
+    return view.cast("B") if view.nbytes else b""
 
 
 cdef Py_ssize_t _scan(const uint8_t *d, Py_ssize_t n, Py_ssize_t start, uint64_t word, Py_ssize_t m,

@@ -12,6 +12,13 @@ import numpy as np
 CRC16_INIT = 0xFFFF
 
 
+def _bytes_view(buffer) -> memoryview:
+    if isinstance(buffer, np.ndarray):
+        return memoryview(np.ascontiguousarray(buffer).reshape(-1).view(np.uint8))
+    view = memoryview(buffer)
+    return view.cast("B") if view.nbytes else memoryview(b"")
+
+
 def crc16(data, init: int = CRC16_INIT) -> int:
     """CRC-16/CCITT-FALSE of a bytes-like object."""
     return crc_hqx(data, init)
@@ -22,7 +29,7 @@ def crc16_many(buffer, offsets, lengths, init: int = CRC16_INIT) -> np.ndarray:
 
     Raises ValueError if any slice runs outside the buffer.
     """
-    view = memoryview(buffer).cast("B")
+    view = _bytes_view(buffer)
     offsets = np.asarray(offsets, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     if offsets.shape != lengths.shape:
@@ -43,7 +50,7 @@ def crc16_strided(buffer, record_length: int, crc_length: int, init: int = CRC16
     """
     if record_length <= 0 or not 0 <= crc_length <= record_length:
         raise ValueError("need 0 <= crc_length <= record_length and record_length > 0")
-    view = memoryview(buffer).cast("B")
+    view = _bytes_view(buffer)
     count = len(view) // record_length
     out = np.empty(count, dtype=np.uint16)
     for i in range(count):

@@ -54,3 +54,21 @@ def test_derandomize_frames_at_offsets(frame_length, offsets, even):
         got = rnd.tm_derandomize_frames(buffer, np.array(offsets, dtype=np.int64), frame_length)
         assert got.shape == (len(offsets), frame_length)
         assert [row.tobytes() for row in got] == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 80), st.integers(0, 9), st.data())
+def test_derandomize_and_check_fecf(frame_length, count, data):
+    crc = cython_ext.twin("crc")
+    frames = []
+    for _ in range(count):
+        body = data.draw(st.binary(min_size=frame_length - 2, max_size=frame_length - 2))
+        frames.append(body + crc.crc16(body).to_bytes(2, "big"))
+    bad = data.draw(st.sets(st.integers(0, max(count - 1, 0)), max_size=3)) if count else set()
+    frames = [bytes([f[0] ^ 1]) + f[1:] if i in bad else f for i, f in enumerate(frames)]
+    stream = b"".join(b"\x1a\xcf\xfc\x1d" + cython_ext.twin("randomizer").tm_randomize(f) for f in frames)
+    offsets = np.arange(count, dtype=np.int64) * (frame_length + 4) + 4
+    for rnd in IMPLEMENTATIONS:
+        out, ok = rnd.tm_derandomize_check(stream, offsets, frame_length)
+        assert [row.tobytes() for row in out] == frames
+        assert ok.tolist() == [i not in bad for i in range(count)]
