@@ -17,8 +17,8 @@ from typing import Any
 from flightsw.missions.common import (CONSTRAINT_VIOLATED, RESOURCE_BUSY, Array, BaseModel, Heater, PowerSystem,
                                       refused)
 from flightsw.model import CommandOutcome, register_model
-from flightsw.physics import AttitudeHold, Battery, L1Illumination, L1LissajousOrbit, SolarArray, ThermalNetwork
-from flightsw.physics import ThermalNode
+from flightsw.physics import (AttitudeHold, Battery, L1Illumination, L1LissajousOrbit, SolarArray, ThermalNetwork,
+                              ThermalNode)
 from flightsw.physics.ephemeris import C_KM_S
 from flightsw.physics.thermal import SPACE_SINK_C
 
@@ -108,7 +108,8 @@ class Change5OrbiterModel(BaseModel):
         self.panel.internal_w = 0.35 * sun.irradiance_wm2 * cos_i * 0.6 + self.fault_heat("sun_panel")
         self.xpdr.internal_w = 25.0 + self.fault_heat("transponder")
         self.bat.internal_w = self.power.state.current_a ** 2 * 0.04 + self.fault_heat("battery")
-        self.valves.internal_w = (5.0 if self.burn and self.burn["firing"] else 0.0) + self.fault_heat("thruster_valves")
+        firing = bool(self.burn and self.burn["firing"])
+        self.valves.internal_w = (5.0 if firing else 0.0) + self.fault_heat("thruster_valves")
         self.tank.extra_w = self.fault_heat("propellant_tank")
         self.deck.internal_w = 4.0 * sum(i.on for i in self.instruments.values()) + self.fault_heat("sensor_deck")
         self.net.step(dt)

@@ -68,6 +68,15 @@ def aux_bounds(spacecraft: Spacecraft) -> dict[str, dict[str, tuple[float, float
     return out
 
 
+def event_recorder(spacecraft: Spacecraft, sink: list) -> Callable[..., None]:
+    """An ``emit`` for tests and tools: builds each event with the mission database (so a wrong name or
+    out-of-range data fails at once) and appends ``(name, aux)`` to ``sink``."""
+    def emit(event: str, **aux: Any) -> None:
+        spacecraft.event(event).build(aux)
+        sink.append((event, aux))
+    return emit
+
+
 def nominal_range(spacecraft: Spacecraft, name: str) -> tuple[float | None, float | None]:
     """The warning (else critical) range of a numeric housekeeping parameter: used to pick thresholds."""
     limits = spacecraft.parameter(name).limits

@@ -92,6 +92,8 @@ class Haiyang2dModel(BaseModel):
         self.burn: dict[str, Any] | None = None
         self.satellites = 10
         self.in_saa = False
+        self.sun_lit = True
+        self.scat_tripped = False   # over-temperature protection opened the transmitter's switch
         self.eddy_phase = (self.rng.uniform(0, 6.3), self.rng.uniform(0, 6.3))
         self.orbits0 = int((start_utc - LAUNCH_UTC).total_seconds() / self.illum.period_s)
         self.obdh.stored_bits = 0.25 * self.STORAGE_BITS
@@ -162,9 +164,6 @@ class Haiyang2dModel(BaseModel):
             self.set_instrument("SCATTEROMETER", False)
         if soc < 35.0:
             self.autonomous_safe_mode("UNDERVOLTAGE")
-
-    scat_tripped = False
-    sun_lit = True
 
     def _in_saa(self) -> bool:
         dlat = (math.degrees(self.lat) + 25.0) / 25.0

@@ -61,6 +61,7 @@ class ZhurongModel(BaseModel):
         self.drive_mode = "NORMAL"
         self._drives_seen = self.rover.drives_completed
         self._aborts_seen = self.rover.aborts
+        self._hazard_hold = False   # a hazard stopped the last drive; cleared by the next DRIVE or STOP
         self.suspension_mm = 300.0
         self.hibernating = False
         self.wake_array_w, self.wake_temp_c = 60.0, -30.0
@@ -297,8 +298,6 @@ class ZhurongModel(BaseModel):
         if self.marscode_mode != "STANDBY" or self.is_on("MSCAM") or self.is_on("NATECAM"):
             return "SCIENCE"
         return "STANDBY"
-
-    _hazard_hold = False
 
     def hk_mobility(self) -> dict[str, Any]:
         s = self.rover.state

@@ -5,7 +5,7 @@ import pytest
 
 from flightsw.core.faults import FaultSet
 from flightsw.missions.change5_orbiter import Change5OrbiterModel
-from flightsw.missions.common import CONSTRAINT_VIOLATED, REFUSED_IN_MODE
+from flightsw.missions.common import CONSTRAINT_VIOLATED, REFUSED_IN_MODE, event_recorder
 from protocols.missions import builtin_registry
 
 SC = builtin_registry().spacecraft("change5-orbiter")
@@ -14,7 +14,7 @@ SC = builtin_registry().spacecraft("change5-orbiter")
 def make(seed=4, faults=None):
     events: list = []
     model = Change5OrbiterModel(SC, seed=seed, start_utc=Change5OrbiterModel.DEFAULT_START_UTC,
-                                emit=lambda e, **a: events.append((SC.event(e).build(a) and e, a)), faults=faults)
+                                emit=event_recorder(SC, events), faults=faults)
     return model, events
 
 

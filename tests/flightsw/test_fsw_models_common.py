@@ -14,7 +14,7 @@ import pytest
 import flightsw.missions  # noqa: F401  (registers the models)
 from flightsw.core.faults import FaultSet
 from flightsw.model import MODELS, CommandOutcome, NotMine
-from flightsw.missions.common import REFUSED_IN_MODE, RUNTIME_COMMANDS
+from flightsw.missions.common import REFUSED_IN_MODE, RUNTIME_COMMANDS, event_recorder
 from protocols.missions import builtin_registry
 from protocols.parameters import LimitState
 
@@ -28,12 +28,8 @@ STEP_S = 30.0
 def make(name: str, seed: int = 7, faults: FaultSet | None = None, events: list | None = None):
     cls = MODELS[name]
     sc = REGISTRY.spacecraft(name)
-    sink = events if events is not None else []
-
-    def emit(event: str, **aux):
-        sc.event(event).build(aux)  # every event the model raises exists and its data fits the packet
-        sink.append((event, aux))
-
+    # Every event the model raises must exist and its data fit the packet: the recorder builds each one.
+    emit = event_recorder(sc, events if events is not None else [])
     return cls(sc, seed=seed, start_utc=cls.DEFAULT_START_UTC, emit=emit, faults=faults)
 
 

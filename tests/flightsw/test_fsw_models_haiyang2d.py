@@ -6,7 +6,7 @@ import statistics
 import pytest
 
 from flightsw.core.faults import FaultSet
-from flightsw.missions.common import REFUSED_IN_MODE
+from flightsw.missions.common import REFUSED_IN_MODE, event_recorder
 from flightsw.missions.haiyang2d import Haiyang2dModel
 from protocols.missions import builtin_registry
 from protocols.parameters import LimitState
@@ -17,7 +17,7 @@ SC = builtin_registry().spacecraft("haiyang2d")
 def make(seed=9, faults=None):
     events: list = []
     model = Haiyang2dModel(SC, seed=seed, start_utc=Haiyang2dModel.DEFAULT_START_UTC,
-                           emit=lambda e, **a: events.append((SC.event(e).build(a) and e, a)), faults=faults)
+                           emit=event_recorder(SC, events), faults=faults)
     return model, events
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from flightsw.missions.common import REFUSED_IN_MODE
+from flightsw.missions.common import REFUSED_IN_MODE, event_recorder
 from flightsw.missions.ilrs_lander import IlrsLanderModel
 from protocols.missions import builtin_registry
 from protocols.parameters import LimitState
@@ -14,7 +14,7 @@ SC = builtin_registry().spacecraft("ilrs-lander")
 def make(seed=11):
     events: list = []
     model = IlrsLanderModel(SC, seed=seed, start_utc=IlrsLanderModel.DEFAULT_START_UTC,
-                            emit=lambda e, **a: events.append((SC.event(e).build(a) and e, a)))
+                            emit=event_recorder(SC, events))
     return model, events
 
 

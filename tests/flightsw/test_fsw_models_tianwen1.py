@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from flightsw.core.faults import FaultSet
-from flightsw.missions.common import CONSTRAINT_VIOLATED, REFUSED_IN_MODE
+from flightsw.missions.common import CONSTRAINT_VIOLATED, REFUSED_IN_MODE, event_recorder
 from flightsw.missions.tianwen1 import Tianwen1Model
 from flightsw.physics.orbit import TIANWEN1_CAPTURE_UTC
 from protocols.missions import builtin_registry
@@ -17,7 +17,8 @@ SC = builtin_registry().spacecraft("tianwen1")
 
 def make(start=Tianwen1Model.DEFAULT_START_UTC, faults=None, seed=2):
     events: list = []
-    model = Tianwen1Model(SC, seed=seed, start_utc=start, emit=lambda e, **a: events.append((SC.event(e).build(a) and e, a)), faults=faults)
+    model = Tianwen1Model(SC, seed=seed, start_utc=start, faults=faults,
+                  emit=event_recorder(SC, events))
     model.step(0.0, 0.0)
     return model, events
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from flightsw.core.faults import FaultSet
-from flightsw.missions.common import REFUSED_IN_MODE, RESOURCE_BUSY
+from flightsw.missions.common import REFUSED_IN_MODE, RESOURCE_BUSY, event_recorder
 from flightsw.missions.zhurong import ZhurongModel, odometer_at
 from flightsw.physics.rover import ZHURONG_TOTAL_ODOMETRY_M
 from protocols.missions import builtin_registry
@@ -18,7 +18,8 @@ SOL = 88_775.244
 
 def make(seed=5, faults=None, start=ZhurongModel.DEFAULT_START_UTC):
     events: list = []
-    model = ZhurongModel(SC, seed=seed, start_utc=start, emit=lambda e, **a: events.append((SC.event(e).build(a) and e, a)), faults=faults)
+    model = ZhurongModel(SC, seed=seed, start_utc=start, faults=faults,
+                  emit=event_recorder(SC, events))
     return model, events
 
 
