@@ -571,3 +571,17 @@ def test_cltu_extractor_on_a_chunked_noisy_stream(randomized):
     for i in range(len(stream)):
         out += ex.feed(stream[i:i + 1])
     assert out == frames
+
+
+@pytest.mark.parametrize("mission", [sc.name for sc in registry()])
+def test_every_mission_flies_with_its_model(mission):
+    rt = make(mission, seed=2)
+    ground = Ground(rt)
+    ground.feed(rt.advance_to(30))
+    request = send(rt, "PING", seq=1)
+    ground.feed(rt.advance_to(62))
+    assert not ground.anomalies and rt.counters["hk_build_errors"] == 0
+    assert [s for s, _ in ground.verification(request)] == [1, 3, 7] and ground.of(17, 2)
+    seen = {rt.spacecraft.housekeeping_packet(int.from_bytes(tm.source_data[:2], "big")).name
+            for tm in ground.of(3, 25)}
+    assert seen == {p.name for p in rt.spacecraft.housekeeping}  # every report once at t=0 at least
