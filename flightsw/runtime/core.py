@@ -219,6 +219,10 @@ class FlightSoftware:
         ex.add(_ModelApp(self))
         # Housekeeping.
         self.encoders = {p.name: _HkEncoder(p) for p in sc.housekeeping}
+        names = {p.name for p in sc.housekeeping}
+        unknown = sorted((set(cfg.hk_periods) | set(cfg.hk_disabled)) - names)
+        if unknown:
+            raise ValueError(f"{sc.name} has no housekeeping packet(s) {unknown}; known: {', '.join(sorted(names))}")
         hk = []
         for p in sc.housekeeping:
             period = float(cfg.hk_periods.get(p.name, p.period))

@@ -96,6 +96,10 @@ class Emulator:
             raise EmulatorError(f"time scale must be > 0, not {time_scale}")
         self.downlink_url = check_link(downlink, binds=False)
         self.uplink_url = check_link(uplink, binds=True) if uplink else None
+        if self.uplink_url is not None and self.uplink_url.framing == "stream" and (
+                self.uplink_url.scheme, self.uplink_url.address, self.uplink_url.path) == (
+                self.downlink_url.scheme, self.downlink_url.address, self.downlink_url.path):
+            self.uplink_url = None  # the same connection both ways: the downlink's return direction
         if self.uplink_url is not None and self.uplink_url.scheme == "file":
             raise EmulatorError(f"uplink {uplink}: a file cannot carry telecommands; use udp, tcp, serial or mqtt")
         try:
