@@ -16,7 +16,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flightsw.missions.common import (CONSTRAINT_VIOLATED, RESOURCE_BUSY, Array, BaseModel, Heater, PowerSystem,
+from flightsw.missions.common import (CONSTRAINT_VIOLATED, EXECUTION_FAILED, RESOURCE_BUSY, Array, BaseModel, Heater, PowerSystem,
                                       refused)
 from flightsw.model import CommandOutcome, register_model
 from flightsw.physics import AttitudeHold, Battery, KeplerOrbit, SolarArray, ThermalNetwork, ThermalNode
@@ -108,6 +108,7 @@ class Tianwen1Model(BaseModel):
         self.fuel_kg, self.oxidizer_kg = 420.0, 690.0
         self.helium_mpa = 21.0
         self.burn: dict[str, Any] | None = None
+        self.engine_fault = False
         self.last_dv, self.last_burn_s = 0.0, 0.0
         self.sun_lit = True
         self.relay: dict[str, Any] | None = None
@@ -254,7 +255,12 @@ class Tianwen1Model(BaseModel):
         self.oxidizer_kg -= dm * 1.65 / 2.65
         self.helium_mpa -= dm * 0.004
         b["elapsed"] += h
-        if b["achieved"] >= b["dv"] - 1e-6 or b["elapsed"] >= b["max"] or self.fuel_kg <= 0:
+        # An overheated engine valve (thermal runaway) trips the engine's protection: the burn stops short.
+        anomaly = b["engine"] == "MAIN_3000N" and self.valve.temperature_c > 80.0
+        if anomaly:
+            self.engine_fault = True
+            self.emit("engine_anomaly", chamber_pressure=0.82, burn_elapsed=b["elapsed"])
+        if anomaly or b["achieved"] >= b["dv"] - 1e-6 or b["elapsed"] >= b["max"] or self.fuel_kg <= 0:
             self._apply_dv(b["achieved"])
             self.last_dv, self.last_burn_s = b["achieved"], b["elapsed"]
             self.burn = None
@@ -398,7 +404,7 @@ class Tianwen1Model(BaseModel):
         firing = bool(b and b["firing"])
         main = firing and b["engine"] == "MAIN_3000N"  # type: ignore[index]
         return {
-            "engine_state": "FIRING" if firing else "ARMED" if b else "SAFED",
+            "engine_state": "FAULT" if self.engine_fault else "FIRING" if firing else "ARMED" if b else "SAFED",
             "engine_thrust": 3000.0 + self.noise(8.0) if main else 0.0,
             "chamber_pressure": 0.82 + self.noise(0.003) if main else 0.0,
             "fuel_pressure": 1.80 - (0.06 if firing else 0.0) + self.noise(0.002),
@@ -504,6 +510,8 @@ class Tianwen1Model(BaseModel):
         if self.burn is not None:
             return refused("a manoeuvre is already planned", RESOURCE_BUSY)
         engine, dv, max_s = str(args["engine"]), float(args["delta_v"]), float(args["max_duration"])
+        if engine == "MAIN_3000N" and self.engine_fault:
+            return refused("the 3000 N engine is in fault; use the 120 N thrusters", EXECUTION_FAILED)
         thrust, isp = ENGINES[engine]
         mass = DRY_MASS_KG + self.fuel_kg + self.oxidizer_kg
         need = mass * (1 - math.exp(-dv / (isp * G0)))

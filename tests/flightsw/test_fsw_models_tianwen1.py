@@ -152,3 +152,21 @@ def test_hiric_needs_power_and_attitude_commands_need_nominal_mode():
     model.enter_safe_mode("COMMANDED")
     assert model.housekeeping("attitude")["aocs_mode"] == "SUN_SAFE"
     assert model.execute("SET_ATTITUDE_MODE", {"mode": "MARS_POINT"}).error_code == REFUSED_IN_MODE
+
+
+def test_engine_valve_runaway_cuts_a_main_engine_burn_short():
+    faults = FaultSet(["thermal-runaway:engine_valve=300@t=0"], seed=1)
+    model, events = make(start=TIANWEN1_CAPTURE_UTC, faults=faults)   # at periapsis: lower the apoapsis
+    outcome = model.execute("ORBIT_MANEUVER", {"engine": "MAIN_3000N", "ignition_time": 420, "delta_v": 40.0,
+                                               "max_duration": 600})
+    assert outcome.ok
+    advance(model, outcome.duration, dt=1.0, faults=faults)
+    anomaly = [a for e, a in events if e == "engine_anomaly"]
+    assert anomaly and 0 < anomaly[0]["burn_elapsed"] < outcome.duration - 420
+    prop = model.housekeeping("propulsion")
+    assert prop["engine_state"] == "FAULT" and prop["burn_delta_v"] < 40.0
+    assert SC.parameter("temp_engine_valve").classify(model.housekeeping("thermal")["temp_engine_valve"]) \
+        == LimitState.CRITICAL
+    again = model.execute("ORBIT_MANEUVER", {"engine": "MAIN_3000N", "ignition_time": 0, "delta_v": 1.0,
+                                             "max_duration": 60})
+    assert not again.ok
