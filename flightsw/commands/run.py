@@ -48,6 +48,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _hk_period(text: str) -> tuple[str, float]:
+    name, eq, value = text.partition("=")
+    if not eq or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected PACKET=SECONDS, e.g. power=2")
+    return name.strip(), _positive(value)
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("run", help="emulate a spacecraft: telemetry frames down, telecommands up",
                               description="Emulate one spacecraft of the mission database on a downlink "
@@ -71,6 +78,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--start", type=_utc, metavar="ISO-UTC", help="UTC at sim time 0 (default: now)")
     p.add_argument("--bitrate", type=_positive, metavar="BIT/S",
                    help="downlink channel bit rate (default: the mission's symbol rate, else 64000)")
+    p.add_argument("--hk-period", type=_hk_period, action="append", default=[], metavar="PACKET=S",
+                   help="housekeeping period of one packet (repeatable; default: the mission database's)")
     p.add_argument("--store-bytes", type=int, default=4 << 20, help="capacity of each packet store (default 4 MiB)")
     p.add_argument("--farm-window", type=int, default=10, help="FARM-1 sliding window width (even, default 10)")
     p.add_argument("--tc-vcid", type=int, default=0, help="virtual channel of telecommand frames (default 0)")
@@ -94,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
                             duration=args.duration, passes=args.pass_schedule, bitrate=args.bitrate,
                             store_bytes=args.store_bytes, farm_window=args.farm_window, tc_vcid=args.tc_vcid,
                             drift_ppm=args.drift_ppm, epoch=args.epoch, tc_randomized=args.tc_randomized,
-                            flood=args.flood)
+                            flood=args.flood, hk_periods=dict(args.hk_period))
     except EmulatorError as exc:
         print(f"flightsw run: error: {exc}", file=sys.stderr)
         return 2
