@@ -84,6 +84,8 @@ class ZhurongModel(BaseModel):
         self.uhf_rx, self.uhf_lock, self.uhf_tx_power = -85.0, "BIT_LOCK", 9.8
         self.obdh.stored_bits = 0.2 * self.STORAGE_BITS
         self.load = Ema(120.0, self.AVIONICS_W)
+        self._mcs_last: dict[str, Any] = {}
+        self._romag_last: dict[str, Any] = {}
 
     def _build_thermal(self) -> None:
         net = ThermalNetwork(lambda t: self.env_c)
@@ -358,6 +360,10 @@ class ZhurongModel(BaseModel):
         }
 
     def hk_romag(self) -> dict[str, Any]:
+        # Switched off, the instrument sends nothing new: its last reading is held.
+        if not self.is_on("ROMAG") and self._romag_last:
+            return {**self._romag_last, "romag_power": "OFF",
+                    "romag_sensor_temperature": 0.85 * self.env_c + 0.15 * self.web.temperature_c}
         h = math.radians(self.rover.heading)
         cx, cy, cz = self.field_crust
         # Crustal field seen in rover axes (rotates with heading) plus the rover's own field.
@@ -367,21 +373,25 @@ class ZhurongModel(BaseModel):
         if self.rover.driving:  # motor currents disturb the mast sensor
             bx += 8.0 * sum(self.rover.currents)
         bx, by, bz = (b + self.noise(0.3) for b in (bx, by, bz))
-        return {
+        self._romag_last = {
             "romag_power": "ON" if self.is_on("ROMAG") else "OFF",
             "romag_range": "NT_2000",
             "field_x": bx, "field_y": by, "field_z": bz,
             "field_total": math.sqrt(bx * bx + by * by + bz * bz),
             "romag_sensor_temperature": 0.85 * self.env_c + 0.15 * self.web.temperature_c + self.noise(0.2),
         }
+        return self._romag_last
 
     def hk_mcs(self) -> dict[str, Any]:
+        if not self.is_on("MCS") and self._mcs_last:
+            return {**self._mcs_last, "mcs_power": "OFF",
+                    "mcs_temperature": 0.6 * self.web.temperature_c + 0.4 * self.env_c}
         lt = self.sun.local_time_h(self.t)
         # Thermal tide: pressure low in the afternoon; wind picks up with convection.
         pressure = 745.0 + 12.0 * math.cos(2 * math.pi * (lt - 5.0) / 24.0) + self.noise(0.8)
         day = max(0.0, self.last_sun.sin_elevation)
         wind = max(0.0, 2.0 + 6.0 * day + self.noise(0.8))
-        return {
+        self._mcs_last = {
             "mcs_power": "ON" if self.is_on("MCS") else "OFF",
             "air_temperature": self.env_c + 3.0 * day + self.noise(0.3),
             "air_pressure": pressure,
@@ -390,6 +400,7 @@ class ZhurongModel(BaseModel):
             "sound_level": 25.0 + 1.5 * wind + (20.0 if self.rover.driving else 0.0) + self.noise(1.0),
             "mcs_temperature": 0.6 * self.web.temperature_c + 0.4 * self.env_c + self.noise(0.1),
         }
+        return self._mcs_last
 
     def hk_marscode(self) -> dict[str, Any]:
         optics = self.optics.temperature_c

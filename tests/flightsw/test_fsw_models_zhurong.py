@@ -165,3 +165,15 @@ def test_relay_passes_drain_the_store():
         sessions.add(model.housekeeping("comms")["relay_session"])
     assert "TRANSFER" in sessions and "IDLE" in sessions
     assert model.housekeeping("comms")["relay_volume"] > 0
+
+
+def test_switched_off_climate_station_holds_its_last_reading():
+    model, events = make()
+    advance(model, 600.0)
+    last = model.housekeeping("mcs")
+    assert model.execute("POWER_INSTRUMENT", {"instrument": "MCS", "state": "OFF"}).ok
+    advance(model, 3 * 3600.0, dt=60.0)
+    held = model.housekeeping("mcs")
+    assert held["mcs_power"] == "OFF"
+    assert held["air_pressure"] == last["air_pressure"] and held["wind_speed"] == last["wind_speed"]
+    assert ("instrument_power_changed", {"instrument": "MCS", "state": "OFF"}) in events
