@@ -12,6 +12,7 @@ links and real time.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections import Counter
@@ -26,6 +27,7 @@ from cython_ext import crc as _crc
 from flightsw.core import (EventApp, Executive, FaultApp, FaultSet, HkPacket, HousekeepingApp, OnboardClock,
                            OnboardStore, PassSchedule, ScheduleEntry, Scheduler, SimClock, StorageApp)
 from flightsw.core.app import App
+from flightsw.core.faults import FaultSpec, parse_fault
 from flightsw.core.bus import Message
 from flightsw.core.events import Event
 from flightsw.core.msgids import (EVENT_HK_GENERATION_CHANGED, EVENT_HK_PERIOD_CHANGED, EVENT_STORAGE_DUMP_COMPLETED,
@@ -197,7 +199,8 @@ class FlightSoftware:
             self.onboard = OnboardClock.mission_epoch(self.clock, cfg.epoch, drift_ppm=cfg.drift_ppm)
         self.executive = ex = Executive(self.clock, self.onboard, spacecraft=sc.name)
         self.events_app = ex.add(EventApp(self._event_sink))
-        self.faults = FaultSet(cfg.faults, seed=cfg.seed)
+        self.faults = FaultSet([sensor_target(parse_fault(f) if isinstance(f, str) else f, sc.name)
+                                for f in cfg.faults], seed=cfg.seed)
         ex.add(FaultApp(self.faults))
         # Packet stores: one per store the database names (DUMP_STORAGE's choices).
         try:
@@ -687,6 +690,20 @@ class FlightSoftware:
             "stores": {n: s.housekeeping() for n, s in self.stores.items()},
             "faults": self.faults.describe(),
         }
+
+
+#: Fault kinds that act on housekeeping values (their targets are parameter names).
+SENSOR_FAULTS = frozenset({"stuck", "noise", "bias"})
+
+
+def sensor_target(spec: FaultSpec, spacecraft: str) -> FaultSpec:
+    """Sensor fault targets are ``<spacecraft>.<packet>.<parameter>``; ``<packet>.<parameter>`` and a bare
+    ``<parameter>`` (any packet) are accepted and completed with this spacecraft's name."""
+    target = spec.target
+    if spec.kind not in SENSOR_FAULTS or not target or target.startswith(f"{spacecraft}."):
+        return spec
+    full = f"{spacecraft}.{target}" if "." in target else f"{spacecraft}.*.{target}"
+    return dataclasses.replace(spec, target=full)
 
 
 def load_models() -> None:

@@ -585,3 +585,13 @@ def test_every_mission_flies_with_its_model(mission):
     seen = {rt.spacecraft.housekeeping_packet(int.from_bytes(tm.source_data[:2], "big")).name
             for tm in ground.of(3, 25)}
     assert seen == {p.name for p in rt.spacecraft.housekeeping}  # every report once at t=0 at least
+
+
+@pytest.mark.parametrize("target", ["zhurong.power.battery_voltage", "power.battery_voltage", "battery_voltage",
+                                    "zhurong.power.battery_*"])
+def test_sensor_fault_target_forms(target):
+    rt = make(faults=[f"stuck:{target}=20"])
+    ground = Ground(rt)
+    ground.feed(rt.advance_to(20))
+    assert all(p.battery_voltage == pytest.approx(20.0) for p in ground.hk("power"))
+    assert rt.faults.faults[0].spec.target.startswith("zhurong.")
