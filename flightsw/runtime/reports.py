@@ -1,11 +1,10 @@
 """PUS 1 verification reports and the telecommand acknowledgement flags.
 
-The mission database defines 1,1 / 1,2 / 1,7 / 1,8 and 17,2 for every APID that
-takes commands (``protocols.missions.common.standard_reports``).  The start and
-progress reports (1,3 / 1,4 / 1,5 / 1,6) are taken from the database too when a
-spacecraft defines them; when it does not, they are made here from the same
-request-ID and failure-code fields as 1,1 and 1,8 (so they decode the same way),
-and :data:`SYNTHESIZED` names them.
+The mission database defines the PUS 1 reports and 17,2 for every APID that takes
+commands (``protocols.missions.common.standard_reports``).  A spacecraft whose
+definition lacks the start and progress reports (1,3 / 1,4 / 1,5 / 1,6) gets them
+made here from the same request-ID, step and failure-code fields, and
+:data:`SYNTHESIZED` names them.
 """
 from __future__ import annotations
 
