@@ -288,14 +288,14 @@ class Haiyang2dModel(BaseModel):
         swh = 1.5 + 3.0 * (abs(math.degrees(lat)) / 60.0) ** 2 + (1.0 if math.degrees(lat) < -40 else 0.0)
         swh = max(0.2, swh * (0.8 + 0.05 * speed) + self.noise(0.1))
         wet = 5.0 + 30.0 * math.cos(lat) ** 3 + self.noise(0.5)
-        local_h = (12.0 + math.degrees(self.lon) / 15.0 + self._sun_hour()) % 24.0
+        local_h = (self._utc_hour() + math.degrees(self.lon) / 15.0) % 24.0
         iono = 0.04 + 0.16 * max(0.0, math.cos(math.radians((local_h - 14.0) * 15.0))) * math.cos(lat)
         return {"u": u, "v": v, "speed": speed, "swh": swh, "wet": wet, "iono": iono,
                 "ssha": 0.25 * math.sin(9 * lon + e1) * math.sin(11 * lat + e2) + self.noise(0.03)}
 
-    def _sun_hour(self) -> float:
+    def _utc_hour(self) -> float:
         when = self.illum.utc(self.t)
-        return when.hour + when.minute / 60.0 - 12.0
+        return when.hour + when.minute / 60.0
 
     def hk_altimeter(self) -> dict[str, Any]:
         on = self.is_on("ALTIMETER")
