@@ -156,7 +156,11 @@ def stat(ids: PanelIds, title: str, queries: Sequence[Query], *, unit: str = uni
          height: int = 4, steps: Iterable[tuple[float | None, str]] = ((None, GREEN),),
          mappings: Sequence[dash_m.ValueMap] = (), description: str = "", graph: bool = True,
          color_mode: common.BigValueColorMode = common.BigValueColorMode.BACKGROUND,
-         links: Sequence[dash_b.DashboardLink] = (), decimals: int | None = None) -> stat_b.Panel:
+         links: Sequence[dash_b.DashboardLink] = (), decimals: int | None = None,
+         instant: bool | None = None) -> stat_b.Panel:
+    # Without a sparkline only the latest value shows: an instant query is enough (and exact for $__range).
+    instant = not graph if instant is None else instant
+    queries = [Query(q.expr, q.legend, instant) for q in queries]
     panel = (stat_b.Panel().id(ids()).title(title).datasource(DATASOURCE).targets(_targets(queries))
              .unit(unit).span(width).height(height).thresholds(thresholds(steps))
              .color_scheme(dash_b.FieldColor().mode(dash_m.FieldColorModeId.THRESHOLDS))
@@ -302,7 +306,7 @@ def parameter_panel(ids: PanelIds, info: ParameterInfo) -> stat_b.Panel:
     if isinstance(calibration, States):
         limits = info.limits if isinstance(info.limits, StateLimits) else None
         return stat(ids, title, [Query(expr)], mappings=state_mappings(calibration, limits), steps=[(None, BLUE)],
-                    description=parameter_description(info), graph=False)
+                    description=parameter_description(info), graph=False, instant=False)
     steps = limit_steps(info.limits) if isinstance(info.limits, Limits) else [(None, GREEN)]
     return stat(ids, title, [Query(expr)], unit=grafana_unit(info.unit), steps=steps,
                 description=parameter_description(info))
