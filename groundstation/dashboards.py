@@ -181,15 +181,13 @@ def stat(ids: PanelIds, title: str, queries: Sequence[Query], *, unit: str = uni
 
 
 def timeseries(ids: PanelIds, title: str, queries: Sequence[Query], *, unit: str = units.NoUnit, width: int = 12,
-               height: int = 8, description: str = "", stacked: bool = False) -> ts_b.Panel:
+               height: int = 8, description: str = "") -> ts_b.Panel:
     panel = (ts_b.Panel().id(ids()).title(title).datasource(DATASOURCE).targets(_targets(queries))
              .unit(unit).span(width).height(height).fill_opacity(10).line_width(1)
              .legend(common_b.VizLegendOptions().display_mode(common.LegendDisplayMode.TABLE)
                      .placement(common.LegendPlacement.RIGHT).show_legend(True).calcs(["lastNotNull", "max"]))
              .tooltip(common_b.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI)
                       .sort(common.SortOrder.DESCENDING)))
-    if stacked:
-        panel = panel.stacking(common_b.StackingConfig().mode(common.StackingMode.NORMAL))
     if description:
         panel = panel.description(description)
     return panel
