@@ -12,6 +12,7 @@ import construct as cs
 import numpy as np
 
 import cython_ext
+from protocols.ccsds.pus import PacketErrorControl
 from protocols.codec.table import Layout, Leaf, Unsupported, derive, table_of
 from protocols.errors import DefinitionError, ProtocolError, TruncatedError
 from protocols.parameters import Parameter
@@ -317,7 +318,7 @@ class PacketCodec:
     def _to_raw(self, leaf: Leaf, value, count: int, raw: bool) -> np.ndarray:
         shape = (count,) + leaf.shape
         if leaf.kind == "bytes":
-            rows = _bytes_rows(value, leaf, count)
+            rows = _bytes_rows(value, leaf)
             return np.ascontiguousarray(np.broadcast_to(rows, shape), dtype=np.uint8)
         array = np.asarray(value)
         if leaf.parameter is not None and not raw:
@@ -355,7 +356,7 @@ class PacketCodec:
 
     def _fallback_pec_offset(self) -> int | None:
         last = self.struct.subcons[-1] if isinstance(self.struct, cs.Struct) and self.struct.subcons else None
-        if last is not None and isinstance(last.subcon if isinstance(last, cs.Renamed) else last, _PEC):
+        if last is not None and isinstance(last.subcon if isinstance(last, cs.Renamed) else last, PacketErrorControl):
             return self.size - 2
         return None
 
@@ -398,8 +399,6 @@ class PacketCodec:
         return bytes(out)
 
 
-from protocols.ccsds.pus import PacketErrorControl as _PEC  # noqa: E402
-
 
 def _allocate(specs: list[tuple[tuple[int, ...], np.dtype]]) -> list[np.ndarray]:
     """Empty C-contiguous arrays carved from one block.
@@ -441,7 +440,7 @@ def _to_raw_array(param: Parameter, eng: np.ndarray) -> np.ndarray:
     return raw if param.domain.is_float else np.asarray(raw).astype(np.int64)
 
 
-def _bytes_rows(value, leaf: Leaf, count: int | None = None) -> np.ndarray:
+def _bytes_rows(value, leaf: Leaf) -> np.ndarray:
     """Bytes column as uint8 (…, nbytes): accepts bytes, a list of bytes, an 'S' array or uint8 rows."""
     if isinstance(value, (bytes, bytearray)):
         return np.frombuffer(bytes(value), dtype=np.uint8)
