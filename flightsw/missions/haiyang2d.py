@@ -22,7 +22,7 @@ from flightsw.missions.common import (REFUSED_IN_MODE, RESOURCE_BUSY, Array, Bas
                                       refused)
 from flightsw.model import CommandOutcome, register_model
 from flightsw.physics import AttitudeHold, Battery, LeoIllumination, SolarArray, ThermalNetwork, ThermalNode
-from flightsw.physics.ephemeris import julian_date_tt
+from flightsw.physics.ephemeris import julian_date_tt, sun_ra_dec_deg
 from flightsw.physics.illumination import EARTH_RADIUS_KM
 from flightsw.physics.thermal import SPACE_SINK_C
 
@@ -116,6 +116,20 @@ class Haiyang2dModel(BaseModel):
         # Altitude above the ellipsoid: the circular orbit reads higher over the flattened poles.
         r_earth = EARTH_RADIUS_KM * (1 - EARTH_FLATTENING * math.sin(self.lat) ** 2)
         self.altitude = il.a_km + self.alt_offset_km - r_earth - 8.0
+        # Sun in the orbit frame: beta above the plane, mu the satellite's angle from the Sun's projection.
+        ra, dec = (math.radians(v) for v in sun_ra_dec_deg(il.utc(t)))
+        sun = (math.cos(dec) * math.cos(ra), math.cos(dec) * math.sin(ra), math.sin(dec))
+        normal = (math.sin(inc) * math.sin(raan), -math.sin(inc) * math.cos(raan), math.cos(inc))
+        sn = sum(a * b for a, b in zip(sun, normal, strict=True))
+        self.beta = math.asin(max(-1.0, min(1.0, sn)))
+        proj = [a - sn * b for a, b in zip(sun, normal, strict=True)]
+        norm = math.sqrt(sum(c * c for c in proj)) or 1.0
+        proj = [c / norm for c in proj]
+        cross = (normal[1] * proj[2] - normal[2] * proj[1], normal[2] * proj[0] - normal[0] * proj[2],
+                 normal[0] * proj[1] - normal[1] * proj[0])
+        sat = (x, y, z)
+        self.mu = math.atan2(sum(a * b for a, b in zip(cross, sat, strict=True)),
+                             sum(a * b for a, b in zip(proj, sat, strict=True)))
 
     # -- physics --------------------------------------------------------------------------
 
@@ -131,7 +145,12 @@ class Haiyang2dModel(BaseModel):
         self._burn_step()
         heater_w = sum(h.update(dt) for h in self.heaters.values())
         load = self.PLATFORM_W + heater_w + self.instrument_load_w()
-        cos_i = math.cos(math.radians(self.illum.beta_deg(t)))  # one-axis drives: beta is not tracked
+        # One-axis drives turn the wings about the pitch axis; yaw steering turns that axis square to the
+        # Sun (the Jason-class attitude law of 66-degree altimetry orbits), else the beta angle is lost.
+        if self.aocs_mode == "SAFE":
+            cos_i = 1.0   # the safe attitude points the arrays at the Sun
+        else:
+            cos_i = 0.995 if self._steering() else abs(math.cos(self.beta))
         self.power.step(dt, sun.irradiance_wm2, [cos_i, cos_i], 50.0 if sun.lit else -60.0, load,
                         self.capacity_factor())
         self.power.battery.temperature_c = self.bat.temperature_c
@@ -164,6 +183,10 @@ class Haiyang2dModel(BaseModel):
             self.set_instrument("SCATTEROMETER", False)
         if soc < 35.0:
             self.autonomous_safe_mode("UNDERVOLTAGE")
+
+    def _steering(self) -> bool:
+        """Yaw steering proper above 15 deg of beta; below it the law would flip 180 deg, so yaw stays fixed."""
+        return self.aocs_mode == "YAW_STEERING" and abs(self.beta) > math.radians(15.0)
 
     def _in_saa(self) -> bool:
         dlat = (math.degrees(self.lat) + 25.0) / 25.0
@@ -232,7 +255,8 @@ class Haiyang2dModel(BaseModel):
         att = self.hold.state
         # Nadir pointing turns once per orbit about the orbit normal; yaw steering adds ~4 deg x cos(u).
         pitch = self.u
-        yaw = math.radians(3.9) * math.cos(self.u) if self.aocs_mode == "YAW_STEERING" else 0.0
+        # Ideal yaw steering: yaw = atan2(tan beta, sin mu) keeps the array axis perpendicular to the Sun.
+        yaw = math.atan2(math.tan(self.beta), math.sin(self.mu)) if self._steering() else 0.0
         ex, ey, ez = (math.radians(e) / 2 for e in att.error_deg)
         q = (math.cos(pitch / 2) * math.cos(yaw / 2), ex, math.sin(pitch / 2) + ey, math.sin(yaw / 2) + ez)
         norm = math.sqrt(sum(x * x for x in q))

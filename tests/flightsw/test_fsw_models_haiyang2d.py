@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import statistics
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,9 +15,9 @@ from protocols.parameters import LimitState
 SC = builtin_registry().spacecraft("haiyang2d")
 
 
-def make(seed=9, faults=None):
+def make(seed=9, faults=None, start=Haiyang2dModel.DEFAULT_START_UTC):
     events: list = []
-    model = Haiyang2dModel(SC, seed=seed, start_utc=Haiyang2dModel.DEFAULT_START_UTC,
+    model = Haiyang2dModel(SC, seed=seed, start_utc=start,
                            emit=event_recorder(SC, events), faults=faults)
     return model, events
 
@@ -147,3 +148,17 @@ def test_battery_degradation_shows_in_the_eclipses():
     assert first == LimitState.NOMINAL and worst >= LimitState.WARNING
     assert any(e == "battery_low" for e, _ in events)
     assert model.housekeeping("scatterometer")["scatterometer_power"] == "OFF"  # shed on battery_low
+
+
+def test_yaw_steering_keeps_the_wings_on_the_sun_at_high_beta():
+    model, _ = make(start=datetime(2021, 5, 1, tzinfo=UTC))   # beta near 78 deg: no eclipses
+    model.step(0.0, 0.0)
+    socs, yaws = [], []
+    for _ in range(int(86_400 // 600)):
+        advance(model, 600.0, dt=20.0)
+        socs.append(model.housekeeping("power")["battery_soc"])
+        q = model.housekeeping("attitude")
+        yaws.append(abs(q["attitude_q3"]))
+    assert abs(model.beta) > 1.2
+    assert min(socs) > 80                        # a one-axis wing at 78 deg beta alone would give 20 %
+    assert max(yaws) > 0.3                       # the spacecraft yaws a long way to get there
