@@ -151,6 +151,8 @@ class SpacecraftChain:
                     self._reject_frame(link, "fecf", "frame error control mismatch")
                 good = [f for f, keep in zip(good, ok.tolist()) if keep]
             stage("queqiao_chain_stage_total", ("fecf", "ok"), len(good))
+            if not good:
+                return
         self.last_frame_time = receipt
         self._count_vc(good)
         if self.profile.has_ocf and self.events.on_clcw is not None:

@@ -64,7 +64,7 @@ Queqiao demo: {len(missions)} spacecraft ({', '.join(missions)}) -> UDP -> groun
 {token_line}  archive     {archive}
 
   Grafana: run Prometheus with deploy/prometheus/prometheus.yml (it scrapes {DEFAULT_HTTP}),
-  then Grafana with deploy/grafana/provisioning; see README "Grafana monitoring".
+  then Grafana with deploy/grafana/provisioning; see docs/GRAFANA.md.
   Stop with Ctrl-C.
 """, file=out, flush=True)
 

@@ -155,3 +155,12 @@ def test_unknown_spacecraft_and_versions(chain_and_metrics):
     assert rejected[("udp", "unknown_spacecraft")] == 1
     assert rejected[("udp", "version")] == 1
     assert rejected[("udp", "truncated")] == 1
+
+
+def test_a_batch_of_only_corrupt_frames_is_counted_not_a_crash(chain_and_metrics):
+    chain, metrics, _ = chain_and_metrics
+    frames, _ = frames_for("haiyang2d", hk_packets("haiyang2d", 3)[0])
+    corrupt = [bytes(f[:-1]) + bytes([f[-1] ^ 1]) for f in frames]
+    chain.process("udp", corrupt, receipt=1.0)
+    assert metrics.get("queqiao_frames_rejected_total", ("udp", "fecf")) == len(frames)
+    assert metrics.get("queqiao_frames_rejected_total", ("udp", "internal_error")) == 0
