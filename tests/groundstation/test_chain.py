@@ -49,7 +49,8 @@ def chain_and_metrics():
     metrics = Metrics()
     seen = {"events": [], "params": []}
     events = ChainEvents(on_event=lambda sc, e: seen["events"].append((sc, e)),
-                         on_parameter=lambda sc, sub, name, unit, sample: seen["params"].append((sc, name)))
+                         on_parameter=lambda sc, sub, name, unit, sample: seen["params"].append((sc, name)),
+                         on_clcw=lambda sc, clcw: seen.setdefault("clcw", []).append((sc, clcw)))
     return FrameChain(registry(), metrics, events=events), metrics, seen
 
 
