@@ -16,7 +16,9 @@ _INT_CODES = ["b", "B", "h", "H", "l", "L", "q", "Q"]
 
 @st.composite
 def byte_leaf(draw) -> cs.Construct:
-    kind = draw(st.sampled_from(["fmt", "fmt", "bytesint", "flag", "bytes", "param", "default", "rebuild"]))
+    kind = draw(st.sampled_from(["fmt", "fmt", "bytesint", "flag", "bytes", "param", "default", "rebuild", "padded"]))
+    if kind == "padded":
+        return cs.Padded(draw(st.integers(2, 6)), cs.FormatField(draw(st.sampled_from("<>")), "H"))
     if kind == "fmt":
         return cs.FormatField(draw(st.sampled_from("<>")), draw(st.sampled_from(_FORMATS)))
     if kind == "bytesint":
@@ -68,7 +70,7 @@ def bit_fields(draw, depth: int) -> list:
     fields = []
     total = 0
     for i in range(draw(st.integers(1, 5))):
-        kind = draw(st.sampled_from(["bits", "bits", "flag", "pad", "array", "param", "struct", "default"]))
+        kind = draw(st.sampled_from(["bits", "bits", "flag", "pad", "array", "param", "struct", "default", "bytewise"]))
         if kind == "struct" and depth < 1:
             inner = draw(bit_fields(depth + 1))
             sub = cs.Struct(*inner)
@@ -76,6 +78,8 @@ def bit_fields(draw, depth: int) -> list:
             sub = cs.Array(draw(st.integers(1, 3)), cs.BitsInteger(draw(st.integers(1, 12)), signed=draw(st.booleans())))
         elif kind == "flag":
             sub = cs.Flag
+        elif kind == "bytewise":  # a byte-format field at whatever bit offset the walk has reached
+            sub = cs.Bytewise(cs.FormatField(draw(st.sampled_from("<>")), draw(st.sampled_from(["H", "h", "f", "Q"]))))
         elif kind == "pad":
             pad = cs.Padding(draw(st.integers(1, 5)))
             fields.append(pad)
