@@ -280,12 +280,17 @@ class States(Calibration):
         self.codes = {v: k for k, v in self.states.items()}
         width = max(len(n) for n in names + [f"UNDEFINED_{min(self.states)}"]) + 12
         self._dtype = np.dtype(f"<U{width}")
+        # Dense codes: a direct lookup table.  Sparse or wide codes (a 32-bit field with a few
+        # far-apart values) would make that table huge: search the sorted codes instead.
+        self._codes = np.array(sorted(self.states), dtype=np.int64)
+        self._names = np.array([self.states[c] for c in self._codes.tolist()], dtype=self._dtype)
         self._lookup_base = min(0, min(self.states))
         span = max(self.states) - self._lookup_base + 1
-        self._lookup = np.array(
-            [self.states.get(code + self._lookup_base, f"UNDEFINED_{code + self._lookup_base}") for code in range(span)],
-            dtype=self._dtype,
-        )
+        self._lookup = None
+        if span <= 4096:
+            self._lookup = np.array(
+                [self.states.get(code + self._lookup_base, f"UNDEFINED_{code + self._lookup_base}")
+                 for code in range(span)], dtype=self._dtype)
 
     def bind(self, domain: RawDomain) -> None:
         if domain.is_float:
@@ -309,13 +314,20 @@ class States(Calibration):
         raise ProtocolError("parameter", f"unknown state {name!r}; allowed: {', '.join(self.codes)}")
 
     def to_eng_array(self, raw: np.ndarray) -> np.ndarray:
-        index = raw.astype(np.int64) - self._lookup_base
-        inside = (index >= 0) & (index < self._lookup.size)
-        if inside.all():
-            return self._lookup[index]
-        out = np.empty(raw.shape, dtype=self._dtype)
-        out[inside] = self._lookup[index[inside]]
-        out[~inside] = [f"UNDEFINED_{int(c)}" for c in raw[~inside]]
+        codes = np.asarray(raw).astype(np.int64)
+        if self._lookup is not None:
+            index = codes - self._lookup_base
+            known = (index >= 0) & (index < self._lookup.size)
+            if known.all():
+                return self._lookup[index]
+            out = np.empty(codes.shape, dtype=self._dtype)
+            out[known] = self._lookup[index[known]]
+        else:
+            position = np.clip(np.searchsorted(self._codes, codes), 0, self._codes.size - 1)
+            known = self._codes[position] == codes
+            out = np.empty(codes.shape, dtype=self._dtype)
+            out[known] = self._names[position[known]]
+        out[~known] = [f"UNDEFINED_{int(c)}" for c in codes[~known]]
         return out
 
     def to_raw_array(self, eng: np.ndarray) -> np.ndarray:

@@ -85,3 +85,11 @@ def test_a_shared_calibration_is_bound_per_field():
     assert wide.calibration is not narrow.calibration
     s = cs.Struct("a" / wide, "b" / narrow)
     assert s.parse(s.build(dict(a=-100.5, b=12.5))) == dict(a=-100.5, b=12.5)
+
+
+def test_states_with_far_apart_codes_in_a_wide_field():
+    cal = Parameter(cs.Int32ub, unit="state", description="mode word",
+                    calibration=States({0: "IDLE", 0x7FFF0000: "ARMED", 0xFFFFFFFF: "FIRE"})).calibration
+    raw = np.array([0, 0xFFFFFFFF, 5, 0x7FFF0000])
+    assert cal.to_eng_array(raw).tolist() == ["IDLE", "FIRE", "UNDEFINED_5", "ARMED"]
+    assert [cal.to_eng(int(r)) for r in raw] == cal.to_eng_array(raw).tolist()
