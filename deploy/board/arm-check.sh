@@ -70,6 +70,14 @@ done
 case "$(realpath -m "$cache")/" in "$repo"/*) die "--cache must be outside the repository ($repo)";; esac
 [ -x "$repo/.venv/bin/groundstation" ] || die "no $repo/.venv: run 'make venv' first (the host side decodes with it)"
 
+if [ -n "$ref" ]; then
+  commit=$(git -C "$repo" rev-parse --verify "$ref^{commit}") || die "--ref $ref is not a commit of $repo"
+  source_desc="commit ${commit:0:12} (--ref $ref)"
+  ref=$commit
+else
+  source_desc="working tree at $(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)"
+fi
+
 t_start=$(now)
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
@@ -144,11 +152,14 @@ debian_mirror() {  # the first Debian archive URI apt uses here (not security/up
   echo "${uri:-http://deb.debian.org/debian}"
 }
 mirror=$(debian_mirror)
-rootfs_pkgs=(python3 python3-venv python3-pip python3-dev gcc libc6-dev ca-certificates)
+# ccache: only for this check (a board compiles once); it turns the ~4 min compile of the
+# kernels under qemu into seconds on warm runs.
+rootfs_pkgs=(python3 python3-venv python3-pip python3-dev gcc libc6-dev ca-certificates ccache)
 chroot_run() {  # chroot_run ROOT CMD...: a clean environment, plus the host's pip/proxy settings
   local root=$1; shift
-  local envs=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
-              TERM=dumb DEBIAN_FRONTEND=noninteractive)
+  local envs=(PATH=/usr/lib/ccache:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+              LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=noninteractive
+              CCACHE_DIR=/var/cache/ccache CCACHE_NOHASHDIR=1)
   local v
   while IFS= read -r v; do envs+=("$v"); done < <(env | grep -E '^(PIP_[A-Z_]+|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY)=' || true)
   if [ -f "$root/etc/queqiao-arm-check/host-ca.pem" ]; then
@@ -204,6 +215,17 @@ fi
 t_rootfs=$(secs "$t0" "$(now)")
 host_trust "$rootfs"
 mount_chroot "$rootfs"
+if [ "$rootfs_state" = warm ]; then  # a rootfs cached by an older version of this script
+  missing=()
+  for p in "${rootfs_pkgs[@]}"; do
+    chroot_run "$rootfs" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    say "adding ${missing[*]} to the cached rootfs"
+    { chroot_run "$rootfs" apt-get update -qq && chroot_run "$rootfs" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+      >"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; die "apt-get in the rootfs failed"; }
+  fi
+fi
 arch=$(chroot_run "$rootfs" uname -m)
 [ "$arch" = aarch64 ] || die "the rootfs runs as '$arch', not aarch64"
 os=$(. "$rootfs/etc/os-release" && echo "$PRETTY_NAME")
@@ -222,7 +244,7 @@ cp "$sdist" "$repo/deploy/board/board-setup.sh" "$repo/deploy/systemd/queqiao-fl
 say "board-setup.sh inside the rootfs: pip install $(basename "$sdist") (compiles the kernels under qemu)"
 t0=$(now)
 if ! chroot_run "$rootfs" bash "$inst/board-setup.sh" --sdist "$inst/$(basename "$sdist")" --mission "${missions[0]}" \
-     --downlink "file:///var/tmp/arm-check-${missions[0]}.cadu" --no-systemd 2>&1 | sed 's/^/  | /'; then
+     --downlink "file:///var/tmp/arm-check-${missions[0]}.cadu" --no-systemd 2>&1 | sed -u 's/^/  | /'; then
   die "board-setup.sh failed inside the rootfs (output above)"
 fi
 t_install=$(secs "$t0" "$(now)")
@@ -329,7 +351,7 @@ fi
 # ---------------------------------------------------------------------------- summary
 t_total=$(secs "$t_start" "$(now)")
 {
-  echo "arm-check $verdict  ($(date -u +%Y-%m-%dT%H:%M:%SZ), host $(uname -m), $(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown))"
+  echo "arm-check $verdict  ($(date -u +%Y-%m-%dT%H:%M:%SZ), host $(uname -m), $source_desc)"
   echo "  rootfs:     $rootfs_state, $os, uname -m in the chroot: $arch, $pyver, mirror $mirror"
   echo "  installed:  $version, kernels: $backend ($(grep -m1 '^backend' <<<"$selfcheck" | cut -d' ' -f3-))"
   echo "  self-check: CRC-16 known answer ok$(grep -q 'compiled == pure' <<<"$selfcheck" && echo '; compiled CRC == pure-Python twin on 200 random inputs')"
