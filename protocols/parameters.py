@@ -409,13 +409,14 @@ class Limits:
 
 
 class StateLimits:
-    """Limits of an enumeration: states that are a warning, states that are critical."""
+    """Limits of an enumeration: states that are a warning, states that are critical.
+
+    Both empty is an explicit "every state is nominal" (a mode word whose every value is normal).
+    """
 
     def __init__(self, *, warning: Iterable[str] = (), critical: Iterable[str] = ()) -> None:
         self.warning = frozenset(warning)
         self.critical = frozenset(critical)
-        if not self.warning and not self.critical:
-            raise DefinitionError("StateLimits needs at least one warning or critical state")
         both = self.warning & self.critical
         if both:
             raise DefinitionError(f"states {sorted(both)} are both warning and critical")
@@ -442,6 +443,8 @@ class StateLimits:
         return state
 
     def describe(self) -> str:
+        if not self.warning and not self.critical:
+            return "every state nominal"
         parts = []
         if self.warning:
             parts.append("warning in " + ", ".join(sorted(self.warning)))

@@ -230,11 +230,24 @@ def obdh_hk(*, apid: int, sid: int, period: float, storage_gbit: float) -> House
     ])
 
 
+def _open_below(limits: tuple[Range, Range], floor: float | None) -> tuple[Range, Range]:
+    return tuple((floor, hi) for _, hi in limits)  # type: ignore[return-value]
+
+
 def radio_fields(prefix: str, band: str, *, tx_power: tuple[Range, Range], rx_level: tuple[Range, Range] | None,
-                 rates: Mapping[int, str]) -> list[cs.Construct]:
-    """One radio's fields, prefixed (``xband_...``) so several fit one spacecraft; ``rx_level=None``: transmit-only."""
+                 rates: Mapping[int, str], intermittent: bool = False) -> list[cs.Construct]:
+    """One radio's fields, prefixed (``xband_...``) so several fit one spacecraft; ``rx_level=None``: transmit-only.
+
+    ``intermittent``: a radio used in sessions (a relay, direct-to-Earth passes): idle between them is
+    normal, so no lock, no received signal and no transmitted power are not limit violations; only
+    the upper limits (overload, overheating transmitter) stay.
+    """
+    if intermittent:
+        tx_power = _open_below(tx_power, 0)
+        rx_level = None if rx_level is None else _open_below(rx_level, None)
     receiver = [] if rx_level is None else [
-        f"{prefix}_lock" / state(U8, LOCK, f"{band} receiver lock", warn={"NO_LOCK"}),
+        f"{prefix}_lock" / (state(U8, LOCK, f"{band} receiver lock") if intermittent
+                            else state(U8, LOCK, f"{band} receiver lock", warn={"NO_LOCK"})),
         f"{prefix}_rx_level" / param(S16, "dBm", f"{band} received signal level", Linear(0.1),
                                      warn=rx_level[0], crit=rx_level[1]),
     ]
@@ -329,7 +342,8 @@ def standard_events(*, apid: int, instruments: Sequence[Instrument], housekeepin
                     aux=["sid" / aux_state(U16, sids, "Housekeeping report"),
                          "enabled" / aux_state(U8, {0: "DISABLED", 1: "ENABLED"}, "New generation state")]),
         EventReport("battery_low", apid=apid, event_id=0x0006, severity=3, subsystem="power",
-                    description=f"Battery voltage below {battery_voltage:g} V: loads are being shed",
+                    description=f"Battery below its warning level (voltage under {battery_voltage:g} V or "
+                                "state of charge low): loads are being shed",
                     aux=["battery_voltage" / aux(U16, "V", "Battery voltage at detection", Linear(0.002)),
                          "battery_soc" / aux(U8, "%", "State of charge at detection", HALF_PERCENT)]),
         EventReport("storage_dump_completed", apid=apid, event_id=0x0007, severity=1, subsystem="obdh",

@@ -118,9 +118,9 @@ HOUSEKEEPING = (
                        description="UHF relay for the Zhurong rover: session, geometry, data forwarded", fields=[
         "relay_session" / state(U8, RELAY_SESSION, "Relay session with the rover", crit={"FAILED"}),
         *radio_fields("uhf", "UHF relay", tx_power=((3, 12), (1, 15)), rx_level=((-115, -40), (-125, -30)),
-                      rates=UHF_RATES),
+                      rates=UHF_RATES, intermittent=True),
         "rover_range" / param(U32, "km", "Range to the rover", Linear(0.01), warn=(0, 5000), crit=(0, 200000)),
-        "rover_elevation" / param(S16, "deg", "Orbiter elevation seen from the rover", Linear(0.01), warn=(10, 90),
+        "rover_elevation" / param(S16, "deg", "Orbiter elevation seen from the rover", Linear(0.01), warn=(-90, 90),
                                   crit=(-90, 90)),
         "rover_frames_received" / param(U32, "", "Rover frames received this session", warn=(0, 2**31),
                                         crit=(0, 2**32 - 1)),
@@ -148,7 +148,7 @@ HOUSEKEEPING = (
         "mms_power" / state(U8, SWITCH, "MMS power", crit={"TRIPPED"}),
         # Silicon diode sensor counts: its curve is not linear over -200 .. +19 degC.
         "mms_detector_temperature" / param(U16, "degC", "MMS infrared detector temperature",
-                                           Polynomial(-200.0, 4.0e-3, -1.0e-8), warn=(-90, -60), crit=(-100, 15)),
+                                           Polynomial(-200.0, 4.0e-3, -1.0e-8), warn=(-90, 15), crit=(-100, 19)),
         "mms_cooler_power" / param(U16, "W", "MMS cryocooler power", Linear(0.01), warn=(0, 12), crit=(0, 15)),
         "mms_spectra" / param(U32, "", "Spectra recorded since power-on", warn=(0, 2**31), crit=(0, 2**32 - 1)),
         "mosir_power" / state(U8, SWITCH, "MOSIR power", crit={"TRIPPED"}),

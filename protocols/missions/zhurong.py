@@ -103,18 +103,19 @@ HOUSEKEEPING = (
     HousekeepingPacket("comms", apid=PLATFORM, sid=5, subsystem="comms", period=16.0,
                        description="UHF relay link to the orbiter and X-band direct-to-Earth link", fields=[
         *radio_fields("uhf", "UHF relay", tx_power=((3, 12), (1, 15)), rx_level=((-110, -40), (-120, -30)),
-                      rates=UHF_RATES),
+                      rates=UHF_RATES, intermittent=True),
         "relay_session" / state(U8, RELAY_SESSION, "Relay session with the Tianwen-1 orbiter", crit={"FAILED"}),
         "relay_volume" / param(U32, "kB", "Data handed to the orbiter in the current session", warn=(0, 2**31),
                                crit=(0, 2**32 - 1)),
         *radio_fields("xband", "X-band direct-to-Earth", tx_power=((5, 16), (2, 20)),
-                      rx_level=((-140, -90), (-150, -80)), rates={0: "BPS_16", 1: "BPS_64", 2: "BPS_256"}),
+                      rx_level=((-140, -90), (-150, -80)), rates={0: "BPS_16", 1: "BPS_64", 2: "BPS_256"},
+                      intermittent=True),
     ]),
     HousekeepingPacket("roper", apid=PAYLOAD, sid=10, subsystem="roper", period=8.0,
                        description="RoPeR ground-penetrating radar: low channel 15-95 MHz (~100 m), "
                                    "high channel 0.45-2.15 GHz (~10 m)", fields=[
         "roper_power" / state(U8, SWITCH, "RoPeR power", crit={"TRIPPED"}),
-        "roper_mode" / state(U8, ROPER_MODES, "Sounding channels in use", warn={"IDLE"}),
+        "roper_mode" / state(U8, ROPER_MODES, "Sounding channels in use"),
         "roper_traces" / param(U32, "", "Radar traces recorded since power-on", warn=(0, 2**31), crit=(0, 2**32 - 1)),
         "roper_low_tx_power" / param(U16, "W", "Low-frequency channel peak transmit power", Linear(0.1),
                                      warn=(0, 1000), crit=(0, 1200)),
