@@ -29,7 +29,10 @@ from groundstation.metrics import Metrics
 from protocols.ccsds.cuc import cuc_to_unix
 from protocols.ccsds.spacepacket import IDLE_APID, MAX_SEQUENCE_COUNT
 from protocols.ccsds.tmframe import FrameProfile
-from protocols.ccsds.vcmux import FrameDemux
+from protocols.ccsds.tmframe import FHP_IDLE_DATA_ONLY, FHP_NO_PACKET_START
+from protocols.ccsds.vcmux import FrameDemux, _RxChannel
+from protocols.codec.stream import BAD_HEADER as SPLIT_BAD_HEADER
+from protocols.codec.stream import split_packets as _split_packets
 from protocols.codec import CRC_OK, PacketCodec
 from protocols.missions import PacketDef, Registry, Spacecraft
 from protocols.parameters import LimitState, Parameter
@@ -112,6 +115,8 @@ class SpacecraftChain:
         self.log = logger or RateLimitedLog(log)
         # The chain checks the FECF itself (in one batch) before the demux sees a frame.
         self.demux = FrameDemux(self.profile, check_fecf=False)
+        #: Batches of clean TM frames skip the per-frame demultiplexer (see _fast_packets).
+        self.fast_path = self.profile.kind == "TM"
         self._vc_expected: dict[int, int] = {}
         self._seq_last: dict[int, int] = {}
         self._definitions: dict[int, list[PacketDef]] = defaultdict(list)
@@ -157,6 +162,15 @@ class SpacecraftChain:
         self._count_vc(good)
         if self.profile.has_ocf and self.events.on_clcw is not None:
             self._clcw(good[-1])
+        fast = self._fast_packets(good) if self.fast_path else None
+        if fast is not None:
+            stream, offsets, lengths = fast
+            stage("queqiao_chain_stage_total", ("packets", "ok"), len(offsets))
+            if len(offsets):
+                self._decode_stream(stream, offsets, lengths, receipt)
+            return
+        # Anything unusual in the batch (a gap, a pointer or header that does not check, idle-only
+        # frames on a data VC, AOS): the reference demultiplexer, which reports each anomaly.
         result = self.demux.feed(good)
         for anomaly in result.anomalies:
             if anomaly.kind == "frame_gap":
@@ -169,6 +183,146 @@ class SpacecraftChain:
         stage("queqiao_chain_stage_total", ("packets", "ok"), len(packets))
         if packets:
             self.decode_packets(packets, receipt)
+
+    def _fast_packets(self, frames: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The demultiplexer's packets of a clean batch, as (stream, offsets, lengths); None to use it instead.
+
+        The batch is clean when, on every virtual channel, the frame counts follow on from the
+        demultiplexer's state with no gap, no frame has the synchronisation flag or a pointer past
+        the data field, and every first header pointer agrees with the packet boundaries walked
+        through the data fields (with the channel's packet in progress in front).  Then
+        :class:`FrameDemux` would report no anomaly and emit exactly the whole packets of that walk,
+        so they are taken from one split of the data fields, and the demultiplexer's channel state
+        (expected count, sync, packet in progress) is advanced as its own walk would have left it.
+        Otherwise nothing is changed and the caller feeds the batch to the demultiplexer.
+        """
+        p = self.profile
+        demux = self.demux
+        fl, zo, zl = p.frame_length, p.zone_offset, p.zone_length
+        n = len(frames)
+        rows = np.frombuffer(b"".join(frames), dtype=np.uint8).reshape(n, fl)
+        if ((rows[:, 0] >> 6) != p.version).any() or (rows[:, 4] & 0x40).any():
+            return None
+        scids = ((rows[:, 0].astype(np.int64) & 0x3F) << 4) | (rows[:, 1] >> 4)
+        if (scids != scids[0]).any():
+            return None
+        scid = int(scids[0])
+        vcids = (rows[:, 1] >> 1) & 7
+        fhps = ((rows[:, 4].astype(np.int64) & 7) << 8) | rows[:, 5]
+        counts = rows[:, 3].astype(np.int64)
+        bad_pointer = (fhps >= zl) & (fhps != FHP_NO_PACKET_START) & (fhps != FHP_IDLE_DATA_ONLY)
+        if bad_pointer.any():
+            return None
+        modulus = p.count_modulus
+        plans = []
+        for vcid in np.unique(vcids).tolist():
+            index = np.flatnonzero(vcids == vcid)
+            ch = demux._channels.get((scid, vcid))
+            vc = counts[index]
+            if ch is not None and ch.expected is not None and int(vc[0]) != ch.expected:
+                return None
+            if index.size > 1 and ((np.diff(vc) % modulus) != 1).any():
+                return None
+            fhp = fhps[index]
+            idle = fhp == FHP_IDLE_DATA_ONLY
+            if idle.all():
+                plans.append((vcid, index, None))
+                continue
+            if idle.any():
+                return None
+            plan = self._walk(rows, index, fhp, ch)
+            if plan is None:
+                return None
+            plans.append((vcid, index, plan))
+        # Every channel checks: commit the demultiplexer's state and gather the packets.
+        base = demux._index
+        demux._index += n
+        demux.counters["frames"] += n
+        pieces, offsets, lengths, done = [], [], [], []
+        at = 0
+        for vcid, index, plan in plans:
+            ch = demux._channels.get((scid, vcid))
+            if ch is None:
+                ch = demux._channels[(scid, vcid)] = _RxChannel()
+            ch.expected = (int(counts[index[-1]]) + 1) % modulus
+            if plan is None:
+                demux.counters["idle_frames"] += index.size
+                continue
+            stream, offs, lens, completes, tail, synced, skipped = plan
+            demux.counters["skipped_octets"] += skipped
+            ch.synced = synced
+            ch.buf = bytearray(stream[tail:].tobytes()) if tail is not None else bytearray()
+            ch.total = 0
+            if tail is not None:
+                if len(ch.buf) >= 6:
+                    ch.total = ((ch.buf[4] << 8) | ch.buf[5]) + 7
+                prefix = stream.size - index.size * zl
+                frame = (tail - prefix) // zl if tail >= prefix else 0
+                ch.frame, ch.offset = base + int(index[frame]), zo + (tail - prefix) % zl
+            apids = ((stream[offs] & 0x07).astype(np.int64) << 8) | stream[offs + 1]
+            real = apids != IDLE_APID
+            idle_count = int(offs.size - np.count_nonzero(real))
+            demux.counters["idle_packets"] += idle_count
+            if idle_count and not demux.keep_idle:
+                offs, lens, completes = offs[real], lens[real], completes[real]
+            demux.counters["packets"] += int(offs.size)
+            pieces.append(stream)
+            offsets.append(offs + at)
+            lengths.append(lens)
+            done.append(index[completes])
+            at += stream.size
+        if not pieces:
+            return np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.int64)
+        stream = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        offsets_all = np.concatenate(offsets)
+        lengths_all = np.concatenate(lengths)
+        if len(pieces) > 1:
+            # The demultiplexer emits a packet with the frame that completes it: same order here.
+            order = np.argsort(np.concatenate(done), kind="stable")
+            offsets_all, lengths_all = offsets_all[order], lengths_all[order]
+        return stream, offsets_all, lengths_all
+
+    def _walk(self, rows: np.ndarray, index: np.ndarray, fhp: np.ndarray, ch: _RxChannel | None):
+        """One VC's packets in a batch, or None when a pointer or header does not check (see _fast_packets)."""
+        p = self.profile
+        zo, zl = p.zone_offset, p.zone_length
+        k = index.size
+        zones = rows[index, zo:zo + zl]
+        synced = ch is not None and ch.synced
+        skipped = 0
+        if synced:
+            prefix = bytes(ch.buf)
+            if not prefix and fhp[0] != 0:
+                return None
+            start, first = 0, 0
+        else:
+            # Unsynchronised: frames without a packet start are skipped, then the pointer is trusted.
+            starts = np.flatnonzero(fhp != FHP_NO_PACKET_START)
+            if starts.size == 0:
+                return (np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.int64),
+                        np.empty(0, np.int64), None, False, k * zl)
+            first = int(starts[0])
+            prefix = b""
+            start = first * zl + int(fhp[first])
+            skipped = start
+        npre = len(prefix)
+        stream = np.frombuffer(prefix + zones.tobytes(), dtype=np.uint8) if npre else zones.reshape(-1)
+        split = _split_packets(stream, start=start)
+        if split.status == SPLIT_BAD_HEADER:
+            return None
+        offs, lens = split.offsets, split.lengths
+        tail = split.end if split.end < stream.size else None
+        # Where a packet (or the tail packet) starts in each frame must be what the frame's pointer says.
+        starts = offs if tail is None else np.append(offs, tail)
+        starts = starts[starts >= npre] - npre if npre else starts
+        frame_of = starts // zl
+        expected = np.full(k, FHP_NO_PACKET_START, dtype=np.int64)
+        head, at = np.unique(frame_of, return_index=True)
+        expected[head] = starts[at] - head * zl
+        if (expected[first:] != fhp[first:]).any():
+            return None
+        completes = (offs + lens - 1 - npre) // zl
+        return stream, offs, lens, completes, tail, True, skipped
 
     def _reject_frame(self, link: str, reason: str, detail: str) -> None:
         self.metrics.inc("queqiao_frames_rejected_total", (link, reason))
@@ -214,27 +368,117 @@ class SpacecraftChain:
 
     def decode_packets(self, packets: list[bytes], receipt: float) -> None:
         """Sequence checks, then one batch decode per packet definition."""
-        groups: dict[str, list[bytes]] = defaultdict(list)
+        if not packets:
+            return
+        lengths = np.fromiter(map(len, packets), dtype=np.int64, count=len(packets))
+        offsets = np.zeros(len(packets), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=offsets[1:])
+        stream = np.frombuffer(b"".join(packets), dtype=np.uint8)
+        self._decode_stream(stream, offsets, lengths, receipt)
+
+    def _decode_stream(self, stream: np.ndarray, offsets: np.ndarray, lengths: np.ndarray, receipt: float) -> None:
+        """decode_packets on packets in place (``stream[offsets[i]:offsets[i] + lengths[i]]``), per APID in columns.
+
+        Counts, rejections and the order of decoding are those of a packet-by-packet walk:
+        sequence check per APID in stream order, then the definition by APID, PUS service and
+        subtype and key, then the size; each definition's packets are decoded together, the
+        definitions in the order of their first packet.
+        """
+        short = lengths < 6
+        if short.any():
+            for i in np.flatnonzero(short).tolist():
+                self._reject_packet("truncated", self._packet_bytes(stream, offsets[i], lengths[i]))
+            keep = np.flatnonzero(~short)
+            offsets, lengths = offsets[keep], lengths[keep]
+        if offsets.size == 0:
+            return
+        apids = ((stream[offsets] & 0x07).astype(np.int64) << 8) | stream[offsets + 1]
+        counts = ((stream[offsets + 2] & 0x3F).astype(np.int64) << 8) | stream[offsets + 3]
+        real = np.flatnonzero(apids != IDLE_APID)
+        if real.size == 0:
+            return
+        if real.size != apids.size:
+            offsets, lengths, apids, counts = offsets[real], lengths[real], apids[real], counts[real]
+        order = np.argsort(apids, kind="stable")
+        values, starts = np.unique(apids[order], return_index=True)
+        groups: dict[str, list[np.ndarray]] = defaultdict(list)
         by_name: dict[str, PacketDef] = {}
-        for data in packets:
-            if len(data) < 6:
-                self._reject_packet("truncated", data)
+        for apid, members in zip(values.tolist(), np.split(order, starts[1:])):
+            members = members[self._sequence_many(apid, counts[members])]
+            if members.size == 0:
                 continue
-            apid = ((data[0] & 0x07) << 8) | data[1]
-            if apid == IDLE_APID:
-                continue
-            if not self._sequence_ok(apid, ((data[2] & 0x3F) << 8) | data[3]):
-                continue
-            definition = self._resolve(apid, data)
-            if definition is None:
-                continue
-            if len(data) != definition.size:
-                self._reject_packet("length", data, f"{definition.name} is {definition.size} octets, got {len(data)}")
-                continue
-            groups[definition.name].append(data)
-            by_name[definition.name] = definition
-        for name, rows in groups.items():
-            self._decode_group(by_name[name], rows, receipt)
+            for definition, rows in self._resolve_many(apid, stream, offsets[members], lengths[members], members):
+                wrong = lengths[rows] != definition.size
+                if wrong.any():
+                    for i in np.flatnonzero(wrong).tolist():
+                        self._reject_packet("length", self._packet_bytes(stream, offsets[rows[i]], lengths[rows[i]]),
+                                            f"{definition.name} is {definition.size} octets, got {lengths[rows[i]]}")
+                    rows = rows[~wrong]
+                if rows.size:
+                    groups[definition.name].append(rows)
+                    by_name[definition.name] = definition
+        decoded = []
+        for name, parts in groups.items():
+            rows = parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))
+            decoded.append((int(rows[0]), name, rows))
+        for _, name, rows in sorted(decoded, key=lambda item: item[0]):
+            self._decode_group(by_name[name], stream, offsets[rows], receipt)
+
+    @staticmethod
+    def _packet_bytes(stream: np.ndarray, offset, length) -> bytes:
+        return stream[int(offset):int(offset) + int(length)].tobytes()
+
+    def _sequence_many(self, apid: int, counts: np.ndarray) -> np.ndarray:
+        """Mask of packets to keep (not duplicates) among one APID's packets, in order; counts as _sequence_ok."""
+        last = self._seq_last.get(apid)
+        previous = np.empty_like(counts)
+        previous[1:] = counts[:-1]
+        previous[0] = counts[0] - 1 if last is None else last
+        steps = (counts - previous) % SEQUENCE_MODULUS
+        if ((steps == 0) | (steps > SEQUENCE_MODULUS // 2)).any():
+            # A duplicate leaves the last count where it was: walk this APID packet by packet.
+            return np.fromiter((self._sequence_ok(apid, c) for c in counts.tolist()), dtype=bool, count=counts.size)
+        labels = (self.name, str(apid))
+        self.metrics.inc("queqiao_packets_total", labels, int(counts.size))
+        gaps = steps > 1
+        if gaps.any():
+            self.metrics.inc("queqiao_packet_gaps_total", labels, int((steps[gaps] - 1).sum()))
+            self.metrics.inc("queqiao_chain_stage_total", ("sequence", "gap"), int(np.count_nonzero(gaps)))
+        self._seq_last[apid] = int(counts[-1])
+        return np.ones(counts.size, dtype=bool)
+
+    def _resolve_many(self, apid: int, stream: np.ndarray, offsets: np.ndarray, lengths: np.ndarray,
+                      members: np.ndarray) -> list[tuple[PacketDef, np.ndarray]]:
+        """(definition, packet indices) for one APID's packets, rejecting those _resolve would reject."""
+        candidates = self._definitions.get(apid)
+        if not candidates:
+            for o, n in zip(offsets.tolist(), lengths.tolist()):
+                self._reject_packet("unknown_apid", self._packet_bytes(stream, o, n), f"APID {apid}")
+            return []
+        if len(candidates) == 1:
+            return [(candidates[0], members)]
+        short = lengths < 9
+        for i in np.flatnonzero(short).tolist():
+            self._reject_packet("truncated", self._packet_bytes(stream, offsets[i], lengths[i]))
+        open_ = ~short
+        safe = np.where(short, 0, offsets)  # short packets take no part below (no reads past them)
+        service, subtype = stream[safe + 7], stream[safe + 8]
+        out = []
+        for definition in candidates:
+            match = open_ & (service == definition.service) & (subtype == definition.subtype)
+            if definition.key is not None:
+                at = definition.key_offset
+                fits = lengths >= at + 2
+                where = np.where(match & fits, offsets + at, 0)
+                key = (stream[where].astype(np.int64) << 8) | stream[where + 1]
+                match &= fits & (key == definition.key)
+            if match.any():
+                out.append((definition, members[match]))
+                open_ &= ~match
+        for i in np.flatnonzero(open_).tolist():
+            self._reject_packet("unknown_packet", self._packet_bytes(stream, offsets[i], lengths[i]),
+                                f"APID {apid} PUS {int(service[i])},{int(subtype[i])}")
+        return out
 
     def _reject_packet(self, reason: str, data: bytes, detail: str = "") -> None:
         self.metrics.inc("queqiao_packets_rejected_total", (self.name, reason))
@@ -293,17 +537,16 @@ class SpacecraftChain:
             ]
         return codec
 
-    def _decode_group(self, definition: PacketDef, rows: list[bytes], receipt: float) -> None:
+    def _decode_group(self, definition: PacketDef, stream: np.ndarray, offsets: np.ndarray, receipt: float) -> None:
         codec = self._codec(definition)
-        buffer = b"".join(rows)
-        raw = codec.raw_many(buffer)
+        raw = codec.raw_many(stream, offsets=offsets)
         ok = raw.get(CRC_OK)
         if ok is not None and not ok.all():
             for _ in range(int((~ok).sum())):
                 self._reject_packet("pec", b"", definition.name)
             keep = np.flatnonzero(ok)
             raw = {k: v[keep] for k, v in raw.items()}
-        count = len(raw[TIME_COARSE]) if TIME_COARSE in raw else len(rows)
+        count = len(raw[TIME_COARSE]) if TIME_COARSE in raw else len(offsets)
         if count == 0:
             return
         self.metrics.inc("queqiao_chain_stage_total", ("decode", "ok"), count)
