@@ -202,7 +202,9 @@ class Daemon:
             except LinkClosed:
                 log.info("link %s: end of data", name)
                 return
-            receipt = time.time()
+            # Ground receipt: the kernel's arrival time of the batch's first datagram where the link
+            # knows it (UDP), so the export latency includes the time frames waited to be read.
+            receipt = getattr(link, "last_receipt", None) or time.time()
             if runtime.frame_length is None:
                 frames = [data for _, data in items]
                 flags = 0

@@ -9,14 +9,28 @@ directions on one connection whatever the role.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
+import socket
 import ssl
+import struct
+import sys
+import time
 
 from links.base import Link
 from links.url import LinkUrl
 
 READ_CHUNK = 65536
+
+#: Receive buffer a receiving UDP link asks for: at 50,000 frames/s it holds ~70 ms of frames
+#: (each datagram costs ~2x its size in the kernel); net.core.rmem_max may cap it (see receive_buffer).
+UDP_RECEIVE_BUFFER = 8 << 20
+#: Datagrams read per wake-up before the loop gets a turn (the rest wait for the next one).
+UDP_READS_PER_WAKEUP = 512
+#: Linux SO_TIMESTAMPNS (not exported by the socket module): the kernel's arrival time of each datagram.
+_SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("@qq")
 
 
 class UdpLink(Link):
@@ -26,8 +40,29 @@ class UdpLink(Link):
         super().__init__(url, **kwargs)
         self.role = role
         self.local_address: tuple[str, int] | None = None
+        #: SO_RCVBUF the kernel granted the receiving socket (octets; Linux reports twice what it accounts).
+        self.receive_buffer: int | None = None
+        #: Arrival time (Unix seconds) of the oldest datagram of the last receive_many batch.
+        self.last_receipt: float | None = None
+        self._arrivals: collections.deque = collections.deque()  # [datagrams queued, arrival of the first]
+
+    async def receive_many(self, limit: int = 4096) -> list[tuple[str, bytes]]:
+        items = await super().receive_many(limit)
+        arrivals = self._arrivals
+        self.last_receipt = arrivals[0][1] if arrivals else None
+        taken = len(items)
+        while taken and arrivals:
+            if arrivals[0][0] <= taken:
+                taken -= arrivals.popleft()[0]
+            else:
+                arrivals[0][0] -= taken  # the rest of that read arrived no earlier: keep its time
+                taken = 0
+        return items
 
     async def _session(self) -> None:
+        if self.role == "in":
+            await self._receive_session()
+            return
         loop = asyncio.get_running_loop()
         link = self
 
@@ -61,6 +96,84 @@ class UdpLink(Link):
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
             transport.close()
+
+    async def _receive_session(self) -> None:
+        """Bind and read datagrams straight from the socket: every datagram waiting is read in one
+        wake-up (asyncio's datagram transport reads one per loop iteration), with a large receive
+        buffer and the kernel's arrival time of the first one."""
+        loop = asyncio.get_running_loop()
+        host, port = self.url.address
+        info = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        family, _, _, _, address = info[0]
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        arrivals = self._arrivals
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+            self.receive_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+            stamped = False
+            if sys.platform.startswith("linux"):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                    stamped = True
+            sock.bind(address)
+            sock.setblocking(False)
+            self.local_address = sock.getsockname()[:2]
+            lost: asyncio.Future = loop.create_future()
+            sources: dict = {}
+            recvfrom, recvmsg, deliver = sock.recvfrom, sock.recvmsg, self._deliver
+            stats = self.stats
+            ancillary = socket.CMSG_SPACE(_TIMESPEC.size)
+
+            def readable() -> None:
+                before = stats.messages_in
+                first = None
+                for _ in range(UDP_READS_PER_WAKEUP):
+                    try:
+                        if first is None:
+                            data, anc, _, addr = recvmsg(READ_CHUNK, ancillary)
+                            first = time.time()
+                            for level, kind, value in anc:
+                                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                                    sec, nsec = _TIMESPEC.unpack_from(value)
+                                    first = sec + nsec * 1e-9
+                        else:
+                            data, addr = recvfrom(READ_CHUNK)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError as exc:
+                        # ICMP errors (a peer not listening) are not fatal for UDP; anything else ends the session.
+                        stats.last_error = str(exc)
+                        if not isinstance(exc, ConnectionError) and not lost.done():
+                            lost.set_result(exc)
+                        break
+                    source = sources.get(addr)
+                    if source is None:
+                        source = sources[addr] = f"{addr[0]}:{addr[1]}"
+                    deliver(data, source)
+                queued = stats.messages_in - before
+                if queued:
+                    arrivals.append([queued, first])
+
+            loop.add_reader(sock.fileno(), readable)
+            self._set_up(True)
+
+            def send(data: bytes) -> None:
+                # A receiving link answers whoever sent last (there is no fixed peer).
+                if sources:
+                    sock.sendto(data, next(reversed(sources)))
+
+            writer = asyncio.create_task(self._writer(send))
+            try:
+                exc = await lost
+                raise ConnectionError(f"UDP socket failed: {exc}")
+            finally:
+                loop.remove_reader(sock.fileno())
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+        finally:
+            arrivals.clear()
+            sock.close()
 
 
 async def _pump_reader(link: Link, reader: asyncio.StreamReader, source: str) -> None:
