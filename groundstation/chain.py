@@ -123,6 +123,7 @@ class SpacecraftChain:
         for definition in spacecraft.packets:
             if definition.packet_type == 0:  # telemetry only
                 self._definitions[definition.apid].append(definition)
+        self._by_pus: dict[int, dict[int, list[PacketDef]]] = {}  # APID -> PUS service/subtype -> candidates
         self._codecs: dict[str, PacketCodec] = {}
         self._exports: dict[str, list[ParameterExport]] = {}
         self._alarms: dict[tuple[str, str], ParameterAlarm] = {}
@@ -185,15 +186,16 @@ class SpacecraftChain:
             self.decode_packets(packets, receipt)
 
     def _fast_packets(self, frames: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """The demultiplexer's packets of a clean batch, as (stream, offsets, lengths); None to use it instead.
+        """The demultiplexer's packets of a batch, as (stream, offsets, lengths); None to use it instead.
 
-        The batch is clean when, on every virtual channel, the frame counts follow on from the
-        demultiplexer's state with no gap, no frame has the synchronisation flag or a pointer past
-        the data field, and every first header pointer agrees with the packet boundaries walked
-        through the data fields (with the channel's packet in progress in front).  Then
-        :class:`FrameDemux` would report no anomaly and emit exactly the whole packets of that walk,
-        so they are taken from one split of the data fields, and the demultiplexer's channel state
-        (expected count, sync, packet in progress) is advanced as its own walk would have left it.
+        Per virtual channel the frames are cut at frame count gaps (where the demultiplexer drops
+        the packet in progress and waits for a first header pointer), and each run of consecutive
+        frames is split in one pass, with the channel's packet in progress in front.  The batch
+        qualifies when no frame has the synchronisation flag or a pointer past the data field, no
+        data VC carries idle-only frames, and every first header pointer agrees with the packet
+        boundaries of the walk.  Then :class:`FrameDemux` would report nothing but the gaps and
+        emit exactly these packets, in the same order; its channel state (expected count, sync,
+        packet in progress) and counters are advanced as its own walk would have left them.
         Otherwise nothing is changed and the caller feeds the batch to the demultiplexer.
         """
         p = self.profile
@@ -218,80 +220,103 @@ class SpacecraftChain:
         for vcid in np.unique(vcids).tolist():
             index = np.flatnonzero(vcids == vcid)
             ch = demux._channels.get((scid, vcid))
+            if ch is not None and not ch.synced and ch.buf:
+                return None
             vc = counts[index]
-            if ch is not None and ch.expected is not None and int(vc[0]) != ch.expected:
-                return None
-            if index.size > 1 and ((np.diff(vc) % modulus) != 1).any():
-                return None
+            previous = np.empty_like(vc)
+            previous[1:] = (vc[:-1] + 1) % modulus
+            previous[0] = vc[0] if ch is None or ch.expected is None else ch.expected
+            gaps = np.flatnonzero(vc != previous)
+            lost = int(((vc[gaps] - previous[gaps]) % modulus).sum())
             fhp = fhps[index]
             idle = fhp == FHP_IDLE_DATA_ONLY
             if idle.all():
-                plans.append((vcid, index, None))
+                plans.append((vcid, index, gaps.size, lost, 0, None))
                 continue
             if idle.any():
                 return None
-            plan = self._walk(rows, index, fhp, ch)
-            if plan is None:
-                return None
-            plans.append((vcid, index, plan))
+            synced = ch is not None and ch.synced
+            prefix = bytes(ch.buf) if synced else b""
+            cuts = [0, *gaps.tolist(), index.size]
+            dropped = 0
+            segments = []
+            for start, stop in zip(cuts[:-1], cuts[1:]):
+                if start == stop:
+                    continue
+                if start in gaps:  # the demultiplexer drops the packet in progress and resynchronises
+                    dropped += len(prefix)
+                    synced, prefix = False, b""
+                plan = self._walk(rows, index[start:stop], fhp[start:stop], synced, prefix)
+                if plan is None:
+                    return None
+                segments.append((start, stop, plan))
+                synced = plan[5]
+                prefix = plan[0][plan[4]:].tobytes() if plan[4] is not None else b""
+            plans.append((vcid, index, gaps.size, lost, dropped, segments))
         # Every channel checks: commit the demultiplexer's state and gather the packets.
         base = demux._index
         demux._index += n
-        demux.counters["frames"] += n
+        counters = demux.counters
+        counters["frames"] += n
         pieces, offsets, lengths, done = [], [], [], []
         at = 0
-        for vcid, index, plan in plans:
+        for vcid, index, gap_count, lost, dropped, segments in plans:
             ch = demux._channels.get((scid, vcid))
             if ch is None:
                 ch = demux._channels[(scid, vcid)] = _RxChannel()
             ch.expected = (int(counts[index[-1]]) + 1) % modulus
-            if plan is None:
-                demux.counters["idle_frames"] += index.size
+            if gap_count:
+                counters["frame_gap"] += gap_count
+                counters["lost_frames"] += lost
+                counters["dropped_octets"] += dropped
+            if segments is None:
+                counters["idle_frames"] += index.size
                 continue
-            stream, offs, lens, completes, tail, synced, skipped = plan
-            demux.counters["skipped_octets"] += skipped
-            ch.synced = synced
-            ch.buf = bytearray(stream[tail:].tobytes()) if tail is not None else bytearray()
-            ch.total = 0
-            if tail is not None:
-                if len(ch.buf) >= 6:
-                    ch.total = ((ch.buf[4] << 8) | ch.buf[5]) + 7
-                prefix = stream.size - index.size * zl
-                frame = (tail - prefix) // zl if tail >= prefix else 0
-                ch.frame, ch.offset = base + int(index[frame]), zo + (tail - prefix) % zl
-            apids = ((stream[offs] & 0x07).astype(np.int64) << 8) | stream[offs + 1]
-            real = apids != IDLE_APID
-            idle_count = int(offs.size - np.count_nonzero(real))
-            demux.counters["idle_packets"] += idle_count
-            if idle_count and not demux.keep_idle:
-                offs, lens, completes = offs[real], lens[real], completes[real]
-            demux.counters["packets"] += int(offs.size)
-            pieces.append(stream)
-            offsets.append(offs + at)
-            lengths.append(lens)
-            done.append(index[completes])
-            at += stream.size
+            for start, stop, (stream, offs, lens, completes, tail, synced, skipped) in segments:
+                counters["skipped_octets"] += skipped
+                ch.synced = synced
+                ch.buf = bytearray(stream[tail:].tobytes()) if tail is not None else bytearray()
+                ch.total = 0
+                if tail is not None:
+                    if len(ch.buf) >= 6:
+                        ch.total = ((ch.buf[4] << 8) | ch.buf[5]) + 7
+                    prefix = stream.size - (stop - start) * zl
+                    frame = (tail - prefix) // zl if tail >= prefix else 0
+                    ch.frame, ch.offset = base + int(index[start + frame]), zo + (tail - prefix) % zl
+                if offs.size == 0:
+                    continue
+                apids = ((stream[offs] & 0x07).astype(np.int64) << 8) | stream[offs + 1]
+                real = apids != IDLE_APID
+                idle_count = int(offs.size - np.count_nonzero(real))
+                counters["idle_packets"] += idle_count
+                if idle_count and not demux.keep_idle:
+                    offs, lens, completes = offs[real], lens[real], completes[real]
+                counters["packets"] += int(offs.size)
+                pieces.append(stream)
+                offsets.append(offs + at)
+                lengths.append(lens)
+                done.append(index[start:stop][completes])
+                at += stream.size
         if not pieces:
             return np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.int64)
-        stream = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-        offsets_all = np.concatenate(offsets)
-        lengths_all = np.concatenate(lengths)
-        if len(pieces) > 1:
-            # The demultiplexer emits a packet with the frame that completes it: same order here.
-            order = np.argsort(np.concatenate(done), kind="stable")
-            offsets_all, lengths_all = offsets_all[order], lengths_all[order]
-        return stream, offsets_all, lengths_all
+        if len(pieces) == 1:
+            return pieces[0], offsets[0], lengths[0]
+        stream = np.concatenate(pieces)
+        # The demultiplexer emits a packet with the frame that completes it: same order here.
+        order = np.argsort(np.concatenate(done), kind="stable")
+        return stream, np.concatenate(offsets)[order], np.concatenate(lengths)[order]
 
-    def _walk(self, rows: np.ndarray, index: np.ndarray, fhp: np.ndarray, ch: _RxChannel | None):
-        """One VC's packets in a batch, or None when a pointer or header does not check (see _fast_packets)."""
+    def _walk(self, rows: np.ndarray, index: np.ndarray, fhp: np.ndarray, synced: bool, prefix: bytes):
+        """Packets of consecutive frames of one VC, or None when a pointer or header does not check.
+
+        (stream, offsets, lengths, frame completing each packet, tail start or None, synced, skipped octets).
+        """
         p = self.profile
         zo, zl = p.zone_offset, p.zone_length
         k = index.size
         zones = rows[index, zo:zo + zl]
-        synced = ch is not None and ch.synced
         skipped = 0
         if synced:
-            prefix = bytes(ch.buf)
             if not prefix and fhp[0] != 0:
                 return None
             start, first = 0, 0
@@ -299,8 +324,8 @@ class SpacecraftChain:
             # Unsynchronised: frames without a packet start are skipped, then the pointer is trusted.
             starts = np.flatnonzero(fhp != FHP_NO_PACKET_START)
             if starts.size == 0:
-                return (np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.int64),
-                        np.empty(0, np.int64), None, False, k * zl)
+                empty = np.empty(0, np.int64)
+                return np.empty(0, np.uint8), empty, empty, empty, None, False, k * zl
             first = int(starts[0])
             prefix = b""
             start = first * zl + int(fhp[first])
@@ -457,24 +482,40 @@ class SpacecraftChain:
             return []
         if len(candidates) == 1:
             return [(candidates[0], members)]
+        if offsets.size <= 8:
+            # A few packets (a quiet link: one frame per wake-up): per packet beats a dozen array operations.
+            found: dict[str, tuple[PacketDef, list[int]]] = {}
+            for m, o, n in zip(members.tolist(), offsets.tolist(), lengths.tolist()):
+                definition = self._resolve(apid, stream[o:o + n].tobytes())
+                if definition is not None:
+                    found.setdefault(definition.name, (definition, []))[1].append(m)
+            return [(d, np.array(rows, dtype=np.int64)) for d, rows in found.values()]
         short = lengths < 9
         for i in np.flatnonzero(short).tolist():
             self._reject_packet("truncated", self._packet_bytes(stream, offsets[i], lengths[i]))
         open_ = ~short
         safe = np.where(short, 0, offsets)  # short packets take no part below (no reads past them)
         service, subtype = stream[safe + 7], stream[safe + 8]
+        codes = (service.astype(np.int64) << 8) | subtype
+        by_pus = self._by_pus.get(apid)
+        if by_pus is None:
+            by_pus = self._by_pus[apid] = defaultdict(list)
+            for definition in candidates:  # definition order kept: the first that matches wins
+                by_pus[(definition.service << 8) | definition.subtype].append(definition)
         out = []
-        for definition in candidates:
-            match = open_ & (service == definition.service) & (subtype == definition.subtype)
-            if definition.key is not None:
-                at = definition.key_offset
-                fits = lengths >= at + 2
-                where = np.where(match & fits, offsets + at, 0)
-                key = (stream[where].astype(np.int64) << 8) | stream[where + 1]
-                match &= fits & (key == definition.key)
-            if match.any():
-                out.append((definition, members[match]))
-                open_ &= ~match
+        for code in np.unique(codes[open_]).tolist():
+            same = open_ & (codes == code)
+            for definition in by_pus.get(code, ()):
+                match = same & open_
+                if definition.key is not None:
+                    at = definition.key_offset
+                    fits = lengths >= at + 2
+                    where = np.where(match & fits, offsets + at, 0)
+                    key = (stream[where].astype(np.int64) << 8) | stream[where + 1]
+                    match &= fits & (key == definition.key)
+                if match.any():
+                    out.append((definition, members[match]))
+                    open_ &= ~match
         for i in np.flatnonzero(open_).tolist():
             self._reject_packet("unknown_packet", self._packet_bytes(stream, offsets[i], lengths[i]),
                                 f"APID {apid} PUS {int(service[i])},{int(subtype[i])}")
