@@ -37,7 +37,7 @@ bench: venv
 clean:
 	rm -rf $(VENV) build *.egg-info cython_ext/*.c cython_ext/*.so
 
-## arm64 check (root; heavy: debootstrap + qemu, ~10 min cold, ~2 min warm): the board install
+## arm64 check (root; heavy: debootstrap + qemu, ~10 min cold, ~1.5 min warm): the board install
 ## and a short emulator run in an arm64 Debian rootfs, its frames decoded here. See docs/ARM-CHECK.md.
 .PHONY: arm-check
 arm-check: venv
