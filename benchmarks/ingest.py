@@ -244,9 +244,39 @@ dir = "{workdir / 'archive'}"
         self.log.close()
 
 
-def run_rate(daemon: DaemonProcess, frames: np.ndarray, rate: float, seconds: float, cpu: int | None) -> dict:
+def profile_summary(raw: Path, top: int = 25) -> str:
+    """py-spy raw stacks -> inclusive share per function (where the daemon's time goes)."""
+    total, inclusive, own = 0, {}, {}
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(n)
+        total += count
+        names = [re.sub(r":\d+\)$", ")", re.sub(r" \((?:.*/)?", " (", f)) for f in stack.split(";") if f]
+        for name in set(names):
+            inclusive[name] = inclusive.get(name, 0) + count
+        if names:
+            own[names[-1]] = own.get(names[-1], 0) + count
+    if not total:
+        return "no samples"
+    lines = [f"{total} samples; inclusive share (self share) per function:"]
+    for name, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * count / total:5.1f} % ({100 * own.get(name, 0) / total:4.1f} %)  {name}")
+    return "\n".join(lines)
+
+
+def run_rate(daemon: DaemonProcess, frames: np.ndarray, rate: float, seconds: float, cpu: int | None,
+             spy: Path | None = None) -> dict:
     before = scrape(daemon.url)
     cpu0 = daemon.cpu_seconds()
+    spy_proc = None
+    if spy is not None:
+        exe = Path(sys.executable).with_name("py-spy")
+        spy_proc = subprocess.Popen([str(exe if exe.exists() else "py-spy"), "record", "--nonblocking", "-p",
+                                     str(daemon.proc.pid), "-d", str(max(1, int(seconds))), "-r", "250", "-o",
+                                     str(spy), "--format", "raw"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
     queue: mp.Queue = mp.get_context("fork").Queue()
     proc = mp.get_context("fork").Process(target=sender, args=(("127.0.0.1", daemon.udp_port), rate, seconds, cpu,
                                                                frames, queue))
@@ -257,6 +287,10 @@ def run_rate(daemon: DaemonProcess, frames: np.ndarray, rate: float, seconds: fl
         time.sleep(0.1)
     sent, elapsed, behind = queue.get()
     proc.join()
+    if spy_proc is not None:
+        spy_proc.wait(30)
+    cpu_send = daemon.cpu_seconds() - cpu0  # CPU over the sending window (scrapes below cost some too)
+    wall_send = time.monotonic() - t0
     # Wait until the daemon has worked through what it took in (the counter stops moving).
     last, stable = -1.0, 0
     while stable < 3 and time.monotonic() - t0 < seconds + 30:
@@ -265,8 +299,6 @@ def run_rate(daemon: DaemonProcess, frames: np.ndarray, rate: float, seconds: fl
         now = total(scrape(daemon.url), "queqiao_frames_received_total")
         stable = stable + 1 if now == last else 0
         last = now
-    busy = time.monotonic() - t0
-    cpu1 = daemon.cpu_seconds()
     after = scrape(daemon.url)
     received = total(after, "queqiao_frames_received_total") - total(before, "queqiao_frames_received_total")
     archived = total(after, "queqiao_archive_records_total") - total(before, "queqiao_archive_records_total")
@@ -275,7 +307,7 @@ def run_rate(daemon: DaemonProcess, frames: np.ndarray, rate: float, seconds: fl
     rejected = total(after, "queqiao_frames_rejected_total") - total(before, "queqiao_frames_rejected_total")
     packets = total(after, "queqiao_packets_total") - total(before, "queqiao_packets_total")
     return {"rate": rate, "sent": sent, "elapsed": elapsed, "received": int(received), "archived": int(archived),
-            "lost": sent - int(received), "fps": received / elapsed, "cpu": (cpu1 - cpu0) / busy,
+            "lost": sent - int(received), "fps": received / elapsed, "cpu": cpu_send / wall_send,
             "sender_behind_s": behind, "p50": p50, "p99": p99, "latency_n": n, "rejected": int(rejected),
             "packets": int(packets), "rss_mb": daemon.rss_max_kb / 1024}
 
@@ -361,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=6, help="rates tried by the search")
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--profile-notes", type=Path, help="Markdown appended to the section (profile summary)")
+    parser.add_argument("--py-spy", action="store_true", help="sample the daemon with py-spy at each rate")
     parser.add_argument("--write", type=Path, help="update the 'Ground-station ingest' section of this file")
     args = parser.parse_args(argv)
     cpus = sorted(os.sched_getaffinity(0))
@@ -375,7 +408,11 @@ def main(argv: list[str] | None = None) -> int:
         daemon = DaemonProcess(Path(tmp), daemon_cpu)
         try:
             def run(rate: float) -> dict:
-                r = run_rate(daemon, frames, rate, args.seconds, sender_cpu)
+                spy = Path(tmp) / f"spy-{rate:.0f}.txt" if args.py_spy else None
+                r = run_rate(daemon, frames, rate, args.seconds, sender_cpu, spy)
+                if spy is not None and spy.exists():
+                    r["profile"] = profile_summary(spy)
+                    print(r["profile"])
                 print(f"  {rate:>9,.0f}/s asked: sent {r['sent']:,} received {r['received']:,} archived "
                       f"{r['archived']:,} lost {r['lost']:,}  {r['fps']:,.0f} frames/s  CPU {r['cpu'] * 100:.0f} %  "
                       f"RSS {r['rss_mb']:.0f} MB  p99 {r['p99'] * 1e3:g} ms  sender behind {r['sender_behind_s']:.3f} s",

@@ -596,21 +596,28 @@ class SpacecraftChain:
             times = cuc_to_unix(raw[TIME_COARSE], raw.get(TIME_FINE, 0))
             onboard = float(times[-1])
             self.onboard_time = onboard
-        eng = codec.calibrate(raw)
         if definition.kind == "housekeeping":
-            self._export_parameters(definition, raw, eng, receipt, onboard)
-        elif definition.kind == "event":
+            self._export_parameters(definition, raw, None, receipt, onboard)
+            return
+        eng = codec.calibrate(raw)
+        if definition.kind == "event":
             self._events(definition, eng, count, receipt, onboard)
         elif self.events.on_report is not None:
             for i in range(count):
                 self.events.on_report(self.name, definition, {k: v[i] for k, v in eng.items()}, receipt)
 
-    def _export_parameters(self, definition: PacketDef, raw: dict, eng: dict, receipt: float,
+    def _export_parameters(self, definition: PacketDef, raw: dict, eng: dict | None, receipt: float,
                            onboard: float | None) -> None:
+        """Latest value of each parameter; limits see every sample.  Without ``eng`` only what is used is
+        calibrated: the whole column of a limit-checked parameter, the last sample of the others."""
         metrics = self.metrics
         for export in self._exports[definition.name]:
-            column = eng[export.path]
             alarm = self._alarm(export)
+            if eng is not None:
+                column = eng[export.path]
+            else:
+                column = raw[export.path]
+                column = export.parameter.calibration.to_eng_array(column if alarm is not None else column[-1:])
             state = LimitState.NOMINAL
             if alarm is not None:
                 for transition in alarm.update(column):

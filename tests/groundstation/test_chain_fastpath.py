@@ -45,6 +45,12 @@ class ReferenceChain(SpacecraftChain):
             self._decode_group(by_name[name], stream, np.arange(len(rows), dtype=np.int64) * size, receipt)
 
 
+    def _export_parameters(self, definition, raw, eng, receipt, onboard):
+        # Every column calibrated, as before: the fast path calibrates only what it exports.
+        eng = self._codecs[definition.name].calibrate(raw) if eng is None else eng
+        super()._export_parameters(definition, raw, eng, receipt, onboard)
+
+
 def make_chain(reference: bool):
     metrics = Metrics()
     seen: list = []
