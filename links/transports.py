@@ -27,7 +27,7 @@ READ_CHUNK = 65536
 #: (each datagram costs ~2x its size in the kernel); net.core.rmem_max may cap it (see receive_buffer).
 UDP_RECEIVE_BUFFER = 8 << 20
 #: Datagrams read per wake-up before the loop gets a turn (the rest wait for the next one).
-UDP_READS_PER_WAKEUP = 512
+UDP_READS_PER_WAKEUP = 4096
 #: Linux SO_TIMESTAMPNS (not exported by the socket module): the kernel's arrival time of each datagram.
 _SO_TIMESTAMPNS = 35
 _TIMESPEC = struct.Struct("@qq")
