@@ -129,6 +129,7 @@ class SpacecraftChain:
         self._alarms: dict[tuple[str, str], ParameterAlarm] = {}
         self._overrides = dict(limit_overrides or {})
         self.latest: dict[tuple[str, str], Sample] = {}
+        self._exported = False  # a parameter was exported in the batch being decoded
         self.onboard_time: float | None = None
         self.last_frame_time: float | None = None
         self.light_time_override: float | None = None
@@ -446,8 +447,17 @@ class SpacecraftChain:
         for name, parts in groups.items():
             rows = parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))
             decoded.append((int(rows[0]), name, rows))
+        self._exported = False
         for _, name, rows in sorted(decoded, key=lambda item: item[0]):
             self._decode_group(by_name[name], stream, offsets[rows], receipt)
+        self._observe_latency(receipt)
+
+    def _observe_latency(self, receipt: float) -> None:
+        """One observation per batch that updated parameters: ground receipt (the link's arrival time of
+        the batch's first frame) to the moment every parameter of the batch is in the metric store."""
+        if self._exported:
+            self.metrics.latency.observe_many(np.array([time.time() - receipt]))
+            self._exported = False
 
     @staticmethod
     def _packet_bytes(stream: np.ndarray, offset, length) -> bytes:
@@ -636,7 +646,7 @@ class SpacecraftChain:
                 metrics.set("queqiao_light_time_seconds", (self.name,), float(value))
             if self.events.on_parameter is not None:
                 self.events.on_parameter(self.name, export.subsystem, export.name, export.unit, sample)
-        metrics.latency.observe_many(np.array([time.time() - receipt]))
+        self._exported = True
 
     def _alarm(self, export: ParameterExport) -> ParameterAlarm | None:
         key = (export.subsystem, export.name)

@@ -43,6 +43,7 @@ class ReferenceChain(SpacecraftChain):
             size = by_name[name].size
             stream = np.frombuffer(b"".join(rows), dtype=np.uint8)
             self._decode_group(by_name[name], stream, np.arange(len(rows), dtype=np.int64) * size, receipt)
+        self._observe_latency(receipt)
 
 
     def _export_parameters(self, definition, raw, eng, receipt, onboard):
