@@ -41,7 +41,8 @@ Options:
   --sdist FILE         the Queqiao source distribution (required)
   --mission NAME       spacecraft to emulate (default: $mission)
   --downlink URL       where frames go, e.g. udp://192.0.2.10:10015 (required on first install)
-  --uplink URL         where telecommands come from (default: $uplink)
+  --uplink URL         where telecommands come from (default: $uplink; "" for the
+                       downlink's own return direction: tcp, serial, mqtt)
   --opts "ARGS"        more options for 'flightsw run' (FLIGHTSW_OPTS)
   --venv DIR           virtual environment (default: $venv)
   --etc DIR            configuration root (default: $etc; units go to DIR/systemd/system)
@@ -62,7 +63,7 @@ while (($#)); do
     --sdist) sdist=${2:?--sdist needs a file}; shift 2 ;;
     --mission) mission=${2:?--mission needs a name}; shift 2 ;;
     --downlink) downlink=${2:?--downlink needs a URL}; shift 2 ;;
-    --uplink) uplink=${2:?--uplink needs a URL}; shift 2 ;;
+    --uplink) uplink=${2-}; shift 2 ;;  # "": the downlink's return direction (tcp, serial, mqtt) or none
     --opts) opts=${2-}; shift 2 ;;
     --venv) venv=${2:?--venv needs a directory}; shift 2 ;;
     --etc) etc=${2:?--etc needs a directory}; shift 2 ;;

@@ -46,7 +46,8 @@ Options:
   --identity FILE      ssh private key
   --mission NAME       spacecraft to emulate (default: $mission)
   --downlink URL       where the frames go (default: udp://<this machine>:10015)
-  --uplink URL         where telecommands come from (default: $uplink)
+  --uplink URL         where telecommands come from (default: $uplink; "" for the
+                       downlink's own return direction: tcp, serial, mqtt)
   --opts "ARGS"        more options for 'flightsw run'
   --ref GIT-REF        build from a committed revision (git archive) instead of the working tree
   --no-compiler        do not install gcc/python3-dev on the board (pure-Python kernels)
@@ -68,7 +69,7 @@ while (($#)); do
     --identity) identity=${2:?--identity needs a file}; shift 2 ;;
     --mission) mission=${2:?--mission needs a name}; shift 2 ;;
     --downlink) downlink=${2:?--downlink needs a URL}; shift 2 ;;
-    --uplink) uplink=${2:?--uplink needs a URL}; shift 2 ;;
+    --uplink) uplink=${2-}; shift 2 ;;
     --opts) opts=${2-}; shift 2 ;;
     --ref) ref=${2:?--ref needs a git revision}; shift 2 ;;
     --no-compiler|--no-start) extra+=("$1"); shift ;;
@@ -187,7 +188,7 @@ install: queqiao-flightsw@$mission is $state on $host, sending frames to $downli
       spacecraft = "$mission"
 
   then: sudo systemctl restart queqiao-groundstation   (or: groundstation run --config FILE)
-  Telecommands go to the board's uplink, ${uplink/0.0.0.0/$host}.
+  Telecommands go to the board's uplink, $(if [ -n "$uplink" ]; then echo "${uplink/0.0.0.0/$host}"; else echo "the downlink's return direction"; fi).
   On the board:  systemctl status queqiao-flightsw@$mission ;  journalctl -u queqiao-flightsw@$mission -f
   Change links:  sudoedit /etc/queqiao/flightsw-$mission.env && sudo systemctl restart queqiao-flightsw@$mission
 NEXT
