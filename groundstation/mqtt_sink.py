@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from links import Link, open_link
 from links.url import parse_link_url
@@ -53,7 +54,8 @@ class MqttPublisher:
         self.prefix = prefix
         self.interval = 1.0 / rate_hz
         self.on_change = on_change
-        spec = parse_link_url(url)
+        # The broker URL carries no topic path ([mqtt] url); the prefix is its own setting.
+        spec = parse_link_url(url if urlsplit(url).path.strip("/") else f"{url.rstrip('/')}/{prefix}")
         self.link = link or open_link(spec, role="out", spacecraft="+", queue_size=buffer_size,
                                       client_options=dict(client_options or {}), name="mqtt-publisher")
         self._throttles: dict[str, _Throttle] = {}

@@ -1,0 +1,100 @@
+"""Decoded values reach a real Mosquitto as JSON on queqiao/<spacecraft>/<subsystem>/<parameter>, and
+publishing survives the broker going away and coming back."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiomqtt
+
+from groundstation.config import parse_config
+from groundstation.daemon import Daemon
+from protocols.missions import registry
+from tests.groundstation.test_chain import frames_for, hk_packets, nominal_values
+from tests.groundstation.test_daemon import free_port
+from tests.realcomponents.components import Mosquitto
+
+
+async def collect(broker_port: int, topic: str, until, timeout: float = 20.0) -> dict[str, dict]:
+    got: dict[str, dict] = {}
+    async with aiomqtt.Client("127.0.0.1", broker_port) as client:
+        await client.subscribe(topic)
+        async with asyncio.timeout(timeout):
+            async for message in client.messages:
+                got[str(message.topic)] = json.loads(message.payload)
+                if until(got):
+                    return got
+    return got
+
+
+def send_frames(port: int, frames: list[bytes]) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for frame in frames:
+            s.sendto(frame, ("127.0.0.1", port))
+
+
+async def test_decoded_values_published_as_json_and_resumed_after_broker_restart(tmp_path):
+    udp = free_port()
+    broker = Mosquitto(tmp_path / "broker").start()
+    try:
+        config = parse_config(f"""
+[[links]]
+name = "udp-in"
+url = "udp://127.0.0.1:{udp}"
+[[spacecraft]]
+name = "haiyang2d"
+[archive]
+dir = "{tmp_path / 'archive'}"
+[mqtt]
+enabled = true
+url = "mqtt://127.0.0.1:{broker.port}"
+rate_limit_hz = 100
+""", base_dir=tmp_path)
+        daemon = Daemon(config, http_listen="127.0.0.1:0")
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop))
+        for _ in range(200):
+            if daemon.mqtt is not None and daemon.mqtt.connected and daemon.links[0].link.stats.up:
+                break
+            await asyncio.sleep(0.05)
+        sc = registry().spacecraft("haiyang2d")
+        expected = sum(len(p.parameters()) for p in sc.housekeeping)
+        packets, given = hk_packets("haiyang2d", 2)
+        frames, _ = frames_for("haiyang2d", packets)
+        listener = asyncio.create_task(collect(broker.port, "queqiao/haiyang2d/+/+", lambda got: len(got) >= expected))
+        await asyncio.sleep(0.3)
+        send_frames(udp, frames)
+        got = await listener
+        assert len(got) == expected
+        packet, values = next(iter(given.values()))
+        path, param = next((pa, p) for pa, p in packet.parameters() if not p.calibration.is_state)
+        name = path.split(".", 1)[1]
+        message = got[f"queqiao/haiyang2d/{packet.subsystem}/{name}"]
+        assert set(message) == {"value", "raw", "unit", "onboard_time", "ground_time", "limit"}
+        assert abs(message["value"] - values[name]) <= param.calibration.resolution() + 1e-9
+        assert message["unit"] == param.unit and message["limit"] == "nominal"
+
+        # The broker goes away: values produced meanwhile are kept and published when it is back.
+        broker.stop()
+        for _ in range(100):
+            if not daemon.mqtt.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert not daemon.mqtt.connected
+        changed = dict(nominal_values(packet))
+        changed[name] = values[name] + 5 * max(param.calibration.resolution(), 0.01)
+        later, _ = frames_for("haiyang2d", [packet.build(changed, sequence_count=100, time=(2_000_000_100, 0))])
+        send_frames(udp, later)
+        await asyncio.sleep(0.5)
+        broker = Mosquitto(tmp_path / "broker2", port=broker.port).start()
+        topic = f"queqiao/haiyang2d/{packet.subsystem}/{name}"
+        got = await collect(broker.port, topic, lambda got: topic in got
+                            and abs(got[topic]["value"] - changed[name]) < 1e-6, timeout=30)
+        assert abs(got[topic]["value"] - changed[name]) < 1e-6
+        assert daemon.mqtt.dropped == 0
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    finally:
+        broker.stop()
