@@ -260,8 +260,10 @@ def profile_summary(raw: Path, top: int = 25) -> str:
             own[names[-1]] = own.get(names[-1], 0) + count
     if not total:
         return "no samples"
-    lines = [f"{total} samples; inclusive share (self share) per function:"]
-    for name, count in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+    lines = [f"{total} samples; inclusive share (self share) per function, event loop frames left out:"]
+    plumbing = ("(base_events.py)", "(runners.py)", "(events.py)", "(cli.py)", "<frozen runpy>", "run_command (")
+    ranked = [(n, c) for n, c in sorted(inclusive.items(), key=lambda kv: -kv[1]) if not any(p in n for p in plumbing)]
+    for name, count in ranked[:top]:
         lines.append(f"  {100 * count / total:5.1f} % ({100 * own.get(name, 0) / total:4.1f} %)  {name}")
     return "\n".join(lines)
 
