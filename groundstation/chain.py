@@ -315,7 +315,6 @@ class SpacecraftChain:
         p = self.profile
         zo, zl = p.zone_offset, p.zone_length
         k = index.size
-        zones = rows[index, zo:zo + zl]
         skipped = 0
         if synced:
             if not prefix and fhp[0] != 0:
@@ -332,7 +331,15 @@ class SpacecraftChain:
             start = first * zl + int(fhp[first])
             skipped = start
         npre = len(prefix)
-        stream = np.frombuffer(prefix + zones.tobytes(), dtype=np.uint8) if npre else zones.reshape(-1)
+        # One copy: the packet in progress, then the data fields back to back.
+        stream = np.empty(npre + k * zl, dtype=np.uint8)
+        stream[:npre] = np.frombuffer(prefix, dtype=np.uint8)
+        zones = stream[npre:].reshape(k, zl)
+        first_row, last_row = int(index[0]), int(index[-1])
+        if last_row - first_row + 1 == k:  # one VC only: a plain slice, no gather
+            zones[...] = rows[first_row:last_row + 1, zo:zo + zl]
+        else:
+            np.take(rows[:, zo:zo + zl], index, axis=0, out=zones)
         split = _split_packets(stream, start=start)
         if split.status == SPLIT_BAD_HEADER:
             return None
@@ -343,8 +350,11 @@ class SpacecraftChain:
         starts = starts[starts >= npre] - npre if npre else starts
         frame_of = starts // zl
         expected = np.full(k, FHP_NO_PACKET_START, dtype=np.int64)
-        head, at = np.unique(frame_of, return_index=True)
-        expected[head] = starts[at] - head * zl
+        if starts.size:
+            # Starts ascend: the first of each frame is where the frame changes (no sort needed).
+            at = np.flatnonzero(np.diff(frame_of, prepend=-1))
+            head = frame_of[at]
+            expected[head] = starts[at] - head * zl
         if (expected[first:] != fhp[first:]).any():
             return None
         completes = (offs + lens - 1 - npre) // zl
