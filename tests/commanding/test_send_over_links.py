@@ -53,17 +53,67 @@ def wait_ready(http: int, process: subprocess.Popen, commanded: str) -> None:
     raise AssertionError("daemon not ready")
 
 
-def setups(tmp_path):
+INSTRUMENT = {"zhurong": "ROPER", "haiyang2d": "ALTIMETER"}
+
+
+class NullModem:
+    """Two pseudo-terminals wired back to back, like two UARTs and a cable: what one end
+    writes, the other reads.  Yields the two device paths."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.pairs = [os.openpty(), os.openpty()]
+        self.paths = [os.ttyname(slave) for _, slave in self.pairs]
+        for _, slave in self.pairs:
+            import tty
+            tty.setraw(slave)
+        self.running = True
+        masters = [master for master, _ in self.pairs]
+        self.threads = [threading.Thread(target=self._pump, args=(masters[0], masters[1]), daemon=True),
+                        threading.Thread(target=self._pump, args=(masters[1], masters[0]), daemon=True)]
+        for thread in self.threads:
+            thread.start()
+
+    def _pump(self, source: int, sink: int) -> None:
+        import select
+
+        while self.running:
+            ready, _, _ = select.select([source], [], [], 0.1)
+            if ready:
+                try:
+                    os.write(sink, os.read(source, 65536))
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.running = False
+        for thread in self.threads:
+            thread.join(2)
+        for master, slave in self.pairs:
+            os.close(master)
+            os.close(slave)
+
+
+def setups(tmp_path, mission, stack):
     udp_down, udp_up, tcp = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM), free_port()
+    down, up = NullModem(), NullModem()
+    stack.callback(down.close)
+    stack.callback(up.close)
     return {
         "udp": (["--downlink", f"udp://127.0.0.1:{udp_down}", "--uplink", f"udp://127.0.0.1:{udp_up}"],
                 f'url = "udp://127.0.0.1:{udp_down}"', f"udp://127.0.0.1:{udp_up}"),
         "tcp": (["--downlink", f"tcp-listen://127.0.0.1:{tcp}"],
-                f'url = "tcp://127.0.0.1:{tcp}"\nspacecraft = "haiyang2d"', f"tcp://127.0.0.1:{tcp}"),
+                f'url = "tcp://127.0.0.1:{tcp}"\nspacecraft = "{mission}"', f"tcp://127.0.0.1:{tcp}"),
+        # Two serial lines: CADUs down one, CLTUs up the other.
+        "serial": (["--downlink", f"serial://{down.paths[0]}?baud=115200",
+                    "--uplink", f"serial://{up.paths[0]}?baud=115200"],
+                   f'url = "serial://{down.paths[1]}?baud=115200"\nspacecraft = "{mission}"',
+                   f"serial://{up.paths[1]}?baud=115200"),
     }
 
 
-def run_round_trip(tmp_path, emulator_args, link_lines, uplink, env_extra=None):
+def run_round_trip(tmp_path, mission, emulator_args, link_lines, uplink, env_extra=None):
     http = free_port()
     env = dict(os.environ, QUEQIAO_API_TOKEN=TOKEN, **(env_extra or {}))
     config = tmp_path / "gs.toml"
@@ -74,7 +124,7 @@ http_listen = "127.0.0.1:{http}"
 name = "downlink"
 {link_lines}
 [[spacecraft]]
-name = "haiyang2d"
+name = "{mission}"
 uplink = "{uplink}"
 [archive]
 dir = "{tmp_path / 'archive'}"
@@ -83,15 +133,15 @@ enabled = true
 verification_timeout_s = 30
 """)
     with ExitStack() as stack:
-        fsw = start(stack, [PY, "-m", "flightsw.cli", "run", "--mission", "haiyang2d", "--bitrate", "256000",
+        fsw = start(stack, [PY, "-m", "flightsw.cli", "run", "--mission", mission, "--bitrate", "100000",
                             *emulator_args], env)
         time.sleep(0.3)
         gs = start(stack, [PY, "-m", "groundstation.cli", "run", "--config", str(config)], env)
-        wait_ready(http, gs, "haiyang2d")
+        wait_ready(http, gs, mission)
         results = {}
-        for command in (["PING"], ["POWER_INSTRUMENT", "instrument=ALTIMETER", "state=ON"]):
+        for command in (["PING"], ["POWER_INSTRUMENT", f"instrument={INSTRUMENT[mission]}", "state=ON"]):
             out = subprocess.run([PY, "-m", "groundstation.cli", "send", "--api", f"http://127.0.0.1:{http}",
-                                  "haiyang2d", *command, "--wait", "--timeout", "40"],
+                                  mission, *command, "--wait", "--timeout", "40"],
                                  env=env, capture_output=True, text=True, timeout=60)
             results[command[0]] = out
         assert fsw.poll() is None
@@ -102,21 +152,26 @@ verification_timeout_s = 30
         assert any(line.strip().split()[-1] == "accepted" or " accepted" in line for line in lines), out.stdout
 
 
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_send_wait_over_sockets(tmp_path, transport):
-    emulator_args, link_lines, uplink = setups(tmp_path)[transport]
-    run_round_trip(tmp_path, emulator_args, link_lines, uplink)
+# zhurong: type-BD frames (its AOS downlink has no CLCW); haiyang2d: COP-1 on its TM CLCW.
+@pytest.mark.parametrize("mission", ["zhurong", "haiyang2d"])
+@pytest.mark.parametrize("transport", ["udp", "tcp", "serial"])
+def test_send_wait_over_sockets_and_serial(tmp_path, transport, mission):
+    with ExitStack() as stack:
+        emulator_args, link_lines, uplink = setups(tmp_path, mission, stack)[transport]
+        run_round_trip(tmp_path, mission, emulator_args, link_lines, uplink)
 
 
-def test_send_wait_over_mqtt(tmp_path):
+@pytest.mark.parametrize("mission", ["zhurong", "haiyang2d"])
+def test_send_wait_over_mqtt(tmp_path, mission):
     with Mosquitto(tmp_path / "broker").start() as broker:
         url = f"{broker.url}/queqiao"
-        run_round_trip(tmp_path, ["--downlink", url], f'url = "{url}"', url)
+        run_round_trip(tmp_path, mission, ["--downlink", url], f'url = "{url}"', url)
 
 
 def test_send_fails_with_nonzero_exit_when_the_spacecraft_refuses(tmp_path):
     """ENTER_SAFE_MODE, then an instrument ON: refused in mode -> failed, exit 1."""
-    emulator_args, link_lines, uplink = setups(tmp_path)["udp"]
+    with ExitStack() as stack:
+        emulator_args, link_lines, uplink = setups(tmp_path, "haiyang2d", stack)["udp"]
     http = free_port()
     env = dict(os.environ, QUEQIAO_API_TOKEN=TOKEN)
     config = tmp_path / "gs.toml"
