@@ -26,13 +26,7 @@ cdef inline void _update4(uint16_t *c, const uint8_t **p, Py_ssize_t n) noexcept
     crc16_update4(_TABLE, c, p, n)
 
 
-def _u8(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.reshape(-1).view(np.uint8)
-    if isinstance(obj, (bytes, bytearray)):
-        return obj
-    view = memoryview(obj)
-    return view.cast("B") if view.nbytes else b""
+from cython_ext.buffers import as_u8 as _u8
 
 
 def crc16(data, init: int = CRC16_INIT) -> int:

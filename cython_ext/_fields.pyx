@@ -171,13 +171,7 @@ cdef inline uint64_t _mask(int64_t width) noexcept nogil:
     return <uint64_t>0xFFFFFFFFFFFFFFFF if width >= 64 else ((<uint64_t>1) << width) - 1
 
 
-def _u8(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.reshape(-1).view(np.uint8)
-    if isinstance(obj, (bytes, bytearray)):
-        return obj
-    view = memoryview(obj)
-    return view.cast("B") if view.nbytes else b""
+from cython_ext.buffers import as_u8 as _u8
 
 
 def _columns(arrays, Py_ssize_t count, bint writable):

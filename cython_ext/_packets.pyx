@@ -21,13 +21,7 @@ cdef enum:
     PREFETCH_AHEAD = 768
 
 
-def _u8(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.reshape(-1).view(np.uint8)
-    if isinstance(obj, (bytes, bytearray)):
-        return obj
-    view = memoryview(obj)
-    return view.cast("B") if view.nbytes else b""
+from cython_ext.buffers import as_u8 as _u8
 
 
 def split_packets(buffer, start=0, max_length=MAX_PACKET):

@@ -19,13 +19,7 @@ from cython_ext.pure.randomizer import (  # noqa: F401 - sequence generation is 
 )
 
 
-def _u8(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.reshape(-1).view(np.uint8)
-    if isinstance(obj, (bytes, bytearray)):
-        return obj
-    view = memoryview(obj)
-    return view.cast("B") if view.nbytes else b""
+from cython_ext.buffers import as_u8 as _u8
 
 
 cdef void _xor_frames(const uint8_t *src, uint8_t *dst, const uint8_t *seq, Py_ssize_t frame,

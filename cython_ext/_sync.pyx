@@ -17,13 +17,7 @@ cdef extern from *:
     int qq_popcount64(unsigned long long x) nogil
 
 
-def _u8(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.reshape(-1).view(np.uint8)
-    if isinstance(obj, (bytes, bytearray)):
-        return obj
-    view = memoryview(obj)
-    return view.cast("B") if view.nbytes else b""
+from cython_ext.buffers import as_u8 as _u8
 
 
 cdef Py_ssize_t _scan(const uint8_t *d, Py_ssize_t n, Py_ssize_t start, uint64_t word, Py_ssize_t m,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from protocols.parameters import LimitState, Limits, StateLimits
+from protocols.parameters import LimitState, Limits, StateLimits, classify_ranges
 
 Bounds = tuple[float | None, float | None] | None
 
@@ -40,21 +40,6 @@ class Transition:
     previous: LimitState
     state: LimitState
     value: object
-
-
-def _classify(values: np.ndarray, warning: Bounds, critical: Bounds) -> np.ndarray:
-    state = np.zeros(values.shape, dtype=np.uint8)
-    for bounds, level in ((warning, LimitState.WARNING), (critical, LimitState.CRITICAL)):
-        if bounds is None:
-            continue
-        lo, hi = bounds
-        outside = np.zeros(values.shape, dtype=bool)
-        if lo is not None:
-            outside |= values < lo
-        if hi is not None:
-            outside |= values > hi
-        state[outside] = level
-    return state
 
 
 def _narrow(bounds: Bounds, margin: float) -> Bounds:
@@ -84,11 +69,11 @@ class ParameterAlarm:
             plain = self.limits.classify_array(values)
             return plain, plain
         values = np.asarray(values, dtype=np.float64)
-        plain = _classify(values, self.limits.warning, self.limits.critical)
+        plain = classify_ranges(values, self.limits.warning, self.limits.critical)
         if self.policy.hysteresis == 0:
             return plain, plain
         margin = self.policy.hysteresis
-        return plain, _classify(values, _narrow(self.limits.warning, margin), _narrow(self.limits.critical, margin))
+        return plain, classify_ranges(values, _narrow(self.limits.warning, margin), _narrow(self.limits.critical, margin))
 
     def update(self, values: np.ndarray) -> list[Transition]:
         values = np.asarray(values)

@@ -343,6 +343,23 @@ class States(Calibration):
 # --------------------------------------------------------------------------- limits
 
 
+def classify_ranges(values, warning, critical) -> np.ndarray:
+    """Limit state (uint8) of each value against (low, high) warning and critical ranges (None: open)."""
+    values = np.asarray(values, dtype=np.float64)
+    state = np.zeros(values.shape, dtype=np.uint8)
+    for bounds, level in ((warning, LimitState.WARNING), (critical, LimitState.CRITICAL)):
+        if bounds is None:
+            continue
+        lo, hi = bounds
+        outside = np.zeros(values.shape, dtype=bool)
+        if lo is not None:
+            outside |= values < lo
+        if hi is not None:
+            outside |= values > hi
+        state[outside] = level
+    return state
+
+
 class Limits:
     """Numeric limits: nominal inside ``warning``, warning inside ``critical``, critical outside.
 
@@ -382,19 +399,7 @@ class Limits:
         return LimitState.NOMINAL
 
     def classify_array(self, values: np.ndarray) -> np.ndarray:
-        values = np.asarray(values, dtype=np.float64)
-        state = np.zeros(values.shape, dtype=np.uint8)
-        for bounds, level in ((self.warning, LimitState.WARNING), (self.critical, LimitState.CRITICAL)):
-            if bounds is None:
-                continue
-            lo, hi = bounds
-            outside = np.zeros(values.shape, dtype=bool)
-            if lo is not None:
-                outside |= values < lo
-            if hi is not None:
-                outside |= values > hi
-            state[outside] = level
-        return state
+        return classify_ranges(values, self.warning, self.critical)
 
     def describe(self) -> str:
         def fmt(b):

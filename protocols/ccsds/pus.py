@@ -110,6 +110,23 @@ def _data_size(fields: Sequence[cs.Construct]) -> int:
     return sum(f.sizeof() for f in fields)
 
 
+def _with_service(header: cs.Struct, service: int, subtype: int) -> cs.Struct:
+    """A secondary header whose service and subtype default to this packet's."""
+    defaults = {"service": service, "subtype": subtype}
+    return cs.Struct(*[(sc.name / cs.Default(cs.Int8ub, defaults[sc.name])) if sc.name in defaults else sc
+                       for sc in header.subcons])
+
+
+def _packet(packet_type: PacketType, apid: int, secondary: cs.Struct, fields: Sequence[cs.Construct]) -> cs.Struct:
+    total = PRIMARY_HEADER_LENGTH + secondary.sizeof() + _data_size(fields) + PEC_LENGTH
+    return cs.Struct(
+        "primary" / fixed_primary_header(apid, packet_type, True, total),
+        "secondary" / secondary,
+        *fields,
+        "pec" / PacketErrorControl(),
+    )
+
+
 def tm_packet(apid: int, service: int, subtype: int, fields: Sequence[cs.Construct], *,
               time: cs.Construct | None = None) -> cs.Struct:
     """A fixed-size PUS-C TM packet: primary, secondary (with service/subtype), ``fields``, pec.
@@ -117,41 +134,13 @@ def tm_packet(apid: int, service: int, subtype: int, fields: Sequence[cs.Constru
     ``fields`` are named constructs (``"hk" / Struct(...)``); the data length,
     APID, service and subtype are filled in on build.
     """
-    secondary = tm_secondary_header(time)
-    total = PRIMARY_HEADER_LENGTH + secondary.sizeof() + _data_size(fields) + PEC_LENGTH
-    secondary = cs.Struct(
-        *[
-            ("service" / cs.Default(cs.Int8ub, service)) if sc.name == "service"
-            else ("subtype" / cs.Default(cs.Int8ub, subtype)) if sc.name == "subtype"
-            else sc
-            for sc in secondary.subcons
-        ]
-    )
-    return cs.Struct(
-        "primary" / fixed_primary_header(apid, PacketType.TM, True, total),
-        "secondary" / secondary,
-        *fields,
-        "pec" / PacketErrorControl(),
-    )
+    return _packet(PacketType.TM, apid, _with_service(tm_secondary_header(time), service, subtype), fields)
 
 
 def tc_packet(apid: int, service: int, subtype: int, fields: Sequence[cs.Construct]) -> cs.Struct:
     """A fixed-size PUS-C TC packet: primary, secondary, ``fields`` (the arguments), pec."""
-    total = PRIMARY_HEADER_LENGTH + TC_SECONDARY_HEADER_LENGTH + _data_size(fields) + PEC_LENGTH
-    secondary = cs.Struct(
-        *[
-            ("service" / cs.Default(cs.Int8ub, service)) if sc.name == "service"
-            else ("subtype" / cs.Default(cs.Int8ub, subtype)) if sc.name == "subtype"
-            else sc
-            for sc in TcSecondaryHeader.subcons
-        ]
-    )
-    return cs.Struct(
-        "primary" / fixed_primary_header(apid, PacketType.TC, True, total),
-        "secondary" / secondary,
-        *fields,
-        "pec" / PacketErrorControl(),
-    )
+    return _packet(PacketType.TC, apid, _with_service(TcSecondaryHeader, service, subtype), fields)
+
 
 
 # --------------------------------------------------------------------------- generic (variable-length) packets
