@@ -31,6 +31,7 @@ L1_ARRIVAL_UTC = datetime(2021, 3, 15, tzinfo=UTC)
 @register_model
 class Change5OrbiterModel(BaseModel):
     spacecraft_name = "change5-orbiter"
+    LOAD_SHED_SOC, POWER_SAVING_SOC = 60.0, 65.0
 
     DEFAULT_START_UTC = datetime(2021, 6, 1, tzinfo=UTC)
     INSTRUMENTS = {"MONITOR_CAMERA": (6.0, 50.0), "MICROWAVE_RADAR": (40.0, 1.0), "LASER_RANGER": (15.0, 0.5)}
@@ -151,15 +152,10 @@ class Change5OrbiterModel(BaseModel):
         super().exit_safe_mode()
         self.aocs_mode = "SUN_POINT"
 
-    def power_mode(self) -> str:
-        soc = 100.0 * self.power.battery.soc
-        return "LOAD_SHED" if soc < 60.0 else "POWER_SAVING" if soc < 65.0 else "NOMINAL"
-
     # -- housekeeping ---------------------------------------------------------------------
 
     def hk_power(self) -> dict[str, Any]:
-        v = self.power.fields(self.rng, power_mode=self.power_mode(), battery_temp_c=self.bat.temperature_c,
-                              pcdu_temp_c=self.structure.temperature_c + 5.0)
+        v = self.power_fields(self.structure.temperature_c + 5.0)
         v["power_margin"] = self.margin_w
         return v
 

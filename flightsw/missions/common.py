@@ -388,8 +388,21 @@ class BaseModel(MissionModel):
         self.set_instrument(name, state == "ON")
         return CommandOutcome(detail=f"{name} {state}")
 
+    #: Battery state of charge (%) under which loads are shed / power saving begins; None: no such logic.
+    LOAD_SHED_SOC: float | None = None
+    POWER_SAVING_SOC: float | None = None
+
     def power_mode(self) -> str:
-        return "NOMINAL"
+        if self.LOAD_SHED_SOC is None:
+            return "NOMINAL"
+        soc = 100.0 * self.power.battery.soc
+        return ("LOAD_SHED" if soc < self.LOAD_SHED_SOC
+                else "POWER_SAVING" if soc < self.POWER_SAVING_SOC else "NOMINAL")
+
+    def power_fields(self, pcdu_temp_c: float) -> dict[str, Any]:
+        """The power subsystem's housekeeping common to every spacecraft with a PowerSystem."""
+        return self.power.fields(self.rng, power_mode=self.power_mode(), battery_temp_c=self.bat.temperature_c,
+                                 pcdu_temp_c=pcdu_temp_c)
 
     def enter_safe_mode(self, reason: str) -> None:
         super().enter_safe_mode(reason)

@@ -51,6 +51,7 @@ def surface_wind(lat: float, lon: float) -> tuple[float, float]:
 @register_model
 class Haiyang2dModel(BaseModel):
     spacecraft_name = "haiyang2d"
+    LOAD_SHED_SOC, POWER_SAVING_SOC = 55.0, 58.0
 
     DEFAULT_START_UTC = datetime(2021, 6, 1, tzinfo=UTC)
     INSTRUMENTS = {"ALTIMETER": (90.0, 8.0), "SCATTEROMETER": (110.0, 30.0), "RADIOMETER": (60.0, 4.0)}
@@ -228,15 +229,10 @@ class Haiyang2dModel(BaseModel):
         super().exit_safe_mode()
         self.aocs_mode = "YAW_STEERING"
 
-    def power_mode(self) -> str:
-        soc = 100.0 * self.power.battery.soc
-        return "LOAD_SHED" if soc < 55.0 else "POWER_SAVING" if soc < 58.0 else "NOMINAL"
-
     # -- housekeeping ---------------------------------------------------------------------
 
     def hk_power(self) -> dict[str, Any]:
-        return self.power.fields(self.rng, power_mode=self.power_mode(), battery_temp_c=self.bat.temperature_c,
-                                 pcdu_temp_c=self.structure.temperature_c + 5.0)
+        return self.power_fields(self.structure.temperature_c + 5.0)
 
     def hk_thermal(self) -> dict[str, Any]:
         n = self.noise

@@ -32,6 +32,7 @@ NIGHT_LOADS = frozenset({"SEISMOMETER"})  # what runs through the night on RTG p
 @register_model
 class IlrsLanderModel(BaseModel):
     spacecraft_name = "ilrs-lander"
+    LOAD_SHED_SOC, POWER_SAVING_SOC = 40.0, 45.0
 
     DEFAULT_START_UTC = datetime(2030, 1, 10, tzinfo=UTC)
     INSTRUMENTS = {"SEISMOMETER": (3.0, 0.3), "HEAT_FLOW_PROBE": (6.0, 0.05), "NEUTRON_SPECTROMETER": (8.0, 0.2),
@@ -207,15 +208,10 @@ class IlrsLanderModel(BaseModel):
     def shed_loads(self) -> None:
         self.hammer = None
 
-    def power_mode(self) -> str:
-        soc = 100.0 * self.power.battery.soc
-        return "LOAD_SHED" if soc < 40.0 else "POWER_SAVING" if soc < 45.0 else "NOMINAL"
-
     # -- housekeeping ---------------------------------------------------------------------
 
     def hk_power(self) -> dict[str, Any]:
-        v = self.power.fields(self.rng, power_mode=self.power_mode(), battery_temp_c=self.bat.temperature_c,
-                              pcdu_temp_c=self.cabin.temperature_c + 5.0)
+        v = self.power_fields(self.cabin.temperature_c + 5.0)
         v["bus_current"] = self.load_w / self.power.bus_v + self.noise(0.01)
         v.update({
             "station_mode": self.station_mode,

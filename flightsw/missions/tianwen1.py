@@ -83,6 +83,7 @@ def elements_from_state(r: tuple[float, ...], v: tuple[float, ...], mu: float = 
 @register_model
 class Tianwen1Model(BaseModel):
     spacecraft_name = "tianwen1"
+    LOAD_SHED_SOC, POWER_SAVING_SOC = 50.0, 55.0
 
     #: Two days after capture: far from periapsis, so the first day has no eclipse.
     DEFAULT_START_UTC = TIANWEN1_CAPTURE_UTC + timedelta(days=2)
@@ -324,15 +325,10 @@ class Tianwen1Model(BaseModel):
         super().exit_safe_mode()
         self.aocs_mode = "MARS_POINT"
 
-    def power_mode(self) -> str:
-        soc = 100.0 * self.power.battery.soc
-        return "LOAD_SHED" if soc < 50.0 else "POWER_SAVING" if soc < 55.0 else "NOMINAL"
-
     # -- housekeeping ---------------------------------------------------------------------
 
     def hk_power(self) -> dict[str, Any]:
-        v = self.power.fields(self.rng, power_mode=self.power_mode(), battery_temp_c=self.bat.temperature_c,
-                              pcdu_temp_c=self.structure.temperature_c + 6.0)
+        v = self.power_fields(self.structure.temperature_c + 6.0)
         # The drives keep the wings on the Sun: their angle turns once per orbit when Mars-pointing.
         angle = (self.ostate.true_anomaly_deg + 90.0) % 360.0 if self.aocs_mode == "MARS_POINT" else 90.0
         v["sada_a_angle"], v["sada_b_angle"] = angle, (360.0 - angle) % 360.0
