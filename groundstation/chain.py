@@ -232,7 +232,9 @@ class SpacecraftChain:
             fhp = fhps[index]
             idle = fhp == FHP_IDLE_DATA_ONLY
             if idle.all():
-                plans.append((vcid, index, gaps.size, lost, 0, None))
+                # A gap still drops the packet in progress, even before frames of only idle data.
+                dropped = len(ch.buf) if ch is not None and gaps.size else 0
+                plans.append((vcid, index, gaps.size, lost, dropped, None))
                 continue
             if idle.any():
                 return None
@@ -272,6 +274,8 @@ class SpacecraftChain:
                 counters["dropped_octets"] += dropped
             if segments is None:
                 counters["idle_frames"] += index.size
+                if gap_count:
+                    ch.buf, ch.total, ch.synced = bytearray(), 0, False
                 continue
             for start, stop, (stream, offs, lens, completes, tail, synced, skipped) in segments:
                 counters["skipped_octets"] += skipped

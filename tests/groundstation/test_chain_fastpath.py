@@ -214,3 +214,29 @@ def _hk(d, n: int) -> bytes:
     if d.key is not None:
         raw[d.key_offset:d.key_offset + 2] = d.key.to_bytes(2, "big")
     return bytes(raw)
+
+
+def test_idle_only_frames_after_a_gap_drop_the_packet_in_progress():
+    """Frames of only idle data on a data VC, after a gap: the packet in progress is dropped, as FrameDemux does."""
+    s = registry().spacecraft("haiyang2d")
+    profile = FrameProfile.from_mission(s.profile)
+    hk = [d for d in s.packets if d.kind == "housekeeping"]
+    mux = FrameMux(profile, s.scid)
+    for n in range(60):
+        mux.push(0, _hk(hk[n % len(hk)], n // len(hk)))
+    frames = mux.frames(flush=True)
+    assert len(frames) >= 3
+    idle = bytearray(frames[2])
+    idle[4], idle[5] = (idle[4] & 0xF8) | 7, 0xFE  # "only idle data" on VC 0
+    idle[3] = frames[0][3]  # a gap (the count repeats), and frames[1] follows on from it
+    idle = refecf(idle)
+    gap_then_idle = [[frames[0]], [idle], frames[1:2], frames[2:]]
+    fast, fast_metrics, fast_seen = make_chain(False)
+    ref, ref_metrics, ref_seen = make_chain(True)
+    for k, batch in enumerate(gap_then_idle):
+        fast.process("udp", batch, receipt=1.0 + k)
+        ref.process("udp", batch, receipt=1.0 + k)
+    assert comparable(fast_metrics) == comparable(ref_metrics)
+    assert fast_seen == ref_seen
+    a, b = fast.chains["haiyang2d"].demux, ref.chains["haiyang2d"].demux
+    assert a.counters == b.counters and a.counters["dropped_octets"] > 0
