@@ -28,9 +28,8 @@ from groundstation.alarms import AlarmPolicy, ParameterAlarm, Transition, overri
 from groundstation.metrics import Metrics
 from protocols.ccsds.cuc import cuc_to_unix
 from protocols.ccsds.spacepacket import IDLE_APID, MAX_SEQUENCE_COUNT
-from protocols.ccsds.tmframe import FrameProfile
-from protocols.ccsds.tmframe import FHP_IDLE_DATA_ONLY, FHP_NO_PACKET_START
-from protocols.ccsds.vcmux import FrameDemux, _RxChannel
+from protocols.ccsds.tmframe import FHP_IDLE_DATA_ONLY, FHP_NO_PACKET_START, FrameProfile
+from protocols.ccsds.vcmux import FrameDemux, _RxChannel  # the fast path keeps the demux's channel state
 from protocols.codec.stream import BAD_HEADER as SPLIT_BAD_HEADER
 from protocols.codec.stream import split_packets as _split_packets
 from protocols.codec import CRC_OK, PacketCodec
