@@ -51,14 +51,21 @@ class RateLimitedLog:
         self._state: dict[str, list] = {}
 
     def warning(self, key: str, message: str, *args) -> None:
+        self._log(key, logging.WARNING, message, args, exc_info=False)
+
+    def exception(self, key: str, message: str, *args) -> None:
+        """An error with its traceback (call from an ``except`` block), rate-limited like the rest."""
+        self._log(key, logging.ERROR, message, args, exc_info=True)
+
+    def _log(self, key: str, level: int, message: str, args: tuple, *, exc_info: bool) -> None:
         now = time.monotonic()
         start, count, suppressed = self._state.get(key, (now, 0, 0))
         if now - start > self.window:
             if suppressed:
-                self.logger.warning("%s: %d more like this suppressed", key, suppressed)
+                self.logger.log(level, "%s: %d more like this suppressed", key, suppressed)
             start, count, suppressed = now, 0, 0
         if count < self.burst:
-            self.logger.warning(message, *args)
+            self.logger.log(level, message, *args, exc_info=exc_info)
             count += 1
         else:
             suppressed += 1
@@ -750,7 +757,8 @@ class FrameChain:
             try:
                 chain.feed(link, batch, receipt)
             except Exception:  # noqa: BLE001 - a bug must not stop the daemon; it is logged with its trace
-                log.exception("chain for %s failed on a batch of %d frames from %s", name, len(batch), link)
+                self.log.exception(f"{name}:internal_error", "chain for %s failed on a batch of %d frames from %s",
+                                   name, len(batch), link)
                 self.metrics.inc("queqiao_frames_rejected_total", (link, "internal_error"), len(batch))
             if chain.onboard_time is not None:
                 self.metrics.set("queqiao_spacecraft_onboard_time_seconds", (name,), chain.onboard_time)

@@ -165,3 +165,18 @@ def test_a_batch_of_only_corrupt_frames_is_counted_not_a_crash(chain_and_metrics
     chain.process("udp", corrupt, receipt=1.0)
     assert metrics.get("queqiao_frames_rejected_total", ("udp", "fecf")) == len(frames)
     assert metrics.get("queqiao_frames_rejected_total", ("udp", "internal_error")) == 0
+
+
+def test_internal_errors_are_counted_and_logged_at_a_bounded_rate(chain_and_metrics, caplog, monkeypatch):
+    chain, metrics, _ = chain_and_metrics
+    frames, _ = frames_for("haiyang2d", hk_packets("haiyang2d", 1)[0])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(chain.chains["haiyang2d"], "feed", broken)
+    for _ in range(50):
+        chain.process("udp", frames[:1], receipt=1.0)
+    assert metrics.get("queqiao_frames_rejected_total", ("udp", "internal_error")) == 50
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert 1 <= len(tracebacks) <= 5
