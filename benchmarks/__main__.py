@@ -25,6 +25,7 @@ import cython_ext
 from benchmarks import replay as replay_mod
 from benchmarks.workload import APID, HOUSEKEEPING, PACKET_LENGTH, packets
 from protocols.codec import PacketCodec
+from benchmarks import report
 
 TARGETS = {
     "compiled_decode_pps": 10_000_000,
@@ -359,7 +360,7 @@ def write_report(path: Path, info: dict[str, str], rows: list[tuple[str, float, 
         "  in Python per packet.",
         "",
     ]
-    path.write_text("\n".join(lines))
+    report.write_report(path, "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:

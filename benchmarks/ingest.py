@@ -17,6 +17,7 @@ arrival, as the kernel timestamps it, to the metric store update of the batch).
 from __future__ import annotations
 
 import argparse
+
 import binascii
 import contextlib
 import multiprocessing as mp
@@ -33,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from benchmarks import report
 
 FRAME_LENGTH = 1115
 TARGET_FPS = 50_000
@@ -384,17 +386,6 @@ def render(info: dict, rows: list[dict], latency: dict | None, best: float | Non
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    if BEGIN.split(" (")[0] in text and END in text:
-        head = text[:text.index(BEGIN.split(" (")[0])]
-        tail = text[text.index(END) + len(END):].lstrip("\n")
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="send time per rate")
@@ -478,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile_notes:
             notes += args.profile_notes.read_text()
         args.command = "python -m benchmarks.ingest " + " ".join(sys.argv[1:] if argv is None else argv)
-        write_section(args.write, render(info, rows_sorted, latency, best, rss, args, notes, sustained))
+        report.write_section(args.write, "ingest", render(info, rows_sorted, latency, best, rss, args, notes, sustained))
         print(f"wrote the ingest section of {args.write}")
     return 0
 
