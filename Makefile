@@ -31,8 +31,11 @@ test-compiled: venv
 test-pure: venv
 	QUEQIAO_PURE_PYTHON=1 $(PYTEST) -q -m protocols tests
 
+## Every benchmark; each updates its own part of docs/PERFORMANCE.md.
 bench: venv
 	$(BIN)/python -m benchmarks --write docs/PERFORMANCE.md
+	$(BIN)/python -m benchmarks.flood --write docs/PERFORMANCE.md
+	$(BIN)/python -m benchmarks.ingest --write docs/PERFORMANCE.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info cython_ext/*.c cython_ext/*.so
