@@ -114,3 +114,35 @@ async def test_udp_and_tcp_frames_reach_metrics_and_archive(tmp_path):
     assert by_link["udp-in"][: len(hy_frames)] == hy_frames  # every byte kept, in order, junk too
     assert len(by_link["udp-in"]) == len(hy_frames) + 4
     assert by_link["tcp-in"] == zr_frames[: len(by_link["tcp-in"])] and len(by_link["tcp-in"]) >= len(zr_frames) - 1
+
+
+async def test_a_capture_file_is_ingested_as_a_link(tmp_path):
+    """flightsw writes a CADU capture (file:// downlink); the daemon reads it as a file link."""
+    import subprocess
+    import sys
+
+    capture = tmp_path / "zhurong.cadu"
+    run = subprocess.run([sys.executable, "-m", "flightsw.cli", "run", "--mission", "zhurong", "--downlink",
+                          f"file://{capture}", "--duration", "120", "--time-scale", "60"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    config = parse_config(f"""
+[[links]]
+name = "capture"
+url = "file://{capture}"
+spacecraft = "zhurong"
+[[spacecraft]]
+name = "zhurong"
+[archive]
+dir = "{tmp_path / 'archive'}"
+""", base_dir=tmp_path)
+    daemon = Daemon(config, http_listen="127.0.0.1:0")
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop))
+    expected = sum(len(p.parameters()) for p in registry().spacecraft("zhurong").housekeeping)
+    await wait_for(lambda: len(daemon.metrics.series("queqiao_parameter_value")) == expected, timeout=30)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    frames = daemon.metrics.get("queqiao_frames_received_total", ("capture",))
+    assert frames == capture.stat().st_size // (4 + 220)  # every CADU of the capture
+    assert not daemon.metrics.series("queqiao_frames_rejected_total")
