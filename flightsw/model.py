@@ -21,6 +21,10 @@ from typing import Any, ClassVar
 
 from protocols.missions import Spacecraft
 
+#: Commands the runtime executes itself (a model raises NotMine for them).
+RUNTIME_COMMANDS = frozenset({"PING", "SET_HK_PERIOD", "ENABLE_HK", "DISABLE_HK", "ENTER_SAFE_MODE",
+                              "LEAVE_SAFE_MODE", "DUMP_STORAGE", "SET_FAULT"})
+
 #: Events a model raises: (event name from the mission database, auxiliary data in engineering units).
 EmitEvent = Callable[..., None]
 

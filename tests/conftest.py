@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import pytest
+from hypothesis import settings
+
+# CI explores the same examples on every run (a red CI must mean a regression, not an
+# unlucky draw); local runs keep drawing new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
+    settings.load_profile("ci")
 
 WIRE_FORMAT_SUITES = {"protocols", "kernels", "missions", "codec", "interop", "cli"}
 TESTS = Path(__file__).parent

@@ -17,14 +17,12 @@ from datetime import datetime
 from typing import Any
 
 from flightsw.core.time import epoch_seconds_us
-from flightsw.model import CommandOutcome, MissionModel, NotMine
+from flightsw.model import RUNTIME_COMMANDS, CommandOutcome, MissionModel, NotMine
 from flightsw.physics import Battery, BatteryState, SolarArray, ThermalNode
 from protocols.missions import HousekeepingPacket, Spacecraft
 from protocols.parameters import Limits
 
 #: Commands the runtime executes itself (the standard set minus POWER_INSTRUMENT).
-RUNTIME_COMMANDS = frozenset({"PING", "SET_HK_PERIOD", "ENABLE_HK", "DISABLE_HK", "ENTER_SAFE_MODE",
-                              "LEAVE_SAFE_MODE", "DUMP_STORAGE"})
 
 # PUS 1,8 completion failure codes of the mission database (protocols.missions.common.EXECUTION_FAILURES).
 EXECUTION_FAILED, REFUSED_IN_MODE, TIMEOUT, RESOURCE_BUSY, CONSTRAINT_VIOLATED = range(5)

@@ -30,9 +30,10 @@ from flightsw.core.app import App
 from flightsw.core.faults import FaultSpec, parse_fault
 from flightsw.core.bus import Message
 from flightsw.core.events import Event
-from flightsw.core.msgids import (EVENT_HK_GENERATION_CHANGED, EVENT_HK_PERIOD_CHANGED, EVENT_STORAGE_DUMP_COMPLETED,
+from flightsw.core.msgids import (EVENT_FAULT_ACTIVATED, EVENT_FAULT_CLEARED, EVENT_HK_GENERATION_CHANGED,
+                                  EVENT_HK_PERIOD_CHANGED, EVENT_LINK_STATE, EVENT_STORAGE_DUMP_COMPLETED,
                                   MID_FAULT_CHECK, MID_HK_WAKEUP, MID_LINK_CHECK, MID_MODEL_STEP)
-from flightsw.model import CommandOutcome, MissionModel, NotMine
+from flightsw.model import RUNTIME_COMMANDS, CommandOutcome, MissionModel, NotMine
 from flightsw.runtime.generic import GenericModel
 from flightsw.runtime.reports import Ack, ReportTable
 from flightsw.runtime.uplink import TcReceiver
@@ -43,7 +44,9 @@ from protocols.ccsds.vcmux import FrameMux
 from protocols.codec import PacketCodec
 from protocols.errors import ProtocolError
 from protocols.missions import Command, HousekeepingPacket, Spacecraft
-from protocols.missions.common import MISSION_FUNCTIONS
+from protocols.missions.common import EXECUTION_FAILURES, MISSION_FUNCTIONS
+
+_CONSTRAINT_VIOLATED = next(code for code, name in EXECUTION_FAILURES.items() if name == "CONSTRAINT_VIOLATED")
 
 log = logging.getLogger("queqiao.flightsw.runtime")
 
@@ -54,8 +57,6 @@ DEFAULT_BITRATE = 64_000.0
 #: Subsystems whose mission commands still run in SAFE mode.
 SAFE_SUBSYSTEMS = frozenset({"obdh", "power", "thermal", "comms"})
 #: Commands the runtime executes itself (the model is asked first only for POWER_INSTRUMENT).
-RUNTIME_COMMANDS = frozenset({"PING", "SET_HK_PERIOD", "ENABLE_HK", "DISABLE_HK", "ENTER_SAFE_MODE",
-                              "LEAVE_SAFE_MODE", "DUMP_STORAGE"})
 SECONDARY_TC_OFFSET = 6
 
 
@@ -198,6 +199,9 @@ class FlightSoftware:
         else:
             self.onboard = OnboardClock.mission_epoch(self.clock, cfg.epoch, drift_ppm=cfg.drift_ppm)
         self.executive = ex = Executive(self.clock, self.onboard, spacecraft=sc.name)
+        # Apps may report events while the runtime is still being built (the store's first link
+        # state): they wait here until packets can be built and framed.
+        self._early_events: list[Event] | None = []
         self.events_app = ex.add(EventApp(self._event_sink))
         self.faults = FaultSet([sensor_target(parse_fault(f) if isinstance(f, str) else f, sc.name)
                                 for f in cfg.faults], seed=cfg.seed)
@@ -265,6 +269,9 @@ class FlightSoftware:
         self._update_clcw()
         for name in store_names:
             self.stores[name].on_event = ex.reporter("STO")
+        early, self._early_events = self._early_events, None
+        for event in early:
+            self._event_sink(event)
 
     # ------------------------------------------------------------------ time
 
@@ -376,10 +383,13 @@ class FlightSoftware:
         self.executive.report_event("MODEL", ev.event_id, ev.severity, ev.description, aux)
 
     def _event_sink(self, event: Event) -> None:
+        if self._early_events is not None:
+            self._early_events.append(event)
+            return
         try:
             ev = self.spacecraft.event(event.event_id)
         except KeyError:
-            # Core events 0x10..0x16 have no PUS 5 definition in the mission database yet: logged only.
+            # A mission that does not define one of the core's events: it is logged only.
             self.counters["events_not_in_database"] += 1
             return
         data = dict(event.data)
@@ -389,6 +399,12 @@ class FlightSoftware:
             aux = {"sid": data["packet"].upper(), "enabled": "ENABLED" if data["enabled"] else "DISABLED"}
         elif event.event_id == EVENT_STORAGE_DUMP_COMPLETED and "packets" in data:
             aux = {"store": str(data.get("store", "HOUSEKEEPING")).upper(), "packets": data["packets"]}
+        elif event.event_id in (EVENT_FAULT_ACTIVATED, EVENT_FAULT_CLEARED) and "fault" in data:
+            slot = next((i for i, f in enumerate(self.faults.faults) if f.name == data["fault"]), 0)
+            aux = {"slot": slot, "kind": str(data.get("kind", "stuck")).upper().replace("-", "_")}
+        elif event.event_id == EVENT_LINK_STATE and "up" in data:
+            aux = {"up": "UP" if data["up"] else "DOWN", "stored": data.get("items", 0),
+                   "stored_bytes": data.get("used_bytes", 0)}
         else:
             aux = data
         body = next(s for s in ev.construct.subcons if s.name == "aux").subcon
@@ -599,6 +615,17 @@ class FlightSoftware:
         if name == "DUMP_STORAGE":
             self.dump_storage(str(args["store"]), float(args["start_time"]), float(args["end_time"]) + 1)
             return CommandOutcome()
+        if name == "SET_FAULT":
+            slot = int(args["slot"])
+            if slot >= len(self.faults.faults):
+                return CommandOutcome(ok=False, error_code=_CONSTRAINT_VIOLATED, data={"value": slot},
+                                      detail=f"no fault in slot {slot}; {len(self.faults.faults)} defined")
+            fault = self.faults.faults[slot]
+            if args["state"] == "ACTIVE":
+                self.faults.activate(fault.name, self.clock.now())
+            else:
+                self.faults.deactivate(fault.name, self.clock.now())
+            return CommandOutcome(detail=f"fault {fault.name} {args['state'].lower()}")
         if name == "POWER_INSTRUMENT":
             inst = self.spacecraft.instrument(args["instrument"])
             if inst.power_parameter:

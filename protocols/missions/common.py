@@ -301,6 +301,12 @@ def propulsion_hk(*, apid: int, sid: int, period: float, tanks: Sequence[Tank], 
 FID_POWER_INSTRUMENT = 0x0001
 FID_ENTER_SAFE_MODE = 0x0002
 FID_LEAVE_SAFE_MODE = 0x0003
+FID_SET_FAULT = 0x0004
+#: Fault slots the SET_FAULT test hook can address (the emulator's --fault list, in order).
+FAULT_SLOTS = 32
+#: Kinds of injected fault, as the emulator's fault grammar names them (upper case).
+FAULT_KINDS = {0: "STUCK", 1: "NOISE", 2: "BIAS", 3: "BATTERY_DEGRADATION", 4: "THERMAL_RUNAWAY",
+               5: "SAFE_MODE", 6: "DROP_FRAMES", 7: "CORRUPT_FRAMES", 8: "LINK_OUTAGE"}
 MISSION_FUNCTIONS = 0x0100
 
 #: Event IDs of the standard events; mission events start at 0x0100.
@@ -350,6 +356,30 @@ def standard_events(*, apid: int, instruments: Sequence[Instrument], housekeepin
                     description="A packet store dump finished",
                     aux=["store" / aux_state(U8, store_states(stores), "Packet store dumped"),
                          "packets" / aux(U32, "", "Packets sent")]),
+        # The on-board software's own health events (0x10..0x1F).
+        EventReport("software_error", apid=apid, event_id=0x0010, severity=3, subsystem="obdh",
+                    description="An on-board application failed while handling a message"),
+        EventReport("hk_collection_failed", apid=apid, event_id=0x0011, severity=3, subsystem="obdh",
+                    description="A housekeeping report could not be collected"),
+        EventReport("store_overflow", apid=apid, event_id=0x0012, severity=2, subsystem="obdh",
+                    description="The on-board store was full: its oldest packets were dropped",
+                    aux=["dropped" / aux(U32, "", "Packets dropped"),
+                         "dropped_bytes" / aux(U32, "B", "Octets dropped")]),
+        EventReport("store_item_too_large", apid=apid, event_id=0x0013, severity=3, subsystem="obdh",
+                    description="A packet larger than the whole on-board store was not stored",
+                    aux=["size" / aux(U32, "B", "Packet size")]),
+        EventReport("link_state_changed", apid=apid, event_id=0x0014, severity=1, subsystem="comms",
+                    description="The downlink was acquired or lost (pass start or end)",
+                    aux=["up" / aux_state(U8, {0: "DOWN", 1: "UP"}, "New link state"),
+                         "stored" / aux(U32, "", "Packets held in the on-board store"),
+                         "stored_bytes" / aux(U32, "B", "Octets held in the on-board store")]),
+        EventReport("fault_activated", apid=apid, event_id=0x0015, severity=3, subsystem="obdh",
+                    description="A fault defined at start was activated (test hook, by time or by SET_FAULT)",
+                    aux=["slot" / aux(U8, "", "Fault slot (position in the emulator's --fault list)"),
+                         "kind" / aux_state(U8, FAULT_KINDS, "Kind of fault")]),
+        EventReport("fault_cleared", apid=apid, event_id=0x0016, severity=1, subsystem="obdh",
+                    description="A fault was cleared (by command or at the end of its duration)",
+                    aux=["slot" / aux(U8, "", "Fault slot (position in the emulator's --fault list)")]),
     ]
     if instruments:
         events.append(EventReport(
@@ -392,6 +422,13 @@ def standard_commands(*, apid: int, instruments: Sequence[Instrument], housekeep
                                             valid=(0, 2**32 - 1))],
                 constraint=lambda a: None if a["start_time"] <= a["end_time"]
                 else f"start_time {a['start_time']} is after end_time {a['end_time']}"),
+        # A test hook, as flight software has for FDIR campaigns: faults are defined when the software
+        # starts (the emulator's --fault list; "@cmd" arms one without activating it) and switched here.
+        Command("SET_FAULT", apid=apid, service=8, subtype=1, function_id=FID_SET_FAULT, subsystem="obdh",
+                description="Test hook: activate or clear a fault defined at start (emulator --fault list)",
+                arguments=["slot" / arg(U8, "", "Position of the fault in the --fault list (0 = first)",
+                                        valid=(0, FAULT_SLOTS - 1)),
+                           "state" / choice(U8, {0: "CLEAR", 1: "ACTIVE"}, "What to do with the fault")]),
     ]
     if instruments:
         commands.append(Command(

@@ -22,7 +22,7 @@ REGISTRY = builtin_registry()
 #: UCUM-ish short units used by the missions ("" = dimensionless count, "state" = enumeration).
 UNITS = {"", "state", "V", "A", "W", "degC", "K", "Pa", "MPa", "m", "mm", "cm", "km", "AU", "m/s", "m/h", "deg",
          "deg/s", "rpm", "s", "ms", "us", "h", "d", "%", "dB", "dBm", "nT", "mJ", "kJ", "kg", "kB", "N", "1/s",
-         "uGy/h", "nm/s", "mW/m2", "ug/cm2", "V/m"}
+         "uGy/h", "nm/s", "mW/m2", "ug/cm2", "V/m", "B"}
 
 
 def test_every_housekeeping_parameter_is_complete():
