@@ -164,7 +164,7 @@ class Daemon:
                     self.mqtt = await stack.enter_async_context(MqttPublisher(
                         cfg.mqtt.url, prefix=cfg.mqtt.topic_prefix, rate_hz=cfg.mqtt.rate_limit_hz,
                         on_change=cfg.mqtt.publish_on_change, buffer_size=cfg.mqtt.buffer_size,
-                        client_options=_mqtt_options(cfg)))
+                        client_options=_mqtt_options(cfg), qos=cfg.mqtt.qos))
                 self.http = HttpServer(self.http_listen, self.metrics, self.health)
                 if self.auth is not None:
                     self.history = CommandHistory(self._history_path())

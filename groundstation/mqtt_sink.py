@@ -48,7 +48,8 @@ class MqttPublisher:
     """Throttles and publishes; owns its MQTT link.  Use as ``async with``."""
 
     def __init__(self, url: str, *, prefix: str = "queqiao", rate_hz: float = 1.0, on_change: bool = True,
-                 buffer_size: int = 10_000, client_options: Mapping | None = None, link: Link | None = None) -> None:
+                 buffer_size: int = 10_000, client_options: Mapping | None = None, qos: int = 1,
+                 link: Link | None = None) -> None:
         if rate_hz <= 0:
             raise ValueError(f"MQTT rate limit must be > 0 Hz, not {rate_hz}")
         self.prefix = prefix
@@ -58,6 +59,8 @@ class MqttPublisher:
         spec = parse_link_url(url if urlsplit(url).path.strip("/") else f"{url.rstrip('/')}/{prefix}")
         self.link = link or open_link(spec, role="out", spacecraft="+", queue_size=buffer_size,
                                       client_options=dict(client_options or {}), name="mqtt-publisher")
+        if link is None:
+            self.link.qos = qos
         self._throttles: dict[str, _Throttle] = {}
         self._flusher: asyncio.Task | None = None
         self.published = 0

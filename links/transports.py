@@ -373,7 +373,7 @@ class MqttLink(Link):
                 if variable not in os.environ:
                     raise RuntimeError(f"link {self.name}: environment variable {variable} (MQTT password) is not set")
                 options["password"] = os.environ[variable]
-        if self.url.scheme == "mqtts":
+        if self.url.scheme == "mqtts" and "tls_context" not in options:  # the caller's context wins
             context = ssl.create_default_context(cafile=self.url.query.get("ca"))
             if "cert" in self.url.query:
                 context.load_cert_chain(self.url.query["cert"], self.url.query.get("key"))

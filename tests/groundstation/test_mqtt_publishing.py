@@ -98,3 +98,73 @@ rate_limit_hz = 100
         await asyncio.wait_for(task, 10)
     finally:
         broker.stop()
+
+
+def make_ca_and_server_cert(directory) -> tuple[str, str, str]:
+    """A throwaway CA and a server certificate for 127.0.0.1 (openssl, as an operator would)."""
+    import subprocess
+
+    d = str(directory)
+    run = lambda *argv: subprocess.run(argv, cwd=d, check=True, capture_output=True, timeout=60)  # noqa: E731
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-days", "1", "-subj", "/CN=queqiao-test-ca")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=127.0.0.1")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.crt", "-days", "1", "-extfile", "san.ext")
+    return f"{d}/ca.crt", f"{d}/server.crt", f"{d}/server.key"
+
+
+async def test_publishing_over_tls_with_username_and_password(tmp_path, monkeypatch):
+    import ssl
+
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    ca, cert, key = make_ca_and_server_cert(certs)
+    udp = free_port()
+    broker = Mosquitto(tmp_path / "broker", users={"groundstation": "gs-secret-pw", "reader": "reader-pw"},
+                       extra_config=[f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]).start()
+    monkeypatch.setenv("QQ_TEST_MQTT_PASSWORD", "gs-secret-pw")
+    try:
+        config = parse_config(f"""
+[[links]]
+name = "udp-in"
+url = "udp://127.0.0.1:{udp}"
+[[spacecraft]]
+name = "haiyang2d"
+[archive]
+dir = "{tmp_path / 'archive'}"
+[mqtt]
+enabled = true
+url = "mqtts://127.0.0.1:{broker.port}"
+username = "groundstation"
+password_env = "QQ_TEST_MQTT_PASSWORD"
+qos = 1
+[mqtt.tls]
+ca = "{ca}"
+""", base_dir=tmp_path)
+        daemon = Daemon(config, http_listen="127.0.0.1:0")
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop))
+        for _ in range(200):
+            if daemon.mqtt is not None and daemon.mqtt.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert daemon.mqtt.connected  # TLS handshake against our CA, then the password
+        context = ssl.create_default_context(cafile=ca)
+        got = {}
+        async with aiomqtt.Client("127.0.0.1", broker.port, username="reader", password="reader-pw",
+                                  tls_context=context) as client:
+            await client.subscribe("queqiao/haiyang2d/+/+")
+            send_frames(udp, frames_for("haiyang2d", hk_packets("haiyang2d", 1)[0])[0])
+            async with asyncio.timeout(20):
+                async for message in client.messages:
+                    got[str(message.topic)] = json.loads(message.payload)
+                    if len(got) >= 5:
+                        break
+        assert len(got) >= 5 and all("value" in m and "limit" in m for m in got.values())
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    finally:
+        broker.stop()
