@@ -173,7 +173,7 @@ def test_extract_from_frames_then_decode():
 
 def test_spacepackets_interop():
     """Bytes spacepackets builds, we decode (same PUS-C layout with a 6-byte CUC time field)."""
-    spacepackets = pytest.importorskip("spacepackets.ecss")
+    import spacepackets.ecss as spacepackets
     struct = tm_packet(0x33, 17, 2, ["payload" / cs.Bytes(4)])
     tm = spacepackets.PusTm(service=17, message_subtype=2, apid=0x33, seq_count=9, timestamp=bytes([0, 0, 1, 2, 3, 4]),
                             source_data=b"\x01\x02\x03\x04")

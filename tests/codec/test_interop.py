@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +20,7 @@ BACKENDS = ["pure"] + (["compiled"] if cython_ext.compiled("packets") is not Non
 
 
 def test_ccsdspy_reads_the_same_raw_values(tmp_path):
-    ccsdspy = pytest.importorskip("ccsdspy")
+    import ccsdspy
     logging.getLogger("ccsdspy").setLevel(logging.ERROR)
     from ccsdspy import PacketArray, PacketField
 
@@ -52,7 +51,7 @@ def test_ccsdspy_reads_the_same_raw_values(tmp_path):
 @given(st.lists(st.tuples(st.integers(0, 0x7FE), st.integers(1, 300)), min_size=1, max_size=40),
        st.sets(st.integers(0, 30), max_size=3), st.sampled_from(BACKENDS))
 def test_extract_agrees_with_the_frame_demultiplexer(specs, dropped, backend):
-    vcmux = pytest.importorskip("protocols.ccsds.vcmux")
+    from protocols.ccsds import vcmux
     from protocols.ccsds.tmframe import FrameProfile
 
     profile = FrameProfile(frame_length=128, has_fecf=True, randomized=False)

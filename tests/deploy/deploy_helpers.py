@@ -7,10 +7,13 @@ installs prometheus and mosquitto as root.
 """
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -50,3 +53,34 @@ def run(argv: list[str], *, timeout: float = 120, **kwargs) -> subprocess.Comple
 
 def explain(proc: subprocess.CompletedProcess) -> str:
     return f"$ {' '.join(map(str, proc.args))}\nexit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+
+
+@contextlib.contextmanager
+def groundstation_process(argv: list[str], address: str, log_path: Path, *, what: str, cwd: Path,
+                          env: dict | None = None):
+    """Run a groundstation command until its /healthz answers at ``address``; stop it on exit."""
+    from tests.realcomponents import components
+
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
+                                env=env, start_new_session=True)
+
+    def healthy():
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://{address}/healthz", timeout=5) as response:
+                return json.loads(response.read())
+        except OSError:
+            return None
+
+    try:
+        components.wait_until(healthy, timeout=30, interval=0.2, what=f"{what} /healthz")
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)

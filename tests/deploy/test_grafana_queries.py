@@ -18,15 +18,13 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from deploy_helpers import DEPLOY, REPO
+from deploy_helpers import DEPLOY, REPO, groundstation_process
 from protocols.missions import builtin_registry
 
-components = pytest.importorskip("components", reason="tests/realcomponents/components.py (Prometheus helper) is missing")
+from tests.realcomponents import components  # noqa: E402
 
 pytestmark = pytest.mark.realcomponents
 
@@ -46,10 +44,6 @@ def _cli() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "groundstation.cli"]
 
 
-def _get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.loads(resp.read())
-
 
 @pytest.fixture
 def demo(tmp_path):
@@ -60,29 +54,8 @@ def demo(tmp_path):
     argv = [*_cli(), "demo", "--http", f"127.0.0.1:{port}", "--duration", "150", "--archive", str(tmp_path / "archive")]
     for fault in FAULTS:
         argv += ["--fault", fault]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=tmp_path,
-                                env=env, start_new_session=True)
-    address = f"127.0.0.1:{port}"
-
-    def healthy():
-        if proc.poll() is not None:
-            raise AssertionError(f"groundstation demo exited {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            return _get_json(f"http://{address}/healthz")
-        except OSError:
-            return None
-
-    try:
-        components.wait_until(healthy, timeout=30, interval=0.2, what="groundstation demo /healthz")
-        yield address, env
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+    with groundstation_process(argv, f"127.0.0.1:{port}", log_path, what="groundstation demo", cwd=tmp_path, env=env):
+        yield f"127.0.0.1:{port}", env
 
 
 def panels(dashboard: dict) -> list[dict]:

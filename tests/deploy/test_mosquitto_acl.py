@@ -29,7 +29,7 @@ MOSQ = DEPLOY / "mosquitto"
 WAIT_S = 5.0
 PASSWORDS = {"flightsw": "fsw-secret", "groundstation": "gs secret $x", "reader": "dash-secret"}
 
-components = pytest.importorskip("components", reason="tests/realcomponents/components.py (broker helper) is missing")
+from tests.realcomponents import components  # noqa: E402
 
 
 class ShippedConfigMosquitto(components.Mosquitto):

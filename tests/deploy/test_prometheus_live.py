@@ -7,21 +7,19 @@ when is the business of the promtool unit tests (deploy/prometheus/tests).
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
-from deploy_helpers import DEPLOY, REPO, need_tool
+from deploy_helpers import DEPLOY, REPO, groundstation_process, need_tool
 
 PROM = DEPLOY / "prometheus"
 JOB = "queqiao-groundstation"
 
-components = pytest.importorskip("components", reason="tests/realcomponents/components.py (Prometheus helper) is missing")
+from tests.realcomponents import components  # noqa: E402
 
 
 class ShippedConfigPrometheus(components.Prometheus):
@@ -37,10 +35,6 @@ class ShippedConfigPrometheus(components.Prometheus):
             job["static_configs"] = [{"targets": [target]}]
         self.config_path.write_text(yaml.safe_dump(config))
 
-
-def _get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.loads(resp.read())
 
 
 @pytest.fixture
@@ -68,30 +62,9 @@ dir = "{tmp_path / 'archive'}"
     argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "groundstation.cli"]
     help_proc = subprocess.run([*argv, "run", "--help"], capture_output=True, text=True, timeout=60)
     assert help_proc.returncode == 0, f"`groundstation run --help` failed:\n{help_proc.stderr}"
-    log = open(tmp_path / "daemon.log", "wb")
-    proc = subprocess.Popen([*argv, "run", "--config", str(config)], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=tmp_path, start_new_session=True)
-    address = f"127.0.0.1:{port}"
-
-    def healthy():
-        if proc.poll() is not None:
-            raise AssertionError(f"groundstation run exited {proc.returncode}:\n{(tmp_path / 'daemon.log').read_text()}")
-        try:
-            return _get_json(f"http://{address}/healthz")
-        except OSError:
-            return None
-
-    try:
-        components.wait_until(healthy, timeout=30, interval=0.2, what="groundstation /healthz")
-        yield address
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-        log.close()
+    with groundstation_process([*argv, "run", "--config", str(config)], f"127.0.0.1:{port}",
+                               tmp_path / "daemon.log", what="groundstation run", cwd=tmp_path):
+        yield f"127.0.0.1:{port}"
 
 
 def test_shipped_config_scrapes_the_daemon_and_every_rule_evaluates(daemon, tmp_path):

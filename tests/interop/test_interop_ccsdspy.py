@@ -5,9 +5,8 @@ import random
 import struct
 
 import numpy as np
-import pytest
 
-ccsdspy = pytest.importorskip("ccsdspy")
+import ccsdspy  # noqa: E402
 from ccsdspy import PacketField  # noqa: E402
 
 from protocols.ccsds.cuc import CucTime  # noqa: E402

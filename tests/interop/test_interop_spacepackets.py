@@ -4,21 +4,19 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-spacepackets = __import__("pytest").importorskip("spacepackets")
+from spacepackets.ccsds.spacepacket import PacketType as SpPacketType
+from spacepackets.ccsds.spacepacket import SequenceFlags as SpSequenceFlags
+from spacepackets.ccsds.spacepacket import SpacePacketHeader
+from spacepackets.ccsds.time import CdsShortTimestamp
+from spacepackets.ccsds.tm_frame import TmTransferFrame
+from spacepackets.ecss.tc import PusTc as SpPusTc
+from spacepackets.ecss.tm import MiscParams
+from spacepackets.ecss.tm import PusTm as SpPusTm
 
-from spacepackets.ccsds.spacepacket import PacketType as SpPacketType  # noqa: E402
-from spacepackets.ccsds.spacepacket import SequenceFlags as SpSequenceFlags  # noqa: E402
-from spacepackets.ccsds.spacepacket import SpacePacketHeader  # noqa: E402
-from spacepackets.ccsds.time import CdsShortTimestamp  # noqa: E402
-from spacepackets.ccsds.tm_frame import TmTransferFrame  # noqa: E402
-from spacepackets.ecss.tc import PusTc as SpPusTc  # noqa: E402
-from spacepackets.ecss.tm import MiscParams  # noqa: E402
-from spacepackets.ecss.tm import PusTm as SpPusTm  # noqa: E402
-
-from protocols.ccsds.cuc import CucTime  # noqa: E402
-from protocols.ccsds.pus import PusTc, PusTm, parse_pus_tc, parse_pus_tm  # noqa: E402
-from protocols.ccsds.spacepacket import SpacePacket, parse_space_packet  # noqa: E402
-from protocols.ccsds.tmframe import FrameProfile, TmFrame, parse_tm_frame  # noqa: E402
+from protocols.ccsds.cuc import CucTime
+from protocols.ccsds.pus import PusTc, PusTm, parse_pus_tc, parse_pus_tm
+from protocols.ccsds.spacepacket import SpacePacket, parse_space_packet
+from protocols.ccsds.tmframe import FrameProfile, TmFrame, parse_tm_frame
 
 apids = st.integers(0, 0x7FE)
 counts = st.integers(0, 0x3FFF)
