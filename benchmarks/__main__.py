@@ -23,9 +23,9 @@ import numpy as np
 
 import cython_ext
 from benchmarks import replay as replay_mod
+from benchmarks import report
 from benchmarks.workload import APID, HOUSEKEEPING, PACKET_LENGTH, packets
 from protocols.codec import PacketCodec
-from benchmarks import report
 
 TARGETS = {
     "compiled_decode_pps": 10_000_000,

@@ -8,11 +8,11 @@ Prints packets/s (median of the repeats) and checks a sample with the demultiple
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 import os
 import statistics
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import cython_ext
 from flightsw.runtime import FlightSoftware, RuntimeConfig

@@ -17,7 +17,6 @@ arrival, as the kernel timestamps it, to the metric store update of the batch).
 from __future__ import annotations
 
 import argparse
-
 import binascii
 import contextlib
 import multiprocessing as mp
@@ -34,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
 from benchmarks import report
 
 FRAME_LENGTH = 1115
@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     cpus = sorted(os.sched_getaffinity(0))
     daemon_cpu, sender_cpu = (cpus[0], cpus[1]) if len(cpus) > 1 else (None, None)
     info = machine()
-    print(f"building the frame cycle ... ", end="", flush=True)
+    print("building the frame cycle ... ", end="", flush=True)
     frames = build_cycle()
     print(f"{frames.shape[0]} frames of {FRAME_LENGTH} octets")
     rows: list[dict] = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from protocols.parameters import LimitState, Limits, StateLimits, classify_ranges
+from protocols.parameters import Limits, LimitState, StateLimits, classify_ranges
 
 Bounds = tuple[float | None, float | None] | None
 

@@ -17,7 +17,7 @@ import logging
 from aiohttp import web
 
 from groundstation.auth import Authenticator, AuthError, Operator
-from groundstation.commanding import CommandError, Commander
+from groundstation.commanding import Commander, CommandError
 from groundstation.history import STATES, CommandHistory
 
 log = logging.getLogger("queqiao.api")

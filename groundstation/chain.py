@@ -19,7 +19,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,9 +30,9 @@ from protocols.ccsds.cuc import cuc_to_unix
 from protocols.ccsds.spacepacket import IDLE_APID, MAX_SEQUENCE_COUNT
 from protocols.ccsds.tmframe import FHP_IDLE_DATA_ONLY, FHP_NO_PACKET_START, FrameProfile
 from protocols.ccsds.vcmux import FrameDemux, _RxChannel  # the fast path keeps the demux's channel state
+from protocols.codec import CRC_OK, PacketCodec
 from protocols.codec.stream import BAD_HEADER as SPLIT_BAD_HEADER
 from protocols.codec.stream import split_packets as _split_packets
-from protocols.codec import CRC_OK, PacketCodec
 from protocols.missions import PacketDef, Registry, Spacecraft
 from protocols.parameters import LimitState, Parameter
 

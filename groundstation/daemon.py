@@ -37,7 +37,8 @@ from groundstation.mqtt_sink import MqttPublisher
 from links import Backoff, Link, LinkClosed, open_link
 from protocols.ccsds.sync import FrameSynchronizer
 from protocols.ccsds.tmframe import FrameProfile
-from protocols.missions import Registry, registry as mission_registry
+from protocols.missions import Registry
+from protocols.missions import registry as mission_registry
 
 log = logging.getLogger("queqiao.daemon")
 

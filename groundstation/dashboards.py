@@ -33,7 +33,8 @@ from grafana_foundation_sdk.builders import prometheus as prom_b
 from grafana_foundation_sdk.builders import stat as stat_b
 from grafana_foundation_sdk.builders import timeseries as ts_b
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models import common, dashboard as dash_m, units
+from grafana_foundation_sdk.models import common, units
+from grafana_foundation_sdk.models import dashboard as dash_m
 
 from groundstation.metrics import LATENCY_NAME, SPECS
 from protocols.missions import ParameterInfo, Registry, Spacecraft, builtin_registry, registry

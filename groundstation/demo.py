@@ -16,10 +16,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from groundstation.config import (
-    ArchiveConfig, CommandingConfig, Config, LinkConfig, MqttConfig, SpacecraftConfig, StationConfig,
-)
 from groundstation.auth import new_token
+from groundstation.config import (
+    ArchiveConfig,
+    CommandingConfig,
+    Config,
+    LinkConfig,
+    MqttConfig,
+    SpacecraftConfig,
+    StationConfig,
+)
 from groundstation.daemon import Daemon, StartupError, configure_logging, install_signal_handlers
 from groundstation.send import TOKEN_ENV
 from links import parse_link_url

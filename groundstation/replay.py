@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from groundstation.archive import ArchiveReader
@@ -20,7 +20,8 @@ from groundstation.chain import ChainEvents, FrameChain, Sample
 from groundstation.http import HttpServer
 from groundstation.metrics import Metrics
 from groundstation.mqtt_sink import MqttPublisher
-from protocols.missions import Registry, registry as mission_registry
+from protocols.missions import Registry
+from protocols.missions import registry as mission_registry
 
 log = logging.getLogger("queqiao.replay")
 
@@ -36,7 +37,7 @@ def parse_time(text: str) -> int:
     except ValueError:
         raise ValueError(f"time {text!r}: use ISO 8601 (2026-11-24T10:00:00Z) or Unix seconds") from None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return int(when.timestamp() * 1e9)
 
 

@@ -5,9 +5,8 @@ marked ``protocols``: `make test` runs them a second time with QUEQIAO_PURE_PYTH
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import settings

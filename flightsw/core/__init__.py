@@ -13,8 +13,16 @@ from flightsw.core.faults import Fault, FaultApp, FaultSet, FaultSpec, FaultSpec
 from flightsw.core.housekeeping import HkPacket, HousekeepingApp
 from flightsw.core.scheduler import ScheduleEntry, Scheduler
 from flightsw.core.storage import OnboardStore, PassSchedule, StorageApp, StoredItem
-from flightsw.core.time import (CCSDS_EPOCH, LEAP_SECONDS, CucFormat, Epoch, OnboardClock, OnboardTime, SimClock,
-                                tai_minus_utc)
+from flightsw.core.time import (
+                                CCSDS_EPOCH,
+                                LEAP_SECONDS,
+                                CucFormat,
+                                Epoch,
+                                OnboardClock,
+                                OnboardTime,
+                                SimClock,
+                                tai_minus_utc,
+)
 
 __all__ = [
     "APPS", "App", "AppRegistry", "Executive",

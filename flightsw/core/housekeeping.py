@@ -16,8 +16,12 @@ from typing import Any
 
 from flightsw.core.app import App
 from flightsw.core.bus import Message
-from flightsw.core.msgids import (EVENT_HK_GENERATION_CHANGED, EVENT_HK_PERIOD_CHANGED, EVENT_HK_PROVIDER_FAILED,
-                                  MID_HK_WAKEUP)
+from flightsw.core.msgids import (
+    EVENT_HK_GENERATION_CHANGED,
+    EVENT_HK_PERIOD_CHANGED,
+    EVENT_HK_PROVIDER_FAILED,
+    MID_HK_WAKEUP,
+)
 from flightsw.core.time import OnboardTime
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,13 @@ from typing import Any, Literal
 
 from flightsw.core.app import App
 from flightsw.core.bus import Message
-from flightsw.core.msgids import (EVENT_LINK_STATE, EVENT_STORAGE_DUMP_COMPLETED, EVENT_STORE_ITEM_TOO_LARGE,
-                                  EVENT_STORE_OVERFLOW, MID_LINK_CHECK)
+from flightsw.core.msgids import (
+    EVENT_LINK_STATE,
+    EVENT_STORAGE_DUMP_COMPLETED,
+    EVENT_STORE_ITEM_TOO_LARGE,
+    EVENT_STORE_OVERFLOW,
+    MID_LINK_CHECK,
+)
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,17 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from flightsw.missions.common import (CONSTRAINT_VIOLATED, RESOURCE_BUSY, Array, BaseModel, Heater, PowerSystem,
-                                      refused)
+from flightsw.missions.common import CONSTRAINT_VIOLATED, RESOURCE_BUSY, Array, BaseModel, Heater, PowerSystem, refused
 from flightsw.model import CommandOutcome, register_model
-from flightsw.physics import (AttitudeHold, Battery, L1Illumination, L1LissajousOrbit, SolarArray, ThermalNetwork,
-                              ThermalNode)
+from flightsw.physics import (
+    AttitudeHold,
+    Battery,
+    L1Illumination,
+    L1LissajousOrbit,
+    SolarArray,
+    ThermalNetwork,
+    ThermalNode,
+)
 from flightsw.physics.ephemeris import C_KM_S
 from flightsw.physics.thermal import SPACE_SINK_C
 

@@ -18,8 +18,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from flightsw.missions.common import (REFUSED_IN_MODE, RESOURCE_BUSY, Array, BaseModel, Heater, PowerSystem,
-                                      refused)
+from flightsw.missions.common import REFUSED_IN_MODE, RESOURCE_BUSY, Array, BaseModel, Heater, PowerSystem, refused
 from flightsw.model import CommandOutcome, register_model
 from flightsw.physics import AttitudeHold, Battery, LeoIllumination, SolarArray, ThermalNetwork, ThermalNode
 from flightsw.physics.ephemeris import julian_date_tt, sun_ra_dec_deg

@@ -19,8 +19,14 @@ from typing import Any
 
 from flightsw.missions.common import CONSTRAINT_VIOLATED, RESOURCE_BUSY, Array, BaseModel, Heater, PowerSystem, refused
 from flightsw.model import CommandOutcome, register_model
-from flightsw.physics import (Battery, LunarSurfaceIllumination, SolarArray, ThermalNetwork, ThermalNode,
-                              lunar_surface_temperature_c)
+from flightsw.physics import (
+    Battery,
+    LunarSurfaceIllumination,
+    SolarArray,
+    ThermalNetwork,
+    ThermalNode,
+    lunar_surface_temperature_c,
+)
 
 DRACONIC_MONTH_S = 27.212221 * 86400.0    # libration in latitude
 ANOMALISTIC_MONTH_S = 27.554550 * 86400.0  # libration in longitude

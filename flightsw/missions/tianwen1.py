@@ -16,8 +16,16 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flightsw.missions.common import (CONSTRAINT_VIOLATED, EXECUTION_FAILED, RESOURCE_BUSY, Array, BaseModel, Heater, PowerSystem,
-                                      refused)
+from flightsw.missions.common import (
+    CONSTRAINT_VIOLATED,
+    EXECUTION_FAILED,
+    RESOURCE_BUSY,
+    Array,
+    BaseModel,
+    Heater,
+    PowerSystem,
+    refused,
+)
 from flightsw.model import CommandOutcome, register_model
 from flightsw.physics import AttitudeHold, Battery, KeplerOrbit, SolarArray, ThermalNetwork, ThermalNode
 from flightsw.physics.ephemeris import C_KM_S, earth_mars_light_time_s, mars_sun_distance_au

@@ -14,11 +14,18 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from flightsw.missions.common import (RESOURCE_BUSY, Array, BaseModel, Ema,
-                                      Heater, PowerSystem, refused)
+from flightsw.missions.common import RESOURCE_BUSY, Array, BaseModel, Ema, Heater, PowerSystem, refused
 from flightsw.model import CommandOutcome, register_model
-from flightsw.physics import (Battery, MarsSurfaceIllumination, PhaseChangeNode, RoverMobility, SolarArray,
-                              ThermalNetwork, ThermalNode, mars_surface_temperature_c)
+from flightsw.physics import (
+    Battery,
+    MarsSurfaceIllumination,
+    PhaseChangeNode,
+    RoverMobility,
+    SolarArray,
+    ThermalNetwork,
+    ThermalNode,
+    mars_surface_temperature_c,
+)
 from flightsw.physics.rover import ZHURONG_TOTAL_ODOMETRY_M
 
 FIRST_DRIVE_UTC = datetime(2021, 5, 22, 2, 40, tzinfo=UTC)

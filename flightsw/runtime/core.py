@@ -24,15 +24,37 @@ from typing import Any
 import numpy as np
 
 from cython_ext import crc as _crc
-from flightsw.core import (EventApp, Executive, FaultApp, FaultSet, HkPacket, HousekeepingApp, OnboardClock,
-                           OnboardStore, PassSchedule, ScheduleEntry, Scheduler, SimClock, StorageApp)
+from flightsw.core import (
+    EventApp,
+    Executive,
+    FaultApp,
+    FaultSet,
+    HkPacket,
+    HousekeepingApp,
+    OnboardClock,
+    OnboardStore,
+    PassSchedule,
+    ScheduleEntry,
+    Scheduler,
+    SimClock,
+    StorageApp,
+)
 from flightsw.core.app import App
-from flightsw.core.faults import FaultSpec, parse_fault
 from flightsw.core.bus import Message
 from flightsw.core.events import Event
-from flightsw.core.msgids import (EVENT_FAULT_ACTIVATED, EVENT_FAULT_CLEARED, EVENT_HK_GENERATION_CHANGED,
-                                  EVENT_HK_PERIOD_CHANGED, EVENT_LINK_STATE, EVENT_STORAGE_DUMP_COMPLETED,
-                                  MID_FAULT_CHECK, MID_HK_WAKEUP, MID_LINK_CHECK, MID_MODEL_STEP)
+from flightsw.core.faults import FaultSpec, parse_fault
+from flightsw.core.msgids import (
+    EVENT_FAULT_ACTIVATED,
+    EVENT_FAULT_CLEARED,
+    EVENT_HK_GENERATION_CHANGED,
+    EVENT_HK_PERIOD_CHANGED,
+    EVENT_LINK_STATE,
+    EVENT_STORAGE_DUMP_COMPLETED,
+    MID_FAULT_CHECK,
+    MID_HK_WAKEUP,
+    MID_LINK_CHECK,
+    MID_MODEL_STEP,
+)
 from flightsw.model import RUNTIME_COMMANDS, CommandOutcome, MissionModel, NotMine
 from flightsw.runtime.generic import GenericModel
 from flightsw.runtime.reports import Ack, ReportTable
@@ -570,7 +592,7 @@ class FlightSoftware:
                 outcome = self.model.execute(name, arguments)
             except NotMine:
                 outcome = None
-            except Exception as exc:  # noqa: BLE001 - a model bug fails the command, not the spacecraft
+            except Exception:  # noqa: BLE001 - a model bug fails the command, not the spacecraft
                 log.exception("model failed executing %s", name)
                 return self._fail(apid, request, "start_failed", "EXECUTION_FAILED")
         if outcome is None:

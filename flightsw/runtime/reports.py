@@ -16,6 +16,7 @@ import construct as cs
 from protocols.missions import ServiceReport, Spacecraft
 from protocols.missions.common import EXECUTION_FAILURES, U16, _request_id, aux, aux_state
 
+
 class Ack(IntFlag):
     """Acknowledgement flags of the PUS-C TC secondary header (numbered as ECSS and spacepackets do)."""
 

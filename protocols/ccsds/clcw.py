@@ -72,7 +72,7 @@ class Clcw:
         return self.to_int().to_bytes(CLCW_LENGTH, "big")
 
     @classmethod
-    def from_int(cls, value: int) -> "Clcw":
+    def from_int(cls, value: int) -> Clcw:
         kwargs = {}
         shift = 32
         for name, width in _LAYOUT:
@@ -81,7 +81,7 @@ class Clcw:
         return cls(**kwargs)
 
     @classmethod
-    def unpack(cls, buffer, offset: int = 0) -> "Clcw":
+    def unpack(cls, buffer, offset: int = 0) -> Clcw:
         require("CLCW", len(buffer), offset, CLCW_LENGTH)
         word = int.from_bytes(buffer[offset:offset + CLCW_LENGTH], "big")
         if word >> 31:

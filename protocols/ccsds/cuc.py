@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import construct as cs
@@ -131,7 +131,7 @@ class PField:
         return bytes([0x80 | first, second])
 
     @classmethod
-    def decode(cls, buffer, offset: int = 0) -> "PField":
+    def decode(cls, buffer, offset: int = 0) -> PField:
         require("CUC P-field", len(buffer), offset, 1)
         first = buffer[offset]
         code = (first >> 4) & 0b111
@@ -188,7 +188,7 @@ class CucTime:
         return (self.pfield.encode() + t) if with_pfield else t
 
     @classmethod
-    def unpack(cls, buffer, offset: int = 0, *, pfield: PField | None = None, epoch: Epoch | None = None) -> "CucTime":
+    def unpack(cls, buffer, offset: int = 0, *, pfield: PField | None = None, epoch: Epoch | None = None) -> CucTime:
         """Read a CUC time.  ``pfield=None``: the P-field is in the buffer (explicit);
         otherwise it is implicit and the buffer holds only the T-field.  The epoch is
         CCSDS for time code ID 001, else ``epoch`` (required for agency epochs)."""
@@ -215,14 +215,14 @@ class CucTime:
         instant = self.epoch.start + timedelta(seconds=self.coarse, microseconds=micro)
         if self.epoch.scale == "TAI":
             instant = tai_to_utc(instant)
-        return instant.replace(tzinfo=timezone.utc)
+        return instant.replace(tzinfo=UTC)
 
     @classmethod
     def from_datetime(cls, when: datetime, *, coarse_octets: int = 4, fine_octets: int = 2,
-                      epoch: Epoch = CCSDS_EPOCH) -> "CucTime":
+                      epoch: Epoch = CCSDS_EPOCH) -> CucTime:
         """From a UTC datetime (naive = UTC), fine time rounded to the nearest unit."""
         if when.tzinfo is not None:
-            when = when.astimezone(timezone.utc).replace(tzinfo=None)
+            when = when.astimezone(UTC).replace(tzinfo=None)
         if epoch.scale == "TAI":
             when = utc_to_tai(when)
         delta = when - epoch.start

@@ -216,7 +216,7 @@ class PusTm:
         return build_pus_tm(self)
 
     @classmethod
-    def parse(cls, buffer, offset: int = 0, *, time_length: int = DEFAULT_TIME_LENGTH, verify: bool = True) -> "PusTm":
+    def parse(cls, buffer, offset: int = 0, *, time_length: int = DEFAULT_TIME_LENGTH, verify: bool = True) -> PusTm:
         return parse_pus_tm(buffer, offset, time_length=time_length, verify=verify)
 
 
@@ -239,7 +239,7 @@ class PusTc:
         return build_pus_tc(self)
 
     @classmethod
-    def parse(cls, buffer, offset: int = 0, *, verify: bool = True) -> "PusTc":
+    def parse(cls, buffer, offset: int = 0, *, verify: bool = True) -> PusTc:
         return parse_pus_tc(buffer, offset, verify=verify)
 
 

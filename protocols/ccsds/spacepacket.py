@@ -134,7 +134,7 @@ class SpacePacket:
         )
 
     @classmethod
-    def parse(cls, buffer, offset: int = 0) -> "SpacePacket":
+    def parse(cls, buffer, offset: int = 0) -> SpacePacket:
         return parse_space_packet(buffer, offset)
 
 

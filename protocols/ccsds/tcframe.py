@@ -99,7 +99,7 @@ class TcFrame:
         return build_tc_frame(self, profile)
 
     @classmethod
-    def parse(cls, buffer, profile: TcProfile = TcProfile(), offset: int = 0, *, verify: bool = False) -> "TcFrame":
+    def parse(cls, buffer, profile: TcProfile = TcProfile(), offset: int = 0, *, verify: bool = False) -> TcFrame:
         return parse_tc_frame(buffer, profile, offset, verify=verify)
 
 

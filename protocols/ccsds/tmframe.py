@@ -80,7 +80,7 @@ class FrameProfile:
             raise ValueError(f"frame length {self.frame_length} leaves no room for data")
 
     @classmethod
-    def from_mission(cls, mission_profile) -> "FrameProfile":
+    def from_mission(cls, mission_profile) -> FrameProfile:
         """From a mission database profile (:class:`protocols.missions.model.FrameProfile`), read by name."""
         kind = getattr(mission_profile.frame_type, "value", mission_profile.frame_type)
         return cls(frame_length=mission_profile.frame_length, has_ocf=bool(mission_profile.ocf),
@@ -319,7 +319,7 @@ class TmFrame:
         return build_tm_frame(self, profile)
 
     @classmethod
-    def parse(cls, buffer, profile: FrameProfile, offset: int = 0, *, verify: bool = False) -> "TmFrame":
+    def parse(cls, buffer, profile: FrameProfile, offset: int = 0, *, verify: bool = False) -> TmFrame:
         return parse_tm_frame(buffer, profile, offset, verify=verify)
 
 
@@ -351,7 +351,7 @@ class AosFrame:
         return build_aos_frame(self, profile)
 
     @classmethod
-    def parse(cls, buffer, profile: FrameProfile, offset: int = 0, *, verify: bool = False) -> "AosFrame":
+    def parse(cls, buffer, profile: FrameProfile, offset: int = 0, *, verify: bool = False) -> AosFrame:
         return parse_aos_frame(buffer, profile, offset, verify=verify)
 
 

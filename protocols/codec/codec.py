@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-
 import struct as _struct
 import warnings
 from collections.abc import Mapping

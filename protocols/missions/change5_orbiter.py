@@ -9,12 +9,43 @@ orbit of about six months.  Invented: playback VC, APIDs, layouts, scalings, lim
 from __future__ import annotations
 
 from protocols.missions.common import (
-    CENTI, MISSION_EVENTS, MISSION_FUNCTIONS, ORBIT_SOURCE, SWITCH, U8, U16, U32, S16, S32, SolarArray, Tank, Zone, arg,
-    attitude_hk, aux, choice, obdh_hk, param, power_hk, propulsion_hk, radio_fields, standard_commands,
-    standard_events, state, thermal_hk,
+    CENTI,
+    MISSION_EVENTS,
+    MISSION_FUNCTIONS,
+    ORBIT_SOURCE,
+    S16,
+    S32,
+    SWITCH,
+    U8,
+    U16,
+    U32,
+    SolarArray,
+    Tank,
+    Zone,
+    arg,
+    attitude_hk,
+    aux,
+    choice,
+    obdh_hk,
+    param,
+    power_hk,
+    propulsion_hk,
+    radio_fields,
+    standard_commands,
+    standard_events,
+    state,
+    thermal_hk,
 )
 from protocols.missions.model import (
-    Apid, Command, EventReport, FrameProfile, FrameType, HousekeepingPacket, Instrument, Spacecraft, VirtualChannel,
+    Apid,
+    Command,
+    EventReport,
+    FrameProfile,
+    FrameType,
+    HousekeepingPacket,
+    Instrument,
+    Spacecraft,
+    VirtualChannel,
 )
 from protocols.parameters import Linear
 

@@ -21,10 +21,16 @@ from dataclasses import dataclass
 
 import construct as cs
 
-from protocols.missions.model import (
-    Apid, Argument, Command, EventReport, HousekeepingPacket, Instrument, ServiceReport,
-)
 from protocols.errors import DefinitionError
+from protocols.missions.model import (
+    Apid,
+    Argument,
+    Command,
+    EventReport,
+    HousekeepingPacket,
+    Instrument,
+    ServiceReport,
+)
 from protocols.parameters import Calibration, Limits, Linear, Parameter, StateLimits, States
 
 U8, U16, U32 = cs.Int8ub, cs.Int16ub, cs.Int32ub

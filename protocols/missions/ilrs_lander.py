@@ -10,12 +10,40 @@ heating, hibernation and autonomous wake at dawn).
 from __future__ import annotations
 
 from protocols.missions.common import (
-    CENTI, HALF_PERCENT, MISSION_EVENTS, MISSION_FUNCTIONS, SWITCH, U8, U16, U32, S16, S32, SolarArray, Zone, arg,
-    aux, choice, obdh_hk, param, power_hk, radio_fields, standard_commands, standard_events, state,
+    CENTI,
+    HALF_PERCENT,
+    MISSION_EVENTS,
+    MISSION_FUNCTIONS,
+    S16,
+    S32,
+    SWITCH,
+    U8,
+    U16,
+    U32,
+    SolarArray,
+    Zone,
+    arg,
+    aux,
+    choice,
+    obdh_hk,
+    param,
+    power_hk,
+    radio_fields,
+    standard_commands,
+    standard_events,
+    state,
     thermal_hk,
 )
 from protocols.missions.model import (
-    Apid, Command, EventReport, FrameProfile, FrameType, HousekeepingPacket, Instrument, Spacecraft, VirtualChannel,
+    Apid,
+    Command,
+    EventReport,
+    FrameProfile,
+    FrameType,
+    HousekeepingPacket,
+    Instrument,
+    Spacecraft,
+    VirtualChannel,
 )
 from protocols.parameters import Linear, Polynomial
 

@@ -21,7 +21,7 @@ import construct as cs
 from protocols.ccsds.pus import tc_packet, tm_packet
 from protocols.ccsds.spacepacket import PacketType
 from protocols.errors import DefinitionError, ProtocolError, TruncatedError
-from protocols.parameters import LimitState, Limits, Parameter, StateLimits, States, parameters_of
+from protocols.parameters import Limits, LimitState, Parameter, StateLimits, States, parameters_of
 
 #: Names of spacecraft, packets, commands, events and fields: they become MQTT topic
 #: levels and Prometheus label values, so keep them to one safe alphabet.

@@ -11,13 +11,43 @@ Invented: SCID, APIDs, frame profile, packet layouts, scalings and limits
 from __future__ import annotations
 
 from protocols.missions.common import (
-    CENTI, HALF_PERCENT, MISSION_EVENTS, MISSION_FUNCTIONS, RELAY_SESSION, SWITCH, U8, U16, U32, S16, S32, UHF_RATES,
-    SolarArray, Zone, arg,
-    aux, aux_state, choice, obdh_hk, param, power_hk, radio_fields, standard_commands, standard_events, state,
+    CENTI,
+    HALF_PERCENT,
+    MISSION_EVENTS,
+    MISSION_FUNCTIONS,
+    RELAY_SESSION,
+    S16,
+    S32,
+    SWITCH,
+    U8,
+    U16,
+    U32,
+    UHF_RATES,
+    SolarArray,
+    Zone,
+    arg,
+    aux,
+    aux_state,
+    choice,
+    obdh_hk,
+    param,
+    power_hk,
+    radio_fields,
+    standard_commands,
+    standard_events,
+    state,
     thermal_hk,
 )
 from protocols.missions.model import (
-    Apid, Command, EventReport, FrameProfile, FrameType, HousekeepingPacket, Instrument, Spacecraft, VirtualChannel,
+    Apid,
+    Command,
+    EventReport,
+    FrameProfile,
+    FrameType,
+    HousekeepingPacket,
+    Instrument,
+    Spacecraft,
+    VirtualChannel,
 )
 from protocols.parameters import Linear, Polynomial
 

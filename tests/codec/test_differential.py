@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 
+import construct as cs
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,8 +22,6 @@ from protocols.ccsds.spacepacket import PacketType, fixed_primary_header
 from protocols.codec import PacketCodec
 from tests.codec.helpers import assert_matches_construct, assert_same_columns
 from tests.codec.synthetic import synthetic_struct
-
-import construct as cs
 
 BACKENDS = ["pure"] + (["compiled"] if cython_ext.compiled("fields") is not None else [])
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 
 from tests.commanding.test_commanding_e2e import TOKEN, Station, free_udp
 

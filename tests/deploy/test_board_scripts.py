@@ -12,7 +12,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from deploy_helpers import DEPLOY, REPO, explain, run
 
 BOARD = DEPLOY / "board"

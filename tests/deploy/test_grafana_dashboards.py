@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from deploy_helpers import DEPLOY, REPO
+
 from groundstation import dashboards
 from groundstation.metrics import LATENCY_NAME, SPECS
 from protocols.missions import builtin_registry, load_registry

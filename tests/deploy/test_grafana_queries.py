@@ -20,10 +20,9 @@ import sys
 import time
 
 import pytest
-
 from deploy_helpers import DEPLOY, REPO, groundstation_process
-from protocols.missions import builtin_registry
 
+from protocols.missions import builtin_registry
 from tests.realcomponents import components  # noqa: E402
 
 pytestmark = pytest.mark.realcomponents

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-
 from deploy_helpers import DEPLOY, REPO, explain, need_tool
 
 MOSQ = DEPLOY / "mosquitto"

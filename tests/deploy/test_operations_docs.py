@@ -5,7 +5,6 @@ import re
 
 import pytest
 import yaml
-
 from deploy_helpers import DEPLOY, REPO
 
 DOCS = [REPO / "docs" / "OPERATIONS.md", REPO / "docs" / "ARM-CHECK.md"]

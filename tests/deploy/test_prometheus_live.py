@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from deploy_helpers import DEPLOY, REPO, groundstation_process, need_tool
 
 PROM = DEPLOY / "prometheus"

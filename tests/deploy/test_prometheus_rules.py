@@ -13,8 +13,8 @@ import subprocess
 import numpy as np
 import pytest
 import yaml
-
 from deploy_helpers import DEPLOY, explain, need_tool, run
+
 from groundstation.config import StationConfig
 from groundstation.metrics import METRICS, SPECS, Metrics
 

@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from deploy_helpers import DEPLOY, REPO, explain, run
 
 SYSTEMD = DEPLOY / "systemd"

@@ -5,10 +5,19 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flightsw.core import (EventApp, Executive, HkPacket, HousekeepingApp, OnboardStore, PassSchedule, ScheduleEntry,
-                           Scheduler, Severity, SimClock)
-from flightsw.core.msgids import MID_HK_WAKEUP
-from flightsw.core.msgids import EVENT_STORAGE_DUMP_COMPLETED, EVENT_STORE_OVERFLOW
+from flightsw.core import (
+    EventApp,
+    Executive,
+    HkPacket,
+    HousekeepingApp,
+    OnboardStore,
+    PassSchedule,
+    ScheduleEntry,
+    Scheduler,
+    Severity,
+    SimClock,
+)
+from flightsw.core.msgids import EVENT_STORAGE_DUMP_COMPLETED, EVENT_STORE_OVERFLOW, MID_HK_WAKEUP
 
 START = datetime(2021, 5, 22, tzinfo=UTC)
 

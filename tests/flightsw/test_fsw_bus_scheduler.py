@@ -6,8 +6,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flightsw.core import (App, AppRegistry, EventApp, Executive, Message, ScheduleEntry, Scheduler, SimClock,
-                           SoftwareBus)
+from flightsw.core import (
+    App,
+    AppRegistry,
+    EventApp,
+    Executive,
+    Message,
+    ScheduleEntry,
+    Scheduler,
+    SimClock,
+    SoftwareBus,
+)
 
 START = datetime(2021, 5, 22, tzinfo=UTC)
 MID_A = 0x1901

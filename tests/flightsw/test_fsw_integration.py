@@ -9,11 +9,32 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from flightsw.core import (App, EventApp, Executive, FaultApp, FaultSet, HousekeepingApp, Message, OnboardStore,
-                           PassSchedule, ScheduleEntry, Scheduler, SimClock, StorageApp)
+from flightsw.core import (
+    App,
+    EventApp,
+    Executive,
+    FaultApp,
+    FaultSet,
+    HousekeepingApp,
+    Message,
+    OnboardStore,
+    PassSchedule,
+    ScheduleEntry,
+    Scheduler,
+    SimClock,
+    StorageApp,
+)
 from flightsw.core.msgids import MID_FAULT_CHECK, MID_HK_WAKEUP, MID_LINK_CHECK, MID_MODEL_STEP
-from flightsw.physics import (Battery, MarsSurfaceIllumination, PhaseChangeNode, RoverMobility, SolarArray,
-                              ThermalNetwork, ThermalNode, mars_surface_temperature_c)
+from flightsw.physics import (
+    Battery,
+    MarsSurfaceIllumination,
+    PhaseChangeNode,
+    RoverMobility,
+    SolarArray,
+    ThermalNetwork,
+    ThermalNode,
+    mars_surface_temperature_c,
+)
 
 START = datetime(2021, 5, 22, 2, 40, tzinfo=UTC)
 

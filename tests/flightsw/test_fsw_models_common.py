@@ -13,8 +13,8 @@ import pytest
 
 import flightsw.missions  # noqa: F401  (registers the models)
 from flightsw.core.faults import FaultSet
-from flightsw.model import MODELS, CommandOutcome, NotMine
 from flightsw.missions.common import REFUSED_IN_MODE, RUNTIME_COMMANDS, event_recorder
+from flightsw.model import MODELS, CommandOutcome, NotMine
 from protocols.missions import builtin_registry
 from protocols.parameters import LimitState
 

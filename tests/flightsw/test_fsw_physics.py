@@ -7,14 +7,25 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from flightsw.physics import ephemeris as eph
-from flightsw.physics.illumination import (L1Illumination, LeoIllumination, LunarSurfaceIllumination,
-                                           MarsSurfaceIllumination, SOLAR_CONSTANT_WM2)
+from flightsw.physics.illumination import (
+    SOLAR_CONSTANT_WM2,
+    L1Illumination,
+    LeoIllumination,
+    LunarSurfaceIllumination,
+    MarsSurfaceIllumination,
+)
 from flightsw.physics.libration import AttitudeHold, L1LissajousOrbit
 from flightsw.physics.orbit import MARS_RADIUS_KM, TIANWEN1_CAPTURE_UTC, KeplerOrbit
 from flightsw.physics.power import MARS_SOL_S, Battery, SolarArray
 from flightsw.physics.rover import ZHURONG_TOTAL_ODOMETRY_M, RoverMobility
-from flightsw.physics.thermal import (N_UNDECANE_MELT_C, PhaseChangeNode, ThermalNetwork, ThermalNode,
-                                      lunar_surface_temperature_c, mars_surface_temperature_c)
+from flightsw.physics.thermal import (
+    N_UNDECANE_MELT_C,
+    PhaseChangeNode,
+    ThermalNetwork,
+    ThermalNode,
+    lunar_surface_temperature_c,
+    mars_surface_temperature_c,
+)
 
 ZHURONG_EPOCH = datetime(2021, 5, 22, 2, 40, tzinfo=UTC)  # first drive off the lander (UTC, approx.)
 

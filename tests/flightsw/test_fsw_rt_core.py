@@ -558,8 +558,8 @@ def test_fop1_on_the_ground_recovers_a_lost_ad_frame():
 
 @pytest.mark.parametrize("randomized", [False, True])
 def test_cltu_extractor_on_a_chunked_noisy_stream(randomized):
-    from protocols.ccsds.cltu import encode_cltu
     from flightsw.runtime.uplink import CltuExtractor
+    from protocols.ccsds.cltu import encode_cltu
 
     rt = make()
     frames = [tc_frame(rt, rt.spacecraft.command("PING").build(sequence_count=i)) for i in range(3)]

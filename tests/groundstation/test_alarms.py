@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from groundstation.alarms import AlarmPolicy, ParameterAlarm, override_limits
-from protocols.parameters import LimitState, Limits, StateLimits
+from protocols.parameters import Limits, LimitState, StateLimits
 
 VOLTS = Limits(warning=(26.0, 33.0), critical=(24.0, 34.0))
 N, W, C = LimitState.NOMINAL, LimitState.WARNING, LimitState.CRITICAL

@@ -4,9 +4,8 @@ from __future__ import annotations
 import random
 import struct
 
-import numpy as np
-
 import ccsdspy  # noqa: E402
+import numpy as np
 from ccsdspy import PacketField  # noqa: E402
 
 from protocols.ccsds.cuc import CucTime  # noqa: E402

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from spacepackets.ccsds.spacepacket import PacketType as SpPacketType
 from spacepackets.ccsds.spacepacket import SequenceFlags as SpSequenceFlags
 from spacepackets.ccsds.spacepacket import SpacePacketHeader

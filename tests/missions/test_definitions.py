@@ -10,7 +10,15 @@ from cython_ext import crc
 from protocols.ccsds.pus import PEC_LENGTH
 from protocols.errors import DefinitionError, ProtocolError
 from protocols.missions import (
-    Apid, Command, EventReport, FrameProfile, FrameType, HousekeepingPacket, Instrument, Registry, Spacecraft,
+    Apid,
+    Command,
+    EventReport,
+    FrameProfile,
+    FrameType,
+    HousekeepingPacket,
+    Instrument,
+    Registry,
+    Spacecraft,
     VirtualChannel,
     builtin_registry,
 )

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from protocols.missions import builtin_registry
-from protocols.parameters import LimitState, Limits, StateLimits
+from protocols.parameters import Limits, LimitState, StateLimits
 
 REGISTRY = builtin_registry()
 PARAMS = REGISTRY.parameters()

@@ -6,7 +6,13 @@ import pytest
 from protocols.ccsds.spacepacket import PacketType
 from protocols.errors import ProtocolError, TruncatedError
 from protocols.missions import (
-    HousekeepingPacket, Spacecraft, builtin_registry, get_command, get_spacecraft, list_parameters, registry,
+    HousekeepingPacket,
+    Spacecraft,
+    builtin_registry,
+    get_command,
+    get_spacecraft,
+    list_parameters,
+    registry,
 )
 
 REGISTRY = builtin_registry()
@@ -98,8 +104,8 @@ def test_counts_are_realistic():
 
 
 def test_packet_for_a_parsed_header_and_verification_reports():
-    from protocols.ccsds.spacepacket import PrimaryHeader
     from protocols.ccsds.pus import TcSecondaryHeader
+    from protocols.ccsds.spacepacket import PrimaryHeader
 
     drive = REGISTRY.command("zhurong", "DRIVE")
     raw = drive.build(distance=5, heading=45, speed=120, mode="NORMAL", sequence_count=77)

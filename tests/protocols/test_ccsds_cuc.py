@@ -1,7 +1,7 @@
 """CUC time code: P-field, T-field, epochs, leap seconds, column helpers."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -81,7 +81,7 @@ def test_datetime_round_trip_to_the_microsecond(when, epoch):
         return
     t = CucTime.from_datetime(when, fine_octets=3, epoch=epoch)
     back = t.to_datetime()
-    assert abs(back - when.replace(tzinfo=timezone.utc)) <= timedelta(microseconds=1)
+    assert abs(back - when.replace(tzinfo=UTC)) <= timedelta(microseconds=1)
 
 
 def test_tai_epoch_subtracts_tai_minus_utc():
@@ -94,12 +94,12 @@ def test_tai_epoch_subtracts_tai_minus_utc():
     before = CucTime.from_datetime(datetime(2016, 12, 31, 23, 59, 59)).coarse
     assert t.coarse - before == 2
     # The leap second itself (TAI count between) reads as a repeated 23:59:59.
-    assert CucTime(before + 1, 0).to_datetime() == datetime(2016, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+    assert CucTime(before + 1, 0).to_datetime() == datetime(2016, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 def test_gps_epoch_and_unix_epoch():
-    assert CucTime(0, 0, epoch=GPS_EPOCH).to_datetime() == datetime(1980, 1, 6, tzinfo=timezone.utc)
-    assert CucTime(0, 0, epoch=UNIX_EPOCH).to_datetime() == datetime(1970, 1, 1, tzinfo=timezone.utc)
+    assert CucTime(0, 0, epoch=GPS_EPOCH).to_datetime() == datetime(1980, 1, 6, tzinfo=UTC)
+    assert CucTime(0, 0, epoch=UNIX_EPOCH).to_datetime() == datetime(1970, 1, 1, tzinfo=UTC)
     assert utc_to_tai(datetime(1980, 1, 6)) == datetime(1980, 1, 6, 0, 0, 19)
     assert tai_to_utc(datetime(2000, 1, 1, 0, 0, 32)) == datetime(2000, 1, 1)
 
@@ -113,7 +113,7 @@ def test_mission_epoch_utc_scale():
     mission = Epoch("mission", datetime(2020, 7, 23, 4, 41, 15), "UTC")
     t = CucTime.from_datetime(datetime(2021, 5, 15), epoch=mission)
     assert t.pfield.time_code_id == 2
-    assert t.to_datetime() == datetime(2021, 5, 15, tzinfo=timezone.utc)
+    assert t.to_datetime() == datetime(2021, 5, 15, tzinfo=UTC)
 
 
 @settings(deadline=None)  # a loaded CI machine must not turn slowness into failures

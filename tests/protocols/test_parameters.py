@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 from protocols.errors import DefinitionError, ProtocolError
 from protocols.parameters import (
-    LimitState, Limits, Linear, Parameter, Polynomial, StateLimits, States, parameters_of,
+    Limits,
+    LimitState,
+    Linear,
+    Parameter,
+    Polynomial,
+    StateLimits,
+    States,
+    parameters_of,
 )
 
 VOLTAGE = Parameter(cs.Int16ub, unit="V", description="bus voltage", calibration=Linear(0.001),

@@ -6,7 +6,6 @@ import socket
 
 import aiomqtt
 import pytest
-
 from components import require_binary
 
 

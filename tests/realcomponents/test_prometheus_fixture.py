@@ -4,9 +4,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
-
 from components import ComponentError, free_port
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 
 @pytest.fixture

@@ -1,10 +1,21 @@
 # demosat.py - a third-party mission module: Queqiao finds it through QUEQIAO_MISSION_PATH
 # or a `queqiao.missions` entry point, without any change to Queqiao itself.
-from protocols.missions import Apid, FrameProfile, FrameType, HousekeepingPacket, Instrument, Spacecraft, \
-    VirtualChannel
+from protocols.missions import Apid, FrameProfile, FrameType, HousekeepingPacket, Instrument, Spacecraft, VirtualChannel
 from protocols.missions.common import (
-    CENTI, SWITCH, U8, U16, S16, SolarArray, Zone, obdh_hk, param, power_hk, standard_commands, standard_events,
-    state, thermal_hk,
+    CENTI,
+    S16,
+    SWITCH,
+    U8,
+    U16,
+    SolarArray,
+    Zone,
+    obdh_hk,
+    param,
+    power_hk,
+    standard_commands,
+    standard_events,
+    state,
+    thermal_hk,
 )
 from protocols.parameters import Linear
 
