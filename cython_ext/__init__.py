@@ -18,9 +18,13 @@ import importlib
 import os
 import warnings
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the chosen modules are set at run time; for type checkers they look like the twins
+    from cython_ext.pure import crc, fields, packets, randomizer, rs, sync  # noqa: F401
 
 #: Kernel families, in dependency order.  Each must exist as pure/NAME.py.
-KERNELS: tuple[str, ...] = ("crc", "randomizer", "sync", "fields", "packets")
+KERNELS: tuple[str, ...] = ("crc", "randomizer", "sync", "fields", "packets", "rs")
 
 PURE_ENV = "QUEQIAO_PURE_PYTHON"
 
