@@ -37,6 +37,7 @@ BUILTIN_MODULES = (
     "protocols.missions.zhurong",
     "protocols.missions.tianwen1",
     "protocols.missions.change5_orbiter",
+    "protocols.missions.change5_lander",
     "protocols.missions.haiyang2d",
     "protocols.missions.ilrs_lander",
 )

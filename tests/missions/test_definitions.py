@@ -30,7 +30,7 @@ REGISTRY = builtin_registry()
 #: UCUM-ish short units used by the missions ("" = dimensionless count, "state" = enumeration).
 UNITS = {"", "state", "V", "A", "W", "degC", "K", "Pa", "MPa", "m", "mm", "cm", "km", "AU", "m/s", "m/h", "deg",
          "deg/s", "rpm", "s", "ms", "us", "h", "d", "%", "dB", "dBm", "nT", "mJ", "kJ", "kg", "kB", "N", "1/s",
-         "uGy/h", "nm/s", "mW/m2", "ug/cm2", "V/m", "B"}
+         "uGy/h", "nm/s", "mW/m2", "ug/cm2", "V/m", "B", "N*m"}
 
 
 def test_every_housekeeping_parameter_is_complete():
@@ -74,8 +74,12 @@ def test_public_facts_where_known():
     tw = REGISTRY.spacecraft(245)
     assert (tw.name, tw.profile.frame_type, tw.profile.frame_length) == ("tianwen1", FrameType.AOS, 220)
     assert (tw.profile.realtime_vc, tw.profile.playback_vc, tw.profile.fecf, tw.profile.fhec) == (1, 3, False, False)
-    ce5 = REGISTRY.spacecraft(91)
+    ce5 = REGISTRY.spacecraft(108)
     assert (ce5.name, ce5.profile.frame_type, ce5.profile.realtime_vc) == ("change5-orbiter", FrameType.AOS, 1)
+    lander = REGISTRY.spacecraft(91)
+    assert (lander.name, lander.profile.frame_type, lander.profile.frame_length) == \
+        ("change5-lander", FrameType.AOS, 220)
+    assert (lander.profile.realtime_vc, lander.profile.playback_vc, lander.profile.fecf) == (1, 2, False)
     assert REGISTRY.spacecraft("zhurong").profile.relay_via == "tianwen1"
     for name in ("zhurong", "haiyang2d", "ilrs-lander"):
         assert REGISTRY.spacecraft(name).profile.source == "invented"
