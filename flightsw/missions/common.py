@@ -31,6 +31,17 @@ EXECUTION_FAILED, REFUSED_IN_MODE, TIMEOUT, RESOURCE_BUSY, CONSTRAINT_VIOLATED =
 _ABSOLUTE_ONBOARD_S = 1e9
 
 
+#: One-way light time Earth-Moon at the mean distance (s).
+MOON_LIGHT_TIME_S = 384_400.0 / 299_792.458
+#: The cold sky a lunar lander sees beside the regolith (degC).
+LUNAR_SKY_C = -230.0
+
+
+def lunar_sink_c(regolith_c: float) -> float:
+    """Radiative sink of a lander's surfaces: half their view is the regolith, half the cold sky."""
+    return 0.5 * regolith_c + 0.5 * LUNAR_SKY_C
+
+
 def refused(detail: str, code: int = REFUSED_IN_MODE) -> CommandOutcome:
     return CommandOutcome(ok=False, error_code=code, detail=detail)
 
@@ -255,6 +266,9 @@ class BaseModel(MissionModel):
     INSTRUMENTS_ON: frozenset[str] = frozenset()
     #: Mass memory size (bits).
     STORAGE_BITS: float = 32e9
+    #: Set by the subclasses that use power_mode()/power_fields(): the power system and the battery's node.
+    power: PowerSystem
+    bat: ThermalNode
 
     def __init__(self, spacecraft: Spacecraft, *, seed: int, start_utc: datetime, emit: Callable[..., None],
                  faults: Any = None) -> None:
@@ -395,7 +409,8 @@ class BaseModel(MissionModel):
             return "NOMINAL"
         soc = 100.0 * self.power.battery.soc
         return ("LOAD_SHED" if soc < self.LOAD_SHED_SOC
-                else "POWER_SAVING" if soc < self.POWER_SAVING_SOC else "NOMINAL")
+                else "POWER_SAVING" if self.POWER_SAVING_SOC is not None and soc < self.POWER_SAVING_SOC
+                else "NOMINAL")
 
     def power_fields(self, pcdu_temp_c: float) -> dict[str, Any]:
         """The power subsystem's housekeeping common to every spacecraft with a PowerSystem."""

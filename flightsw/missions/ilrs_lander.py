@@ -17,7 +17,17 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from flightsw.missions.common import CONSTRAINT_VIOLATED, RESOURCE_BUSY, Array, BaseModel, Heater, PowerSystem, refused
+from flightsw.missions.common import (
+    CONSTRAINT_VIOLATED,
+    MOON_LIGHT_TIME_S,
+    RESOURCE_BUSY,
+    Array,
+    BaseModel,
+    Heater,
+    PowerSystem,
+    lunar_sink_c,
+    refused,
+)
 from flightsw.model import CommandOutcome, register_model
 from flightsw.physics import (
     Battery,
@@ -80,7 +90,8 @@ class IlrsLanderModel(BaseModel):
         self.gain, self.trigger = "X4", 50.0
         self.quakes: list[tuple[float, float, float]] = []   # (start, peak nm/s, decay s)
         self.tilt0 = (self.rng.uniform(-0.5, 0.5), self.rng.uniform(-0.5, 0.5))
-        self.probe_depth, self.hammer = 0.0, None
+        self.probe_depth = 0.0
+        self.hammer: dict[str, float] | None = None  # strokes left, stop depth, stroke carry
         self.dust0 = 12.0
         self.obdh.stored_bits = 0.1 * self.STORAGE_BITS
         self.load_w, self.rhu_w = self.AVIONICS_W + 70.0, 45.0
@@ -92,7 +103,7 @@ class IlrsLanderModel(BaseModel):
         return 5.0 + 6.68 * math.sin(2 * math.pi * t / DRACONIC_MONTH_S + self.earth_phase)
 
     def light_time_s(self) -> float:
-        return 384_400.0 / 299_792.458
+        return MOON_LIGHT_TIME_S
 
     # -- physics --------------------------------------------------------------------------
 
@@ -103,7 +114,7 @@ class IlrsLanderModel(BaseModel):
         sun = self.sun.at(t)
         self.sun_el = sun.elevation_deg
         self.regolith_c = lunar_surface_temperature_c(self.sun_el)
-        self.sink_c = 0.5 * self.regolith_c + 0.5 * -230.0  # half regolith, half cold sky
+        self.sink_c = lunar_sink_c(self.regolith_c)
         self._station_mode()
         self._seismic(dt)
         self._hammer_step(dt)
@@ -198,7 +209,7 @@ class IlrsLanderModel(BaseModel):
         h = self.hammer
         if h is None:
             return
-        strokes = min(h["left"], int(dt / STROKE_S + h.setdefault("carry", 0.0)))
+        strokes = int(min(h["left"], dt / STROKE_S + h.setdefault("carry", 0.0)))
         h["carry"] = (dt / STROKE_S + h["carry"]) % 1.0
         for _ in range(strokes):
             # Penetration slows with depth (denser regolith) and varies with the grains hit.

@@ -12,6 +12,7 @@ figures (rates, torques, forces, masses, temperatures).
 """
 from __future__ import annotations
 
+from protocols.missions.change5_orbiter import change5_profile
 from protocols.missions.common import (
     CENTI,
     MISSION_EVENTS,
@@ -38,12 +39,9 @@ from protocols.missions.model import (
     Apid,
     Command,
     EventReport,
-    FrameProfile,
-    FrameType,
     HousekeepingPacket,
     Instrument,
     Spacecraft,
-    VirtualChannel,
 )
 from protocols.parameters import Linear
 
@@ -194,16 +192,8 @@ SPACECRAFT = Spacecraft(
     name="change5-lander",
     scid=91,
     description="Chang'e-5 lander at Mons Rumker: lunar-surface drilling, scooping and sample sealing",
-    profile=FrameProfile(
-        frame_type=FrameType.AOS, frame_length=220, ocf=False, fecf=False, randomizer=True,
-        virtual_channels=(
-            VirtualChannel(1, "realtime", "Real-time telemetry"),
-            VirtualChannel(2, "playback", "Replay of stored telemetry"),
-            VirtualChannel(63, "idle", "Fill"),
-        ),
-        realtime_vc=1, playback_vc=2,
-        reed_solomon="RS(252,220), E=16, dual basis", symbol_rate=2048,
-        source="mixed",
+    profile=change5_profile(
+        playback_vc=2,
         notes="Public: SCID 91 (the lander stack, 8463.7 MHz), AOS frames with VC1 and VC2 seen, 2048 baud, RS "
               "codeword 252 octets in dual basis, pseudo-randomized. Assumed: VC2 is the playback channel, no OCF, "
               "no FECF, VC63 idle.",

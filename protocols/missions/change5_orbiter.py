@@ -150,20 +150,28 @@ COMMANDS = (
     ]),
 )
 
+def change5_profile(*, playback_vc: int, notes: str) -> FrameProfile:
+    """The Chang'e-5 downlink, the same on the orbiter and the lander: 220-octet AOS frames in
+    252-octet RS codewords (dual basis), randomized, 2048 baud, VC1 real time."""
+    return FrameProfile(
+        frame_type=FrameType.AOS, frame_length=220, ocf=False, fecf=False, randomizer=True,
+        virtual_channels=(
+            VirtualChannel(1, "realtime", "Real-time telemetry"),
+            VirtualChannel(playback_vc, "playback", "Replay of stored telemetry"),
+            VirtualChannel(63, "idle", "Fill"),
+        ),
+        realtime_vc=1, playback_vc=playback_vc,
+        reed_solomon="RS(252,220), E=16, dual basis", symbol_rate=2048,
+        source="mixed", notes=notes,
+    )
+
+
 SPACECRAFT = Spacecraft(
     name="change5-orbiter",
     scid=108,
     description="Chang'e-5 orbiter in its extended mission around Sun-Earth L1",
-    profile=FrameProfile(
-        frame_type=FrameType.AOS, frame_length=220, ocf=False, fecf=False, randomizer=True,
-        virtual_channels=(
-            VirtualChannel(1, "realtime", "Real-time telemetry"),
-            VirtualChannel(3, "playback", "Replay of stored telemetry"),
-            VirtualChannel(63, "idle", "Fill"),
-        ),
-        realtime_vc=1, playback_vc=3,
-        reed_solomon="RS(252,220), E=16, dual basis", symbol_rate=2048,
-        source="mixed",
+    profile=change5_profile(
+        playback_vc=3,
         notes="Public: SCID 108, AOS frames, VC1 realtime, 2048 baud on a 65536 Hz subcarrier, RS codeword "
               "252 octets in dual basis (2 s per frame). Assumed: VC3 playback (as on Tianwen-1), randomizer on, "
               "no OCF, no FECF, VC63 idle.",
