@@ -37,9 +37,10 @@ BUILTIN_MODULES = (
     "protocols.missions.zhurong",
     "protocols.missions.tianwen1",
     "protocols.missions.change5_orbiter",
-    "protocols.missions.change5_lander",
     "protocols.missions.haiyang2d",
     "protocols.missions.ilrs_lander",
+    # Last: the demo seeds each emulator by its place in this list, and the older scenarios keep theirs.
+    "protocols.missions.change5_lander",
 )
 #: Octets needed to identify a packet: primary header, PUS flags/service/subtype.
 _SERVICE_OFFSET = PRIMARY_HEADER_LENGTH + 1

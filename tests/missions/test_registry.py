@@ -19,7 +19,7 @@ REGISTRY = builtin_registry()
 
 
 def test_builtin_spacecraft_by_name_and_scid():
-    assert REGISTRY.names == ["zhurong", "tianwen1", "change5-orbiter", "change5-lander", "haiyang2d", "ilrs-lander"]
+    assert REGISTRY.names == ["zhurong", "tianwen1", "change5-orbiter", "haiyang2d", "ilrs-lander", "change5-lander"]
     for sc in REGISTRY:
         assert REGISTRY.spacecraft(sc.name) is sc
         assert REGISTRY.spacecraft(sc.scid) is sc
