@@ -8,14 +8,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pydantic import Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from groundstation.config import (
     ArchiveConfig,
     Config,
     ConfigError,
     LimitOverride,
+    Section,
+    Size,
     load_config,
     parse_config,
+    setting,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,7 +131,8 @@ def test_bad_link_url_names_the_element_line_and_allowed_schemes():
     [
         ('[station]\nnmae = "x"\n', "station.nmae", 2, ["unknown key", "name", "http_listen", "log_level"]),
         ('[stations]\nname = "x"\n', "stations", 1, ["unknown key", "station"]),
-        ('[[links]]\nname = "a"\nurl = "udp://h:1"\nfromat = "cadu"\n', "links[0].fromat", 4, ["unknown key", "format"]),
+        ('[[links]]\nname = "a"\nurl = "udp://h:1"\nfromat = "cadu"\n', "links[0].fromat", 4,
+         ["unknown key", "format"]),
         ('[station]\nlog_level = "LOUD"\n', "station.log_level", 2, ["DEBUG", "CRITICAL"]),
         ('[station]\nhttp_listen = "9108"\n', "station.http_listen", 2, ["HOST:PORT"]),
         ('[[links]]\nname = "a"\nurl = "udp://h:1"\nformat = "ccsds"\n', "links[0].format", 4, ["frames", "cadu"]),
@@ -142,7 +148,8 @@ def test_bad_link_url_names_the_element_line_and_allowed_schemes():
         ('[mqtt]\npassword_env = "not a name"\n', "mqtt.password_env", 2, ["environment variable name"]),
         ('[mqtt]\nurl = "mqtts://b"\n[mqtt.tls]\ncert = "c.pem"\n', "mqtt.tls", 3, ["cert and key"]),
         ('[mqtt.tls]\nca = "ca.pem"\n', "mqtt.tls", 1, ["mqtts://"]),
-        ('[[links]]\nname = "a"\nurl = "tcp://h:1"\nformat = "frames"\n', "links[0].format", 4, ["byte stream", "cadu"]),
+        ('[[links]]\nname = "a"\nurl = "tcp://h:1"\nformat = "frames"\n', "links[0].format", 4,
+         ["byte stream", "cadu"]),
         ('[archive]\nfsync = "sometimes"\n', "archive.fsync", 2, ["always", "interval", "never"]),
         ('[archive]\nsegment_max_bytes = "12 parsecs"\n', "archive.segment_max_bytes", 2, ["MiB"]),
         ('[archive]\nsegment_max_bytes = 1000\n', "archive.segment_max_bytes", 2, ["at least 65536"]),
@@ -357,3 +364,97 @@ def test_check_secrets_checks_tls_files(tmp_path):
     with pytest.raises(ConfigError) as info:
         config.check_secrets({})
     assert [i.key for i in info.value.issues] == ["mqtt.tls.cert", "mqtt.tls.key"]
+
+
+def test_docs_are_generated_from_the_schema():
+    from groundstation.config_docs import render_docs
+
+    committed = (REPO / "docs" / "CONFIG.md").read_text()
+    assert committed == render_docs(), "docs/CONFIG.md is stale: python -m groundstation.config --docs > docs/CONFIG.md"
+    # Each key is one row of its section's table, with the type, default and meaning from its declaration.
+    assert '| `segment_max_bytes` | size | `"256MiB"` | rotate to a new segment at this size (≥ 64 KiB) |' in committed
+    assert "| `tc_vcid` | integer 0..63 | `0` |" in committed
+    assert "| `fsync` | `\"always\"`, `\"interval\"`, `\"never\"` | `\"interval\"` |" in committed
+    assert "### `[mqtt.tls]`" in committed and "### `[[commanding.operators]]`" in committed
+    assert "## Adding a key" in committed
+
+
+def test_docs_command_prints_the_same(capsys):
+    from groundstation import config as mod
+    from groundstation.config_docs import render_docs
+
+    assert mod.main(["--docs"]) == 0
+    assert capsys.readouterr().out == render_docs()
+
+
+@pydantic_dataclass(frozen=True)
+class BufferConfig(Section):
+    """held frames"""
+
+    TABLE = "[buffer]"
+    max_bytes: Size = setting(1024, "frames held in memory")
+
+
+@pydantic_dataclass(frozen=True)
+class Root(Section):
+    buffer: BufferConfig = Field(default_factory=BufferConfig)
+
+
+def test_a_new_key_is_declared_once_and_validated_documented_and_located():
+    """What docs/CONFIG.md's "Adding a key" promises: one field gives validation, errors and docs."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from groundstation.config_docs import _docs_sections
+
+    assert TypeAdapter(Root).validate_python({"buffer": {"max_bytes": "2KiB"}}).buffer.max_bytes == 2048
+    with pytest.raises(ValidationError) as info:
+        TypeAdapter(Root).validate_python({"buffer": {"max_byte": 1}})
+    (error,) = info.value.errors()
+    assert error["loc"] == ("buffer", "max_byte") and "did you mean 'max_bytes'" in error["msg"]
+    assert "| `max_bytes` | size | `1024` | frames held in memory |" in list(_docs_sections(Root))
+
+
+@pytest.mark.parametrize("text, key, suggestion", [
+    ('[station]\nnmae = "x"\n', "station.nmae", "did you mean 'name'?"),
+    ('[archive]\nsegment_max_byte = 1\n', "archive.segment_max_byte", "did you mean 'segment_max_bytes'?"),
+    ('[comanding]\n', "comanding", "did you mean 'commanding'?"),
+    ('[[links]]\nname = "a"\nurl = "udp://h:1"\nformat = "frame"\n', "links[0].format", "did you mean 'frames'?"),
+    ('[limits.zhurong.battery_voltage]\nwarning = { lo = 1 }\n', "limits.zhurong.battery_voltage.warning.lo",
+     "did you mean 'low'?"),
+])
+def test_unknown_keys_and_values_suggest_the_closest(text, key, suggestion):
+    issues = [i for i in errors_of('[[spacecraft]]\nname = "zhurong"\n' + text) if i.key == key]
+    assert issues and suggestion in issues[0].message, [str(i) for i in issues]
+
+
+def test_unknown_key_far_from_any_gets_no_suggestion():
+    issue = one_error('[station]\ncolour = "red"\n')
+    assert "did you mean" not in issue.message and "allowed here: name, http_listen, log_level" in issue.message
+
+
+def test_fields_the_loader_fills_in_cannot_be_set_by_the_file():
+    assert one_error('source = "elsewhere.toml"\n').key == "source"
+    issue = one_error('[[spacecraft]]\nname = "zhurong"\n[limits.zhurong.battery_voltage]\nspacecraft = "x"\n'
+                      'warning = [1, 2]\n')
+    assert (issue.key, issue.line) == ("limits.zhurong.battery_voltage.spacecraft", 4)
+    assert "allowed here: warning, critical, persistence, hysteresis" in issue.message
+
+
+def test_every_error_of_one_table_at_once_with_its_line():
+    issues = errors_of('[[links]]\nname = "a b"\nurl = "htp://x"\nformat = "ccsds"\nenabled = 1\ncolour = 2\n')
+    assert [(i.key, i.line) for i in sorted(issues, key=lambda i: i.line)] == [
+        ("links[0].name", 2), ("links[0].url", 3), ("links[0].format", 4), ("links[0].enabled", 5),
+        ("links[0].colour", 6)]
+
+
+def test_objects_built_in_code_are_validated_and_completed():
+    from pydantic import ValidationError
+
+    from groundstation.config import LinkConfig, MqttConfig, MqttTlsConfig, StationConfig
+    from links.url import parse_link_url
+
+    assert LinkConfig(name="t", url=parse_link_url("tcp://127.0.0.1:1")).format == "cadu"
+    assert LinkConfig(name="u", url="udp://127.0.0.1:1").format == "frames"
+    assert MqttConfig(url="mqtts://broker").tls == MqttTlsConfig()
+    with pytest.raises(ValidationError, match="HOST:PORT"):
+        StationConfig(http_listen="9108")
