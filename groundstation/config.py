@@ -916,6 +916,22 @@ class Config(Section):
                 if isinstance(info.json_schema_extra, dict) and "secret" in info.json_schema_extra
                 and getattr(section, name) is not None}
 
+    def check_inline_secrets(self) -> None:
+        """Refuse secrets written in a configuration file that group or others can read (one ConfigError)."""
+        secrets = self.inline_secrets()
+        if not secrets or self.source is None or not os.path.isfile(self.source):
+            return
+        path = Path(self.source)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        readers = [who for who, bit in (("group", stat.S_IRGRP), ("others", stat.S_IROTH)) if mode & bit]
+        if not readers:
+            return
+        where = locate_keys(path.read_text(encoding="utf-8"))
+        raise ConfigError([ConfigIssue(
+            key, f"a secret written in a file readable by {' and '.join(readers)} (mode {mode:o}); "
+                 f"use {alternative} instead, or make the file readable by its owner only (chmod 600 {path})",
+            self.source, line_of(where, key)) for key, alternative in secrets.items()])
+
 
 def _sections_of(section: Section, loc: Loc = ()) -> Iterator[tuple[Loc, Section]]:
     """Every section object in the tree, with its location."""
@@ -1008,7 +1024,9 @@ def add_parser(subparsers) -> None:
     """`groundstation check-config FILE`: validate a configuration and exit 0, or print every error."""
     parser = subparsers.add_parser("check-config", help="validate a ground-station configuration file")
     parser.add_argument("file")
-    parser.add_argument("--secrets", action="store_true", help="also resolve tokens and passwords (env, files)")
+    parser.add_argument("--secrets", action="store_true",
+                        help="also resolve tokens and passwords (env, files), and refuse secrets written in a file "
+                             "that group or others can read")
     parser.set_defaults(func=_check_config)
 
 
@@ -1016,7 +1034,14 @@ def _check_config(args) -> int:
     try:
         config = load_config(args.file)
         if args.secrets:
-            config.check_secrets()
+            issues = []
+            for check in (config.check_inline_secrets, config.check_secrets):
+                try:
+                    check()
+                except ConfigError as exc:
+                    issues += exc.issues
+            if issues:
+                raise ConfigError(issues)
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1

@@ -30,8 +30,13 @@ validates it completely before starting. A complete, commented example is
 
 ```sh
 groundstation check-config /etc/queqiao/groundstation.toml            # structure and values
-groundstation check-config --secrets /etc/queqiao/groundstation.toml  # also tokens and passwords
+groundstation check-config --secrets /etc/queqiao/groundstation.toml  # also tokens, passwords and file modes
 ```
+
+With `--secrets`, `check-config` also resolves every secret the enabled features need (environment
+variables, token files, TLS files), and fails when a secret is written in the file itself
+(`mqtt.password`, an operator's `token`) while the file is readable by group or others; the
+message names the key, the file's mode and where the secret belongs instead.
 
 In code: `groundstation.config.load_config(path, *, known_spacecraft=None,
 known_parameters=None) -> Config` (frozen dataclasses: `Config`, `StationConfig`,

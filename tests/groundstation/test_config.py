@@ -458,3 +458,77 @@ def test_objects_built_in_code_are_validated_and_completed():
     assert MqttConfig(url="mqtts://broker").tls == MqttTlsConfig()
     with pytest.raises(ValidationError, match="HOST:PORT"):
         StationConfig(http_listen="9108")
+
+
+def _check_config(*argv):
+    from groundstation import config as mod
+
+    parser = argparse.ArgumentParser()
+    mod.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["check-config", *map(str, argv)])
+    return args.func(args)
+
+
+INLINE = """\
+[[links]]
+name = "in"
+url = "udp://127.0.0.1:10015"
+
+[[spacecraft]]
+name = "zhurong"
+
+[mqtt]
+username = "gs"
+password = "broker-secret"
+
+[commanding]
+allow_inline_tokens = true
+
+[[commanding.operators]]
+name = "fd"
+role = "operator"
+token = "fd-secret"
+"""
+
+
+def test_check_config_secrets_refuses_inline_secrets_in_a_file_others_can_read(tmp_path, capsys):
+    path = tmp_path / "gs.toml"
+    path.write_text(INLINE)
+    path.chmod(0o644)
+    assert _check_config(path) == 0  # without --secrets the file is valid
+    capsys.readouterr()
+    assert _check_config("--secrets", path) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("2 configuration errors:")
+    assert f"{path}:10: mqtt.password: a secret written in a file readable by group and others (mode 644)" in err
+    assert "use password_env" in err and "environment file" in err
+    assert f"{path}:18: commanding.operators[0].token: a secret written in a file readable by group and others" in err
+    assert "token_env" in err and "token_file" in err and f"chmod 600 {path}" in err
+    assert "broker-secret" not in err and "fd-secret" not in err
+
+    path.chmod(0o604)
+    assert _check_config("--secrets", path) == 1
+    assert "readable by others (mode 604)" in capsys.readouterr().err
+    path.chmod(0o600)  # only the owner reads it: inline secrets are the operator's choice
+    assert _check_config("--secrets", path) == 0
+    assert "OK (1 links, 1 spacecraft)" in capsys.readouterr().out
+
+
+def test_check_config_secrets_accepts_secrets_kept_out_of_the_file(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "gs.toml"
+    path.write_text(INLINE.replace('password = "broker-secret"', 'password_env = "GS_MQTT_PW"')
+                    .replace('token = "fd-secret"', 'token_env = "GS_FD_TOKEN"'))
+    path.chmod(0o644)
+    assert _check_config("--secrets", path) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_check_config_secrets_reports_modes_and_missing_secrets_together(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "gs.toml"
+    path.write_text(INLINE.replace("allow_inline_tokens = true", "allow_inline_tokens = true\nenabled = true"))
+    path.chmod(0o640)
+    monkeypatch.delenv("QUEQIAO_API_TOKEN", raising=False)
+    assert _check_config("--secrets", path) == 1
+    err = capsys.readouterr().err
+    assert "3 configuration errors" in err and "readable by group (mode 640)" in err
+    assert "commanding.api_token_env: environment variable QUEQIAO_API_TOKEN is not set" in err
