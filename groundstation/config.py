@@ -479,7 +479,7 @@ class SpacecraftConfig(Section):
     """what this station decodes
 
     Without any `[[spacecraft]]`, every spacecraft of the mission database is decoded and none is
-    commanded.
+    commanded (`check-config` warns about it).
     """
 
     TABLE = "[[spacecraft]]"
@@ -932,6 +932,18 @@ class Config(Section):
                  f"use {alternative} instead, or make the file readable by its owner only (chmod 600 {path})",
             self.source, line_of(where, key)) for key, alternative in secrets.items()])
 
+    def warnings(self) -> list[ConfigIssue]:
+        """What is valid but probably not meant: a station that receives nothing, or decodes without a list."""
+        out = []
+        if not self.links:
+            out.append(ConfigIssue("links", "no [[links]]: the daemon receives no frames", self.source))
+        elif not any(link.enabled for link in self.links):
+            out.append(ConfigIssue("links", "every [[links]] is disabled: the daemon receives no frames", self.source))
+        if not self.spacecraft:
+            out.append(ConfigIssue("spacecraft", "no [[spacecraft]]: every spacecraft of the mission database is "
+                                                 "decoded and none is commanded", self.source))
+        return out
+
 
 def _sections_of(section: Section, loc: Loc = ()) -> Iterator[tuple[Loc, Section]]:
     """Every section object in the tree, with its location."""
@@ -956,6 +968,7 @@ _CONFIG: TypeAdapter[Config] = TypeAdapter(Config)
 def load_config(
     path: str | os.PathLike[str],
     *,
+    missions: Any = None,
     known_spacecraft: Collection[str] | None = None,
     known_parameters: Callable[[str], Collection[str] | None] | None = None,
 ) -> Config:
@@ -964,9 +977,13 @@ def load_config(
     ``known_spacecraft``: the mission database's spacecraft names; when given, every
     spacecraft name in the file must be one of them.  ``known_parameters(spacecraft)``:
     that spacecraft's parameter names (or None if unknown), to check limit overrides.
+    ``missions``: a mission registry (``protocols.missions.registry()``), which gives both.
     Relative paths in the file (archive dir, token files, TLS files) are relative to
     the file's directory.
     """
+    if missions is not None:
+        known_spacecraft = missions.names
+        known_parameters = lambda sc: [p.name for p in missions.parameters(sc)] if sc in missions else None  # noqa: E731
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -1031,8 +1048,10 @@ def add_parser(subparsers) -> None:
 
 
 def _check_config(args) -> int:
+    from protocols.missions import registry
+
     try:
-        config = load_config(args.file)
+        config = load_config(args.file, missions=registry())
         if args.secrets:
             issues = []
             for check in (config.check_inline_secrets, config.check_secrets):
@@ -1045,6 +1064,8 @@ def _check_config(args) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
+    for issue in config.warnings():
+        sys.stderr.write(f"warning: {issue}\n")
     sys.stdout.write(f"{args.file}: OK ({len(config.links)} links, {len(config.spacecraft)} spacecraft)\n")
     return 0
 

@@ -33,18 +33,21 @@ groundstation check-config /etc/queqiao/groundstation.toml            # structur
 groundstation check-config --secrets /etc/queqiao/groundstation.toml  # also tokens, passwords and file modes
 ```
 
-With `--secrets`, `check-config` also resolves every secret the enabled features need (environment
+`check-config` checks the file against the mission database as the daemon does, and warns
+(exit status 0) about a file with no `[[links]]` (or none enabled) or no `[[spacecraft]]`.
+With `--secrets` it also resolves every secret the enabled features need (environment
 variables, token files, TLS files), and fails when a secret is written in the file itself
 (`mqtt.password`, an operator's `token`) while the file is readable by group or others; the
 message names the key, the file's mode and where the secret belongs instead.
 
-In code: `groundstation.config.load_config(path, *, known_spacecraft=None,
+In code: `groundstation.config.load_config(path, *, missions=None, known_spacecraft=None,
 known_parameters=None) -> Config` (frozen dataclasses: `Config`, `StationConfig`,
 `LinkConfig`, `SpacecraftConfig`, `MetricsConfig`, `MqttConfig`, `MqttTlsConfig`,
 `ArchiveConfig`, `LimitOverride`, `CommandingConfig`, `OperatorConfig`), and
 `Config.check_secrets(environ=None)` which the daemon calls at start.
-`known_spacecraft` is the mission database's list of names; `known_parameters(name)`
-returns a spacecraft's parameter names (or None).
+`missions` is a mission registry (`protocols.missions.registry()`), or give its parts:
+`known_spacecraft`, the spacecraft names, and `known_parameters(name)`, a spacecraft's
+parameter names (or None).
 
 ## Adding a key
 

@@ -348,8 +348,7 @@ def run_command(args) -> int:
 
     reg = mission_registry()
     try:
-        config = load_config(args.config, known_spacecraft=reg.names,
-                             known_parameters=lambda sc: [p.name for p in reg.parameters(sc)] if sc in reg else None)
+        config = load_config(args.config, missions=reg)
     except ConfigError as exc:
         print(exc)
         return 2

@@ -532,3 +532,33 @@ def test_check_config_secrets_reports_modes_and_missing_secrets_together(tmp_pat
     err = capsys.readouterr().err
     assert "3 configuration errors" in err and "readable by group (mode 640)" in err
     assert "commanding.api_token_env: environment variable QUEQIAO_API_TOKEN is not set" in err
+
+
+def test_check_config_warns_about_no_links_or_no_spacecraft(tmp_path, capsys):
+    path = tmp_path / "gs.toml"
+    path.write_text('[station]\nname = "gs"\n')
+    assert _check_config(path) == 0
+    out, err = capsys.readouterr()
+    assert "OK (0 links, 0 spacecraft)" in out
+    assert f"warning: {path}: links: no [[links]]: the daemon receives no frames" in err
+    assert f"warning: {path}: spacecraft: no [[spacecraft]]: every spacecraft of the mission database is decoded" in err
+
+    path.write_text('[[links]]\nname = "a"\nurl = "udp://127.0.0.1:1"\nenabled = false\n'
+                    '[[spacecraft]]\nname = "zhurong"\n')
+    assert _check_config(path) == 0
+    err = capsys.readouterr().err
+    assert "every [[links]] is disabled" in err and "[[spacecraft]]" not in err
+
+    assert _check_config(EXAMPLE) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_check_config_checks_the_mission_database_like_the_daemon(tmp_path, capsys):
+    path = tmp_path / "gs.toml"
+    path.write_text('[[spacecraft]]\nname = "zhurnog"\n\n[[spacecraft]]\nname = "zhurong"\n'
+                    '[limits.zhurong.battery_voltag]\nwarning = [1, 2]\n')
+    assert _check_config(path) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:2: spacecraft[0].name: 'zhurnog' is not in the mission database; did you mean 'zhurong'?" in err
+    assert f"{path}:6: limits.zhurong.battery_voltag: zhurong has no parameter 'battery_voltag'" in err
+    assert "did you mean 'battery_voltage'?" in err
