@@ -55,13 +55,20 @@ Each section of the file is one class in `groundstation/config.py` (`[archive]` 
 `ArchiveConfig`), and each key is declared there once, as a field:
 
 ```python
-    buffer_max_bytes: Size = setting("64MiB", "frames held in memory while the archive disk is full")
+class SpacecraftConfig(Section):
+    ...
+    sdls_key_file: ConfigPath | None = setting(None, "this spacecraft's SDLS keys (a file of mode 600)")
+
+class ArchiveConfig(Section):
+    ...
+    buffer_max_bytes: Size = setting(64 * 2**20, "frames held in memory while the archive disk is full",
+                                     shown_default='`"64MiB"`')
 ```
 
 The type says what is accepted (`Bool`, `Int`, `Number`, `Text`, `Name`, `EnvName`,
 `Duration`, `Size`, `ConfigPath`, `LinkUrlValue`, a `Literal[...]` of allowed strings, or
 `Annotated[Int, annotated_types.Ge(1)]` for a range); `setting(default, description)`
-gives the default (`...` for a required key) and the text of this page (`shown_default=`
+gives the default (a value of the field's Python type, as code uses it; `...` for a required key) and the text of this page (`shown_default=`
 when the default's value does not say it well, `secret="where it belongs instead"` for a
 key that holds a secret). Rules between keys of one section go in that class's `check()`,
 rules between sections in `Config.check()`. A new section is a new class (a subclass of
@@ -84,8 +91,9 @@ the key as a dotted path, the file and line, and what is allowed:
 
 Array elements are numbered from 0 in file order (`links[2]` is the third
 `[[links]]`). **Unknown keys are errors** — a typo never falls back to a default.
-Rules between keys (a range that must contain another, a link's spacecraft that must be
-declared) are checked once each key involved is valid on its own.
+Rules between the keys of one table (a critical range that must contain the warning range)
+are checked once each key of that table is valid on its own, rules between tables (a link's
+spacecraft that must be declared) once the whole file is.
 """  # noqa: E501 (example error lines)
 
 
