@@ -4,8 +4,9 @@ The schema is declarative: each section of the file is one frozen (pydantic) dat
 below, and each key is declared once, as a field with its type, default, allowed values
 and description.  The same declarations validate the file, give the Python API the rest
 of the code uses (``config.archive.segment_max_bytes``) and generate docs/CONFIG.md
-(``python -m groundstation.config --docs``, by groundstation.config_docs).  Rules between keys of one section live in
-that section's :meth:`Section.check`; rules between sections in :meth:`Config.check`.
+(``python -m groundstation.config --docs``, by groundstation.config_docs).  Rules between
+keys of one section live in that section's :meth:`Section.check`; rules between sections
+in :meth:`Config.check`.
 
 :func:`load_config` returns a :class:`Config` or raises one :class:`ConfigError` listing
 every problem, each naming the key as a dotted path (``links[2].url``), the file and
@@ -70,7 +71,6 @@ __all__ = [
     "load_config",
     "parse_config",
     "setting",
-
 ]
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,10 @@ _EXPECTED = {"bool": "a boolean", "int": "an integer", "float": "a number", "str
 def _did_you_mean(word: str, candidates: Collection[str]) -> str:
     close = difflib.get_close_matches(word, list(candidates), n=1)
     return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _unknown_key(name: str, allowed: Collection[str]) -> str:
+    return f"unknown key; {_did_you_mean(name, allowed)}allowed here: {', '.join(allowed)}"
 
 
 def _message(error: Mapping[str, Any]) -> str:
@@ -256,8 +260,7 @@ def _range(value: Any) -> tuple[float | None, float | None]:
     if isinstance(value, dict):
         unknown = [k for k in value if k not in ("low", "high")]
         if unknown:
-            _fail([((k,), f"unknown key; {_did_you_mean(k, ('low', 'high'))}allowed here: low, high", value[k])
-                   for k in unknown])
+            _fail([((k,), _unknown_key(k, ("low", "high")), value[k]) for k in unknown])
         low, high = value.get("low"), value.get("high")
     elif isinstance(value, (list, tuple)) and len(value) == 2:
         low, high = value
@@ -385,11 +388,7 @@ class Section:
         fields = cls.__pydantic_fields__  # type: ignore[attr-defined]
         if isinstance(data, dict):
             given = list(data)
-            for name in given:
-                if name not in fields:
-                    allowed = cls.keys()
-                    problems.append(((name,), f"unknown key; {_did_you_mean(name, allowed)}allowed here: "
-                                              f"{', '.join(allowed)}", data[name]))
+            problems += [((name,), _unknown_key(name, cls.keys()), data[name]) for name in given if name not in fields]
             data = {k: v for k, v in data.items() if k in fields}
         elif isinstance(data, ArgsKwargs):  # built in code: Section(...) or dataclasses.replace
             given = list(fields)[: len(data.args or ())] + list(data.kwargs or {})
@@ -683,7 +682,8 @@ class LimitOverride(Section):
         known_parameters = context.get("known_parameters")
         known = known_parameters(self.spacecraft) if known_parameters else None
         if known is not None and self.parameter not in known:
-            yield None, f"{self.spacecraft} has no parameter {self.parameter!r}; {_did_you_mean(self.parameter, known)}"
+            hint = _did_you_mean(self.parameter, known).rstrip()
+            yield None, f"{self.spacecraft} has no parameter {self.parameter!r}" + (f"; {hint}" if hint else "")
 
 
 _LIMIT_TABLES: TypeAdapter[dict[str, dict[str, LimitOverride]]] = TypeAdapter(dict[str, dict[str, LimitOverride]])
@@ -722,8 +722,7 @@ def _limit_tables(value: Any, info: ValidationInfo) -> tuple[LimitOverride, ...]
 
 def _with_not_keys(section: type[Section], table: dict, values: dict[str, Any]) -> tuple[dict, list]:
     """``table`` with the loader's own fields filled in; a file that sets one of them gets an unknown-key error."""
-    problems = [((k,), f"unknown key; {_did_you_mean(k, section.keys())}allowed here: {', '.join(section.keys())}",
-                 table[k]) for k in values if k in table]
+    problems = [((k,), _unknown_key(k, section.keys()), table[k]) for k in values if k in table]
     return {**table, **values}, problems
 
 
@@ -1018,8 +1017,8 @@ def parse_config(
         errors += [(tuple(e["loc"]), _message(e)) for e in exc.errors()]
     if errors:
         where = locate_keys(text)
-        raise ConfigError([ConfigIssue(_dotted(loc), message, source, line_of(where, _dotted(loc)))
-                           for loc, message in errors])
+        issues = [ConfigIssue(_dotted(loc), message, source, line_of(where, _dotted(loc))) for loc, message in errors]
+        raise ConfigError(sorted(issues, key=lambda i: i.line or 0))  # in file order
     return config
 
 
