@@ -16,7 +16,7 @@ import annotated_types
 
 from groundstation.config import Config, Section, Shown
 
-__all__ = ["render_docs"]
+__all__ = ["render_docs", "section_of", "sections"]
 
 _DOCS_HEADER = """\
 # Ground-station configuration
@@ -116,7 +116,7 @@ def _value_type(tp: Any, metadata: list[Any]) -> tuple[Any, list[Any]]:
     return base, meta + metadata
 
 
-def _section_of(tp: Any) -> tuple[type[Section] | None, bool]:
+def section_of(tp: Any) -> tuple[type[Section] | None, bool]:
     """(the Section class a field holds, whether it is an array of them)."""
     base, _ = _value_type(tp, [])
     if typing.get_origin(base) is tuple:
@@ -127,7 +127,7 @@ def _section_of(tp: Any) -> tuple[type[Section] | None, bool]:
 
 def _type_text(info: Any) -> str:
     base, meta = _value_type(info.annotation, list(info.metadata))
-    section, many = _section_of(info.annotation)
+    section, many = section_of(info.annotation)
     if section is not None:
         return "array of tables" if many else "table"
     if typing.get_origin(base) is Literal:
@@ -177,25 +177,34 @@ def _docs_sections(cls: type[Section], depth: int = 2) -> Iterator[str]:
         prose = "\n".join(line.removeprefix("    ") for line in prose.strip("\n").splitlines()).strip()
         yield "\n" + prose + "\n" if prose else ""
     for name in cls.keys():
-        section, _ = _section_of(fields[name].annotation)
+        section, _ = section_of(fields[name].annotation)
         if section is not None:
             yield from _docs_sections(section, depth + 1 if cls.TABLE else depth)
 
 
-def _value_formats(cls: type[Section], seen: dict[str, str]) -> dict[str, str]:
+def sections(cls: type[Section] = Config) -> Iterator[type[Section]]:
+    """``cls`` and every section below it, in file order."""
+    yield cls
     for info in cls.__pydantic_fields__.values():  # type: ignore[attr-defined]
-        section, _ = _section_of(info.annotation)
+        section, _ = section_of(info.annotation)
         if section is not None:
-            _value_formats(section, seen)
-        for m in _value_type(info.annotation, list(info.metadata))[1]:
-            if isinstance(m, Shown) and m.accepts:
-                seen.setdefault(m.name, m.accepts)
+            yield from sections(section)
+
+
+def _value_formats() -> dict[str, str]:
+    """What each value type accepts, from the ``Shown`` of every key that uses it."""
+    seen: dict[str, str] = {}
+    for cls in sections():
+        for info in cls.__pydantic_fields__.values():  # type: ignore[attr-defined]
+            for m in _value_type(info.annotation, list(info.metadata))[1]:
+                if isinstance(m, Shown) and m.accepts:
+                    seen.setdefault(m.name, m.accepts)
     return seen
 
 
 def render_docs() -> str:
-    """docs/CONFIG.md, from the schema above."""
-    formats = "\n".join(f"- **{name}**: {accepts}." for name, accepts in _value_formats(Config, {}).items())
+    """docs/CONFIG.md, from the schema in groundstation.config."""
+    formats = "\n".join(f"- **{name}**: {accepts}." for name, accepts in _value_formats().items())
     body = "\n".join(line for line in _docs_sections(Config) if line is not None)
     return f"{_DOCS_HEADER}\n## Value formats\n\n{formats}\n\n{body}".rstrip("\n") + "\n"
 

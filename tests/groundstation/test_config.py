@@ -567,19 +567,11 @@ def test_check_config_checks_the_mission_database_like_the_daemon(tmp_path, caps
 
 def test_the_example_shows_every_key_of_every_section():
     """Walks the schema, so a key added to any section (or a new section) must reach the example too."""
-    from groundstation.config_docs import _section_of
+    from groundstation.config_docs import section_of, sections
 
     example = EXAMPLE.read_text()
     kept_out = {"password", "token", "allow_inline_tokens"}  # secrets and a test-only switch, on purpose
-
-    def sections(cls):
-        yield cls
-        for info in cls.__pydantic_fields__.values():
-            section, _ = _section_of(info.annotation)
-            if section is not None:
-                yield from sections(section)
-
-    missing = [f"{cls.TABLE} {key}" for cls in sections(Config) for key in cls.keys()
-               if key not in kept_out and _section_of(cls.__pydantic_fields__[key].annotation)[0] is None
+    missing = [f"{cls.TABLE} {key}" for cls in sections() for key in cls.keys()
+               if key not in kept_out and section_of(cls.__pydantic_fields__[key].annotation)[0] is None
                and not re.search(rf"^(# )?{key} = ", example, re.M)]
     assert not missing, f"deploy/groundstation.example.toml lacks {missing}"
