@@ -89,9 +89,6 @@ async def replay_command_async(args, registry: Registry) -> int:
     except ValueError as exc:
         print(f"error: {exc}")
         return 2
-    if not Path(args.archive).is_dir():
-        print(f"error: {args.archive} is not an archive directory")
-        return 2
     names = args.spacecraft or list(registry.names)
     for name in names:
         if name not in registry:
@@ -139,6 +136,9 @@ async def replay_command_async(args, registry: Registry) -> int:
 
 def run(args) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not Path(args.archive).is_dir():
+        print(f"error: {args.archive} is not an archive directory")
+        return 2
     try:
         return asyncio.run(replay_command_async(args, mission_registry()))
     except KeyboardInterrupt:
