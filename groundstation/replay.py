@@ -73,6 +73,7 @@ def replay(archive: Path, chain: FrameChain, *, start_ns: int | None = None, end
             key = this
             group.append(record.frame)
         if group:
+            assert key is not None  # set with the group's first record
             chain.process(key[0], group, key[1] / 1e9)
             replayed += len(group)
         if progress is not None:
