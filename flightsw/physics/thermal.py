@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TypeVar
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 SIGMA = 5.670374419e-8
 KELVIN = 273.15
