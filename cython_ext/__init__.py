@@ -18,6 +18,12 @@ import importlib
 import os
 import warnings
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # For the type checker the chosen module of each family is its twin: the compiled kernel has the
+    # same functions with the same signatures (tests/kernels prove they give the same results).
+    from cython_ext.pure import crc, fields, packets, randomizer, sync  # noqa: F401
 
 #: Kernel families, in dependency order.  Each must exist as pure/NAME.py.
 KERNELS: tuple[str, ...] = ("crc", "randomizer", "sync", "fields", "packets")

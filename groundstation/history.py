@@ -86,7 +86,8 @@ class CommandHistory:
             (spacecraft, command, json.dumps(arguments, sort_keys=True), operator, now, now,
              json.dumps([{"stage": "queued", "time": now}])),
         )
-        return int(cursor.lastrowid)
+        assert cursor.lastrowid is not None  # an INSERT always sets it
+        return cursor.lastrowid
 
     def set_packet(self, command_id: int, apid: int, sequence_count: int) -> None:
         self._db.execute("UPDATE commands SET apid = ?, sequence_count = ? WHERE id = ?",
@@ -114,7 +115,9 @@ class CommandHistory:
             " stages = ? WHERE id = ?",
             (state, error_code, detail or record.detail, now, json.dumps(record.stages), command_id),
         )
-        return self.get(command_id)
+        updated = self.get(command_id)
+        assert updated is not None  # updated in place just now
+        return updated
 
     def get(self, command_id: int) -> CommandRecord | None:
         row = self._db.execute("SELECT * FROM commands WHERE id = ?", (command_id,)).fetchone()
@@ -122,7 +125,8 @@ class CommandHistory:
 
     def query(self, *, spacecraft: str | None = None, operator: str | None = None, state: str | None = None,
               since: float | None = None, limit: int = 100) -> list[CommandRecord]:
-        clauses, values = [], []
+        clauses: list[str] = []
+        values: list[str | float] = []
         for column, value in (("spacecraft", spacecraft), ("operator", operator), ("state", state)):
             if value is not None:
                 clauses.append(f"{column} = ?")

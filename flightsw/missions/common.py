@@ -255,6 +255,9 @@ class BaseModel(MissionModel):
     INSTRUMENTS_ON: frozenset[str] = frozenset()
     #: Mass memory size (bits).
     STORAGE_BITS: float = 32e9
+    #: Set by the subclasses that have a power system (power_mode, power_fields use them).
+    power: PowerSystem
+    bat: ThermalNode
 
     def __init__(self, spacecraft: Spacecraft, *, seed: int, start_utc: datetime, emit: Callable[..., None],
                  faults: Any = None) -> None:
@@ -391,7 +394,7 @@ class BaseModel(MissionModel):
     POWER_SAVING_SOC: float | None = None
 
     def power_mode(self) -> str:
-        if self.LOAD_SHED_SOC is None:
+        if self.LOAD_SHED_SOC is None or self.POWER_SAVING_SOC is None:
             return "NOMINAL"
         soc = 100.0 * self.power.battery.soc
         return ("LOAD_SHED" if soc < self.LOAD_SHED_SOC

@@ -80,7 +80,8 @@ class IlrsLanderModel(BaseModel):
         self.gain, self.trigger = "X4", 50.0
         self.quakes: list[tuple[float, float, float]] = []   # (start, peak nm/s, decay s)
         self.tilt0 = (self.rng.uniform(-0.5, 0.5), self.rng.uniform(-0.5, 0.5))
-        self.probe_depth, self.hammer = 0.0, None
+        self.probe_depth = 0.0
+        self.hammer: dict[str, float] | None = None
         self.dust0 = 12.0
         self.obdh.stored_bits = 0.1 * self.STORAGE_BITS
         self.load_w, self.rhu_w = self.AVIONICS_W + 70.0, 45.0
@@ -198,7 +199,7 @@ class IlrsLanderModel(BaseModel):
         h = self.hammer
         if h is None:
             return
-        strokes = min(h["left"], int(dt / STROKE_S + h.setdefault("carry", 0.0)))
+        strokes = int(min(h["left"], dt / STROKE_S + h.setdefault("carry", 0.0)))
         h["carry"] = (dt / STROKE_S + h["carry"]) % 1.0
         for _ in range(strokes):
             # Penetration slows with depth (denser regolith) and varies with the grains hit.
