@@ -166,6 +166,15 @@ def _default_text(info: Any) -> str:
     return f"`{_toml_value(info.default)}`"
 
 
+def _meaning(info: Any) -> str:
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    text = info.description or ""
+    if "secret" in extra:
+        text += (f". A secret: better in {extra['secret']}; `check-config --secrets` refuses it in a file that "
+                 "group or others can read")
+    return text
+
+
 def _docs_sections(cls: type[Section], depth: int = 2) -> Iterator[str]:
     fields = cls.__pydantic_fields__  # type: ignore[attr-defined]
     if cls.TABLE:
@@ -173,7 +182,7 @@ def _docs_sections(cls: type[Section], depth: int = 2) -> Iterator[str]:
         yield f"{'#' * depth} `{cls.TABLE}` — {title.strip()}\n\n| key | type | default | meaning |\n|---|---|---|---|"
         for name in cls.keys():
             info = fields[name]
-            yield f"| `{name}` | {_type_text(info)} | {_default_text(info)} | {info.description or ''} |"
+            yield f"| `{name}` | {_type_text(info)} | {_default_text(info)} | {_meaning(info)} |"
         prose = "\n".join(line.removeprefix("    ") for line in prose.strip("\n").splitlines()).strip()
         yield "\n" + prose + "\n" if prose else ""
     for name in cls.keys():
