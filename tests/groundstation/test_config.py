@@ -575,3 +575,38 @@ def test_the_example_shows_every_key_of_every_section():
                if key not in kept_out and section_of(cls.__pydantic_fields__[key].annotation)[0] is None
                and not re.search(rf"^(# )?{key} = ", example, re.M)]
     assert not missing, f"deploy/groundstation.example.toml lacks {missing}"
+
+
+ODD_VALUES = ['1', '-1', '0', '1.5', 'inf', 'nan', 'true', '"x"', '""', '"udp://h:1"', '[]', '[1, 2]', '["a"]', '{}',
+              '{ a = 1 }', '1979-05-27T07:32:00Z', '[[1]]', '"1e400"', '99999999999999999999999']
+# What a table needs around the key under test (its required keys, what it depends on); else the table alone.
+PREAMBLES = {
+    "[[links]]": '[[links]]\nname = "l"\nurl = "udp://h:1"',
+    "[[spacecraft]]": '[[spacecraft]]\nname = "zhurong"',
+    "[mqtt]": '[mqtt]\nurl = "mqtts://b"',
+    "[mqtt.tls]": '[mqtt]\nurl = "mqtts://b"\n[mqtt.tls]',
+    "[limits.<spacecraft>.<parameter>]": '[[spacecraft]]\nname = "zhurong"\n[limits.zhurong.p]',
+    "[[commanding.operators]]": '[[commanding.operators]]\nname = "o"\nrole = "viewer"',
+}
+
+
+def test_any_value_for_any_key_gives_located_errors_never_a_crash():
+    from groundstation.config_docs import sections
+
+    checked = 0
+    for cls in sections():
+        if not cls.TABLE:
+            continue
+        preamble = PREAMBLES.get(cls.TABLE, cls.TABLE)
+        for key in cls.keys():
+            if re.search(rf"^{key} = ", preamble, re.M):
+                continue  # already set: a second value is a TOML syntax error
+            for value in ODD_VALUES:
+                text = f"{preamble}\n{key} = {value}\n"
+                try:
+                    parse_config(text, source="gs.toml")
+                except ConfigError as exc:
+                    for issue in exc.issues:
+                        assert issue.key and issue.line, (text, str(issue))
+                checked += 1
+    assert checked > 900
