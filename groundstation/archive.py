@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import collections
 import enum
+import errno
 import fcntl
 import logging
 import os
@@ -28,7 +30,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 __all__ = [
+    "WRITE_ERROR_REASONS",
     "ArchiveError",
+    "ArchiveSpool",
     "ArchiveReader",
     "ArchiveStats",
     "ArchiveWriter",
@@ -41,6 +45,7 @@ __all__ = [
     "load_index",
     "rebuild_index",
     "scan_segment",
+    "write_error_reason",
 ]
 
 log = logging.getLogger(__name__)
@@ -1007,6 +1012,193 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# ---------------------------------------------------------------------------- spool
+
+#: Why a write failed: the ``reason`` label of ``queqiao_archive_write_errors_total`` (a fixed set).
+WRITE_ERROR_REASONS = ("no_space", "quota", "read_only", "io_error", "permission", "other")
+_ERRNO_REASONS = {errno.ENOSPC: "no_space", errno.EDQUOT: "quota", errno.EROFS: "read_only", errno.EIO: "io_error",
+                  errno.EACCES: "permission", errno.EPERM: "permission"}
+
+
+def write_error_reason(exc: OSError) -> str:
+    """The :data:`WRITE_ERROR_REASONS` entry for an ``OSError`` from the archive."""
+    return _ERRNO_REASONS.get(exc.errno or 0, "other")
+
+
+@dataclass(slots=True)
+class _HeldBatch:
+    frames: list[bytes]
+    link: str | Sequence[str]
+    time_ns: int | Sequence[int]
+    flags: int | Sequence[int]
+    size: int  # bytes the batch takes in the archive: frames plus record headers
+
+
+class ArchiveSpool:
+    """Keeps a refusing disk from stopping the station: frames go to an :class:`ArchiveWriter`;
+    when the disk refuses a batch (full, quota, read-only, I/O error) that batch and every later
+    one are held in memory, in arrival order, up to ``max_bytes``; beyond that the oldest held
+    batches are dropped, and counted.  A retry (at most every ``retry_interval_s``) writes what
+    is held, oldest first, as soon as the disk takes it again.
+
+    :meth:`append_many` never raises ``OSError`` and costs one ``write()`` at most, so the
+    decoding after it is never held up by the archive.  Run :meth:`retry_periodically` and
+    :meth:`sync_periodically` as tasks; log lines about the trouble come at most every
+    ``log_interval_s``.  Single-threaded: call everything from the event loop.
+    """
+
+    def __init__(self, writer: ArchiveWriter, *, max_bytes: int = 64 * 1024 * 1024, retry_interval_s: float = 1.0,
+                 flush_bytes: int = 4 * 1024 * 1024, log_interval_s: float = 60.0, clock=time.monotonic) -> None:
+        self.writer = writer
+        self.max_bytes = max_bytes
+        self.retry_interval_s = retry_interval_s
+        self.flush_bytes = flush_bytes  # written per retry step, so the loop gets a turn in between
+        self.log_interval_s = log_interval_s
+        self._clock = clock
+        self._held: collections.deque[_HeldBatch] = collections.deque()
+        self.held_bytes = 0
+        self.held_frames = 0
+        #: Counters: frames dropped (held too long for the buffer, or left at close), write and sync errors by reason.
+        self.dropped_frames = 0
+        self.write_errors = dict.fromkeys(WRITE_ERROR_REASONS, 0)
+        #: While degraded: the reason (a :data:`WRITE_ERROR_REASONS` entry) and the system's words for it.
+        self.reason: str | None = None
+        self.detail: str | None = None
+        self._sync_failed = False
+        self._degraded_since = 0.0
+        self._next_retry = 0.0
+        self._next_log = 0.0
+        self._written_since = 0  # held frames written since the trouble began
+        self._dropped_since = 0
+
+    @property
+    def degraded(self) -> bool:
+        return self.reason is not None
+
+    def append_many(self, frames: Sequence[bytes | bytearray | memoryview], *, link: str | Sequence[str],
+                    time_ns: int | Sequence[int] | None = None, flags: int | Sequence[int] = 0) -> None:
+        """Archive a batch now, or hold it (see the class); arguments as :meth:`ArchiveWriter.append_many`."""
+        if not frames:
+            return
+        if time_ns is None:
+            time_ns = self.writer._clock_ns()  # the receipt time, not the time it is finally written
+        if not self._held:
+            try:
+                self.writer.append_many(frames, link=link, time_ns=time_ns, flags=flags)
+                return
+            except OSError as exc:
+                self._failed(exc)
+        held = [f if isinstance(f, bytes) else bytes(f) for f in frames]  # a link may reuse its buffers
+        size = sum(map(len, held)) + RECORD_HEADER_SIZE * len(held)
+        self._held.append(_HeldBatch(held, link, time_ns, flags, size))
+        self.held_bytes += size
+        self.held_frames += len(held)
+        while self.held_bytes > self.max_bytes:
+            oldest = self._held.popleft()
+            self.held_bytes -= oldest.size
+            self.held_frames -= len(oldest.frames)
+            self.dropped_frames += len(oldest.frames)
+            if not self._dropped_since:
+                log.error("archive: %d bytes of frames held in memory (archive.buffer_max_bytes): dropping the oldest",
+                          self.max_bytes)
+            self._dropped_since += len(oldest.frames)
+
+    def retry(self, *, force: bool = False) -> bool:
+        """If a retry is due (or ``force``), write held batches, oldest first, up to ``flush_bytes``.
+
+        Returns True when it wrote something and more is held (call again soon)."""
+        if not self._held:
+            return False
+        now = self._clock()
+        if not force and now < self._next_retry:
+            return False
+        self._next_retry = now + self.retry_interval_s
+        written = 0
+        while self._held and written < self.flush_bytes:
+            batch = self._held[0]
+            try:
+                self.writer.append_many(batch.frames, link=batch.link, time_ns=batch.time_ns, flags=batch.flags)
+            except OSError as exc:
+                self._failed(exc)
+                return False
+            self._held.popleft()
+            self.held_bytes -= batch.size
+            self.held_frames -= len(batch.frames)
+            self._written_since += len(batch.frames)
+            written += batch.size
+        if self._held:
+            self._next_retry = now  # the disk takes frames again: carry on at the next step
+            return True
+        self._recovered()
+        return False
+
+    async def retry_periodically(self) -> None:
+        """Run forever (cancel to stop): retry held batches; a large backlog in ``flush_bytes`` steps."""
+        while True:
+            more = self.retry()
+            self._log_while_degraded()
+            # With more to write, only let decoding and HTTP have their turn before the next step.
+            await asyncio.sleep(0 if more else self.retry_interval_s)
+
+    async def sync_periodically(self) -> None:
+        """:meth:`ArchiveWriter.sync_periodically` that counts a failed fsync instead of ending."""
+        while True:
+            await asyncio.sleep(self.writer.fsync_interval_s)
+            try:
+                await asyncio.to_thread(self.writer.sync)
+            except OSError as exc:
+                self._sync_failed = True
+                self._failed(exc, what="sync")
+            else:
+                if self._sync_failed:
+                    self._sync_failed = False
+                    if not self._held:
+                        self._recovered()
+
+    def close(self) -> None:
+        """A last attempt to write what is held (counted as dropped if it fails), then close the writer."""
+        while self._held and (self.retry(force=True) or not self.reason):
+            pass
+        if self._held:
+            log.error("archive: %d held frames could not be written before shutdown (%s): dropped",
+                      self.held_frames, self.detail)
+            self.dropped_frames += self.held_frames
+            self._held.clear()
+            self.held_frames = self.held_bytes = 0
+        self.writer.close()
+
+    # -- reporting -------------------------------------------------------------------
+
+    def _failed(self, exc: OSError, what: str = "write") -> None:
+        reason = write_error_reason(exc)
+        self.write_errors[reason] += 1
+        now = self._clock()
+        first = self.reason is None
+        self.reason, self.detail = reason, os.strerror(exc.errno) if exc.errno else type(exc).__name__
+        if first:
+            self._degraded_since = now
+            self._next_retry = now + self.retry_interval_s
+            self._next_log = now + self.log_interval_s
+            self._written_since = self._dropped_since = 0
+            log.error("archive: %s failed (%s); holding frames in memory (up to %d bytes) and retrying every %g s",
+                      what, self.detail, self.max_bytes, self.retry_interval_s)
+
+    def _log_while_degraded(self) -> None:
+        now = self._clock()
+        if self.reason is not None and now >= self._next_log:
+            self._next_log = now + self.log_interval_s
+            log.warning("archive: still failing for %.0f s (%s): %d frames held (%d bytes), %d dropped",
+                        now - self._degraded_since, self.detail, self.held_frames, self.held_bytes,
+                        self._dropped_since)
+
+    def _recovered(self) -> None:
+        if self.reason is None or self._sync_failed:
+            return
+        log.warning("archive: writing again after %.0f s: %d held frames written, %d dropped",
+                    self._clock() - self._degraded_since, self._written_since, self._dropped_since)
+        self.reason = self.detail = None
 
 
 # ---------------------------------------------------------------------------- reader

@@ -183,6 +183,7 @@ class ArchiveConfig:
     segment_max_age_s: float | None = 3600.0
     retention_max_bytes: int | None = None  # None: no size limit
     retention_max_age_s: float | None = None  # None: no age limit
+    buffer_max_bytes: int = 64 * 1024 * 1024  # frames held in memory while the disk refuses them
 
     def writer_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :class:`groundstation.archive.ArchiveWriter` (besides the directory)."""
@@ -787,7 +788,7 @@ class _Validator:
     def archive(self, t: dict) -> ArchiveConfig:
         p = "archive"
         self.unknown(t, p, ("dir", "fsync", "fsync_interval_s", "segment_max_bytes", "segment_max_age_s",
-                            "retention_max_bytes", "retention_max_age_s"))
+                            "retention_max_bytes", "retention_max_age_s", "buffer_max_bytes"))
         d = ArchiveConfig()
         directory = self.path_value(t, p, "dir") or d.dir
         fsync = self.choice(t, p, "fsync", FSYNC_POLICIES, d.fsync)
@@ -796,12 +797,13 @@ class _Validator:
         seg_age = self.duration(t, p, "segment_max_age_s", d.segment_max_age_s)
         ret_bytes = self.size(t, p, "retention_max_bytes", None)
         ret_age = self.duration(t, p, "retention_max_age_s", None)
+        buffer = self.size(t, p, "buffer_max_bytes", d.buffer_max_bytes, minimum=0)
         if ret_bytes is not None and seg_bytes is not None and ret_bytes < 2 * seg_bytes:
             self.error(f"{p}.retention_max_bytes",
                        f"must be at least twice segment_max_bytes ({seg_bytes}); retention deletes whole segments")
         if "fsync_interval_s" in t and fsync != "interval":
             self.error(f"{p}.fsync_interval_s", f"only applies with fsync = \"interval\" (fsync is {fsync!r})")
-        return ArchiveConfig(directory, fsync, interval, seg_bytes, seg_age, ret_bytes, ret_age)
+        return ArchiveConfig(directory, fsync, interval, seg_bytes, seg_age, ret_bytes, ret_age, buffer)
 
     def limits(self, t: dict, spacecraft_names: set[str]) -> tuple[LimitOverride, ...]:
         out = []
