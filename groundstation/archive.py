@@ -584,10 +584,17 @@ class ArchiveWriter:
         try:
             self._recover()
             self._apply_retention()
-            self._cur: _Open = self._open_segment(max(self._sealed, default=0) + 1)
         except BaseException:
             os.close(self._lock_fd)
             raise
+        # None while the disk refuses a new segment (started on a full disk): the first
+        # append that finds room opens it, and until then an ArchiveSpool holds the frames.
+        self._cur: _Open | None = None
+        try:
+            self._cur = self._open_segment(self._next_sequence())
+        except OSError as exc:
+            log.error("archive: cannot create a new segment (%s); it is created with the first write that fits",
+                      exc.strerror)
 
     def _take_directory_lock(self) -> int:
         # Two writers interleaving in one directory would corrupt it; the lock dies with the process.
@@ -686,6 +693,9 @@ class ArchiveWriter:
         self._dir_dirty = True
         log.warning("archive: moved %s to %s/%s: %s", path.name, QUARANTINE_DIR, target.name, why)
 
+    def _next_sequence(self) -> int:
+        return max(self._sealed, default=0) + 1
+
     def _open_segment(self, seq: int) -> _Open:
         created = self._clock_ns()
         path = self.directory / _segment_name(seq, created)
@@ -703,6 +713,7 @@ class ArchiveWriter:
 
     def _rotate_locked(self) -> None:
         cur = self._cur
+        assert cur is not None
         idx = cur.builder.index
         # The new segment first: if the disk refuses it, the current one simply stays open.
         new = self._open_segment(cur.sequence + 1)
@@ -753,27 +764,26 @@ class ArchiveWriter:
                     return
                 self._closed = True
                 cur = self._cur
-                idx = cur.builder.index
-                empty = idx.record_count == 0
-                if not empty:
+                empty = cur is None or cur.builder.index.record_count == 0
+                if cur is not None and not empty:
+                    idx = cur.builder.index
                     self._sealed[cur.sequence] = (cur.path, cur.size, idx.record_count, idx.min_ns, idx.max_ns)
-                fds = [*self._retired, cur.fd]
+                fds = [*self._retired, *([cur.fd] if cur is not None else [])]
                 self._retired = []
             try:
-                if not empty:
-                    _write_index(cur.path, idx)
+                if cur is not None and not empty:
+                    _write_index(cur.path, cur.builder.index)
                 for fd in fds:
                     if self.fsync is not FsyncPolicy.NEVER:
                         os.fsync(fd)
                 if self.fsync is not FsyncPolicy.NEVER:
                     _fsync_dir(self.directory)
             except OSError as exc:
-                log.error("archive: closing %s: %s (recovery rebuilds its index at the next start)",
-                          cur.path.name, exc.strerror)
+                log.error("archive: closing: %s (recovery rebuilds a missing index at the next start)", exc.strerror)
             finally:
                 for fd in fds:
                     os.close(fd)
-                if empty:
+                if cur is not None and empty:
                     cur.path.unlink(missing_ok=True)
                 os.close(self._lock_fd)
 
@@ -836,11 +846,14 @@ class ArchiveWriter:
         with self._lock:
             if self._closed:
                 raise ArchiveError("archive writer is closed")
+            if self._cur is None:
+                self._cur = self._open_segment(self._next_sequence())  # OSError: still no room
             cur = self._cur
             if cur.size >= self.segment_max_bytes or self._too_old(cur):
                 try:
                     self._rotate_locked()
                     cur = self._cur
+                    assert cur is not None
                 except OSError:
                     pass  # no room for a new segment: the write below tries the current one
             parts: list = []
@@ -929,12 +942,12 @@ class ArchiveWriter:
             with self._lock:
                 if self._closed:
                     return
-                if self._too_old(self._cur):
+                if self._cur is not None and self._too_old(self._cur):
                     try:
                         self._rotate_locked()
                     except OSError as exc:
                         error = exc
-                fd = self._cur.fd
+                fd = self._cur.fd if self._cur is not None else None
                 retired, self._retired = self._retired, []
                 dir_dirty, self._dir_dirty = self._dir_dirty, False
             policy_never = self.fsync is FsyncPolicy.NEVER
@@ -949,7 +962,8 @@ class ArchiveWriter:
             if not policy_never:
                 try:
                     # fdatasync: the data and the file size, without the timestamps a reader does not need.
-                    getattr(os, "fdatasync", os.fsync)(fd)
+                    if fd is not None:
+                        getattr(os, "fdatasync", os.fsync)(fd)
                     if dir_dirty:
                         _fsync_dir(self.directory)
                     self.syncs += 1
@@ -978,7 +992,8 @@ class ArchiveWriter:
     def stats(self) -> ArchiveStats:
         """Totals over the archive, kept incrementally (cheap enough for every scrape)."""
         with self._lock:
-            idx = self._cur.builder.index
+            cur = None if self._closed else self._cur
+            idx = cur.builder.index if cur is not None else SegmentIndex(0, 0)
             segs = list(self._sealed.values())
             mins = [s[3] for s in segs if s[3] is not None]
             maxs = [s[4] for s in segs if s[4] is not None]
@@ -986,16 +1001,17 @@ class ArchiveWriter:
                 mins.append(idx.min_ns)
                 maxs.append(idx.max_ns)
             return ArchiveStats(
-                segments=len(segs) + (0 if self._closed else 1),
-                records=sum(s[2] for s in segs) + (0 if self._closed else idx.record_count),
-                bytes=sum(s[1] for s in segs) + (0 if self._closed else self._cur.size),
+                segments=len(segs) + (cur is not None),
+                records=sum(s[2] for s in segs) + idx.record_count,
+                bytes=sum(s[1] for s in segs) + (cur.size if cur is not None else 0),
                 first_ns=min(mins) if mins else None,
                 last_ns=max(maxs) if maxs else None,
             )
 
     @property
-    def current_segment(self) -> Path:
-        return self._cur.path
+    def current_segment(self) -> Path | None:
+        """The segment being written (None while the disk has refused to create one)."""
+        return self._cur.path if self._cur is not None else None
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -132,6 +132,24 @@ def test_a_full_disk_at_rotation_keeps_the_current_segment(disk):
     assert not list((disk / "archive").glob("*.tmp"))
 
 
+def test_a_writer_starts_on_a_full_disk_and_opens_its_segment_when_there_is_room(disk, caplog):
+    with ArchiveWriter(disk / "archive") as w:
+        w.append_many([frame(k) for k in range(10)], link="x", time_ns=T0)
+    filler = fill(disk)
+    with caplog.at_level(logging.ERROR, logger="groundstation.archive"):
+        writer = ArchiveWriter(disk / "archive", fsync="never")  # recovery and start, on a full disk
+    assert "cannot create a new segment (No space left on device)" in caplog.text
+    assert writer.current_segment is None and writer.stats().records == 10
+    spool = ArchiveSpool(writer, clock=Clock())
+    spool.append_many([frame(10), frame(11)], link="x", time_ns=T0 + 1)
+    assert spool.held_frames == 2 and spool.reason == "no_space"
+    filler.unlink()
+    spool.retry(force=True)
+    assert spool.held_frames == 0 and writer.current_segment is not None
+    spool.close()
+    assert [r.frame for r in ArchiveReader(disk / "archive").records()] == [frame(k) for k in range(12)]
+
+
 # ---------------------------------------------------------------------------- end to end
 
 
