@@ -7,6 +7,7 @@ plain reader of a sealed segment whose index predates the damage, and replay.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
 import tempfile
@@ -89,18 +90,29 @@ def check_records(records, survivors: list[int], lost_names: dict[int, str]) -> 
 fractions = st.floats(min_value=0, max_value=1, exclude_max=True)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(fraction=fractions)
-def test_recovery_loses_only_the_record_a_flipped_bit_hit(pristine, fraction):
-    data, _index = pristine
+@contextlib.contextmanager
+def flipped(pristine, fraction: float, *, keep_index: bool):
+    """A fresh archive directory holding the segment with one bit flipped (at ``fraction`` of
+    its records' bits), with or without its index; yields (directory, bit, survivors, lost names)."""
+    data, index = pristine
     bit = SEGMENT_HEADER_SIZE * 8 + int(fraction * (len(data) - SEGMENT_HEADER_SIZE) * 8)
     survivors, lost_names = expected_after_losing(data, bit)
     with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        damaged_archive(directory, data, None, bit)  # no index: the writer's recovery scans it
+        damaged_archive(Path(tmp), data, index if keep_index else None, bit)
+        yield Path(tmp), bit, survivors, lost_names
+
+
+hypothesis_settings = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@settings(hypothesis_settings, max_examples=120)
+@given(fraction=fractions)
+def test_recovery_loses_only_the_record_a_flipped_bit_hit(pristine, fraction):
+    # No index, as for the segment open at a crash: the writer's recovery scans it.
+    with flipped(pristine, fraction, keep_index=False) as (directory, bit, survivors, lost_names):
         w = ArchiveWriter(directory)
         # Damage to the last record looks like a torn write: cut off (a tail), not skipped.
-        in_last_record = bit // 8 >= record_spans(data)[-1][0]
+        in_last_record = bit // 8 >= record_spans(pristine[0])[-1][0]
         assert w.damaged_regions == (0 if in_last_record else 1)
         assert w.stats().records == len(survivors)
         w.append(b"after", link="x-band", time_ns=T0 + 10**9)
@@ -110,16 +122,13 @@ def test_recovery_loses_only_the_record_a_flipped_bit_hit(pristine, fraction):
         check_records(records[:-1], survivors, lost_names)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(hypothesis_settings, max_examples=60)
 @given(fraction=fractions)
 def test_a_reader_skips_bit_rot_in_an_indexed_segment(pristine, fraction):
-    data, index = pristine
-    bit = SEGMENT_HEADER_SIZE * 8 + int(fraction * (len(data) - SEGMENT_HEADER_SIZE) * 8)
-    survivors, _lost = expected_after_losing(data, bit)
-    with tempfile.TemporaryDirectory() as tmp:
-        damaged_archive(Path(tmp), data, index, bit)  # the index was written before the bit flipped
-        reader = ArchiveReader(Path(tmp))
-        check_records(list(reader.records()), survivors, {})  # link names come from the index
+    # The index was written before the bit flipped; link names come from it.
+    with flipped(pristine, fraction, keep_index=True) as (directory, _bit, survivors, _lost):
+        reader = ArchiveReader(directory)
+        check_records(list(reader.records()), survivors, {})
         assert reader.damaged_regions == 1
 
 

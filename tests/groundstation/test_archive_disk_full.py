@@ -17,12 +17,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from groundstation.archive import ArchiveReader, ArchiveSpool, ArchiveWriter
 from tests.deploy.deploy_helpers import groundstation_process
 from tests.groundstation.test_archive import T0, frame
 from tests.groundstation.test_chain import frames_for, hk_packets
+from tests.groundstation.test_daemon import free_port, scrape
 from tests.groundstation.tmpfs import fill, small_tmpfs
 from tests.realcomponents.components import wait_until
 
@@ -153,22 +153,6 @@ def test_a_writer_starts_on_a_full_disk_and_opens_its_segment_when_there_is_room
 # ---------------------------------------------------------------------------- end to end
 
 
-def free_port(kind=socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def scrape(address: str) -> dict:
-    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    out: dict = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
-
-
 def healthz(address: str) -> tuple[dict, str, int]:
     """The report, its text and the HTTP status (503 while degraded, for load balancers)."""
     try:
@@ -196,6 +180,7 @@ def test_a_daemon_on_a_full_disk_keeps_decoding_and_serving_then_archives_what_i
     frames, _profile = frames_for("haiyang2d", packets)
     before, during, after = frames[:20], frames[20:80], frames[80:100]
     udp, http = free_port(), f"127.0.0.1:{free_port(socket.SOCK_STREAM)}"
+    url = f"http://{http}"
     with small_tmpfs(tmp_path / "disk", "2m") as disk:
         config = tmp_path / "groundstation.toml"
         config.write_text(f"""
@@ -217,15 +202,15 @@ buffer_max_bytes = "1MiB"
         argv = [sys.executable, "-m", "groundstation.cli", "run", "--config", str(config), "--http", http]
         with groundstation_process(argv, http, tmp_path / "daemon.log", what="groundstation run", cwd=REPO) as proc:
             send(udp, before)
-            wait_until(lambda: total(scrape(http), "queqiao_archive_records_total") == len(before), timeout=20,
+            wait_until(lambda: total(scrape(url), "queqiao_archive_records_total") == len(before), timeout=20,
                        what="the first frames archived")
             healthy, _, code = healthz(http)
             assert code == 200 and healthy["status"] == "ok" and healthy["archive"]["status"] == "ok"
-            decoded_before = total(scrape(http), "queqiao_packets_total")
+            decoded_before = total(scrape(url), "queqiao_packets_total")
 
             filler = fill(disk)
             send(udp, during)
-            full = wait_until(lambda: (m := scrape(http))[("queqiao_frames_received_total", (("link", "udp-in"),))]
+            full = wait_until(lambda: (m := scrape(url))[("queqiao_frames_received_total", (("link", "udp-in"),))]
                               == len(before) + len(during) and m, timeout=20, what="the frames sent while full")
             # Still running, still decoding (the counters advance), and saying what is wrong.
             assert proc.poll() is None
@@ -246,9 +231,9 @@ buffer_max_bytes = "1MiB"
 
             filler.unlink()
             send(udp, after)
-            wait_until(lambda: total(scrape(http), "queqiao_archive_records_total") == len(frames[:100]),
+            wait_until(lambda: total(scrape(url), "queqiao_archive_records_total") == len(frames[:100]),
                        timeout=20, what="the held frames written once space returned")
-            final = scrape(http)
+            final = scrape(url)
             assert final[("queqiao_archive_buffered_frames", ())] == 0
             assert healthz(http)[2] == 200
         log_text = (tmp_path / "daemon.log").read_text()
