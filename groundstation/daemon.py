@@ -200,6 +200,8 @@ class Daemon:
     async def _ingest(self, runtime: LinkRuntime) -> None:
         name = runtime.config.name
         link = runtime.link
+        archive = self.archive_spool
+        assert archive is not None, "run() opens the archive before the links"
         while True:
             try:
                 items = await link.receive_many()
@@ -217,7 +219,7 @@ class Daemon:
                 if not frames:
                     continue
             # Archive first: nothing below may lose a frame that was received.
-            self.archive_spool.append_many(frames, link=name, time_ns=int(receipt * 1e9), flags=flags)
+            archive.append_many(frames, link=name, time_ns=int(receipt * 1e9), flags=flags)
             self.metrics.inc("queqiao_link_bytes_received_total", (name,), sum(len(d) for _, d in items))
             self.chain.process(name, frames, receipt)
 
@@ -314,9 +316,9 @@ class Daemon:
         spool = self.archive_spool
         if spool is None:
             return {"status": "ok", "frames_appended": 0}
-        health = {"status": "degraded" if spool.degraded else "ok",
-                  "frames_appended": spool.writer.frames_appended,
-                  "buffered_frames": spool.held_frames, "dropped_frames": spool.dropped_frames}
+        health: dict[str, object] = {"status": "degraded" if spool.degraded else "ok",
+                                     "frames_appended": spool.writer.frames_appended,
+                                     "buffered_frames": spool.held_frames, "dropped_frames": spool.dropped_frames}
         if spool.degraded:
             health["reason"] = spool.reason
             health["detail"] = spool.detail
