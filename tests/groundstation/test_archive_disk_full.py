@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import socket
 import sys
@@ -27,6 +28,7 @@ from tests.groundstation.tmpfs import fill, small_tmpfs
 from tests.realcomponents.components import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
+TOKEN = "disk-full-test-token-0123456789"
 
 
 class Clock:
@@ -150,6 +152,23 @@ def test_a_writer_starts_on_a_full_disk_and_opens_its_segment_when_there_is_room
     assert [r.frame for r in ArchiveReader(disk / "archive").records()] == [frame(k) for k in range(12)]
 
 
+def test_a_command_history_on_a_full_disk_refuses_new_commands_and_never_raises_on_updates(disk, caplog):
+    from groundstation.history import CommandHistory, HistoryWriteError
+
+    history = CommandHistory(disk / "commands.sqlite")
+    first = history.add("haiyang2d", "PING", {}, "op")
+    fill(disk)
+    with pytest.raises(HistoryWriteError, match="database or disk is full"):
+        for _ in range(10_000):  # the WAL's last page may take a few more
+            history.add("haiyang2d", "PING", {"pad": "x" * 4000}, "op")
+    with caplog.at_level(logging.ERROR, logger="queqiao.history"):
+        for _ in range(50):  # a report decoded, a timer firing: neither may raise
+            history.advance(first, "accepted", detail="y" * 5000)
+    assert history.refused_updates > 0
+    assert caplog.text.count("an update was not recorded") == 1  # bounded: one line a minute
+    history.close()
+
+
 # ---------------------------------------------------------------------------- end to end
 
 
@@ -161,6 +180,15 @@ def healthz(address: str) -> tuple[dict, str, int]:
     except urllib.error.HTTPError as exc:
         text, code = exc.read().decode(), exc.code
     return json.loads(text), text, code
+
+
+def command(url: str, name: str) -> dict:
+    request = urllib.request.Request(f"{url}/api/v1/commands", method="POST",
+                                     data=json.dumps({"spacecraft": "haiyang2d", "command": name}).encode(),
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 202
+        return json.loads(response.read())
 
 
 def total(metrics: dict, name: str) -> float:
@@ -181,6 +209,9 @@ def test_a_daemon_on_a_full_disk_keeps_decoding_and_serving_then_archives_what_i
     before, during, after = frames[:20], frames[20:80], frames[80:100]
     udp, http = free_port(), f"127.0.0.1:{free_port(socket.SOCK_STREAM)}"
     url = f"http://{http}"
+    uplink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # where the TC frames go
+    uplink.bind(("127.0.0.1", 0))
+    uplink.settimeout(10)
     with small_tmpfs(tmp_path / "disk", "2m") as disk:
         config = tmp_path / "groundstation.toml"
         config.write_text(f"""
@@ -189,6 +220,11 @@ name = "disk-full-test"
 
 [[spacecraft]]
 name = "haiyang2d"
+uplink = "udp://127.0.0.1:{uplink.getsockname()[1]}"
+
+[commanding]
+enabled = true
+history_file = "{tmp_path / 'commands.sqlite'}"   # not on the full disk (docs/ARCHIVE.md)
 
 [[links]]
 name = "udp-in"
@@ -200,7 +236,9 @@ segment_max_bytes = "64KiB"
 buffer_max_bytes = "1MiB"
 """)
         argv = [sys.executable, "-m", "groundstation.cli", "run", "--config", str(config), "--http", http]
-        with groundstation_process(argv, http, tmp_path / "daemon.log", what="groundstation run", cwd=REPO) as proc:
+        env = dict(os.environ, QUEQIAO_API_TOKEN=TOKEN)
+        with groundstation_process(argv, http, tmp_path / "daemon.log", what="groundstation run", cwd=REPO,
+                                   env=env) as proc:
             send(udp, before)
             wait_until(lambda: total(scrape(url), "queqiao_archive_records_total") == len(before), timeout=20,
                        what="the first frames archived")
@@ -228,6 +266,11 @@ buffer_max_bytes = "1MiB"
             assert degraded["archive"]["status"] == "degraded" and degraded["archive"]["reason"] == "no_space"
             assert degraded["archive"]["buffered_frames"] == held
             assert str(tmp_path) not in text and "/disk" not in text  # no filesystem paths
+            # Commanding goes on too.
+            accepted = command(url, "PING")
+            assert accepted["command"] == "PING" and accepted["state"] in ("queued", "uplinked")
+            tc_frame, _ = uplink.recvfrom(65536)
+            assert tc_frame[0] >> 6 == 0 and len(tc_frame) > 5  # a TC transfer frame went up
 
             filler.unlink()
             send(udp, after)
