@@ -1103,9 +1103,12 @@ class ArchiveSpool:
         if not self._held:
             try:
                 self.writer.append_many(frames, link=link, time_ns=time_ns, flags=flags)
-                return
             except OSError as exc:
                 self._failed(exc)
+            else:
+                if self.reason is not None:
+                    self._recovered()  # nothing was held (buffer_max_bytes = 0, or all dropped)
+                return
         held = [f if isinstance(f, bytes) else bytes(f) for f in frames]  # a link may reuse its buffers
         size = sum(map(len, held)) + RECORD_HEADER_SIZE * len(held)
         self._held.append(_HeldBatch(held, link, time_ns, flags, size))

@@ -103,6 +103,20 @@ def test_the_oldest_held_frames_are_dropped_and_counted_beyond_the_buffer(disk):
     assert kept == [frame(k) for k in [*range(written), *range(written + dropped, 500)]]
 
 
+def test_with_no_buffer_every_refused_frame_is_dropped_and_writing_resumes(disk):
+    writer = ArchiveWriter(disk / "archive", fsync="never")
+    spool = ArchiveSpool(writer, max_bytes=0, clock=Clock())
+    filler = fill(disk)
+    for k in range(5):
+        spool.append_many([bytes([k]) * 5000], link="x", time_ns=T0 + k)
+    assert spool.dropped_frames == 5 and spool.held_frames == 0 and spool.degraded
+    filler.unlink()
+    spool.append_many([b"back"], link="x", time_ns=T0 + 5)
+    assert not spool.degraded
+    spool.close()
+    assert [r.frame for r in ArchiveReader(disk / "archive").records()] == [b"back"]
+
+
 def test_frames_held_at_shutdown_are_counted_as_dropped(disk):
     writer = ArchiveWriter(disk / "archive", fsync="never")
     spool = ArchiveSpool(writer)
