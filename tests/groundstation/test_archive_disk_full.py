@@ -6,6 +6,8 @@ through /metrics and /healthz while its archive's filesystem is full.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -311,3 +313,41 @@ def test_the_buffer_size_is_a_config_key():
     assert parse_config("[archive]\nbuffer_max_bytes = 0\n").archive.buffer_max_bytes == 0
     with pytest.raises(ConfigError, match="archive.buffer_max_bytes"):
         parse_config('[archive]\nbuffer_max_bytes = "lots"\n')
+
+
+async def test_a_command_the_full_history_cannot_record_is_refused_with_503_and_never_uplinked(disk):
+    from groundstation.commanding import Commander, CommandError
+    from groundstation.history import CommandHistory
+    from groundstation.metrics import Metrics
+    from links import open_link
+    from protocols.missions import registry
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as uplink:
+        uplink.bind(("127.0.0.1", 0))
+        uplink.setblocking(False)
+        history = CommandHistory(disk / "commands.sqlite")
+        link = open_link(f"udp://127.0.0.1:{uplink.getsockname()[1]}", role="out", spacecraft="zhurong",
+                         end="ground", name="up", receive=False)
+        async with link:
+            # zhurong: BD frames, sent at once (no COP-1 waiting for a CLCW).
+            commander = Commander(registry().spacecraft("zhurong"), link, history, Metrics())
+            commander.submit("PING", {}, "op")
+            await asyncio.sleep(0.2)
+            sent = []
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    sent.append(uplink.recv(65536))
+            assert sent  # the first command went up
+            fill(disk)
+            with pytest.raises(CommandError, match="cannot be written .*PING was not sent") as refused:
+                for _ in range(10_000):  # the database's last page may take a few more
+                    commander.submit("PING", {}, "op")
+            assert refused.value.status == 503
+            await asyncio.sleep(0.2)
+            up_after = []
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    up_after.append(uplink.recv(65536))
+            recorded = len(history.query(limit=100_000))
+            assert len(sent) + len(up_after) == recorded  # one frame per recorded command, none for the refused
+        history.close()
