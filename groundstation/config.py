@@ -624,6 +624,9 @@ class ArchiveConfig(Section):
               "omit for no limit (0 is refused)", shown_default="no limit")
     retention_max_age_s: Duration | None = setting(
         None, "delete segments whose newest frame is older; omit for no limit", shown_default="no limit")
+    buffer_max_bytes: Annotated[Size, _at_least(0, " bytes")] = setting(
+        64 * 1024 * 1024, "frames held in memory while the disk refuses them (full, read-only); beyond it the "
+                          "oldest are dropped and counted (docs/ARCHIVE.md)", shown_default='`"64MiB"`')
 
     def check(self, given, context):
         if self.retention_max_bytes is not None and self.retention_max_bytes < 2 * self.segment_max_bytes:
