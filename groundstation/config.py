@@ -203,7 +203,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def _bytes(value: Any) -> int:
+def _bytes(value: Any, *, allow_zero: bool = False) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         n = value
     elif isinstance(value, str) and (m := _SIZE.match(value)):
@@ -211,8 +211,9 @@ def _bytes(value: Any) -> int:
     else:
         raise _problem('expected a size in bytes: an integer or a string like "256MiB" '
                        f"(units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), got {value!r}")
-    if n < 1:
-        raise _problem(f"must be at least 1 byte, not {n}; omit the key for no limit")
+    if n < 0 or (n == 0 and not allow_zero):
+        raise _problem(f"must be at least {0 if allow_zero else 1} byte, not {n}"
+                       + ("" if allow_zero else "; omit the key for no limit"))
     return n
 
 
@@ -321,6 +322,7 @@ DurationOrZero = Annotated[float, PlainValidator(_seconds(allow_zero=True)), Sho
 Size = Annotated[int, PlainValidator(_bytes), Shown(
     "size", 'bytes as an integer, or a string with a unit: `"64KiB"`, `"256MiB"`, `"10GiB"`, `"1.5GB"` '
             "(KB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB powers of 1024)")]
+SizeOrZero = Annotated[int, PlainValidator(lambda v: _bytes(v, allow_zero=True)), Shown("size")]
 ConfigPath = Annotated[Path, PlainValidator(_path), Shown(
     "path", "`~` is expanded; relative paths are relative to the configuration file's directory")]
 LinkUrlValue = Annotated[LinkUrl, PlainValidator(_link_url), Shown("link URL")]
@@ -624,9 +626,11 @@ class ArchiveConfig(Section):
               "omit for no limit (0 is refused)", shown_default="no limit")
     retention_max_age_s: Duration | None = setting(
         None, "delete segments whose newest frame is older; omit for no limit", shown_default="no limit")
-    buffer_max_bytes: Annotated[Size, _at_least(0, " bytes")] = setting(
-        64 * 1024 * 1024, "frames held in memory while the disk refuses them (full, read-only); beyond it the "
-                          "oldest are dropped and counted (docs/ARCHIVE.md)", shown_default='`"64MiB"`')
+    buffer_max_bytes: SizeOrZero = setting(
+        64 * 1024 * 1024, "while the disk refuses writes (full, quota, read-only, I/O error): hold up to this many "
+                          "bytes of frames in memory and write them when it takes them again; beyond it the oldest "
+                          "are dropped (`queqiao_archive_dropped_frames_total`). `0`: hold nothing",
+        shown_default='`"64MiB"`')
 
     def check(self, given, context):
         if self.retention_max_bytes is not None and self.retention_max_bytes < 2 * self.segment_max_bytes:
