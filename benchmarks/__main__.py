@@ -250,14 +250,14 @@ def profile_decode(data: bytes) -> list[tuple[str, float]]:
     crc = cython_ext.compiled("crc")
     outputs = [np.empty((count,) + leaf.shape, leaf.dtype) for leaf in codec._layout.leaves]  # noqa: SLF001
     raw = codec.raw_many(data)
-    calibrated = [(p, l) for p, l in ((leaf.path, leaf) for leaf in codec._layout.leaves) if l.parameter]  # noqa: SLF001
+    calibrated = [(leaf.path, leaf) for leaf in codec._layout.leaves if leaf.parameter]  # noqa: SLF001
     return [
         ("field-table kernel (24 fields, outputs reused)", median_time(
             lambda: fields.decode(data, PACKET_LENGTH, count, None, codec.table, outputs), 7) * 1e3),
         ("PEC: CRC-16 of 71 bytes per packet", median_time(
             lambda: crc.crc16_strided(data, PACKET_LENGTH, PACKET_LENGTH - 2), 7) * 1e3),
         ("calibrations (numpy, parameters.py)", median_time(
-            lambda: [l.parameter.calibration.to_eng_array(raw[p]) for p, l in calibrated], 7) * 1e3),
+            lambda: [leaf.parameter.calibration.to_eng_array(raw[p]) for p, leaf in calibrated], 7) * 1e3),
         ("whole decode_many (fresh output arrays each call)", median_time(lambda: codec.decode_many(data), 7) * 1e3),
     ]
 

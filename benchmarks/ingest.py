@@ -177,7 +177,7 @@ def quantile(before: dict[float, float], after: dict[float, float], q: float) ->
     n = cumulative[-1] if cumulative else 0
     if not n:
         return float("nan"), 0
-    for b, c in zip(bounds, cumulative):
+    for b, c in zip(bounds, cumulative, strict=True):
         if c >= q * n:
             return b, int(n)
     return float("inf"), int(n)

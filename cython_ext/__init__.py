@@ -20,7 +20,9 @@ import warnings
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the chosen modules are set at run time; for type checkers they look like the twins
+if TYPE_CHECKING:
+    # For the type checker the chosen module of each family is its twin: the compiled kernel has the
+    # same functions with the same signatures (tests/kernels prove they give the same results).
     from cython_ext.pure import crc, fields, packets, randomizer, rs, sync  # noqa: F401
 
 #: Kernel families, in dependency order.  Each must exist as pure/NAME.py.

@@ -32,6 +32,8 @@ from grafana_foundation_sdk.builders import dashboard as dash_b
 from grafana_foundation_sdk.builders import prometheus as prom_b
 from grafana_foundation_sdk.builders import stat as stat_b
 from grafana_foundation_sdk.builders import timeseries as ts_b
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common, units
 from grafana_foundation_sdk.models import dashboard as dash_m
@@ -103,8 +105,8 @@ class PanelIds:
         return self.next
 
 
-def _targets(queries: Sequence[Query]) -> list[prom_b.Dataquery]:
-    out = []
+def _targets(queries: Sequence[Query]) -> list[cogbuilder.Builder[cogvariants.Dataquery]]:
+    out: list[cogbuilder.Builder[cogvariants.Dataquery]] = []
     for i, q in enumerate(queries):
         t = prom_b.Dataquery().expr(q.expr).ref_id(chr(ord("A") + i)).datasource(DATASOURCE)
         if q.legend:

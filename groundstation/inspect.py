@@ -20,7 +20,7 @@ from cython_ext import crc as _crc
 from protocols.ccsds.pus import PUS_VERSION_C
 from protocols.ccsds.spacepacket import IDLE_APID, PRIMARY_HEADER_LENGTH, PacketType, SequenceFlags
 from protocols.ccsds.sync import FrameSynchronizer
-from protocols.ccsds.tmframe import FrameProfile, parse_frame
+from protocols.ccsds.tmframe import FrameProfile, TmFrame, parse_frame
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.errors import ProtocolError
 
@@ -121,7 +121,7 @@ def frame_record(frame: bytes, offset: int, index: int, profile: FrameProfile) -
     f = parse_frame(frame, profile)
     rec: dict[str, Any] = {"kind": "frame", "offset": offset, "index": index, "type": profile.kind,
                            "scid": f.scid, "vcid": f.vcid}
-    if profile.kind == "TM":
+    if isinstance(f, TmFrame):
         rec["mc_count"] = f.mc_count
     else:
         rec["mc_count"] = None  # AOS frames have no master channel count

@@ -20,9 +20,11 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
-from links import Link, open_link
+from links import open_link
+from links.transports import MqttLink
 from links.url import parse_link_url
 
 LIMIT_NAMES = ("nominal", "warning", "critical")
@@ -49,7 +51,7 @@ class MqttPublisher:
 
     def __init__(self, url: str, *, prefix: str = "queqiao", rate_hz: float = 1.0, on_change: bool = True,
                  buffer_size: int = 10_000, client_options: Mapping | None = None, qos: int = 1,
-                 link: Link | None = None) -> None:
+                 link: MqttLink | None = None) -> None:
         if rate_hz <= 0:
             raise ValueError(f"MQTT rate limit must be > 0 Hz, not {rate_hz}")
         self.prefix = prefix
@@ -57,8 +59,8 @@ class MqttPublisher:
         self.on_change = on_change
         # The broker URL carries no topic path ([mqtt] url); the prefix is its own setting.
         spec = parse_link_url(url if urlsplit(url).path.strip("/") else f"{url.rstrip('/')}/{prefix}")
-        self.link = link or open_link(spec, role="out", spacecraft="+", queue_size=buffer_size,
-                                      client_options=dict(client_options or {}), name="mqtt-publisher")
+        self.link = link or cast(MqttLink, open_link(spec, role="out", spacecraft="+", queue_size=buffer_size,
+                                                     client_options=dict(client_options or {}), name="mqtt-publisher"))
         if link is None:
             self.link.qos = qos
         self._throttles: dict[str, _Throttle] = {}

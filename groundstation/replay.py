@@ -73,6 +73,7 @@ def replay(archive: Path, chain: FrameChain, *, start_ns: int | None = None, end
             key = this
             group.append(record.frame)
         if group:
+            assert key is not None  # set with the group's first record
             chain.process(key[0], group, key[1] / 1e9)
             replayed += len(group)
         if progress is not None:
@@ -88,9 +89,6 @@ async def replay_command_async(args, registry: Registry) -> int:
         end_ns = parse_time(args.end) if args.end else None
     except ValueError as exc:
         print(f"error: {exc}")
-        return 2
-    if not Path(args.archive).is_dir():
-        print(f"error: {args.archive} is not an archive directory")
         return 2
     names = args.spacecraft or list(registry.names)
     for name in names:
@@ -139,6 +137,9 @@ async def replay_command_async(args, registry: Registry) -> int:
 
 def run(args) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not Path(args.archive).is_dir():
+        print(f"error: {args.archive} is not an archive directory")
+        return 2
     try:
         return asyncio.run(replay_command_async(args, mission_registry()))
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Literal
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -68,8 +69,10 @@ def render(rows: list[Row], spacecraft: str, now: float):
     from rich.table import Table
 
     table = Table(title=f"{spacecraft} — {len(rows)} parameters", expand=True)
-    for column, justify in (("subsystem", "left"), ("parameter", "left"), ("value", "right"), ("unit", "left"),
-                            ("limit", "left"), ("age", "right")):
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
+        ("subsystem", "left"), ("parameter", "left"), ("value", "right"), ("unit", "left"), ("limit", "left"),
+        ("age", "right"))
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     counts: dict[int, int] = defaultdict(int)
     for r in rows:

@@ -19,7 +19,7 @@ def version() -> str:
         return "0+unknown"
 
 
-def command_line(prog: str, description: str, modules: Sequence[str]) -> Callable[[list[str] | None], int]:
+def command_line(prog: str, description: str, modules: Sequence[str]) -> Callable[..., int]:
     """A ``main(argv)`` for a console script whose sub-commands live in ``modules``."""
 
     def build_parser() -> argparse.ArgumentParser:

@@ -485,6 +485,7 @@ class Parameter(cs.Adapter):
             if limits is not None and not isinstance(limits, StateLimits):
                 raise DefinitionError("an enumeration takes StateLimits, not numeric Limits")
             if limits is not None:
+                assert isinstance(self.calibration, States)  # the only calibration with is_state
                 limits.bind(self.calibration)
         elif isinstance(limits, StateLimits):
             raise DefinitionError("a numeric parameter takes Limits, not StateLimits")

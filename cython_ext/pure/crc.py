@@ -14,7 +14,7 @@ CRC16_INIT = 0xFFFF
 
 def _bytes_view(buffer) -> memoryview:
     if isinstance(buffer, np.ndarray):
-        return np.ascontiguousarray(buffer).reshape(-1).view(np.uint8).data
+        return memoryview(np.ascontiguousarray(buffer).reshape(-1).view(np.uint8).data)
     view = memoryview(buffer)
     return view.cast("B") if view.nbytes else memoryview(b"")
 

@@ -129,7 +129,8 @@ class SoftwareBus:
         if mt is not None:
             if mt.payload_type is None:
                 if message.payload is not None:
-                    raise TypeError(f"message {mt.name} (0x{mt.msg_id:04X}) carries no payload, got {type(message.payload).__name__}")
+                    raise TypeError(
+                        f"message {mt.name} (0x{mt.msg_id:04X}) carries no payload, got {type(message.payload).__name__}")
             elif not isinstance(message.payload, mt.payload_type):
                 raise TypeError(
                     f"message {mt.name} (0x{mt.msg_id:04X}) needs a {mt.payload_type} payload, "

@@ -205,12 +205,12 @@ def parse_fault(spec: str) -> FaultSpec:
             params[key] = p.default
             continue
         try:
-            value = p.parse(raw[key])
+            parsed = p.parse(raw[key])
         except ValueError:
             raise FaultSpecError(spec, f"{key}={raw[key]!r} is not {p.what}") from None
-        if not p.check(value):
+        if not p.check(parsed):
             raise FaultSpecError(spec, f"{key}={raw[key]} is out of range; expected {p.what}")
-        params[key] = value
+        params[key] = parsed
 
     start: float | None = 0.0
     duration: float | None = None
@@ -425,7 +425,8 @@ class FaultSet:
         for fault in self.active("battery-degradation"):
             days = max(0.0, now - (fault.activated_at or 0.0)) / 86400.0
             rate, floor = fault.spec.params["rate"], fault.spec.params["floor"]
-            factor *= max(floor, 1.0 - rate * days)  # type: ignore[operator]
+            assert rate is not None and floor is not None  # both have defaults in the fault kind
+            factor *= max(floor, 1.0 - rate * days)
         return factor
 
     def extra_heat_w(self, node: str) -> float:

@@ -146,7 +146,8 @@ class SimClock:
             self.advance_to(t)
             await asyncio.sleep(0)  # still a scheduling point for other tasks
             return
-        while (remaining := t - self.now()) > 0:
+        # Polled, not signalled: the passing of time is itself the event waited for.
+        while (remaining := t - self.now()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(remaining / self._scale)
 
 

@@ -266,7 +266,7 @@ class BaseModel(MissionModel):
     INSTRUMENTS_ON: frozenset[str] = frozenset()
     #: Mass memory size (bits).
     STORAGE_BITS: float = 32e9
-    #: Set by the subclasses that use power_mode()/power_fields(): the power system and the battery's node.
+    #: Set by the subclasses that have a power system (power_mode, power_fields use them).
     power: PowerSystem
     bat: ThermalNode
 
@@ -405,12 +405,11 @@ class BaseModel(MissionModel):
     POWER_SAVING_SOC: float | None = None
 
     def power_mode(self) -> str:
-        if self.LOAD_SHED_SOC is None:
+        if self.LOAD_SHED_SOC is None or self.POWER_SAVING_SOC is None:
             return "NOMINAL"
         soc = 100.0 * self.power.battery.soc
         return ("LOAD_SHED" if soc < self.LOAD_SHED_SOC
-                else "POWER_SAVING" if self.POWER_SAVING_SOC is not None and soc < self.POWER_SAVING_SOC
-                else "NOMINAL")
+                else "POWER_SAVING" if soc < self.POWER_SAVING_SOC else "NOMINAL")
 
     def power_fields(self, pcdu_temp_c: float) -> dict[str, Any]:
         """The power subsystem's housekeeping common to every spacecraft with a PowerSystem."""

@@ -91,7 +91,7 @@ class IlrsLanderModel(BaseModel):
         self.quakes: list[tuple[float, float, float]] = []   # (start, peak nm/s, decay s)
         self.tilt0 = (self.rng.uniform(-0.5, 0.5), self.rng.uniform(-0.5, 0.5))
         self.probe_depth = 0.0
-        self.hammer: dict[str, float] | None = None  # strokes left, stop depth, stroke carry
+        self.hammer: dict[str, float] | None = None
         self.dust0 = 12.0
         self.obdh.stored_bits = 0.1 * self.STORAGE_BITS
         self.load_w, self.rhu_w = self.AVIONICS_W + 70.0, 45.0

@@ -91,7 +91,7 @@ class KeplerOrbit:
     def at(self, t: float) -> OrbitState:
         m = self.m0 + self.n * (t - self.t0)
         ecc_anom = eph.solve_kepler(m, self.e)
-        cos_e, sin_e = math.cos(ecc_anom), math.sin(ecc_anom)
+        cos_e = math.cos(ecc_anom)
         r = self.a * (1 - self.e * cos_e)
         nu = 2 * math.atan2(math.sqrt(1 + self.e) * math.sin(ecc_anom / 2), math.sqrt(1 - self.e) * math.cos(ecc_anom / 2))
         # Perifocal position/velocity, then rotate to inertial.

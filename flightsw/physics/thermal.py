@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 SIGMA = 5.670374419e-8
 KELVIN = 273.15
@@ -103,6 +104,7 @@ class PhaseChangeNode(ThermalNode):
         return self._u + self.melt_c * self.heat_capacity_j_per_k  # same reference slope as sensible nodes
 
 
+NodeT = TypeVar("NodeT", bound="ThermalNode")
 Environment = Callable[[float], float]   # sim time (s) -> sink temperature (degC)
 
 
@@ -118,14 +120,18 @@ class ThermalNetwork:
     """Nodes, links and an environment; ``step(dt)`` advances all temperatures."""
 
     def __init__(self, environment: Environment | float = -270.0) -> None:
-        self.environment: Environment = environment if callable(environment) else (lambda t, v=float(environment): v)
+        if callable(environment):
+            self.environment: Environment = environment
+        else:
+            constant = float(environment)
+            self.environment = lambda t: constant
         self.nodes: dict[str, ThermalNode] = {}
         self.links: list[_Link] = []
         self.t = 0.0
         self.energy_in_j = 0.0       # heat that entered the nodes from outside (env, heaters, internal)
         self.substeps = 0
 
-    def add(self, node: ThermalNode) -> ThermalNode:
+    def add(self, node: NodeT) -> NodeT:
         if node.name in self.nodes:
             raise ValueError(f"thermal node {node.name!r} already exists")
         self.nodes[node.name] = node

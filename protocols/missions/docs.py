@@ -124,7 +124,7 @@ def render_spacecraft(sc: Spacecraft) -> list[str]:
                    for e in sorted(sc.events, key=lambda e: e.event_id)])
     out += ["### Service reports (PUS 1 verification, PUS 17 test)", ""]
     out += _table(["report", "PUS", "APID", "data", "description"],
-                  [(r.name, f"{r.service},{r.subtype}", r.apid, _report_data(r), r.description) for r in sc.reports])
+                  [(r.name, f"{r.service},{r.subtype}", r.apid, _report_data(r), r.description) for r in sc.reports or ()])
     out += ["### Commands", ""]
     out += _table(["command", "PUS", "function ID", "APID", "arguments (valid range)", "description"],
                   [_command_row(c) for c in sc.commands])

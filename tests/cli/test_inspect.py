@@ -45,7 +45,7 @@ def test_packets_json(tmp_path):
     pk = of_kind(lines, "packet")
     assert len(pk) == 8
     offset = 0
-    for rec, raw in zip(pk, packets + [idle_packet(9), tc, bytes(bad)]):
+    for rec, raw in zip(pk, packets + [idle_packet(9), tc, bytes(bad)], strict=True):
         assert rec["offset"] == offset
         assert rec["length"] == len(raw) - 7
         offset += len(raw)

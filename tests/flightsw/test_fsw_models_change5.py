@@ -1,6 +1,8 @@
 """Chang'e-5 orbiter at Sun-Earth L1: attitude deadband, light time, station keeping, power margin."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from flightsw.core.faults import FaultSet
@@ -39,7 +41,7 @@ def test_attitude_held_within_the_deadband_by_thruster_pulses():
     assert max(errors) <= deadband + noise
     assert max(errors) > 0.5 * deadband         # it drifts out to the deadband edges (a limit cycle)
     assert pulses[-1] > pulses[0]               # and pulses bring it back
-    assert all(b >= a for a, b in zip(pulses, pulses[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(pulses))
 
 
 def test_light_time_and_range_at_l1():
@@ -53,7 +55,7 @@ def test_light_time_and_range_at_l1():
     first = (orbit["l1_x"], orbit["l1_y"], orbit["l1_z"])
     advance(model, 6 * 3600.0, dt=600.0)
     orbit = model.housekeeping("orbit")
-    moved = sum((a - b) ** 2 for a, b in zip(first, (orbit["l1_x"], orbit["l1_y"], orbit["l1_z"]))) ** 0.5
+    moved = sum((a - b) ** 2 for a, b in zip(first, (orbit["l1_x"], orbit["l1_y"], orbit["l1_z"]), strict=True)) ** 0.5
     assert 1_000 < moved < 10_000
 
 

@@ -239,7 +239,7 @@ def test_radiative_equilibrium_in_deep_space():
 def test_phase_change_plateau_and_energy():
     net = ThermalNetwork(0.0)
     pcm = net.add(PhaseChangeNode.n_undecane("pcm", 2.0, -40.0))
-    heater = net.add(ThermalNode("heater", 500.0, -40.0, heater_w=40.0, heater_on=True))
+    net.add(ThermalNode("heater", 500.0, -40.0, heater_w=40.0, heater_on=True))
     net.link("heater", "pcm", 5.0)
     e0 = net.stored_energy_j()
     plateau = []
@@ -373,7 +373,7 @@ def test_rover_currents_follow_roughness_and_pose_from_terrain():
     rough = [r for r, *_ in samples]
     cur = [c for _, c, *_ in samples]
     mr, mc = sum(rough) / len(rough), sum(cur) / len(cur)
-    cov = sum((r - mr) * (c - mc) for r, c in zip(rough, cur))
+    cov = sum((r - mr) * (c - mc) for r, c in zip(rough, cur, strict=True))
     assert cov > 0
     assert any(abs(p) > 0.5 for *_, p, _ in samples) and all(abs(p) < 20 for *_, p, _ in samples)
 

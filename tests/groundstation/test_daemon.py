@@ -122,9 +122,9 @@ async def test_a_capture_file_is_ingested_as_a_link(tmp_path):
     import sys
 
     capture = tmp_path / "zhurong.cadu"
-    run = subprocess.run([sys.executable, "-m", "flightsw.cli", "run", "--mission", "zhurong", "--downlink",
-                          f"file://{capture}", "--duration", "120", "--time-scale", "60"],
-                         capture_output=True, text=True, timeout=120)
+    argv = [sys.executable, "-m", "flightsw.cli", "run", "--mission", "zhurong", "--downlink",
+            f"file://{capture}", "--duration", "120", "--time-scale", "60"]
+    run = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     config = parse_config(f"""
 [[links]]
