@@ -25,8 +25,8 @@ import construct as cs
 
 from protocols.codec.table import Leaf, Unsupported, derive
 from protocols.errors import DefinitionError
-from protocols.missions.model import Argument, Command, EventReport, HousekeepingPacket, PacketDef, Spacecraft
-from protocols.parameters import Identity, Limits, Linear, Parameter, Polynomial, StateLimits, States
+from protocols.missions.model import Argument, Command, HousekeepingPacket, PacketDef, Spacecraft
+from protocols.parameters import Identity, Limits, Linear, Polynomial, StateLimits, States
 from protocols.xtce import names as N
 
 ET.register_namespace("xtce", N.NAMESPACE)
@@ -252,8 +252,10 @@ def _parameter_type(types: ET.Element, name: str, leaf: Leaf) -> None:
         listing = _el(node, "EnumerationList")
         for code, label in sorted(cal.states.items()):
             _el(listing, "Enumeration", value=code, label=label)
-        if isinstance(prm.limits, StateLimits) and (prm.limits.warning or prm.limits.critical):
-            alarms = _el(_el(node, "DefaultAlarm"), "EnumerationAlarmList")
+        if isinstance(prm.limits, StateLimits):
+            # An empty alarm is Queqiao's explicit "every state nominal" (a mode word that is always normal).
+            alarm = _el(node, "DefaultAlarm")
+            alarms = _el(alarm, "EnumerationAlarmList") if prm.limits.warning or prm.limits.critical else alarm
             for _, label in sorted(cal.states.items()):
                 level = ("critical" if label in prm.limits.critical else
                          "warning" if label in prm.limits.warning else None)
@@ -353,9 +355,10 @@ def _commands(root: ET.Element, commands: Iterable[Command], sc: Spacecraft) -> 
                 _argument_type(types, type_name, argument, bits, signed, little)
                 holder = _el(args, "Argument", name=arg_name, argumentTypeRef=type_name,
                              shortDescription=argument.description)
-                if isinstance(argument.valid, frozenset) and argument.valid != frozenset(argument.calibration.codes):
-                    _ancillary(holder, [(N.ANC_VALID, ",".join(n for n in argument.calibration.codes
-                                                                if n in argument.valid))])
+                states = argument.calibration
+                if isinstance(argument.valid, frozenset) and isinstance(states, States) \
+                        and argument.valid != frozenset(states.codes):
+                    _ancillary(holder, [(N.ANC_VALID, ",".join(n for n in states.codes if n in argument.valid))])
         container = _el(node, "CommandContainer", name=f"{cmd.name}_packet")
         entries = _el(container, "EntryList")
         data_length = cmd.size - 7
