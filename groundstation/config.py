@@ -124,6 +124,8 @@ class SpacecraftConfig:
     light_time_s: float | None = None  # None: the mission database's (or computed) one-way light time
     uplink: LinkUrl | None = None  # where telecommands go (None: this spacecraft is not commanded)
     tc_vcid: int = 0  # TC virtual channel of the uplink
+    xtce: Path | None = None  # the spacecraft is defined by this XTCE file (not the mission database)
+    scid: int | None = None  # its SCID when the XTCE file does not say (a foreign file never does)
 
 
 @dataclass(frozen=True)
@@ -691,11 +693,17 @@ class _Validator:
         out = []
         seen: dict[str, str] = {}
         for p, t in self.array_of_tables(data, "spacecraft"):
-            self.unknown(t, p, ("name", "enabled", "light_time_s", "uplink", "tc_vcid"))
+            self.unknown(t, p, ("name", "enabled", "light_time_s", "uplink", "tc_vcid", "xtce", "scid"))
             name = self.get(t, p, "name", str)
             if name is None:
                 continue
-            if self.known_spacecraft is not None and name not in self.known_spacecraft:
+            xtce = self.path_value(t, p, "xtce")
+            if xtce is not None and not xtce.is_file():
+                self.error(f"{p}.xtce", f"XTCE file {xtce} does not exist")
+            scid = self.number(t, p, "scid", None, minimum=0, integer=True)
+            if scid is not None and xtce is None:
+                self.error(f"{p}.scid", "scid is only read with xtce = FILE (the mission database names its own SCIDs)")
+            if xtce is None and self.known_spacecraft is not None and name not in self.known_spacecraft:
                 known = ", ".join(sorted(self.known_spacecraft)) or "none"
                 self.error(f"{p}.name", f"{name!r} is not in the mission database; known spacecraft: {known}")
             if name in seen:
@@ -717,7 +725,8 @@ class _Validator:
             tc_vcid = self.number(t, p, "tc_vcid", 0, minimum=0, integer=True)
             if tc_vcid is not None and tc_vcid > 63:
                 self.error(f"{p}.tc_vcid", f"a TC virtual channel is 0..63, not {tc_vcid}")
-            out.append(SpacecraftConfig(name, enabled, light, uplink, tc_vcid or 0))
+            out.append(SpacecraftConfig(name, enabled, light, uplink, tc_vcid or 0, xtce,
+                                        int(scid) if scid is not None else None))
         return tuple(out)
 
     def metrics(self, t: dict) -> MetricsConfig:
