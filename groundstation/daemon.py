@@ -100,15 +100,15 @@ class Daemon:
     def _with_xtce(registry: Registry, config: Config) -> Registry:
         """The mission database plus the spacecraft that ``[[spacecraft]] xtce = "FILE"`` entries define
         (a new Registry: the process-wide one stays as loaded)."""
-        entries = [sc for sc in config.spacecraft if sc.xtce is not None]
+        entries = [(sc, sc.xtce) for sc in config.spacecraft if sc.xtce is not None]
         if not entries:
             return registry
         combined = Registry(list(registry))
-        for sc in entries:
+        for sc, path in entries:
             try:
-                combined.register(load_xtce_file(sc.xtce, name=sc.name, scid=sc.scid), origin=str(sc.xtce))
+                combined.register(load_xtce_file(path, name=sc.name, scid=sc.scid), origin=str(path))
             except DefinitionError as exc:
-                raise StartupError(f"spacecraft {sc.name!r} xtce = {str(sc.xtce)!r}: {exc}") from None
+                raise StartupError(f"spacecraft {sc.name!r} xtce = {str(path)!r}: {exc}") from None
         combined.check_relays()
         return combined
 
