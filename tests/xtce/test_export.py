@@ -10,6 +10,7 @@ import pytest
 from protocols.missions import builtin_registry
 from protocols.parameters import Polynomial
 from protocols.xtce import NAMESPACE, parameter_name, to_xtce
+from tests.groundstation.test_chain import nominal_values
 from tests.xtce.helpers import emulator_packets, flat, schema, spp_definition
 
 REGISTRY = builtin_registry()
@@ -106,15 +107,22 @@ def test_commands_have_typed_arguments_ranges_and_fixed_fields(documents):
     assert int(fixed["ccsds_data_length"], 16) == drive.size - 7
 
 
-@pytest.mark.parametrize("spacecraft", SPACECRAFT)
-def test_space_packet_parser_decodes_emulator_captures_to_our_values(spacecraft, documents):
-    """Every field of every packet the emulator sends in two minutes: the same value, the same enumeration label.
+def _every_definition_once(spacecraft) -> list[bytes]:
+    """One packet of every telemetry definition (events and reports the emulator may not send in two minutes)."""
+    request = spacecraft.commands[0].build()
+    out = []
+    for packet in [*spacecraft.housekeeping, *spacecraft.events, *spacecraft.reports]:
+        values = nominal_values(packet)
+        if packet.kind != "report":
+            out.append(packet.build(values))
+        else:  # verification reports carry the telecommand's request ID; the ping reply has none
+            report = next(sc for sc in packet.construct.subcons if sc.name == "report").subcon
+            has_request = any(sc.name == "request" for sc in report.subcons)
+            out.append(packet.build(values, request=request if has_request else None))
+    return out
 
-    Polynomials are compared to 1e-12 relative: space_packet_parser sums c*x**n, we use Horner's rule,
-    and the two orders of the same floating-point sums differ in the last bits.
-    """
-    definition = spp_definition(documents[spacecraft.name])
-    packets = emulator_packets(spacecraft)
+
+def _compare(spacecraft, definition, packets) -> tuple[set[str], int]:
     seen, compared = set(), 0
     for data in packets:
         ours = REGISTRY.resolve(spacecraft.name, data)
@@ -132,7 +140,22 @@ def test_space_packet_parser_decodes_emulator_captures_to_our_values(spacecraft,
                 assert got == value, (ours.name, path, value, got)
             compared += 1
         assert theirs["ccsds_apid"] == ours.apid and theirs["pus_tm_service"] == ours.service
+    return seen, compared
+
+
+@pytest.mark.parametrize("spacecraft", SPACECRAFT)
+def test_space_packet_parser_decodes_emulator_captures_to_our_values(spacecraft, documents):
+    """Every field of every packet the emulator sends in two minutes, and of one packet of every telemetry
+    definition: the same value, the same enumeration label.
+
+    Polynomials are compared to 1e-12 relative: space_packet_parser sums c*x**n, we use Horner's rule,
+    and the two orders of the same floating-point sums differ in the last bits.
+    """
+    definition = spp_definition(documents[spacecraft.name])
+    seen, compared = _compare(spacecraft, definition, emulator_packets(spacecraft))
     assert len(seen) >= len(spacecraft.housekeeping) and compared > 200
+    seen, _ = _compare(spacecraft, definition, _every_definition_once(spacecraft))
+    assert seen == {p.name for p in [*spacecraft.housekeeping, *spacecraft.events, *spacecraft.reports]}
 
 
 def test_cli_writes_one_file_or_one_per_spacecraft(tmp_path, capsys):
