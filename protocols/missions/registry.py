@@ -237,7 +237,7 @@ class Registry:
                 for path, prm in p.parameters():
                     out.append(ParameterInfo(
                         spacecraft=sc.name, subsystem=p.subsystem, packet=p.name, path=path,
-                        name=path.split(".", 1)[1] if "." in path else path, data_type=data_type(prm),
+                        name=path.rsplit(".", 1)[-1], data_type=data_type(prm),
                         unit=prm.unit, calibration=prm.calibration, limits=prm.limits,
                         description=prm.description, parameter=prm, kind=p.kind))
         return out

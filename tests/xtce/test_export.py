@@ -170,3 +170,32 @@ def test_cli_writes_one_file_or_one_per_spacecraft(tmp_path, capsys):
         assert list(schema().iter_errors((tmp_path / "all" / name).read_text())) == []
     assert main(["mdb", "export", "voyager", "--format", "xtce"]) == 2
     assert "no spacecraft 'voyager'" in capsys.readouterr().err
+
+
+def test_arrays_are_array_parameter_types_and_the_import_names_them():
+    """No built-in mission has an array; one made here exports as an ArrayParameterType of the element type
+    (valid XTCE, which Yamcs reads) and the import refuses it by name rather than guess a layout."""
+    import construct as cs
+
+    from protocols.missions import HousekeepingPacket, Spacecraft
+    from protocols.parameters import Limits, Linear, Parameter
+    from protocols.xtce import XtceError, from_xtce
+
+    base = REGISTRY.spacecraft("haiyang2d")
+    thermistors = HousekeepingPacket("thermistors", apid=base.apids[0].number, sid=99, subsystem="thermal",
+                                     period=8.0, description="Four panel thermistors", fields=[
+        "panel" / cs.Array(4, Parameter(cs.Int16sb, unit="degC", description="Panel thermistor",
+                                        calibration=Linear(0.01), limits=Limits(warning=(-40, 60)))),
+    ])
+    sc = Spacecraft(name="arraysat", scid=900, description="An array", profile=base.profile, apids=base.apids,
+                    housekeeping=(thermistors,), events=(), commands=())
+    document = to_xtce(sc)
+    assert list(schema().iter_errors(document.decode())) == []
+    root = ET.fromstring(document)
+    array = next(t for t in root.iter(f"{{{NAMESPACE}}}ArrayParameterType"))
+    element = next(t for t in root.iter(f"{{{NAMESPACE}}}FloatParameterType")
+                   if t.get("name") == array.get("arrayTypeRef"))
+    assert element.find("x:IntegerDataEncoding", NS).get("sizeInBits") == "16"
+    assert array.find("x:DimensionList/x:Dimension/x:EndingIndex/x:FixedValue", NS).text == "3"
+    with pytest.raises(XtceError, match="thermistors__panel.*ArrayParameterType is not read"):
+        from_xtce(document)

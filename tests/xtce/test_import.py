@@ -168,3 +168,19 @@ def test_the_import_feeds_space_packet_parser_the_same_bytes():
     reference = spp_definition(_read(JPSS_XML))
     packets = list(generators.ccsds_generator(io.BytesIO(_read(JPSS_PACKETS))))
     assert len(packets) == 7200 and all(reference.parse_bytes(p)["PKT_APID"] == 11 for p in packets[:10])
+
+
+def test_an_imported_spacecraft_has_docs_and_a_health_dashboard():
+    """What is generated from the mission database follows: docs table and Grafana panels per parameter."""
+    from groundstation.dashboards import health, render
+    from protocols.missions import Registry
+    from protocols.missions.docs import render_spacecraft
+
+    sc = from_xtce(_read(CTIM_XML), origin="ctim", name="ctim", scid=7)
+    reg = Registry([sc])
+    text = "\n".join(render_spacecraft(sc))
+    assert "`data.sw_major_version`" in text and "apid_1_packet" in text
+    names = {info.name for info in reg.parameters("ctim")}
+    assert "sw_tec_slew_rate" in names  # a field inside a run of bit fields keeps its own name (the metric label)
+    dashboard = render(health(reg, sc))
+    assert 'parameter=\\"sw_tec_slew_rate\\"' in dashboard or 'parameter="sw_tec_slew_rate"' in dashboard
