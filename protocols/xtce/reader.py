@@ -26,21 +26,7 @@ import construct as cs
 
 from protocols.ccsds.spacepacket import PacketType, fixed_primary_header
 from protocols.errors import DefinitionError
-from protocols.missions.model import (
-    NAME,
-    Apid,
-    Argument,
-    Command,
-    EventReport,
-    FrameProfile,
-    FrameType,
-    HousekeepingPacket,
-    Instrument,
-    PacketDef,
-    ServiceReport,
-    Spacecraft,
-    VirtualChannel,
-)
+from protocols.missions import model as M
 from protocols.parameters import Calibration, Limits, Linear, Parameter, Polynomial, StateLimits, States
 from protocols.xtce import names as N
 
@@ -51,11 +37,11 @@ class XtceError(DefinitionError):
 
 #: Frames of a spacecraft whose document says nothing about them (foreign XTCE carries no frame
 #: profile): CCSDS TM frames of 1115 octets with OCF and FECF, randomized, realtime VC 0, playback VC 1.
-DEFAULT_PROFILE = FrameProfile(
-    frame_type=FrameType.TM, frame_length=1115, ocf=True, fecf=True, randomizer=True,
-    virtual_channels=(VirtualChannel(0, "realtime", "Realtime telemetry"),
-                      VirtualChannel(1, "playback", "Stored telemetry"),
-                      VirtualChannel(7, "idle", "Fill")),
+DEFAULT_PROFILE = M.FrameProfile(
+    frame_type=M.FrameType.TM, frame_length=1115, ocf=True, fecf=True, randomizer=True,
+    virtual_channels=(M.VirtualChannel(0, "realtime", "Realtime telemetry"),
+                      M.VirtualChannel(1, "playback", "Stored telemetry"),
+                      M.VirtualChannel(7, "idle", "Fill")),
     realtime_vc=0, playback_vc=1, source="invented",
     notes="Default profile for a spacecraft imported from XTCE (the document defines no frames).")
 
@@ -394,7 +380,7 @@ def _bit_runs(leaves: list[tuple[str, _Type, str]], where: str) -> list[cs.Const
     return out
 
 
-class TelemetryPacket(HousekeepingPacket):
+class TelemetryPacket(M.HousekeepingPacket):
     """A telemetry packet defined by a foreign XTCE container: primary header, then ``data``, selected by APID.
 
     It has no PUS secondary header, SID or packet error control; the chain exports its
@@ -406,7 +392,7 @@ class TelemetryPacket(HousekeepingPacket):
         self.period = 0.0
         self.sid = None  # type: ignore[assignment]
         self.secondary_header = secondary_header
-        PacketDef.__init__(self, name=name, apid=apid, service=None, subtype=None, key=None,  # type: ignore[arg-type]
+        M.PacketDef.__init__(self, name=name, apid=apid, service=None, subtype=None, key=None,  # type: ignore[arg-type]
                            key_name=None, body=["data" / cs.Struct(*fields)], subsystem=subsystem,
                            description=description)
         #: The XTCE parameter name of each Parameter, by dotted path (what other tools call the field).
@@ -439,7 +425,7 @@ def _header_params(doc: _Document, chain: list[_Container]) -> tuple[list[str], 
     return header, rest
 
 
-def _foreign(doc: _Document, name: str | None, scid: int | None, profile: FrameProfile | None) -> Spacecraft:
+def _foreign(doc: _Document, name: str | None, scid: int | None, profile: M.FrameProfile | None) -> M.Spacecraft:
     sc_name = name or snake(doc.root.get("name", "xtce")).replace("_", "-")
     if scid is None:
         raise XtceError(f"{doc.origin}: the document names no SCID (Queqiao's AncillaryData "
@@ -489,18 +475,18 @@ def _foreign(doc: _Document, name: str | None, scid: int | None, profile: FrameP
         apids.setdefault(criteria[apid_param], packet_name)
     if not packets:
         raise XtceError(f"{doc.origin}: no concrete telemetry container below a CCSDS primary header")
-    return Spacecraft(
+    return M.Spacecraft(
         name=sc_name, scid=scid, description=_description(doc.root) or f"Imported from {doc.origin}",
         profile=profile or DEFAULT_PROFILE,
-        apids=tuple(Apid(a, f"apid{a}", f"APID {a} ({n})") for a, n in sorted(apids.items())),
+        apids=tuple(M.Apid(a, f"apid{a}", f"APID {a} ({n})") for a, n in sorted(apids.items())),
         housekeeping=tuple(packets), events=(), commands=(), reports=(), require_limits=False, origin=doc.origin)
 
 
 def _queqiao(doc: _Document, facts: dict[str, Any], name: str | None, scid: int | None,
-             profile: FrameProfile | None) -> Spacecraft:
-    housekeeping: list[HousekeepingPacket] = []
-    events: list[EventReport] = []
-    reports: list[ServiceReport] = []
+             profile: M.FrameProfile | None) -> M.Spacecraft:
+    housekeeping: list[M.HousekeepingPacket] = []
+    events: list[M.EventReport] = []
+    reports: list[M.ServiceReport] = []
     for container in doc.containers.values():
         if container.abstract:
             continue
@@ -528,31 +514,31 @@ def _queqiao(doc: _Document, facts: dict[str, Any], name: str | None, scid: int 
         text = _description(container.node)
         try:
             if kind == "housekeeping":
-                housekeeping.append(HousekeepingPacket(
+                housekeeping.append(M.HousekeepingPacket(
                     container.name, apid=apid, sid=key[1] if key else 0, subsystem=subsystem,
                     period=float(container.facts.get(N.ANC_PERIOD, "1")), description=text, fields=fields))
             elif kind == "event":
-                events.append(EventReport(container.name, apid=apid, event_id=key[1] if key else 0, severity=subtype,
+                events.append(M.EventReport(container.name, apid=apid, event_id=key[1] if key else 0, severity=subtype,
                                           subsystem=subsystem, description=text, aux=fields))
             else:
                 service = criteria[N.secondary_name(("secondary", "service"))]
-                reports.append(ServiceReport(container.name, apid=apid, service=service, subtype=subtype,
+                reports.append(M.ServiceReport(container.name, apid=apid, service=service, subtype=subtype,
                                              subsystem=subsystem, description=text, fields=fields))
         except DefinitionError as exc:
             raise XtceError(f"{where}: {exc}") from None
     commands = _commands(doc)
     frames: dict[str, Any] = dict(facts["profile"])
-    frames["frame_type"] = FrameType(frames["frame_type"])
-    frames["virtual_channels"] = tuple(VirtualChannel(**vc) for vc in frames["virtual_channels"])
-    return Spacecraft(
+    frames["frame_type"] = M.FrameType(frames["frame_type"])
+    frames["virtual_channels"] = tuple(M.VirtualChannel(**vc) for vc in frames["virtual_channels"])
+    return M.Spacecraft(
         name=name or doc.root.get("name") or "", scid=facts["scid"] if scid is None else scid,
-        description=_description(doc.root), profile=profile or FrameProfile(**frames),
-        apids=tuple(Apid(**a) for a in facts["apids"]), housekeeping=tuple(housekeeping), events=tuple(events),
-        commands=tuple(commands), instruments=tuple(Instrument(**i) for i in facts["instruments"]),
+        description=_description(doc.root), profile=profile or M.FrameProfile(**frames),
+        apids=tuple(M.Apid(**a) for a in facts["apids"]), housekeeping=tuple(housekeeping), events=tuple(events),
+        commands=tuple(commands), instruments=tuple(M.Instrument(**i) for i in facts["instruments"]),
         reports=tuple(reports), origin=doc.origin)
 
 
-def _commands(doc: _Document) -> list[Command]:
+def _commands(doc: _Document) -> list[M.Command]:
     meta = _child(doc.root, "CommandMetaData")
     if meta is None:
         return []
@@ -591,12 +577,12 @@ def _commands(doc: _Document) -> list[Command]:
             facts = _ancillary(anode)
             if t.enumerated and N.ANC_VALID in facts:
                 valid = facts[N.ANC_VALID].split(",")
-            args.append(arg_name / Argument(t.raw(False, f"{where} argument {arg_name!r}"),
+            args.append(arg_name / M.Argument(t.raw(False, f"{where} argument {arg_name!r}"),
                                             unit="state" if t.enumerated and not t.unit else t.unit,
                                             description=_description(anode), calibration=t.calibration, valid=valid))
         facts = _ancillary(node)
         try:
-            command = Command(name, apid=fixed["ccsds_packet_id"] & 0x7FF, service=fixed["pus_tc_service"],
+            command = M.Command(name, apid=fixed["ccsds_packet_id"] & 0x7FF, service=fixed["pus_tc_service"],
                               subtype=fixed["pus_tc_subtype"], description=_description(node),
                               subsystem=facts.get(N.ANC_SUBSYSTEM, "xtce"), function_id=fixed.get("function_id"),
                               arguments=args, prefix=prefix)
@@ -612,7 +598,7 @@ def _commands(doc: _Document) -> list[Command]:
 
 
 def from_xtce(data: bytes | str, *, origin: str = "<xtce>", name: str | None = None, scid: int | None = None,
-              profile: FrameProfile | None = None) -> Spacecraft:
+              profile: M.FrameProfile | None = None) -> M.Spacecraft:
     """A Spacecraft from an XTCE 1.2 document (``origin`` names it in errors).
 
     ``name``, ``scid`` and ``profile`` override what the document says (a foreign document
@@ -631,4 +617,4 @@ def from_xtce(data: bytes | str, *, origin: str = "<xtce>", name: str | None = N
         raise XtceError(f"{origin}: {exc}") from None
 
 
-__all__ = ["DEFAULT_PROFILE", "NAME", "TelemetryPacket", "XtceError", "from_xtce"]
+__all__ = ["DEFAULT_PROFILE", "TelemetryPacket", "XtceError", "from_xtce"]
