@@ -9,7 +9,7 @@ from protocols.cli import command_line
 COMMAND_MODULES: tuple[str, ...] = (
     "groundstation.daemon", "groundstation.demo", "groundstation.replay", "groundstation.inspect", "groundstation.send",
     "groundstation.watch",
-    "groundstation.config",
+    "groundstation.config", "groundstation.mdb",
 )
 
 main = command_line(

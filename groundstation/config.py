@@ -495,10 +495,20 @@ class SpacecraftConfig(Section):
               "none: not commanded. Datagram links carry one TC frame per message, byte streams carry CLTUs; "
               "MQTT publishes on `<prefix>/<spacecraft>/uplink`")
     tc_vcid: Annotated[Int, annotated_types.Interval(ge=0, le=63)] = setting(0, "TC virtual channel of the uplink")
+    xtce: ConfigPath | None = setting(
+        None, "define this spacecraft by an XTCE 1.2 file instead of the mission database (docs/XTCE.md); "
+              "`name` is then its name here", shown_default="the mission database")
+    scid: Annotated[Int, annotated_types.Interval(ge=0, le=1023)] | None = setting(
+        None, "with `xtce`: its spacecraft id when the file does not carry one (files of other tools never do)",
+        shown_default="the file's")
 
     def check(self, given, context):
+        if self.xtce is not None and not self.xtce.is_file():
+            yield "xtce", f"XTCE file {self.xtce} does not exist"
+        if self.scid is not None and self.xtce is None:
+            yield "scid", "scid is only read with xtce = FILE (the mission database names its own SCIDs)"
         known = context.get("known_spacecraft")
-        if known is not None and self.name not in known:
+        if self.xtce is None and known is not None and self.name not in known:
             yield "name", (f"{self.name!r} is not in the mission database; {_did_you_mean(self.name, known)}"
                            f"known spacecraft: {', '.join(sorted(known)) or 'none'}")
         if self.uplink is not None and self.uplink.scheme == "file":

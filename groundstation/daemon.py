@@ -37,7 +37,8 @@ from groundstation.mqtt_sink import MqttPublisher
 from links import Backoff, Link, LinkClosed, open_link
 from protocols.ccsds.sync import FrameSynchronizer
 from protocols.ccsds.tmframe import FrameProfile
-from protocols.missions import Registry
+from protocols.errors import DefinitionError
+from protocols.missions import Registry, load_xtce_file
 from protocols.missions import registry as mission_registry
 
 log = logging.getLogger("queqiao.daemon")
@@ -64,7 +65,7 @@ class Daemon:
         """``tokens``: extra API tokens (token -> (operator, role)), e.g. the demo's generated one."""
         self._extra_tokens = dict(tokens or {})
         self.config = config
-        self.registry = registry or mission_registry()
+        self.registry = self._with_xtce(registry or mission_registry(), config)
         self.metrics = Metrics(config.metrics.latency_buckets or LATENCY_BUCKETS)
         enabled = [sc.name for sc in config.spacecraft if sc.enabled] or list(self.registry.names)
         unknown = [n for n in enabled if n not in self.registry]
@@ -95,6 +96,22 @@ class Daemon:
         self.history: CommandHistory | None = None
 
     # ------------------------------------------------------------------ set-up
+
+    @staticmethod
+    def _with_xtce(registry: Registry, config: Config) -> Registry:
+        """The mission database plus the spacecraft that ``[[spacecraft]] xtce = "FILE"`` entries define
+        (a new Registry: the process-wide one stays as loaded)."""
+        entries = [(sc, sc.xtce) for sc in config.spacecraft if sc.xtce is not None]
+        if not entries:
+            return registry
+        combined = Registry(list(registry))
+        for sc, path in entries:
+            try:
+                combined.register(load_xtce_file(path, name=sc.name, scid=sc.scid), origin=str(path))
+            except DefinitionError as exc:
+                raise StartupError(f"spacecraft {sc.name!r} xtce = {str(path)!r}: {exc}") from None
+        combined.check_relays()
+        return combined
 
     def _link_runtime(self, lc: LinkConfig) -> LinkRuntime:
         backoff = Backoff(initial=lc.reconnect_min_s, maximum=lc.reconnect_max_s)

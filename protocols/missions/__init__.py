@@ -36,6 +36,7 @@ from protocols.missions.registry import (
     get_spacecraft,
     list_parameters,
     load_registry,
+    load_xtce_file,
     registry,
     reload_registry,
     resolve_packet,
@@ -46,5 +47,5 @@ __all__ = [
     "HousekeepingPacket", "Instrument", "PATH_VARIABLE", "PacketDef", "ParameterInfo", "Registry", "ServiceReport",
     "Spacecraft",
     "VirtualChannel", "builtin_registry", "get_command", "get_packet", "get_spacecraft", "list_parameters",
-    "load_registry", "registry", "reload_registry", "resolve_packet",
+    "load_registry", "load_xtce_file", "registry", "reload_registry", "resolve_packet",
 ]

@@ -551,6 +551,9 @@ class Spacecraft:
     reports: tuple[ServiceReport, ...] | None = None
     #: Where this definition came from (module name or file), filled by the registry.
     origin: str = field(default="", compare=False)
+    #: Every housekeeping parameter must have limits (built-in missions); an imported XTCE
+    #: database defines alarms where it has them, and its other parameters are exported unchecked.
+    require_limits: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
         self.apids = tuple(self.apids)
@@ -592,25 +595,28 @@ class Spacecraft:
             if p.apid not in declared:
                 raise DefinitionError(f"{where} packet {p.name!r}: APID {p.apid} is not one of the spacecraft's "
                                       f"APIDs {sorted(declared)}")
-        _unique(where, "housekeeping SID", [p.sid for p in self.housekeeping],
-                names=[p.name for p in self.housekeeping])
+        keyed = [p for p in self.housekeeping if p.sid is not None]  # an imported packet may have no SID
+        _unique(where, "housekeeping SID", [p.sid for p in keyed], names=[p.name for p in keyed])
         _unique(where, "event ID", [e.event_id for e in self.events], names=[e.name for e in self.events])
         _unique(where, "function ID", [c.function_id for c in self.commands if c.function_id is not None],
                 names=[c.name for c in self.commands if c.function_id is not None])
         _unique(where, "packet identity (type, APID, service, subtype, key)", [p.lookup_key for p in packets],
                 names=[p.name for p in packets])
         # A housekeeping parameter's leaf name is its MQTT topic level and Prometheus label:
-        # two packets must not both claim one name.
+        # two packets must not both claim one name.  An imported database (require_limits False)
+        # names one subsystem per packet, so its names need only be unique within the packet.
         owners: dict[str, str] = {}
         for packet in self.housekeeping:
             for path, param in packet.parameters():
                 leaf = path.removeprefix("hk.")
+                if not self.require_limits:
+                    leaf = f"{packet.subsystem}/{path.rsplit('.', 1)[-1]}"
                 if leaf in owners:
                     raise DefinitionError(f"{where}: parameter name {leaf!r} overlaps: defined in packet "
                                           f"{owners[leaf]!r} and in packet {packet.name!r}")
                 owners[leaf] = packet.name
                 _check_limits(path, param, f"{where} packet {packet.name!r}")
-                if param.limits is None:
+                if param.limits is None and self.require_limits:
                     raise DefinitionError(f"{where} packet {packet.name!r} parameter {path!r} has no limits")
         for instrument in self.instruments:
             if instrument.power_parameter is None:
