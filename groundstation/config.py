@@ -124,6 +124,8 @@ class SpacecraftConfig:
     light_time_s: float | None = None  # None: the mission database's (or computed) one-way light time
     uplink: LinkUrl | None = None  # where telecommands go (None: this spacecraft is not commanded)
     tc_vcid: int = 0  # TC virtual channel of the uplink
+    sdls_key_file: Path | None = None  # SDLS key file (CCSDS 355.0-B-2 SAs); None: frames go unsecured
+    sdls_spi: int | None = None  # which SA of the key file secures the uplink (None: its only one)
 
 
 @dataclass(frozen=True)
@@ -306,6 +308,9 @@ class Config:
 
             attempts.append(station_token)
             attempts += [lambda op=op: op.resolve_token(environ) for op in self.commanding.operators]
+        for index, sc in enumerate(self.spacecraft):
+            if sc.sdls_key_file is not None:
+                attempts.append(lambda sc=sc, index=index: _check_key_file(sc, index))
         for attempt in attempts:
             try:
                 attempt()
@@ -313,6 +318,22 @@ class Config:
                 issues += [ConfigIssue(i.key, i.message, self.source) for i in exc.issues]
         if issues:
             raise ConfigError(issues)
+
+
+def _check_key_file(sc: SpacecraftConfig, index: int) -> None:
+    from links.keyfiles import KeyFileError, read_key_file
+
+    key = f"spacecraft[{index}].sdls_key_file"
+    try:
+        keys = read_key_file(sc.sdls_key_file)  # type: ignore[arg-type]
+        if keys.spacecraft != sc.name:
+            raise ConfigError([ConfigIssue(key, f"{sc.sdls_key_file} holds the keys of {keys.spacecraft!r}, "
+                                                f"not {sc.name!r}")])
+        keys.association(sc.sdls_spi)
+    except KeyFileError as exc:
+        raise ConfigError([ConfigIssue(key, str(exc))]) from None
+    except KeyError as exc:
+        raise ConfigError([ConfigIssue(key, f"{sc.sdls_key_file}: {exc.args[0]}")]) from None
 
 
 # ---------------------------------------------------------------------------- loading
@@ -691,7 +712,7 @@ class _Validator:
         out = []
         seen: dict[str, str] = {}
         for p, t in self.array_of_tables(data, "spacecraft"):
-            self.unknown(t, p, ("name", "enabled", "light_time_s", "uplink", "tc_vcid"))
+            self.unknown(t, p, ("name", "enabled", "light_time_s", "uplink", "tc_vcid", "sdls_key_file", "sdls_spi"))
             name = self.get(t, p, "name", str)
             if name is None:
                 continue
@@ -717,7 +738,14 @@ class _Validator:
             tc_vcid = self.number(t, p, "tc_vcid", 0, minimum=0, integer=True)
             if tc_vcid is not None and tc_vcid > 63:
                 self.error(f"{p}.tc_vcid", f"a TC virtual channel is 0..63, not {tc_vcid}")
-            out.append(SpacecraftConfig(name, enabled, light, uplink, tc_vcid or 0))
+            # Only the key file's path is configuration: keys in this file would be readable by whoever reads it.
+            key_file = self.path_value(t, p, "sdls_key_file")
+            spi = self.number(t, p, "sdls_spi", None, minimum=1, integer=True)
+            if spi is not None and spi > 65534:
+                self.error(f"{p}.sdls_spi", f"an SPI is 1..65534, not {spi}")
+            if spi is not None and key_file is None:
+                self.error(f"{p}.sdls_spi", "needs sdls_key_file (the file that holds this SA's key)")
+            out.append(SpacecraftConfig(name, enabled, light, uplink, tc_vcid or 0, key_file, spi))
         return tuple(out)
 
     def metrics(self, t: dict) -> MetricsConfig:

@@ -14,6 +14,8 @@ from contextlib import ExitStack
 
 import pytest
 
+from links.keyfiles import new_associations, write_key_file
+from protocols.missions import registry
 from tests.realcomponents.components import Mosquitto
 
 TOKEN = "station-token-for-tests-000111"
@@ -54,6 +56,14 @@ def wait_ready(http: int, process: subprocess.Popen, commanded: str) -> None:
 
 
 INSTRUMENT = {"zhurong": "ROPER", "haiyang2d": "ALTIMETER"}
+
+
+def sdls_keys(tmp_path, mission) -> tuple[list[str], str]:
+    """For a spacecraft that requires SDLS: (the emulator's --sdls-keys arguments, the [[spacecraft]] line)."""
+    if not registry().spacecraft(mission).sdls_required:
+        return [], ""
+    path = write_key_file(tmp_path / f"{mission}.sdls.toml", mission, new_associations({1: "HMAC-SHA-256"}))
+    return ["--sdls-keys", str(path)], f'sdls_key_file = "{path}"'
 
 
 class NullModem:
@@ -116,6 +126,7 @@ def setups(tmp_path, mission, stack):
 def run_round_trip(tmp_path, mission, emulator_args, link_lines, uplink, env_extra=None):
     http = free_port()
     env = dict(os.environ, QUEQIAO_API_TOKEN=TOKEN, **(env_extra or {}))
+    key_args, key_line = sdls_keys(tmp_path, mission)
     config = tmp_path / "gs.toml"
     config.write_text(f"""
 [station]
@@ -126,6 +137,7 @@ name = "downlink"
 [[spacecraft]]
 name = "{mission}"
 uplink = "{uplink}"
+{key_line}
 [archive]
 dir = "{tmp_path / 'archive'}"
 [commanding]
@@ -134,7 +146,7 @@ verification_timeout_s = 30
 """)
     with ExitStack() as stack:
         fsw = start(stack, [PY, "-m", "flightsw.cli", "run", "--mission", mission, "--bitrate", "100000",
-                            *emulator_args], env)
+                            *emulator_args, *key_args], env)
         time.sleep(0.3)
         gs = start(stack, [PY, "-m", "groundstation.cli", "run", "--config", str(config)], env)
         wait_ready(http, gs, mission)
@@ -174,6 +186,7 @@ def test_send_fails_with_nonzero_exit_when_the_spacecraft_refuses(tmp_path):
         emulator_args, link_lines, uplink = setups(tmp_path, "haiyang2d", stack)["udp"]
     http = free_port()
     env = dict(os.environ, QUEQIAO_API_TOKEN=TOKEN)
+    key_args, key_line = sdls_keys(tmp_path, "haiyang2d")
     config = tmp_path / "gs.toml"
     config.write_text(f"""
 [station]
@@ -184,6 +197,7 @@ name = "downlink"
 [[spacecraft]]
 name = "haiyang2d"
 uplink = "{uplink}"
+{key_line}
 [archive]
 dir = "{tmp_path / 'archive'}"
 [commanding]
@@ -192,7 +206,7 @@ enabled = true
     send = [PY, "-m", "groundstation.cli", "send", "--api", f"http://127.0.0.1:{http}", "haiyang2d"]
     with ExitStack() as stack:
         start(stack, [PY, "-m", "flightsw.cli", "run", "--mission", "haiyang2d", "--bitrate", "256000",
-                      *emulator_args], env)
+                      *emulator_args, *key_args], env)
         time.sleep(0.3)
         gs = start(stack, [PY, "-m", "groundstation.cli", "run", "--config", str(config)], env)
         wait_ready(http, gs, "haiyang2d")
