@@ -325,11 +325,7 @@ def _check_key_file(sc: SpacecraftConfig, index: int) -> None:
 
     key = f"spacecraft[{index}].sdls_key_file"
     try:
-        keys = read_key_file(sc.sdls_key_file)  # type: ignore[arg-type]
-        if keys.spacecraft != sc.name:
-            raise ConfigError([ConfigIssue(key, f"{sc.sdls_key_file} holds the keys of {keys.spacecraft!r}, "
-                                                f"not {sc.name!r}")])
-        keys.association(sc.sdls_spi)
+        read_key_file(sc.sdls_key_file, sc.name).association(sc.sdls_spi)  # type: ignore[arg-type]
     except KeyFileError as exc:
         raise ConfigError([ConfigIssue(key, str(exc))]) from None
     except KeyError as exc:

@@ -72,11 +72,9 @@ class FrameSecurity:
     def open(cls, spacecraft: str, key_file: Path, spi: int | None, state_dir: Path) -> FrameSecurity:
         """The SA ``spi`` of ``key_file`` (the file's only SA without one), with its sequence file in ``state_dir``."""
         try:
-            keys = read_key_file(key_file)
+            keys = read_key_file(key_file, spacecraft)
         except KeyFileError as exc:
             raise UplinkSecurityError(str(exc)) from None
-        if keys.spacecraft != spacecraft:
-            raise UplinkSecurityError(f"SDLS key file {key_file} is for {keys.spacecraft!r}, not {spacecraft!r}")
         try:
             sa = keys.association(spi)
         except KeyError as exc:

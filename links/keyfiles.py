@@ -18,7 +18,8 @@ class KeyFileError(ValueError):
     """A key file that cannot be used (missing, readable by others, malformed)."""
 
 
-def read_key_file(path: str | os.PathLike) -> KeyFile:
+def read_key_file(path: str | os.PathLike, spacecraft: str | None = None) -> KeyFile:
+    """The key file at ``path``; with ``spacecraft``, it must hold that spacecraft's keys."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as f:
@@ -36,9 +37,12 @@ def read_key_file(path: str | os.PathLike) -> KeyFile:
     except UnicodeDecodeError:
         raise KeyFileError(f"SDLS key file {path}: not UTF-8 text") from None
     try:
-        return parse_key_file(text, str(path))
+        keys = parse_key_file(text, str(path))
     except ValueError as exc:
         raise KeyFileError(str(exc)) from None
+    if spacecraft is not None and keys.spacecraft != spacecraft:
+        raise KeyFileError(f"SDLS key file {path} is for {keys.spacecraft!r}, not {spacecraft!r}")
+    return keys
 
 
 def new_associations(spis: dict[int, str]) -> list[SecurityAssociation]:

@@ -80,11 +80,9 @@ def load_associations(spacecraft: str, paths: Sequence[str]) -> dict[int, Securi
     associations: dict[int, SecurityAssociation] = {}
     for path in paths:
         try:
-            keys = read_key_file(path)
+            keys = read_key_file(path, spacecraft)
         except KeyFileError as exc:
             raise EmulatorError(str(exc)) from None
-        if keys.spacecraft != spacecraft:
-            raise EmulatorError(f"SDLS key file {path} is for {keys.spacecraft!r}, not {spacecraft!r}")
         clash = sorted(set(keys.associations) & set(associations))
         if clash:
             raise EmulatorError(f"SDLS key file {path}: SPI {clash} already given by another key file")

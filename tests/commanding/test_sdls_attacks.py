@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from cython_ext import crc as _crc
 from protocols.ccsds.tcframe import TcFrame
 from protocols.missions import registry
-from tests.commanding.test_send_over_links import PY, TOKEN, free_port, sdls_keys, start, wait_ready
+from tests.commanding.test_send_over_links import PY, TOKEN, free_port, sdls_keys, start, station_config, wait_ready
 
 MISSION = "haiyang2d"
 
@@ -75,23 +75,8 @@ def test_replayed_forged_and_unauthenticated_frames_are_refused_while_the_ground
     with ExitStack() as stack:
         relay = CapturingRelay(up)
         stack.callback(relay.close)
-        config = tmp_path / "gs.toml"
-        config.write_text(f"""
-[station]
-http_listen = "127.0.0.1:{http}"
-[[links]]
-name = "downlink"
-url = "udp://127.0.0.1:{down}"
-[[spacecraft]]
-name = "{MISSION}"
-uplink = "udp://127.0.0.1:{relay.port}"
-{key_line}
-[archive]
-dir = "{tmp_path / 'archive'}"
-[commanding]
-enabled = true
-verification_timeout_s = 30
-""")
+        config = station_config(tmp_path, http, f'url = "udp://127.0.0.1:{down}"', MISSION,
+                                f"udp://127.0.0.1:{relay.port}", key_line)
         fsw = start(stack, [PY, "-m", "flightsw.cli", "run", "--mission", MISSION, "--bitrate", "256000",
                             "--downlink", f"udp://127.0.0.1:{down}", "--uplink", f"udp://127.0.0.1:{up}",
                             "--hk-period", "obdh=1", *key_args], env)

@@ -66,6 +66,30 @@ def sdls_keys(tmp_path, mission) -> tuple[list[str], str]:
     return ["--sdls-keys", str(path)], f'sdls_key_file = "{path}"'
 
 
+def station_config(tmp_path, http: int, link_lines: str, mission: str, uplink: str, key_line: str, *,
+                   verification_timeout_s: float | None = 30):
+    """The ground station's configuration file for one commanded spacecraft."""
+    config = tmp_path / "gs.toml"
+    timeout = f"verification_timeout_s = {verification_timeout_s}" if verification_timeout_s else ""
+    config.write_text(f"""
+[station]
+http_listen = "127.0.0.1:{http}"
+[[links]]
+name = "downlink"
+{link_lines}
+[[spacecraft]]
+name = "{mission}"
+uplink = "{uplink}"
+{key_line}
+[archive]
+dir = "{tmp_path / 'archive'}"
+[commanding]
+enabled = true
+{timeout}
+""")
+    return config
+
+
 class NullModem:
     """Two pseudo-terminals wired back to back, like two UARTs and a cable: what one end
     writes, the other reads.  Yields the two device paths."""
@@ -127,23 +151,7 @@ def run_round_trip(tmp_path, mission, emulator_args, link_lines, uplink, env_ext
     http = free_port()
     env = dict(os.environ, QUEQIAO_API_TOKEN=TOKEN, **(env_extra or {}))
     key_args, key_line = sdls_keys(tmp_path, mission)
-    config = tmp_path / "gs.toml"
-    config.write_text(f"""
-[station]
-http_listen = "127.0.0.1:{http}"
-[[links]]
-name = "downlink"
-{link_lines}
-[[spacecraft]]
-name = "{mission}"
-uplink = "{uplink}"
-{key_line}
-[archive]
-dir = "{tmp_path / 'archive'}"
-[commanding]
-enabled = true
-verification_timeout_s = 30
-""")
+    config = station_config(tmp_path, http, link_lines, mission, uplink, key_line)
     with ExitStack() as stack:
         fsw = start(stack, [PY, "-m", "flightsw.cli", "run", "--mission", mission, "--bitrate", "100000",
                             *emulator_args, *key_args], env)
@@ -187,22 +195,7 @@ def test_send_fails_with_nonzero_exit_when_the_spacecraft_refuses(tmp_path):
     http = free_port()
     env = dict(os.environ, QUEQIAO_API_TOKEN=TOKEN)
     key_args, key_line = sdls_keys(tmp_path, "haiyang2d")
-    config = tmp_path / "gs.toml"
-    config.write_text(f"""
-[station]
-http_listen = "127.0.0.1:{http}"
-[[links]]
-name = "downlink"
-{link_lines}
-[[spacecraft]]
-name = "haiyang2d"
-uplink = "{uplink}"
-{key_line}
-[archive]
-dir = "{tmp_path / 'archive'}"
-[commanding]
-enabled = true
-""")
+    config = station_config(tmp_path, http, link_lines, "haiyang2d", uplink, key_line, verification_timeout_s=None)
     send = [PY, "-m", "groundstation.cli", "send", "--api", f"http://127.0.0.1:{http}", "haiyang2d"]
     with ExitStack() as stack:
         start(stack, [PY, "-m", "flightsw.cli", "run", "--mission", "haiyang2d", "--bitrate", "256000",
