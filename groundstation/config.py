@@ -14,6 +14,7 @@ complete example.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -310,7 +311,7 @@ class Config:
             attempts += [lambda op=op: op.resolve_token(environ) for op in self.commanding.operators]
         for index, sc in enumerate(self.spacecraft):
             if sc.sdls_key_file is not None:
-                attempts.append(lambda sc=sc, index=index: _check_key_file(sc, index))
+                attempts.append(functools.partial(_check_key_file, sc, index))
         for attempt in attempts:
             try:
                 attempt()
