@@ -14,6 +14,8 @@ import time
 import urllib.request
 from contextlib import ExitStack
 
+import pytest
+
 from cython_ext import crc as _crc
 from protocols.ccsds.tcframe import TcFrame
 from protocols.missions import registry
@@ -68,10 +70,11 @@ def send_command(http: int, env: dict, *command: str) -> subprocess.CompletedPro
                            *command, "--wait", "--timeout", "40"], env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_replayed_forged_and_unauthenticated_frames_are_refused_while_the_ground_commands(tmp_path):
+@pytest.mark.parametrize("spi,encrypted", [(1, False), (2, True)], ids=["HMAC-SHA-256", "AES-256-GCM"])
+def test_replayed_forged_and_unauthenticated_frames_are_refused_while_the_ground_commands(tmp_path, spi, encrypted):
     down, up, http = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM), free_port()
     env = dict(os.environ, QUEQIAO_API_TOKEN=TOKEN)
-    key_args, key_line = sdls_keys(tmp_path, MISSION)
+    key_args, key_line = sdls_keys(tmp_path, MISSION, spi)
     with ExitStack() as stack:
         relay = CapturingRelay(up)
         stack.callback(relay.close)
@@ -95,7 +98,11 @@ def test_replayed_forged_and_unauthenticated_frames_are_refused_while_the_ground
         recorded = ad[0]
         sc = registry().spacecraft(MISSION)
         plain_packet = sc.command("PING").build(sequence_count=77)
-        assert plain_packet[:2] in recorded  # authentication only: the packet travels in clear
+        # The packet's identity and length words: in clear after SPI and sequence number with HMAC-SHA-256,
+        # encrypted after SPI, IV and sequence number with AES-256-GCM.
+        offset = 5 + 2 + (12 if encrypted else 0) + 4
+        seen_words = recorded[offset:offset + 2] + recorded[offset + 4:offset + 6]
+        assert (seen_words == plain_packet[:2] + plain_packet[4:6]) is not encrypted, recorded.hex()
         forged = bytearray(recorded)
         forged[-20] ^= 0x01  # a bit of the packet's error control changed, FECF redone: only the MAC can tell
         forged[-2:] = _crc.crc16(bytes(forged[:-2])).to_bytes(2, "big")
@@ -122,4 +129,4 @@ def test_replayed_forged_and_unauthenticated_frames_are_refused_while_the_ground
     events = re.findall(r"event haiyang2d: tc_frame_rejected_security (\{.*\})", log)
     reasons = [re.search(r"'reason': '(\w+)'", e).group(1) for e in events]
     assert reasons == ["REPLAYED", "FORGED", "UNAUTHENTICATED"], log[-3000:]
-    assert "'spi': 1" in events[0] and "'spi': 1" in events[1]
+    assert f"'spi': {spi}" in events[0] and f"'spi': {spi}" in events[1]

@@ -58,12 +58,14 @@ def wait_ready(http: int, process: subprocess.Popen, commanded: str) -> None:
 INSTRUMENT = {"zhurong": "ROPER", "haiyang2d": "ALTIMETER"}
 
 
-def sdls_keys(tmp_path, mission) -> tuple[list[str], str]:
-    """For a spacecraft that requires SDLS: (the emulator's --sdls-keys arguments, the [[spacecraft]] line)."""
+def sdls_keys(tmp_path, mission, spi: int = 1) -> tuple[list[str], str]:
+    """For a spacecraft that requires SDLS: (the emulator's --sdls-keys arguments, the [[spacecraft]] lines).
+    The key file holds SPI 1 (HMAC-SHA-256) and SPI 2 (AES-256-GCM); the ground uses ``spi``."""
     if not registry().spacecraft(mission).sdls_required:
         return [], ""
-    path = write_key_file(tmp_path / f"{mission}.sdls.toml", mission, new_associations({1: "HMAC-SHA-256"}))
-    return ["--sdls-keys", str(path)], f'sdls_key_file = "{path}"'
+    path = write_key_file(tmp_path / f"{mission}.sdls.toml", mission,
+                          new_associations({1: "HMAC-SHA-256", 2: "AES-256-GCM"}))
+    return ["--sdls-keys", str(path)], f'sdls_key_file = "{path}"\nsdls_spi = {spi}'
 
 
 def station_config(tmp_path, http: int, link_lines: str, mission: str, uplink: str, key_line: str, *,
