@@ -101,7 +101,7 @@ HOUSEKEEPING = (
                    "rhu_heat" / param(U16, "W", "Heat delivered by the radioisotope heater loop", Linear(0.1),
                                       warn=(40, 130), crit=(20, 150)),
                ]),
-    obdh_hk(apid=PLATFORM, sid=3, period=60.0, storage_gbit=64),
+    obdh_hk(apid=PLATFORM, sid=3, period=60.0, storage_gbit=64, sdls=True),
     HousekeepingPacket("comms", apid=PLATFORM, sid=4, subsystem="comms", period=60.0,
                        description="X-band direct-to-Earth link and high-gain antenna", fields=[
         *radio_fields("xband", "X-band", tx_power=((15, 45), (10, 55)), rx_level=((-150, -95), (-160, -85)),
@@ -226,4 +226,5 @@ SPACECRAFT = Spacecraft(
     housekeeping=HOUSEKEEPING,
     events=EVENTS,
     commands=COMMANDS,
+    sdls_required=True,
 )

@@ -549,6 +549,8 @@ class Spacecraft:
     instruments: tuple[Instrument, ...] = ()
     #: PUS 1 verification and 17,2 ping reports; None = the standard set for the APIDs that take commands.
     reports: tuple[ServiceReport, ...] | None = None
+    #: Telecommand frames must be authenticated (CCSDS 355.0-B-2 SDLS); the emulator refuses all others.
+    sdls_required: bool = False
     #: Where this definition came from (module name or file), filled by the registry.
     origin: str = field(default="", compare=False)
     #: Every housekeeping parameter must have limits (built-in missions); an imported XTCE

@@ -32,6 +32,8 @@ EXEC = {v: k for k, v in EXECUTION_FAILURES.items()}
 
 def make(name: str = "zhurong", **config: Any) -> FlightSoftware:
     model_class = config.pop("model_class", None)
+    # These tests are about the runtime with plain TC frames; uplink security: test_fsw_sdls.py.
+    config.setdefault("sdls_required", False)
     return FlightSoftware(registry().spacecraft(name), RuntimeConfig(virtual=True, start=START, **config),
                           model_class=model_class)
 
