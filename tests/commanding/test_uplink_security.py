@@ -47,7 +47,7 @@ def test_config_keys_are_validated(tmp_path):
     with pytest.raises(ConfigError) as err:
         config(tmp_path, "sdls_spi = 70000")
     text = str(err.value)
-    assert "spacecraft[0].sdls_spi: an SPI is 1..65534" in text
+    assert "spacecraft[0].sdls_spi: must be <= 65534, not 70000" in text
     assert "spacecraft[0].sdls_spi: needs sdls_key_file" in text
 
 

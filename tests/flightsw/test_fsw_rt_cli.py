@@ -30,7 +30,8 @@ def test_missions_json(capsys):
     assert zhurong["scid"] == 83 and zhurong["tc_apid"] == 288
     assert zhurong["vcids"] == [1, 3, 63] and 289 in zhurong["tm_apids"]
     assert {m["name"]: m["sdls_required"] for m in listed if m["name"] in registry()} == {
-        "zhurong": False, "tianwen1": False, "change5-orbiter": False, "haiyang2d": True, "ilrs-lander": True}
+        "zhurong": False, "tianwen1": False, "change5-orbiter": False, "change5-lander": False, "haiyang2d": True,
+        "ilrs-lander": True}
 
 
 def test_missions_text(capsys):

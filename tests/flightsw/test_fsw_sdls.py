@@ -34,7 +34,8 @@ def event_aux(ground: Ground) -> list[dict]:
 
 def test_profiles_say_who_requires_sdls():
     assert {sc.name: sc.sdls_required for sc in registry()} == {
-        "zhurong": False, "tianwen1": False, "change5-orbiter": False, "haiyang2d": True, "ilrs-lander": True}
+        "zhurong": False, "tianwen1": False, "change5-orbiter": False, "change5-lander": False, "haiyang2d": True,
+        "ilrs-lander": True}
 
 
 @pytest.mark.parametrize("mission", ["haiyang2d", "ilrs-lander"])
