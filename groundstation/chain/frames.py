@@ -4,20 +4,39 @@ from __future__ import annotations
 import numpy as np
 
 from cython_ext import crc as _crc
+from groundstation.chain.labels import LabelOf, declared_vcids
 from groundstation.chain.stage import FrameBatch, Stage, StageContext
 from protocols.ccsds.tmframe import decode_headers
+
+#: Frames/s assumed when the mission database gives no symbol rate: more than the daemon ingests.
+DEFAULT_MAX_FRAME_RATE = 100_000.0
+#: A frame count gap is taken as lost frames while it is at most this many times what the link
+#: could have sent since the VC's last batch (plus :data:`GAP_SLACK` frames); beyond, it is a resync.
+GAP_RATE_MARGIN = 2.0
+GAP_SLACK = 64
 
 
 class FrameChecks(Stage):
     """Keeps the frames of a batch that have the profile's length and a good FECF; counts frames and
     frame count gaps per virtual channel (idle frames are counted but not gap-checked) and hands
-    the newest CLCW to the commanding side."""
+    the newest CLCW to the commanding side.
+
+    A gap is plausibility-checked against the link rate: more frames "lost" than the link could
+    have sent since the VC's last batch (a flipped count bit, a foreign frame, a reset on board)
+    is a resync, counted in ``queqiao_frame_count_resyncs_total``, not in the frames lost.  The
+    rate is the mission's symbol rate over the frame's bits (an upper bound: coding only adds
+    symbols), else :data:`DEFAULT_MAX_FRAME_RATE`."""
 
     name = "fecf"
 
     def __init__(self, context: StageContext) -> None:
         super().__init__(context)
         self.vc_expected: dict[int, int] = {}
+        self.vc_receipt: dict[int, float] = {}
+        self.vc_label = LabelOf(declared_vcids(context.spacecraft))
+        symbol_rate = context.spacecraft.profile.symbol_rate
+        self.max_frame_rate = symbol_rate / (8 * context.profile.frame_length) if symbol_rate else \
+            DEFAULT_MAX_FRAME_RATE
 
     def process(self, batch: FrameBatch) -> FrameBatch | None:
         ctx = self.context
@@ -43,7 +62,7 @@ class FrameChecks(Stage):
             if not good:
                 return None
         ctx.state.last_frame_time = batch.receipt
-        self.count_vc(rows)
+        self.count_vc(rows, batch.receipt)
         if ctx.profile.ocf_offset is not None and ctx.events.on_clcw is not None:
             self.clcw(good[-1], ctx.profile.ocf_offset, ctx.events.on_clcw)
         return FrameBatch(batch.link, good, batch.receipt)
@@ -54,7 +73,7 @@ class FrameChecks(Stage):
         self.count("rejected", stage=reason)
         ctx.log.warning(f"{link}:{reason}", "link %s: %s frame rejected (%s): %s", link, ctx.name, reason, detail)
 
-    def count_vc(self, rows: np.ndarray) -> None:
+    def count_vc(self, rows: np.ndarray, receipt: float) -> None:
         """VC frame counter gaps, per virtual channel."""
         ctx = self.context
         p = ctx.profile
@@ -62,7 +81,8 @@ class FrameChecks(Stage):
         vcids, counts = h["vcid"], h["vc_count"]
         for vcid in np.unique(vcids).tolist():
             vc = counts[vcids == vcid]
-            ctx.metrics.inc("queqiao_frames_total", (ctx.name, str(vcid)), int(vc.size))
+            labels = (ctx.name, self.vc_label(vcid))
+            ctx.metrics.inc("queqiao_frames_total", labels, int(vc.size))
             if vcid == p.idle_vcid:
                 continue
             expected = self.vc_expected.get(vcid)
@@ -70,11 +90,27 @@ class FrameChecks(Stage):
             previous = np.empty_like(vc)
             previous[1:] = (vc[:-1] + 1) % p.count_modulus
             previous[0] = vc[0] if expected is None else expected
-            for at in np.flatnonzero(vc != previous).tolist():
-                lost = (int(vc[at]) - int(previous[at])) % p.count_modulus
-                ctx.metrics.inc("queqiao_frame_gaps_total", (ctx.name, str(vcid)), lost)
-                ctx.log.warning(f"{ctx.name}:vc{vcid}:gap", "%s VC%d: %d frame(s) lost (count %d, expected %d)",
-                                ctx.name, vcid, lost, int(vc[at]), int(previous[at]))
+            gaps = np.flatnonzero(vc != previous).tolist()
+            if gaps:
+                elapsed = max(receipt - self.vc_receipt.get(vcid, receipt), 0.0)
+                plausible = GAP_RATE_MARGIN * self.max_frame_rate * elapsed + GAP_SLACK + vc.size
+                for at in gaps:
+                    self.gap(vcid, labels, int(vc[at]), int(previous[at]), plausible)
+            self.vc_receipt[vcid] = receipt
+
+    def gap(self, vcid: int, labels: tuple[str, str], count: int, expected: int, plausible: float) -> None:
+        ctx = self.context
+        lost = (count - expected) % ctx.profile.count_modulus
+        if lost > plausible:
+            ctx.metrics.inc("queqiao_frame_count_resyncs_total", labels)
+            self.count("resync", stage="vc_count")
+            ctx.log.warning(f"{ctx.name}:vc{vcid}:resync", "%s VC%d: count %d, expected %d: %d frames is more than "
+                            "the link could have sent (%.0f); resynchronised", ctx.name, vcid, count, expected, lost,
+                            plausible)
+            return
+        ctx.metrics.inc("queqiao_frame_gaps_total", labels, lost)
+        ctx.log.warning(f"{ctx.name}:vc{vcid}:gap", "%s VC%d: %d frame(s) lost (count %d, expected %d)",
+                        ctx.name, vcid, lost, count, expected)
 
     def clcw(self, frame: bytes, start: int, hook) -> None:
         word = int.from_bytes(frame[start:start + 4], "big")
