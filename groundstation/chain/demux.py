@@ -23,7 +23,7 @@ class Demultiplexer(Stage):
 
     def process(self, batch: FrameBatch) -> PacketBatch | None:
         ctx = self.context
-        found = self.demux.feed_batch(batch.frames)
+        found = self.demux.feed_batch(batch.frames, batch.headers)
         for anomaly in found.anomalies:
             if anomaly.kind == "frame_gap":
                 continue

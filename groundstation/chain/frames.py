@@ -7,6 +7,7 @@ from cython_ext import crc as _crc
 from groundstation.chain.labels import LabelOf, declared_vcids
 from groundstation.chain.stage import FrameBatch, Stage, StageContext
 from protocols.ccsds.tmframe import decode_headers
+from protocols.ccsds.vcmux import BATCH_FIELDS
 
 #: Frames/s assumed when the mission database gives no symbol rate: more than the daemon ingests.
 DEFAULT_MAX_FRAME_RATE = 100_000.0
@@ -62,10 +63,12 @@ class FrameChecks(Stage):
             if not good:
                 return None
         ctx.state.last_frame_time = batch.receipt
-        self.count_vc(rows, batch.receipt)
-        if ctx.profile.ocf_offset is not None and ctx.events.on_clcw is not None:
-            self.clcw(good[-1], ctx.profile.ocf_offset, ctx.events.on_clcw)
-        return FrameBatch(batch.link, good, batch.receipt)
+        p = ctx.profile
+        headers = decode_headers(rows, p.kind, p.zone_offset, fields=BATCH_FIELDS)
+        self.count_vc(headers, batch.receipt)
+        if p.ocf_offset is not None and ctx.events.on_clcw is not None:
+            self.clcw(good[-1], p.ocf_offset, ctx.events.on_clcw)
+        return FrameBatch(batch.link, good, batch.receipt, headers)
 
     def reject(self, link: str, reason: str, detail: str) -> None:
         ctx = self.context
@@ -73,14 +76,14 @@ class FrameChecks(Stage):
         self.count("rejected", stage=reason)
         ctx.log.warning(f"{link}:{reason}", "link %s: %s frame rejected (%s): %s", link, ctx.name, reason, detail)
 
-    def count_vc(self, rows: np.ndarray, receipt: float) -> None:
+    def count_vc(self, headers: dict[str, np.ndarray], receipt: float) -> None:
         """VC frame counter gaps, per virtual channel."""
         ctx = self.context
         p = ctx.profile
-        h = decode_headers(rows, p.kind, fields=("vcid", "vc_count"))
-        vcids, counts = h["vcid"], h["vc_count"]
-        for vcid in np.unique(vcids).tolist():
-            vc = counts[vcids == vcid]
+        vcids, counts = headers["vcid"], headers["vc_count"]
+        single = bool((vcids == vcids[0]).all())
+        for vcid in [int(vcids[0])] if single else np.unique(vcids).tolist():
+            vc = counts if single else counts[vcids == vcid]
             labels = (ctx.name, self.vc_label(vcid))
             ctx.metrics.inc("queqiao_frames_total", labels, int(vc.size))
             if vcid == p.idle_vcid:

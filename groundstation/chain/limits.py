@@ -6,6 +6,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from groundstation.alarms import AlarmPolicy, ParameterAlarm, Transition, override_limits
 from groundstation.chain.stage import DecodedBatch, DecodedGroup, Stage, StageContext, log
 from protocols.missions import PacketDef
@@ -44,6 +46,7 @@ class LimitCheck(Stage):
         self.overrides = dict(overrides or {})
         self.exports: dict[str, list[ParameterExport]] = {}
         self.alarms: dict[tuple[str, str], ParameterAlarm | None] = {}
+        self.screens: dict[str, tuple[list[int], list[ParameterAlarm], np.ndarray, np.ndarray]] = {}
 
     def process(self, batch: DecodedBatch) -> DecodedBatch:
         for group in batch.groups:
@@ -60,18 +63,52 @@ class LimitCheck(Stage):
         return exports
 
     def check(self, group: DecodedGroup, receipt: float) -> list[ParameterValue]:
-        out = []
-        for export in self.parameters(group.definition):
+        exports = self.parameters(group.definition)
+        columns = []
+        for export in exports:
             alarm = self.alarm(export)
             column = group.raw[export.path]
-            eng = export.parameter.calibration.to_eng_array(column if alarm is not None else column[-1:])
-            state = LimitState.NOMINAL
-            if alarm is not None:
+            columns.append(export.parameter.calibration.to_eng_array(column if alarm is not None else column[-1:]))
+        quiet = self.quiet(group.definition, columns)
+        out = []
+        for k, export in enumerate(exports):
+            alarm, eng, state = self.alarms[(export.subsystem, export.name)], columns[k], LimitState.NOMINAL
+            if alarm is not None and k not in quiet:
                 for transition in alarm.update(eng):
                     self.transition(export, transition, receipt, group.onboard)
                 state = alarm.state
-            out.append(ParameterValue(export, eng[-1].item(), column[-1].item(), state))
+            out.append(ParameterValue(export, eng[-1].item(), group.raw[export.path][-1].item(), state))
         return out
+
+    def quiet(self, definition: PacketDef, columns: list) -> set[int]:
+        """Exports whose alarm is settled and every sample inside its nominal range: nothing to run
+        (the common case, screened for all of a definition's numeric limits in one comparison)."""
+        screen = self.screens.get(definition.name)
+        if screen is None:
+            screen = self.screens[definition.name] = self._screen(definition)
+        index, alarms, low, high = screen
+        settled = [k for k, alarm in zip(index, alarms, strict=True) if alarm.settled]
+        if not settled:
+            return set()
+        if len(settled) != len(index):
+            rows = [index.index(k) for k in settled]
+            low, high = low[rows], high[rows]
+        block = np.vstack([columns[k] for k in settled])
+        inside = ((block >= low) & (block <= high)).all(axis=1)
+        return {k for k, ok in zip(settled, inside.tolist(), strict=True) if ok}
+
+    def _screen(self, definition: PacketDef) -> tuple[list[int], list[ParameterAlarm], np.ndarray, np.ndarray]:
+        index, alarms, bounds = [], [], []
+        for k, export in enumerate(self.parameters(definition)):
+            alarm = self.alarm(export)
+            span = alarm.nominal_range() if alarm is not None else None
+            if alarm is not None and span is not None:
+                index.append(k)
+                alarms.append(alarm)
+                bounds.append(span)
+        low = np.array([[b[0]] for b in bounds], dtype=np.float64).reshape(-1, 1)
+        high = np.array([[b[1]] for b in bounds], dtype=np.float64).reshape(-1, 1)
+        return index, alarms, low, high
 
     def alarm(self, export: ParameterExport) -> ParameterAlarm | None:
         key = (export.subsystem, export.name)

@@ -52,10 +52,15 @@ class SequenceCheck(Stage):
         self.checked = {d.apid for d in context.spacecraft.packets if d.packet_type == 0}
 
     def process(self, batch: PacketBatch) -> PacketBatch | None:
-        order = np.argsort(batch.apids, kind="stable")
-        values, starts = np.unique(batch.apids[order], return_index=True)
+        apids = batch.apids
+        if (apids == apids[0]).all():  # one APID (a quiet link's frame): no grouping
+            split = [(int(apids[0]), np.arange(apids.size))]
+        else:
+            order = np.argsort(apids, kind="stable")
+            values, starts = np.unique(apids[order], return_index=True)
+            split = list(zip(values.tolist(), np.split(order, starts[1:]), strict=True))
         groups = []
-        for apid, members in zip(values.tolist(), np.split(order, starts[1:]), strict=True):
+        for apid, members in split:
             members = members[self.check(apid, batch.counts[members])]
             if members.size:
                 groups.append((apid, members))

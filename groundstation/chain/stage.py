@@ -84,6 +84,8 @@ class FrameBatch:
     link: str
     frames: list[bytes]
     receipt: float
+    #: The frames' header columns (:func:`protocols.ccsds.tmframe.decode_headers`), once decoded.
+    headers: dict[str, np.ndarray] | None = None
 
 
 @dataclass

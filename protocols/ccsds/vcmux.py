@@ -298,13 +298,14 @@ class FrameDemux:
         self._index = 0  # frames seen
         self._columns = _ColumnWalk(self) if column_walk and profile.kind == "TM" else None
 
-    def feed_batch(self, frames: list[bytes]) -> PacketColumns:
+    def feed_batch(self, frames: list[bytes], headers: dict[str, np.ndarray] | None = None) -> PacketColumns:
         """Like :meth:`feed` (same packets in the same order, same anomalies and counters, same state
         after), as columns.  A clean TM batch (every pointer agrees with the packet boundaries, no
         synchronisation flag, no idle-only frames on a data VC) is split per VC in one kernel call
-        per run of consecutive frames; any other batch is walked frame by frame."""
+        per run of consecutive frames; any other batch is walked frame by frame.  ``headers``: the
+        frames' :func:`decode_headers` columns when the caller has them (at least :data:`BATCH_FIELDS`)."""
         if self._columns is not None and frames:
-            done = self._columns.feed(frames)
+            done = self._columns.feed(frames, headers)
             if done is not None:
                 return done
         result = self.feed(frames)
@@ -551,6 +552,10 @@ class FrameDemux:
         result.packets.append(DemuxPacket(scid, vcid, frame, offset, data))
 
 
+#: Header fields the column walk reads (what :meth:`FrameDemux.feed_batch` needs in ``headers``).
+BATCH_FIELDS = ("version", "scid", "vcid", "vc_count", "fhp", "sync_flag")
+
+
 class _ColumnWalk:
     """:meth:`FrameDemux.feed_batch` for clean TM batches: packets found per VC in columns.
 
@@ -567,7 +572,7 @@ class _ColumnWalk:
     def __init__(self, demux: FrameDemux) -> None:
         self.demux = demux
 
-    def feed(self, frames: list[bytes]) -> PacketColumns | None:
+    def feed(self, frames: list[bytes], h: dict[str, np.ndarray] | None) -> PacketColumns | None:
         demux, p = self.demux, self.demux.profile
         fl = p.frame_length
         n = len(frames)
@@ -577,7 +582,8 @@ class _ColumnWalk:
         rows = np.frombuffer(data, dtype=np.uint8).reshape(n, fl)
         if demux.check_fecf and not all(demux._fecf_ok(data, n)):
             return None
-        h = decode_headers(rows, "TM")
+        if h is None:
+            h = decode_headers(rows, "TM", fields=BATCH_FIELDS)
         scids = h["scid"]
         if (h["version"] != p.version).any() or h["sync_flag"].any() or (scids != scids[0]).any():
             return None
@@ -586,8 +592,10 @@ class _ColumnWalk:
             return None
         scid = int(scids[0])
         plans = []
-        for vcid in np.unique(vcids).tolist():
-            plan = self._plan(rows, scid, vcid, np.flatnonzero(vcids == vcid), counts, fhps)
+        one = int(vcids[0]) if (vcids == vcids[0]).all() else None
+        for vcid in [one] if one is not None else np.unique(vcids).tolist():
+            index = np.arange(n) if one is not None else np.flatnonzero(vcids == vcid)
+            plan = self._plan(rows, scid, vcid, index, counts, fhps)
             if plan is None:
                 return None
             plans.append(plan)
@@ -679,7 +687,7 @@ class _ColumnWalk:
         expected = np.full(k, FHP_NO_PACKET_START, dtype=np.int64)
         if starts.size:
             # Starts ascend: the first of each frame is where the frame changes (no sort needed).
-            at = np.flatnonzero(np.diff(frame_of, prepend=-1))
+            at = np.flatnonzero(np.concatenate(([True], frame_of[1:] != frame_of[:-1])))
             head = frame_of[at]
             expected[head] = starts[at] - head * zl
         if (expected[first:] != fhp[first:]).any():
