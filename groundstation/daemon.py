@@ -36,7 +36,6 @@ from groundstation.metrics import LATENCY_BUCKETS, Metrics
 from groundstation.mqtt_sink import MqttPublisher
 from links import Backoff, Link, LinkClosed, open_link
 from protocols.ccsds.sync import FrameSynchronizer
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.missions import Registry
 from protocols.missions import registry as mission_registry
 
@@ -105,7 +104,7 @@ class Daemon:
                                    f"links.spacecraft so the synchroniser knows the frame length")
             if lc.spacecraft not in self.registry:
                 raise StartupError(f"link {lc.name}: unknown spacecraft {lc.spacecraft!r}")
-            profile = FrameProfile.from_mission(self.registry.spacecraft(lc.spacecraft).profile)
+            profile = self.registry.spacecraft(lc.spacecraft).profile.frame
             runtime.frame_length = profile.frame_length
             runtime.derandomize = profile.randomized
         return runtime

@@ -95,7 +95,7 @@ class LimitCheck(Stage):
             low, high = low[rows], high[rows]
         block = np.vstack([columns[k] for k in settled])
         inside = ((block >= low) & (block <= high)).all(axis=1)
-        return {k for k, ok in zip(settled, inside.tolist(), strict=True) if ok}
+        return {settled[i] for i in np.flatnonzero(inside).tolist()}
 
     def _screen(self, definition: PacketDef) -> tuple[list[int], list[ParameterAlarm], np.ndarray, np.ndarray]:
         index, alarms, bounds = [], [], []

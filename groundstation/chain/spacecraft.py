@@ -21,7 +21,6 @@ from groundstation.chain.stage import (
     log,
 )
 from groundstation.metrics import Metrics
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.missions import Spacecraft
 
 
@@ -47,7 +46,7 @@ class SpacecraftChain:
                  column_walk: bool = True) -> None:
         self.spacecraft = spacecraft
         self.name = spacecraft.name
-        self.profile = FrameProfile.from_mission(spacecraft.profile)
+        self.profile = spacecraft.profile.frame
         self.state = SpacecraftState()
         self.context = StageContext(spacecraft, self.profile, metrics, events, logger or RateLimitedLog(log),
                                     self.state)

@@ -131,15 +131,6 @@ class FrameProfile:
         if self.zone_length < 1:
             raise ValueError(f"frame length {self.frame_length} leaves no room for data")
 
-    @classmethod
-    def from_mission(cls, mission_profile) -> FrameProfile:
-        """From a mission database profile (:class:`protocols.missions.model.FrameProfile`), read by name."""
-        kind = getattr(mission_profile.frame_type, "value", mission_profile.frame_type)
-        return cls(frame_length=mission_profile.frame_length, has_ocf=bool(mission_profile.ocf),
-                   has_fecf=bool(mission_profile.fecf), randomized=bool(mission_profile.randomizer),
-                   kind=str(kind).upper(), aos_fhec=bool(getattr(mission_profile, "fhec", False)),
-                   insert_zone_length=int(getattr(mission_profile, "insert_zone", 0) or 0))
-
     @property
     def version(self) -> int:
         return TM_VERSION if self.kind == "TM" else AOS_VERSION
@@ -563,7 +554,7 @@ def parse_tm_frame(buffer, profile: FrameProfile, offset: int = 0, *, verify: bo
     z = offset + profile.zone_offset
     ocf = None
     if profile.has_ocf:
-        o = offset + profile.ocf_offset
+        o = offset + profile.zone_offset + profile.zone_length  # the OCF follows the data
         ocf = int.from_bytes(buffer[o:o + OCF_LENGTH], "big")
     return TmFrame(scid, vcid, bytes(buffer[z:z + profile.zone_length]), fhp, mc, vc, ocf, secondary, sh_version,
                    sync, order, seglen, version, ok)
@@ -627,7 +618,7 @@ def parse_aos_frame(buffer, profile: FrameProfile, offset: int = 0, *, verify: b
     z = offset + profile.zone_offset
     ocf = None
     if profile.has_ocf:
-        o = offset + profile.ocf_offset
+        o = offset + profile.zone_offset + profile.zone_length  # the OCF follows the data
         ocf = int.from_bytes(buffer[o:o + OCF_LENGTH], "big")
     return AosFrame(scid, vcid, bytes(buffer[z:z + profile.zone_length]), fhp, vc, ocf, replay, usage, cycle, fhec,
                     insert, version, ok, fhec_ok)

@@ -39,9 +39,9 @@ from protocols.missions.common import (
 from protocols.missions.model import (
     Apid,
     Command,
+    Downlink,
     EventReport,
     FrameProfile,
-    FrameType,
     HousekeepingPacket,
     Instrument,
     Spacecraft,
@@ -153,8 +153,8 @@ SPACECRAFT = Spacecraft(
     name="change5-orbiter",
     scid=91,
     description="Chang'e-5 orbiter in its extended mission around Sun-Earth L1",
-    profile=FrameProfile(
-        frame_type=FrameType.AOS, frame_length=220, ocf=False, fecf=False, randomizer=True,
+    profile=Downlink(
+        frame=FrameProfile(kind="AOS", frame_length=220, has_ocf=False, has_fecf=False, randomized=True),
         virtual_channels=(
             VirtualChannel(1, "realtime", "Real-time telemetry"),
             VirtualChannel(3, "playback", "Replay of stored telemetry"),

@@ -11,7 +11,6 @@ from cython_ext import crc as _crc
 from groundstation.chain import ChainEvents, FrameChain
 from groundstation.chain.demux import Demultiplexer
 from groundstation.metrics import Metrics
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.ccsds.vcmux import FrameMux
 from protocols.missions import registry
 
@@ -74,7 +73,7 @@ def frame_sequence(seed: int) -> list[list[bytes]]:
     rng = random.Random(seed)
     damage = (0.0, 0.003, 0.01, 0.04)[seed % 4]  # per-frame odds of each kind of damage
     sc = registry().spacecraft("haiyang2d")
-    profile = FrameProfile.from_mission(sc.profile)
+    profile = sc.profile.frame
     mux = FrameMux(profile, sc.scid)
     frames: list[bytes] = []
     for vcid, packet in packets_for(rng, 6000):
@@ -150,7 +149,7 @@ def test_clean_batches_take_the_fast_path():
     demux.feed = lambda frames: calls.append(len(frames)) or original(frames)
     rng = random.Random(3)
     s = registry().spacecraft("haiyang2d")
-    mux = FrameMux(FrameProfile.from_mission(s.profile), s.scid)
+    mux = FrameMux(s.profile.frame, s.scid)
     hk = [d for d in s.packets if d.kind == "housekeeping"]
     seq: dict[int, int] = {}
     sent = 0
@@ -183,7 +182,7 @@ def _hk(d, n: int) -> bytes:
 def test_idle_only_frames_after_a_gap_drop_the_packet_in_progress():
     """Frames of only idle data on a data VC, after a gap: the packet in progress is dropped, as FrameDemux does."""
     s = registry().spacecraft("haiyang2d")
-    profile = FrameProfile.from_mission(s.profile)
+    profile = s.profile.frame
     hk = [d for d in s.packets if d.kind == "housekeeping"]
     mux = FrameMux(profile, s.scid)
     for n in range(60):

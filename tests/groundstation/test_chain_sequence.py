@@ -92,7 +92,7 @@ def test_unknown_apids_are_unknown_not_duplicates_and_undeclared_ones_share_one_
     packet = bytearray(sc.housekeeping[0].build(_values(sc.housekeeping[0]), sequence_count=7))
     packet[0] = (packet[0] & 0xF8) | (undeclared >> 8)
     packet[1] = undeclared & 0xFF
-    profile = FrameProfile.from_mission(sc.profile)
+    profile = sc.profile.frame
     mux = FrameMux(profile, sc.scid)
     mux.push_many(sc.profile.realtime_vc, [bytes(packet)] * 4)  # the same count four times
     chain.process("udp", mux.frames(), receipt=1.0)
@@ -110,7 +110,7 @@ def _values(packet) -> dict:
 
 def aos_frames(name: str, count: int) -> tuple[list[bytes], FrameProfile]:
     sc = registry().spacecraft(name)
-    profile = FrameProfile.from_mission(sc.profile)
+    profile = sc.profile.frame
     mux = FrameMux(profile, sc.scid)
     hk = sc.housekeeping[0]
     mux.push_many(sc.profile.realtime_vc, [hk.build(_values(hk), sequence_count=n) for n in range(count)])
@@ -146,7 +146,7 @@ def test_a_real_outage_is_still_counted_as_lost_frames():
 def test_an_undeclared_vcid_is_counted_under_one_label():
     sc = registry().spacecraft("haiyang2d")
     undeclared = next(v for v in range(8) if v not in declared_vcids(sc))
-    profile = FrameProfile.from_mission(sc.profile)
+    profile = sc.profile.frame
     mux = FrameMux(profile, sc.scid)
     hk = sc.housekeeping[0]
     mux.push_many(undeclared, [hk.build(_values(hk), sequence_count=n) for n in range(30)])
