@@ -26,6 +26,7 @@ class DefinitionResolver(Stage):
             if definition.packet_type == 0:  # telemetry only
                 self.candidates[definition.apid].append(definition)
         self._by_pus: dict[int, dict[int, list[PacketDef]]] = {}  # APID -> service << 8 | subtype -> candidates
+        self._steps: dict[tuple[int, int], list[tuple[int, dict[int, PacketDef], PacketDef | None]]] = {}
 
     def process(self, batch: PacketBatch) -> PacketBatch | None:
         parts: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -48,6 +49,24 @@ class DefinitionResolver(Stage):
         groups.sort(key=lambda g: int(g.rows[0]))
         batch.definitions = groups
         return batch if groups else None
+
+    def _keyed(self, apid: int, code: int, definitions) -> list[tuple[int, dict[int, PacketDef], PacketDef | None]]:
+        """The candidates of one APID and PUS code as steps in definition order: (key offset, key ->
+        definition, the first keyless definition after them or None).  The first match wins, as in
+        a walk over the candidates one by one."""
+        steps = self._steps.get((apid, code))
+        if steps is None:
+            steps = []
+            for definition in definitions:
+                at = definition.key_offset
+                if at is None:
+                    steps.append((0, {}, definition))
+                    break  # a keyless definition takes everything left: later ones never match
+                if not steps or steps[-1][0] != at or steps[-1][2] is not None:
+                    steps.append((at, {}, None))
+                steps[-1][1].setdefault(definition.key, definition)
+            self._steps[(apid, code)] = steps
+        return steps
 
     def resolve(self, apid: int, batch: PacketBatch, members: np.ndarray) -> list[tuple[PacketDef, np.ndarray]]:
         """(definition, packet indices) for one APID's packets; the others are rejected."""
@@ -73,17 +92,23 @@ class DefinitionResolver(Stage):
                 by_pus[(definition.service << 8) | definition.subtype].append(definition)
         out = []
         for code in np.unique(codes[open_]).tolist():
-            for definition in by_pus.get(code, ()):
-                match = open_ & (codes == code)
-                at = definition.key_offset
-                if at is not None:  # a key: the first two octets after the PUS header
-                    fits = lengths >= at + 2
-                    where = np.where(match & fits, offsets + at, 0)
-                    key = (stream[where].astype(np.int64) << 8) | stream[where + 1]
-                    match &= fits & (key == definition.key)
-                if match.any():
-                    out.append((definition, members[match]))
-                    open_ &= ~match
+            same = open_ & (codes == code)
+            for at, by_key, plain in self._keyed(apid, code, by_pus.get(code, ())):
+                if by_key:
+                    fits = same & (lengths >= at + 2)
+                    where = np.where(fits, offsets + at, 0)
+                    keys = (stream[where].astype(np.int64) << 8) | stream[where + 1]
+                    for key in np.unique(keys[fits]).tolist():
+                        definition = by_key.get(key)
+                        if definition is not None:
+                            match = fits & (keys == key)
+                            out.append((definition, members[match]))
+                            same &= ~match
+                            open_ &= ~match
+                if plain is not None and same.any():
+                    out.append((plain, members[same]))
+                    open_ &= ~same
+                    same = np.zeros_like(same)
         for i in np.flatnonzero(open_).tolist():
             self.reject_packet("unknown_packet", batch.packet(int(members[i])),
                                f"APID {apid} PUS {int(service[i])},{int(subtype[i])}")

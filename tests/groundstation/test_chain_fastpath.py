@@ -203,3 +203,50 @@ def test_idle_only_frames_after_a_gap_drop_the_packet_in_progress():
     assert fast_seen == ref_seen
     a, b = demux_of(fast), demux_of(ref)
     assert a.counters == b.counters and a.counters["dropped_octets"] > 0
+
+
+def _resolve_one(candidates, data: bytes):
+    """The resolution of one packet as the mission database defines it: the first candidate (in
+    definition order) whose service, subtype and key match; None when none does."""
+    if len(candidates) == 1:
+        return candidates[0].name
+    if len(data) < 9:
+        return None
+    for d in candidates:
+        if (d.service, d.subtype) != (data[7], data[8]):
+            continue
+        if d.key is None:
+            return d.name
+        at = d.key_offset
+        if len(data) >= at + 2 and ((data[at] << 8) | data[at + 1]) == d.key:
+            return d.name
+    return None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_resolver_picks_what_a_packet_by_packet_walk_picks(seed):
+    import numpy as np
+
+    from groundstation.chain.resolve import DefinitionResolver
+    from protocols.ccsds.vcmux import PacketColumns
+
+    chain, metrics, _ = make_chain(False)
+    resolver = chain.chains["haiyang2d"].stage(DefinitionResolver)
+    packets = [p for _, p in packets_for(random.Random(seed), 3000)]
+    found = PacketColumns.of(packets, [])
+    apids = np.array([((p[0] & 7) << 8) | p[1] for p in packets])
+    got = {}
+    for apid in np.unique(apids).tolist():
+        members = np.flatnonzero(apids == apid)
+        batch = type("B", (), {"stream": found.stream, "offsets": found.offsets, "lengths": found.lengths,
+                               "packet": lambda self, i: packets[i]})()
+        for definition, rows in resolver.resolve(apid, batch, members):
+            for i in rows.tolist():
+                assert i not in got
+                got[i] = definition.name
+    for i, p in enumerate(packets):
+        apid = ((p[0] & 7) << 8) | p[1]
+        assert got.get(i) == _resolve_one(resolver.candidates.get(apid, []), p) if resolver.candidates.get(apid) \
+            else i not in got
+    rejected = metrics.series("queqiao_packets_rejected_total")
+    assert sum(rejected.values()) == len(packets) - len(got)
