@@ -76,6 +76,12 @@ class ParameterAlarm:
         lo, hi = bounds if bounds is not None else (None, None)
         return (-np.inf if lo is None else float(lo), np.inf if hi is None else float(hi))
 
+    def off_nominal_states(self) -> frozenset[str] | None:
+        """The states that are not nominal for an enumeration's alarm (None for numeric limits)."""
+        if isinstance(self.limits, StateLimits):
+            return self.limits.warning | self.limits.critical
+        return None
+
     def _escalate_and_recover(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per sample: the state a rise would go to, and the state a fall may go to (with hysteresis)."""
         if isinstance(self.limits, StateLimits):

@@ -13,6 +13,11 @@ from groundstation.chain.stage import DecodedBatch, DecodedGroup, Stage, StageCo
 from protocols.missions import PacketDef
 from protocols.parameters import LimitState, Parameter
 
+#: Per definition: numeric alarms (export indices, alarms, nominal lows, highs) and enumerations
+#: (export index, alarm, states that are not nominal), for :meth:`LimitCheck.quiet`.
+StateScreen = list[tuple[int, ParameterAlarm, frozenset[str]]]
+Screen = tuple[list[int], list[ParameterAlarm], np.ndarray, np.ndarray, StateScreen]
+
 
 @dataclass(frozen=True)
 class ParameterExport:
@@ -46,7 +51,7 @@ class LimitCheck(Stage):
         self.overrides = dict(overrides or {})
         self.exports: dict[str, list[ParameterExport]] = {}
         self.alarms: dict[tuple[str, str], ParameterAlarm | None] = {}
-        self.screens: dict[str, tuple[list[int], list[ParameterAlarm], np.ndarray, np.ndarray]] = {}
+        self.screens: dict[str, Screen] = {}
 
     def process(self, batch: DecodedBatch) -> DecodedBatch:
         for group in batch.groups:
@@ -86,29 +91,35 @@ class LimitCheck(Stage):
         screen = self.screens.get(definition.name)
         if screen is None:
             screen = self.screens[definition.name] = self._screen(definition)
-        index, alarms, low, high = screen
+        index, alarms, low, high, states = screen
+        # Enumerations: settled, and no sample in a state that is not nominal.
+        quiet = {k for k, alarm, bad in states if alarm.settled and bad.isdisjoint(columns[k].tolist())}
         settled = [k for k, alarm in zip(index, alarms, strict=True) if alarm.settled]
         if not settled:
-            return set()
+            return quiet
         if len(settled) != len(index):
             rows = [index.index(k) for k in settled]
             low, high = low[rows], high[rows]
         block = np.vstack([columns[k] for k in settled])
         inside = ((block >= low) & (block <= high)).all(axis=1)
-        return {settled[i] for i in np.flatnonzero(inside).tolist()}
+        return quiet | {settled[i] for i in np.flatnonzero(inside).tolist()}
 
-    def _screen(self, definition: PacketDef) -> tuple[list[int], list[ParameterAlarm], np.ndarray, np.ndarray]:
-        index, alarms, bounds = [], [], []
+    def _screen(self, definition: PacketDef) -> Screen:
+        index, alarms, bounds, states = [], [], [], []
         for k, export in enumerate(self.parameters(definition)):
             alarm = self.alarm(export)
-            span = alarm.nominal_range() if alarm is not None else None
-            if alarm is not None and span is not None:
+            if alarm is None:
+                continue
+            span, bad = alarm.nominal_range(), alarm.off_nominal_states()
+            if span is not None:
                 index.append(k)
                 alarms.append(alarm)
                 bounds.append(span)
+            elif bad is not None:
+                states.append((k, alarm, bad))
         low = np.array([[b[0]] for b in bounds], dtype=np.float64).reshape(-1, 1)
         high = np.array([[b[1]] for b in bounds], dtype=np.float64).reshape(-1, 1)
-        return index, alarms, low, high
+        return index, alarms, low, high, states
 
     def alarm(self, export: ParameterExport) -> ParameterAlarm | None:
         key = (export.subsystem, export.name)
