@@ -1,4 +1,7 @@
-"""Ground-station ingest benchmark: ``python -m benchmarks.ingest [--seconds S] [--rates R,R,...] [--write docs/PERFORMANCE.md]``.
+"""Ground-station ingest benchmark.
+
+    python -m benchmarks.ingest [--seconds S] [--rates R,R,...] [--write docs/PERFORMANCE.md]
+
 
 A real daemon (``groundstation run``: one UDP link, archive on in a temporary
 directory, HTTP on a free loopback port, the whole chain) runs as its own
@@ -179,7 +182,7 @@ def quantile(before: dict[float, float], after: dict[float, float], q: float) ->
     n = cumulative[-1] if cumulative else 0
     if not n:
         return float("nan"), 0
-    for b, c in zip(bounds, cumulative):
+    for b, c in zip(bounds, cumulative, strict=True):
         if c >= q * n:
             return b, int(n)
     return float("inf"), int(n)
@@ -327,7 +330,7 @@ def rmem() -> tuple[int, int]:
     return read("/proc/sys/net/core/rmem_default"), read("/proc/sys/net/core/rmem_max")
 
 
-def machine() -> dict[str, str]:
+def machine() -> dict:
     import cython_ext
 
     cpu = "unknown"
@@ -336,7 +339,7 @@ def machine() -> dict[str, str]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return {"cpu": f"{cpu} (nproc {os.cpu_count()})", "os": platform.platform(),
+    return {"cpu": f"{cpu} (nproc {os.cpu_count()})", "os": platform.platform(), "load_start": os.getloadavg()[0],
             "python": platform.python_version(), "numpy": np.__version__, "kernels": cython_ext.BACKEND}
 
 
@@ -383,6 +386,8 @@ def render(info: dict, rows: list[dict], latency: dict | None, best: float | Non
              f"- Python {info['python']}, numpy {info['numpy']}, kernels: {info['kernels']}",
              f"- UDP: the daemon asks for an 8 MiB SO_RCVBUF; net.core.rmem_max = {rm} "
              f"(rmem_default {rd}) caps it at {rm} octets (the kernel doubles it for bookkeeping)",
+             f"- load average (1 min) of the shared machine: {info['load_start']:.1f} at the start, "
+             f"{os.getloadavg()[0]:.1f} at the end (2 cores: above 1, other jobs took part of the daemon's core)",
              f"- command: `{args.command}`", "",
              "| target | measured | met |", "|---|---|---|"]
     search = (f"highest zero-loss rate in {args.seconds:g} s runs: {best:,.0f} frames/s" if best
@@ -461,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(r["profile"])
                 print(f"  {rate:>9,.0f}/s asked: sent {r['sent']:,} received {r['received']:,} archived "
                       f"{r['archived']:,} lost {r['lost']:,}  {r['fps']:,.0f} frames/s  CPU {r['cpu'] * 100:.0f} %  "
-                      f"RSS {r['rss_mb']:.0f} MB  p99 {r['p99'] * 1e3:g} ms  sender behind {r['sender_behind_s']:.3f} s",
+                      f"RSS {r['rss_mb']:.0f} MB  p99 {r['p99'] * 1e3:g} ms  "
+                      f"sender behind {r['sender_behind_s']:.3f} s",
                       flush=True)
                 return r
 
