@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cython_ext import crc as _crc
 from groundstation.chain.labels import LabelOf, declared_vcids
 from groundstation.chain.stage import FrameBatch, Stage, StageContext
-from protocols.ccsds.tmframe import decode_headers
+from protocols.ccsds.tmframe import decode_headers, fecf_ok_many
 from protocols.ccsds.vcmux import BATCH_FIELDS
 
 #: Frames/s assumed when the mission database gives no symbol rate: more than the daemon ingests.
@@ -52,7 +51,7 @@ class FrameChecks(Stage):
         data = b"".join(good)
         rows = np.frombuffer(data, dtype=np.uint8).reshape(len(good), fl)
         if ctx.profile.has_fecf:
-            ok = _crc.crc16_strided(data, fl, fl - 2) == ((rows[:, fl - 2].astype(np.uint16) << 8) | rows[:, fl - 1])
+            ok = fecf_ok_many(data, fl)
             if not ok.all():
                 for _ in range(int((~ok).sum())):
                     self.reject(batch.link, "fecf", "frame error control mismatch")

@@ -527,6 +527,17 @@ def _check_fecf(structure: str, buffer, offset: int, profile: FrameProfile, veri
     return ok
 
 
+def fecf_ok_many(buffer, frame_length: int) -> np.ndarray:
+    """Does each frame's FECF check, for back-to-back frames of ``frame_length`` in ``buffer`` (one kernel call)."""
+    n = len(buffer) // frame_length
+    if not n:
+        return np.zeros(0, dtype=bool)
+    computed = _crc.crc16_strided(buffer, frame_length, frame_length - FECF_LENGTH)
+    rows = np.frombuffer(buffer, dtype=np.uint8, count=n * frame_length).reshape(n, frame_length)
+    received = (rows[:, frame_length - 2].astype(np.uint16) << 8) | rows[:, frame_length - 1]
+    return np.asarray(computed, dtype=np.uint16) == received
+
+
 def parse_tm_frame(buffer, profile: FrameProfile, offset: int = 0, *, verify: bool = False) -> TmFrame:
     """The TM frame at ``offset``.  ``verify=True`` raises ChecksumError on a bad FECF;
     otherwise the result's ``crc_ok`` tells.  Header/profile mismatches raise ProtocolError."""

@@ -36,12 +36,12 @@ from protocols.ccsds.spacepacket import (
     idle_packet,
 )
 from protocols.ccsds.tmframe import (
-    FECF_LENGTH,
     FHP_IDLE_DATA_ONLY,
     FHP_NO_PACKET_START,
     FrameProfile,
     aos_fhec,
     decode_headers,
+    fecf_ok_many,
     pack_aos_header,
     pack_tm_header,
 )
@@ -334,13 +334,9 @@ class FrameDemux:
         return result
 
     def _fecf_ok(self, buffer, n: int) -> list[bool]:
-        fl = self.profile.frame_length
         if not (self.check_fecf and n):
             return [True] * n
-        computed = _crc.crc16_strided(buffer, fl, fl - FECF_LENGTH)
-        rows = np.frombuffer(buffer, dtype=np.uint8, count=n * fl).reshape(n, fl)
-        received = (rows[:, fl - 2].astype(np.uint16) << 8) | rows[:, fl - 1]
-        return (np.asarray(computed, dtype=np.uint16) == received).tolist()
+        return fecf_ok_many(memoryview(buffer)[:n * self.profile.frame_length], self.profile.frame_length).tolist()
 
     def _headers(self, buffer, n: int) -> list[tuple[int, int, int, int, int, int]]:
         """(version, scid, vcid, vc count, fhp, sync flag) of each frame, from the one header decoder."""
