@@ -253,7 +253,9 @@ dir = "{workdir / 'archive'}"
 
 def profile_summary(raw: Path, top: int = 25) -> str:
     """py-spy raw stacks -> inclusive share per function (where the daemon's time goes)."""
-    total, inclusive, own = 0, {}, {}
+    total = 0
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         if not stack:

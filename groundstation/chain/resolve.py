@@ -99,10 +99,10 @@ class DefinitionResolver(Stage):
                     where = np.where(fits, offsets + at, 0)
                     keys = (stream[where].astype(np.int64) << 8) | stream[where + 1]
                     for key in np.unique(keys[fits]).tolist():
-                        definition = by_key.get(key)
-                        if definition is not None:
+                        keyed = by_key.get(key)
+                        if keyed is not None:
                             match = fits & (keys == key)
-                            out.append((definition, members[match]))
+                            out.append((keyed, members[match]))
                             same &= ~match
                             open_ &= ~match
                 if plain is not None and same.any():
