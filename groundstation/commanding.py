@@ -73,7 +73,7 @@ class Commander:
         self.settings = settings
         self.clock = clock
         self.cltu = link.framing == "stream"
-        self.cop1 = bool(spacecraft.profile.ocf)
+        self.cop1 = spacecraft.profile.frame.has_ocf
         self.tc_profile = TcProfile()
         self.security = security  # SDLS: each (re)transmission secured with a fresh sequence number
         self.fop = Fop1(window=settings.fop_window, timeout=settings.fop_timeout_s,

@@ -37,7 +37,6 @@ from groundstation.mqtt_sink import MqttPublisher
 from groundstation.uplink_security import FrameSecurity, UplinkSecurityError
 from links import Backoff, Link, LinkClosed, open_link
 from protocols.ccsds.sync import FrameSynchronizer
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.errors import DefinitionError
 from protocols.missions import Registry, load_xtce_file
 from protocols.missions import registry as mission_registry
@@ -125,7 +124,7 @@ class Daemon:
                                    f"links.spacecraft so the synchroniser knows the frame length")
             if lc.spacecraft not in self.registry:
                 raise StartupError(f"link {lc.name}: unknown spacecraft {lc.spacecraft!r}")
-            profile = FrameProfile.from_mission(self.registry.spacecraft(lc.spacecraft).profile)
+            profile = self.registry.spacecraft(lc.spacecraft).profile.frame
             runtime.frame_length = profile.frame_length
             runtime.derandomize = profile.randomized
         return runtime

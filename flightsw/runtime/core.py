@@ -62,7 +62,6 @@ from flightsw.runtime.uplink import TcReceiver, TcSecurity
 from protocols.ccsds.clcw import Clcw
 from protocols.ccsds.sdls import DEFAULT_WINDOW, SecurityAssociation, SecurityError
 from protocols.ccsds.sync import build_cadu, build_cadus
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.ccsds.vcmux import FrameMux
 from protocols.codec import PacketCodec
 from protocols.errors import ProtocolError
@@ -276,7 +275,7 @@ class FlightSoftware:
         self.sequence: dict[int, int] = {}
         self.reports = ReportTable(sc)
         self.mission_profile = sc.profile
-        self.frame_profile = FrameProfile.from_mission(sc.profile)
+        self.frame_profile = sc.profile.frame
         self.mux = FrameMux(self.frame_profile, sc.scid)
         self.realtime_vc = sc.profile.realtime_vc
         self.playback_vc = sc.profile.playback_vc
@@ -847,8 +846,8 @@ def spacecraft_summary(sc: Spacecraft) -> dict[str, Any]:
         "tc_apid": tc_apid, "tc_apids": tc_apids,
         "vcids": [vc.vcid for vc in p.virtual_channels],
         "realtime_vc": p.realtime_vc, "playback_vc": p.playback_vc,
-        "frame": {"type": p.frame_type.value, "length": p.frame_length, "ocf": p.ocf, "fecf": p.fecf,
-                  "randomized": p.randomizer},
+        "frame": {"type": p.frame.kind, "length": p.frame.frame_length, "ocf": p.frame.has_ocf,
+                  "fecf": p.frame.has_fecf, "randomized": p.frame.randomized},
         "housekeeping": [{"name": h.name, "apid": h.apid, "sid": h.sid, "period": h.period, "size": h.size}
                          for h in sc.housekeeping],
         "commands": [c.name for c in sc.commands],

@@ -35,9 +35,9 @@ from protocols.missions.common import (
 from protocols.missions.model import (
     Apid,
     Command,
+    Downlink,
     EventReport,
     FrameProfile,
-    FrameType,
     HousekeepingPacket,
     Instrument,
     Spacecraft,
@@ -180,8 +180,8 @@ SPACECRAFT = Spacecraft(
     name="haiyang2d",
     scid=466,
     description="HY-2D ocean dynamics satellite: altimetry, sea surface wind, radiometry",
-    profile=FrameProfile(
-        frame_type=FrameType.TM, frame_length=1115, ocf=True, fecf=True, randomizer=True,
+    profile=Downlink(
+        frame=FrameProfile(kind="TM", frame_length=1115, has_ocf=True, has_fecf=True, randomized=True),
         virtual_channels=(
             VirtualChannel(0, "realtime", "Real-time housekeeping and events"),
             VirtualChannel(1, "playback", "Stored housekeeping and payload data"),

@@ -37,9 +37,9 @@ from protocols.missions.common import (
 from protocols.missions.model import (
     Apid,
     Command,
+    Downlink,
     EventReport,
     FrameProfile,
-    FrameType,
     HousekeepingPacket,
     Instrument,
     Spacecraft,
@@ -207,8 +207,8 @@ SPACECRAFT = Spacecraft(
     name="ilrs-lander",
     scid=673,
     description="Lunar south-pole research station lander (notional ILRS element), long-term unattended",
-    profile=FrameProfile(
-        frame_type=FrameType.TM, frame_length=1024, ocf=True, fecf=True, randomizer=True,
+    profile=Downlink(
+        frame=FrameProfile(kind="TM", frame_length=1024, has_ocf=True, has_fecf=True, randomized=True),
         virtual_channels=(
             VirtualChannel(0, "realtime", "Real-time housekeeping and events"),
             VirtualChannel(2, "playback", "Stored housekeeping and science, dumped each Earth pass"),

@@ -14,7 +14,6 @@ import pytest
 
 from flightsw.cli import main
 from protocols.ccsds.sync import FrameSynchronizer
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.missions import registry
 
@@ -71,7 +70,7 @@ def test_port_in_use_is_detected_at_start(capsys, kind, role):
 
 
 def _decode(capture: Path, mission: str = "zhurong"):
-    profile = FrameProfile.from_mission(registry().spacecraft(mission).profile)
+    profile = registry().spacecraft(mission).profile.frame
     frames = [f.data for f in FrameSynchronizer(profile.frame_length).feed(capture.read_bytes()).frames]
     return frames, FrameDemux(profile).feed(frames)
 

@@ -24,7 +24,6 @@ from protocols.ccsds.cltu import encode_cltu
 from protocols.ccsds.sdls import HMAC_SHA256, SecurityAssociation, apply_security
 from protocols.ccsds.sync import FrameSynchronizer
 from protocols.ccsds.tcframe import TcFrame
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.missions import registry
 
@@ -48,7 +47,7 @@ class Ground:
 
     def __init__(self, mission: str = MISSION) -> None:
         self.sc = registry().spacecraft(mission)
-        self.profile = FrameProfile.from_mission(self.sc.profile)
+        self.profile = self.sc.profile.frame
         self.sync = FrameSynchronizer(self.profile.frame_length, derandomize=self.profile.randomized)
         self.demux = FrameDemux(self.profile)
         self.frames = 0
