@@ -106,6 +106,9 @@ class ChainEvents:
     on_parameter: Callable[[str, str, str, str, Sample], None] | None = None
     #: (spacecraft, CLCW fields) for the commanding side's FOP-1.
     on_clcw: Callable[[str, dict], None] | None = None
+    #: (spacecraft, PacketDef, raw columns, onboard time per packet or None, ground time) for every
+    #: decoded housekeeping packet group: the parameter archive keeps every sample from here.
+    on_samples: Callable[[str, PacketDef, dict, np.ndarray | None, float], None] | None = None
 
 
 class SpacecraftChain:
@@ -622,12 +625,15 @@ class SpacecraftChain:
             return
         self.metrics.inc("queqiao_chain_stage_total", ("decode", "ok"), count)
         onboard = None
+        times = None
         if TIME_COARSE in raw:
             times = cuc_to_unix(raw[TIME_COARSE], raw.get(TIME_FINE, 0))
             onboard = float(times[-1])
             self.onboard_time = onboard
         if definition.kind == "housekeeping":
             self._export_parameters(definition, raw, None, receipt, onboard)
+            if self.events.on_samples is not None:
+                self.events.on_samples(self.name, definition, raw, times, receipt)
             return
         eng = codec.calibrate(raw)
         if definition.kind == "event":

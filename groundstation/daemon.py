@@ -22,6 +22,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from groundstation.api import CommandApi
@@ -34,6 +35,9 @@ from groundstation.history import CommandHistory
 from groundstation.http import HttpServer
 from groundstation.metrics import LATENCY_BUCKETS, Metrics
 from groundstation.mqtt_sink import MqttPublisher
+from groundstation.parameter_archive import SUBDIR as PARAMETERS_SUBDIR
+from groundstation.parameter_archive import ParameterArchive
+from groundstation.parameter_history import HistoryApi
 from links import Backoff, Link, LinkClosed, open_link
 from protocols.ccsds.sync import FrameSynchronizer
 from protocols.ccsds.tmframe import FrameProfile
@@ -88,6 +92,7 @@ class Daemon:
         self.http: HttpServer | None = None
         self.mqtt: MqttPublisher | None = None
         self.archive: ArchiveWriter | None = None
+        self.parameters: ParameterArchive | None = None
         self.links: list[LinkRuntime] = [self._link_runtime(lc) for lc in config.links if lc.enabled]
         self.started = time.time()
         self.metrics.add_source(self._refresh_gauges)
@@ -160,6 +165,11 @@ class Daemon:
         except (OSError, RuntimeError) as exc:
             raise StartupError(f"archive {cfg.archive.dir}: {exc}") from exc
         try:
+            self.parameters = ParameterArchive(cfg.archive.dir / PARAMETERS_SUBDIR, **_parameter_kwargs(cfg))
+        except OSError as exc:
+            raise StartupError(f"parameter archive {cfg.archive.dir / PARAMETERS_SUBDIR}: {exc}") from exc
+        self.events.on_samples = self.parameters.add
+        try:
             async with contextlib.AsyncExitStack() as stack:
                 if cfg.mqtt.enabled:
                     self.mqtt = await stack.enter_async_context(MqttPublisher(
@@ -171,6 +181,7 @@ class Daemon:
                     self.history = CommandHistory(self._history_path())
                     stack.callback(self.history.close)
                     CommandApi(self.commanders, self.history, self.auth).install(self.http.app)
+                    HistoryApi(self.registry, cfg.archive.dir, self.auth).install(self.http.app)
                 try:
                     await stack.enter_async_context(self.http)
                 except OSError as exc:
@@ -184,6 +195,7 @@ class Daemon:
                     if self.auth is not None:
                         tasks += await self._start_commanding(stack, group)
                     tasks.append(group.create_task(self.archive.sync_periodically(), name="archive sync"))
+                    tasks.append(group.create_task(self.parameters.run(), name="parameter archive"))
                     if self.mqtt is not None:
                         tasks.append(group.create_task(self._publish_status(), name="mqtt status"))
                     await stop.wait()
@@ -279,6 +291,12 @@ class Daemon:
             stats = self.archive.stats()
             metrics.set("queqiao_archive_bytes", (), stats.bytes)
             metrics.set("queqiao_archive_segments", (), stats.segments)
+        if self.parameters is not None:
+            stats = self.parameters.stats
+            metrics.set("queqiao_parameter_archive_samples_total", (), stats.samples_written)
+            metrics.set("queqiao_parameter_archive_samples_dropped_total", (), stats.samples_dropped)
+            metrics.set("queqiao_parameter_archive_write_errors_total", (), stats.write_errors)
+            metrics.set("queqiao_parameter_archive_pending_samples", (), self.parameters.pending_samples)
         if self.mqtt is not None:
             metrics.set("queqiao_mqtt_connected", (), int(self.mqtt.connected))
             metrics.set("queqiao_mqtt_messages_published_total", (), self.mqtt.published)
@@ -298,6 +316,12 @@ class Daemon:
 
 def _writer_kwargs(config: Config) -> dict:
     return config.archive.writer_kwargs()
+
+
+def _parameter_kwargs(config: Config) -> dict:
+    """The parameter archive keeps its samples as long as the frame archive keeps frames."""
+    age = config.archive.retention_max_age_s
+    return {"retention": timedelta(seconds=age) if age is not None else None}
 
 
 def _mqtt_options(config: Config) -> dict:

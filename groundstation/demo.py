@@ -13,7 +13,6 @@ import logging
 import os
 import socket
 import sys
-import tempfile
 from pathlib import Path
 
 from groundstation.auth import new_token
@@ -27,6 +26,7 @@ from groundstation.config import (
     StationConfig,
 )
 from groundstation.daemon import Daemon, StartupError, configure_logging, install_signal_handlers
+from groundstation.parameter_history import DEMO_ARCHIVE_HELP, fresh_demo_archive
 from groundstation.send import TOKEN_ENV
 from links import parse_link_url
 from protocols.missions import registry as mission_registry
@@ -135,7 +135,7 @@ def run(args) -> int:
         if "=" not in fault or fault.split("=", 1)[0] not in missions:
             print(f"error: --fault takes MISSION=SPEC for one of {missions}, not {fault!r}", file=sys.stderr)
             return 2
-    archive = Path(args.archive) if args.archive else Path(tempfile.mkdtemp(prefix="queqiao-demo-archive-"))
+    archive = Path(args.archive) if args.archive else fresh_demo_archive()
     try:
         return asyncio.run(run_demo(missions, http=args.http, archive=archive, mqtt=args.mqtt,
                                     duration=args.duration, time_scale=args.time_scale, faults=args.fault))
@@ -148,7 +148,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--mission", action="append", help="spacecraft to emulate (repeatable; default: all)")
     parser.add_argument("--http", default=DEFAULT_HTTP, help="HOST:PORT for /metrics, /healthz and the API")
     parser.add_argument("--mqtt", help="also publish decoded values to this broker (mqtt://host:port)")
-    parser.add_argument("--archive", help="archive directory (default: a new temporary directory)")
+    parser.add_argument("--archive", help="archive directory, frames and parameters (default: "
+                        f"{DEMO_ARCHIVE_HELP}, emptied at each start; `groundstation history` reads it by default)")
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
     parser.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second (default 1)")
     parser.add_argument("--fault", action="append", default=[], metavar="MISSION=SPEC",
