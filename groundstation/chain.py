@@ -83,6 +83,12 @@ class ParameterExport:
     parameter: Parameter
 
 
+def exports_of(definition: PacketDef) -> list[ParameterExport]:
+    """The parameters of a packet definition as they are exported (leaf name, subsystem, unit)."""
+    return [ParameterExport(path, path.rsplit(".", 1)[-1], definition.subsystem, param.unit, param)
+            for path, param in definition.parameters()]
+
+
 @dataclass
 class Sample:
     """The latest value of one parameter (what /metrics, MQTT and `watch` show)."""
@@ -605,10 +611,7 @@ class SpacecraftChain:
         codec = self._codecs.get(definition.name)
         if codec is None:
             codec = self._codecs[definition.name] = PacketCodec(definition.construct, name=definition.name)
-            self._exports[definition.name] = [
-                ParameterExport(path, path.rsplit(".", 1)[-1], definition.subsystem, param.unit, param)
-                for path, param in definition.parameters()
-            ]
+            self._exports[definition.name] = exports_of(definition)
         return codec
 
     def _decode_group(self, definition: PacketDef, stream: np.ndarray, offsets: np.ndarray, receipt: float) -> None:

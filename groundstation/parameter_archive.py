@@ -45,8 +45,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from groundstation.chain import ParameterExport, exports_of
 from protocols.missions import PacketDef
-from protocols.parameters import Parameter, States
+from protocols.parameters import States
 
 log = logging.getLogger("queqiao.parameters")
 
@@ -68,15 +69,6 @@ SCHEMA = pa.schema([
 _PART = re.compile(r"^(?P<hour>\d{8}T\d{2})-(?P<compact>c?)(?P<n>\d+)\.parquet$")
 #: Rows per row group of a compacted file: small enough that one parameter's rows skip the rest.
 ROW_GROUP_ROWS = 65_536
-
-
-@dataclass(frozen=True)
-class _Export:
-    path: str
-    name: str
-    subsystem: str
-    unit: str
-    parameter: Parameter
 
 
 @dataclass
@@ -118,7 +110,7 @@ class ParameterArchive:
         self._pending: dict[str, _Pending] = defaultdict(_Pending)
         self._lock = threading.Lock()       # add() from the event loop, flush() in a worker thread
         self._flush_lock = threading.Lock()  # one flush at a time
-        self._exports: dict[str, list[_Export]] = {}
+        self._exports: dict[str, list[ParameterExport]] = {}
         self._counter = time.time_ns()
         self.root.mkdir(parents=True, exist_ok=True)
         self._remove_temporaries()
@@ -130,9 +122,7 @@ class ParameterArchive:
         """Queue one decoded packet group: ``raw`` columns (as decoded), per-packet onboard times."""
         exports = self._exports.get(definition.name)
         if exports is None:
-            exports = self._exports[definition.name] = [
-                _Export(path, path.rsplit(".", 1)[-1], definition.subsystem, param.unit, param)
-                for path, param in definition.parameters()]
+            exports = self._exports[definition.name] = exports_of(definition)
         if not exports:
             return
         count = len(next(iter(raw.values()))) if raw else 0
@@ -179,12 +169,12 @@ class ParameterArchive:
             return written
 
     def _write_spacecraft(self, spacecraft: str, pending: _Pending) -> int:
-        by_hour: dict[str, dict[tuple[str, str, str], list[_Columns]]] = defaultdict(lambda: defaultdict(list))
+        by_hour: dict[str, dict[tuple[str, str, str], list[SampleColumns]]] = defaultdict(lambda: defaultdict(list))
         for definition, raw, onboard, ground_time in pending.groups:
             rows = by_hour[_hour_key(ground_time)]
             for export in self._exports[definition.name]:
                 rows[(export.name, export.subsystem, export.unit)].append(
-                    _Columns.of(export, raw[export.path], onboard, ground_time))
+                    SampleColumns.of(export, raw[export.path], onboard, ground_time))
         written = 0
         for hour, rows in by_hour.items():
             table = _table(rows)
@@ -271,7 +261,7 @@ class ParameterArchive:
 
 
 @dataclass(frozen=True)
-class _Columns:
+class SampleColumns:
     """The samples of one parameter from one packet group, as numpy columns."""
 
     ground_us: np.ndarray
@@ -283,7 +273,7 @@ class _Columns:
     limit: np.ndarray
 
     @classmethod
-    def of(cls, export: _Export, raw: np.ndarray, onboard: np.ndarray | None, ground_time: float) -> _Columns:
+    def of(cls, export: ParameterExport, raw: np.ndarray, onboard: np.ndarray | None, ground_time: float) -> SampleColumns:
         column = np.asarray(raw).reshape(-1)
         count = column.size
         calibration = export.parameter.calibration
@@ -303,7 +293,7 @@ class _Columns:
         return cls(ground_us, onboard_us, column.astype(np.float64), eng, None, None, limit)
 
 
-def _table(rows: Mapping[tuple[str, str, str], list[_Columns]]) -> pa.Table:
+def _table(rows: Mapping[tuple[str, str, str], list[SampleColumns]]) -> pa.Table:
     """One Arrow table, rows sorted by parameter, then arrival (= ground time) order."""
     keys = sorted(rows)
     flat = [c for k in keys for c in rows[k]]
