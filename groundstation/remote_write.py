@@ -26,9 +26,9 @@ share one; they are spaced 1 ms apart so that no receiver discards them as dupli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-import time
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,7 +56,7 @@ def _write_request_class():
     def message(name: str, fields: Sequence[tuple[str, int, int, str | None]]) -> None:
         declared = proto.message_type.add(name=name)
         for number, (field_name, kind, label, type_name) in enumerate(fields, 1):
-            entry = declared.field.add(name=field_name, number=number, type=kind, label=label)  # type: ignore[arg-type]
+            entry = declared.field.add(name=field_name, number=number, type=kind, label=label)
             if type_name:
                 entry.type_name = type_name
 
@@ -97,11 +97,14 @@ class Endpoint:
 
     def __post_init__(self) -> None:
         self.name = self.name or self.url
-        self._ready = asyncio.Event()
+        self._ready = asyncio.Event()    # something is queued
+        self._drained = asyncio.Event()  # nothing is queued
+        self._drained.set()
 
     def put(self, body: bytes, samples: int) -> None:
         self.queue.append((body, samples))
         self.queued_samples += samples
+        self._drained.clear()
         while self.queued_samples > self.queue_max_samples and len(self.queue) > 1:
             _, lost = self.queue.popleft()
             self.queued_samples -= lost
@@ -207,11 +210,12 @@ class RemoteWriter:
             for endpoint in self.endpoints:
                 endpoint.put(body, samples)
 
-    async def _drain(self, senders: list[asyncio.Task], timeout: float = 5.0) -> None:
+    async def _drain(self, senders: list[asyncio.Task], seconds: float = 5.0) -> None:
+        """At stop: what is pending is queued, and the senders get ``seconds`` to empty their queues."""
         await self._encode_and_queue()
-        deadline = time.monotonic() + timeout
-        while any(e.queue for e in self.endpoints) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await asyncio.gather(*(e._drained.wait() for e in self.endpoints))
         for task in senders:
             task.cancel()
         await asyncio.gather(*senders, return_exceptions=True)
@@ -224,6 +228,7 @@ class RemoteWriter:
         delay = self.backoff_initial
         while True:
             if not endpoint.queue:
+                endpoint._drained.set()
                 endpoint._ready.clear()
                 await endpoint._ready.wait()
                 continue
