@@ -9,7 +9,8 @@ without decoding frames again (``groundstation history``, ``GET /api/v1/paramete
 Layout (Hive partitioning, so pyarrow datasets, DuckDB and polars read it as it is)::
 
     ROOT/spacecraft=<name>/date=<YYYY-MM-DD>/<YYYYmmddTHH>-<n>.parquet     one file per flush
-    ROOT/spacecraft=<name>/date=<YYYY-MM-DD>/<YYYYmmddTHH>-c<n>.parquet    an hour, compacted
+    ROOT/spacecraft=<name>/date=<YYYY-MM-DD>/<YYYYmmddTHH>-c<n>.parquet    an hour of today, compacted
+    ROOT/spacecraft=<name>/date=<YYYY-MM-DD>/<YYYYmmdd>-c<n>.parquet       a closed day, compacted
 
 ``date`` and the hour are those of the ground receipt time.  Rows in a file are sorted by
 parameter, then ground time, so the row-group statistics let a query for one parameter skip
@@ -24,8 +25,9 @@ Why this shape:
   unreadable file, and loses at most the samples of the last flush interval (they are still in
   the frame archive; ``groundstation replay --parameters`` rebuilds a time range).
 - One file per flush keeps that promise cheap; an hour that has closed is compacted into one
-  file (written and renamed the same way, then the parts it covers are deleted; a reader that
-  finds both ignores the covered parts), so a day holds about 24 files per spacecraft.
+  file, and a day that has closed into one file sorted by parameter (written and renamed the same
+  way, then the files it covers are deleted; a reader that finds both ignores the covered ones), so
+  a query of one parameter over a past day reads a few row groups of one file.
 """
 from __future__ import annotations
 
@@ -66,9 +68,9 @@ SCHEMA = pa.schema([
     pa.field("unit", pa.dictionary(pa.int32(), pa.string()), nullable=False),
 ])
 
-_PART = re.compile(r"^(?P<hour>\d{8}T\d{2})-(?P<compact>c?)(?P<n>\d+)\.parquet$")
+_PART = re.compile(r"^(?P<span>\d{8}(?:T\d{2})?)-(?P<compact>c?)(?P<n>\d+)\.parquet$")
 #: Rows per row group of a compacted file: small enough that one parameter's rows skip the rest.
-ROW_GROUP_ROWS = 65_536
+ROW_GROUP_ROWS = 16_384
 
 
 @dataclass
@@ -189,36 +191,43 @@ class ParameterArchive:
     # ------------------------------------------------------------------ maintenance
 
     def compact(self, *, now: float | None = None, all_hours: bool = False) -> int:
-        """Merge the part files of every hour that closed more than one flush interval ago (every hour
-        with ``all_hours``: a replay that has written its range)."""
-        current = "~" if all_hours else _hour_key((time.time() if now is None else now) - self.flush_interval - 1.0)
+        """Merge the files of every closed day into one, and of every closed hour of today into one.
+
+        "Closed" means ended more than a flush interval ago; ``all_hours`` takes every hour and day as
+        closed (a replay that has written its range).  Returns the files merged away."""
+        moment = (time.time() if now is None else now) - self.flush_interval - 1.0
+        hour_now, day_now = ("~", "~") if all_hours else (_hour_key(moment), _hour_key(moment)[:8])
         merged = 0
         for directory in sorted(self.root.glob("spacecraft=*/date=*")):
-            hours: dict[str, list[Path]] = defaultdict(list)
-            for path in live_files(directory):
-                match = _PART.match(path.name)
-                if match and match["hour"] < current:
-                    hours[match["hour"]].append(path)
-            for hour, paths in hours.items():
-                if len(paths) < 2:
+            spans: dict[str, list[_File]] = defaultdict(list)
+            for f in _files(directory, live_only=True):
+                day = f.span[:8]
+                spans[day if day < day_now else f.span[:11]].append(f)
+            for span, files in spans.items():
+                if len(files) < 2 or (len(span) > 8 and span >= hour_now):
                     continue
-                try:
-                    table = _sorted(pa.concat_tables([pq.read_table(p) for p in paths]).unify_dictionaries())
-                except (OSError, pa.ArrowInvalid) as exc:
-                    log.warning("parameter archive: cannot compact %s (%s)", hour, exc)
-                    continue
-                top = max(int(_PART.match(p.name)["n"]) for p in paths)  # type: ignore[index]
-                try:
-                    _write_atomically(table, directory / f"{hour}-c{top}.parquet", self.compression)
-                except OSError as exc:
-                    self.stats.write_errors += 1
-                    log.warning("parameter archive: cannot compact %s (%s)", hour, exc.strerror or exc)
-                    continue
-                for path in paths:
-                    path.unlink(missing_ok=True)
-                merged += len(paths)
+                merged += self._merge(directory, span, files)
         self.stats.files_compacted += merged
         return merged
+
+    def _merge(self, directory: Path, span: str, files: list[_File]) -> int:
+        try:
+            table = _sorted(pa.concat_tables([pq.read_table(f.path, schema=SCHEMA) for f in files])
+                            .unify_dictionaries())
+        except (OSError, pa.ArrowInvalid) as exc:
+            log.warning("parameter archive: cannot compact %s (%s)", span, exc)
+            return 0
+        top = max(f.n for f in files)
+        try:
+            _write_atomically(table, directory / f"{span}-c{top}.parquet", self.compression)
+        except OSError as exc:
+            self.stats.write_errors += 1
+            log.warning("parameter archive: cannot compact %s (%s)", span, exc.strerror or exc)
+            return 0
+        for f in files:
+            if f.path.name != f"{span}-c{top}.parquet":
+                f.path.unlink(missing_ok=True)
+        return len(files)
 
     def apply_retention(self, *, now: float | None = None) -> int:
         """Remove the days older than the retention period; returns the files removed."""
@@ -337,25 +346,35 @@ def _table(rows: Mapping[tuple[str, str, str], list[SampleColumns]]) -> pa.Table
 # ---------------------------------------------------------------------- files
 
 
-def live_files(directory: Path) -> list[Path]:
-    """The Parquet files of one day directory that hold data: parts covered by a compacted file are left out."""
-    compacted: dict[str, int] = {}
-    parts: list[tuple[str, int, Path]] = []
+@dataclass(frozen=True)
+class _File:
+    span: str        # YYYYmmddTHH (a flush part or an hour) or YYYYmmdd (a day)
+    compacted: bool
+    n: int           # a part's sequence number; a compacted file's: the largest it covers
+    path: Path
+
+    def covers(self, other: _File) -> bool:
+        """A compacted file holds every file of its span numbered up to its own (the deletion of the
+        files it replaced may have been interrupted by a crash)."""
+        if not self.compacted or other is self or not other.span.startswith(self.span) or other.n > self.n:
+            return False
+        return other.span != self.span or not other.compacted or other.n < self.n
+
+
+def _files(directory: Path, *, live_only: bool) -> list[_File]:
+    found = []
     for path in directory.glob("*.parquet"):
         match = _PART.match(path.name)
-        if match is None:
-            continue
-        if match["compact"]:
-            compacted[match["hour"]] = max(compacted.get(match["hour"], -1), int(match["n"]))
-        parts.append((match["hour"], int(match["n"]) if not match["compact"] else -1, path))
-    live = []
-    for hour, n, path in parts:
-        if n >= 0 and n <= compacted.get(hour, -1):
-            continue  # compacted; its deletion was interrupted
-        if n < 0 and int(_PART.match(path.name)["n"]) < compacted[hour]:  # type: ignore[index]
-            continue  # an older compaction of the same hour, superseded
-        live.append(path)
-    return sorted(live)
+        if match is not None:
+            found.append(_File(match["span"], bool(match["compact"]), int(match["n"]), path))
+    if live_only:
+        found = [f for f in found if not any(c.covers(f) for c in found)]
+    return sorted(found, key=lambda f: f.path)
+
+
+def live_files(directory: Path) -> list[Path]:
+    """The Parquet files of one day directory that hold data: files covered by a compacted one are left out."""
+    return [f.path for f in _files(directory, live_only=True)]
 
 
 def _write_atomically(table: pa.Table, path: Path, compression: str) -> None:
@@ -409,8 +428,8 @@ def day_directories(root: Path, spacecraft: str, first: datetime | None, last: d
 
 
 class ParameterReader:
-    """Queries the archive with pyarrow datasets: the day directories of the range, the live files,
-    a filter pushed down to the row groups (parameter, time), then a sort by time.
+    """Queries the archive: the day directories of the range, their live files, and in each only the row
+    groups whose statistics (parameter name, ground time) can hold an answer; then a filter and a sort.
 
     A file whose footer cannot be read (truncated, corrupt, not Parquet) is skipped and counted in
     :attr:`skipped_files`, never fatal.  Footers that were read once are remembered by (size, mtime),
@@ -420,7 +439,7 @@ class ParameterReader:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.skipped_files = 0
-        self._readable: dict[Path, tuple[int, int, bool]] = {}
+        self._footers: dict[Path, tuple[int, int, pq.FileMetaData | None]] = {}
 
     def spacecraft(self) -> list[str]:
         return sorted(p.name.split("=", 1)[1] for p in self.root.glob("spacecraft=*") if p.is_dir())
@@ -430,36 +449,39 @@ class ParameterReader:
         """The samples of ``parameters`` (names, or ``subsystem.name``) in ``[start, end]`` (Unix seconds),
         sorted by the chosen time (ground receipt, or onboard with ``onboard_time``); at most ``limit`` rows."""
         import pyarrow.compute as pc
-        import pyarrow.dataset as ds
 
         wanted = list(parameters)
-        names = [w.rsplit(".", 1)[-1] for w in wanted]
+        names = sorted({w.rsplit(".", 1)[-1] for w in wanted})
         # Onboard time is never later than ground receipt: the ground day of a sample is on or after its
         # onboard day, so an onboard-time query prunes the days before ``start`` only.
         first = datetime.fromtimestamp(start, UTC) if start is not None else None
         last = datetime.fromtimestamp(end, UTC) if end is not None and not onboard_time else None
-        files = [f for day in day_directories(self.root, spacecraft, first, last) for f in live_files(day)]
-        files = [f for f in files if self._is_readable(f)]
-        if not files:
-            return SCHEMA.empty_table()
-        column = "onboard_time" if onboard_time else "ground_time"
-        condition = ds.field("parameter").isin(names)
-        if start is not None:
-            condition &= ds.field(column) >= pa.scalar(int(start * 1e6), pa.timestamp("us", tz="UTC"))
-        if end is not None:
-            condition &= ds.field(column) <= pa.scalar(int(end * 1e6), pa.timestamp("us", tz="UTC"))
-        try:
-            table = ds.dataset(files, schema=SCHEMA, format="parquet").to_table(filter=condition)
-        except (OSError, pa.ArrowInvalid) as exc:
-            # A file changed between the footer check and the read (retention, compaction): read file by file.
-            log.info("parameter archive: dataset read failed (%s); reading file by file", exc)
-            parts = []
-            for path in files:
+        lo = None if start is None else int(start * 1e6)
+        hi = None if end is None else int(end * 1e6)
+        parts = []
+        for day in day_directories(self.root, spacecraft, first, last):
+            for path in live_files(day):
+                metadata = self._metadata(path)
+                if metadata is None:
+                    continue
+                groups = _row_groups(metadata, names, None if onboard_time else lo, None if onboard_time else hi)
+                if not groups:
+                    continue
                 try:
-                    parts.append(ds.dataset(path, schema=SCHEMA, format="parquet").to_table(filter=condition))
-                except (OSError, pa.ArrowInvalid):
+                    parts.append(pq.ParquetFile(path, metadata=metadata).read_row_groups(groups))
+                except (OSError, pa.ArrowInvalid) as exc:
                     self.skipped_files += 1
-            table = pa.concat_tables(parts).unify_dictionaries() if parts else SCHEMA.empty_table()
+                    log.warning("parameter archive: skipping unreadable file %s (%s)", path.name, exc)
+        if not parts:
+            return SCHEMA.empty_table()
+        table = pa.concat_tables(parts, promote_options="permissive").unify_dictionaries()
+        column = "onboard_time" if onboard_time else "ground_time"
+        keep = pc.is_in(table["parameter"].cast(pa.string()), pa.array(names))
+        if lo is not None:
+            keep = pc.and_(keep, pc.greater_equal(table[column], pa.scalar(lo, table[column].type)))
+        if hi is not None:
+            keep = pc.and_(keep, pc.less_equal(table[column], pa.scalar(hi, table[column].type)))
+        table = table.filter(keep)
         qualified = [w for w in wanted if "." in w]
         if qualified:
             keys = pc.binary_join_element_wise(table["subsystem"].cast(pa.string()),
@@ -472,23 +494,49 @@ class ParameterReader:
             table = table.slice(0, max(0, limit))
         return table
 
-    def _is_readable(self, path: Path) -> bool:
+    def _metadata(self, path: Path) -> pq.FileMetaData | None:
+        """The file's footer, read once per (size, mtime); None (counted) when it cannot be read."""
         try:
             st = path.stat()
         except OSError:
-            return False
-        known = self._readable.get(path)
+            return None
+        known = self._footers.get(path)
         if known is not None and known[:2] == (st.st_size, st.st_mtime_ns):
             return known[2]
         try:
-            pq.read_metadata(path)
-            ok = True
+            metadata: pq.FileMetaData | None = pq.read_metadata(path)
         except (OSError, pa.ArrowInvalid) as exc:
-            ok = False
+            metadata = None
             self.skipped_files += 1
             log.warning("parameter archive: skipping unreadable file %s (%s)", path.name, exc)
-        self._readable[path] = (st.st_size, st.st_mtime_ns, ok)
-        return ok
+        self._footers[path] = (st.st_size, st.st_mtime_ns, metadata)
+        return metadata
+
+
+def _row_groups(metadata: pq.FileMetaData, names: list[str], lo: int | None, hi: int | None) -> list[int]:
+    """Row groups that may hold one of ``names`` with a ground time in [lo, hi] (µs), by their statistics."""
+    schema = metadata.schema.names
+    name_column, time_column = schema.index("parameter"), schema.index("ground_time")
+    chosen = []
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        stats = group.column(name_column).statistics
+        if stats is not None and stats.has_min_max and not any(stats.min <= n <= stats.max for n in names):
+            continue
+        times = group.column(time_column).statistics
+        if times is not None and times.has_min_max:
+            t0, t1 = _micros(times.min), _micros(times.max)
+            if (lo is not None and t1 < lo) or (hi is not None and t0 > hi):
+                continue
+        chosen.append(i)
+    return chosen
+
+
+def _micros(value) -> int:
+    """A timestamp statistic as µs since the epoch (pyarrow gives a datetime or an int)."""
+    if isinstance(value, datetime):
+        return round(value.timestamp() * 1e6)
+    return int(value)
 
 
 def remove_range(root: str | os.PathLike[str], spacecraft: str, start: float | None, end: float | None) -> int:
