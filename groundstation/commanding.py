@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from groundstation.history import CommandHistory
+from groundstation.history import CommandHistory, HistoryWriteError
 from groundstation.metrics import Metrics
 from links import Link
 from protocols.ccsds.cltu import encode_cltu
@@ -108,8 +108,11 @@ class Commander:
             raise CommandError(400, str(exc)) from None
         except (TypeError, ValueError) as exc:
             raise CommandError(400, f"{name}: {exc}") from None
+        try:
+            command_id = self.history.add(self.spacecraft.name, name, arguments, operator)
+        except HistoryWriteError as exc:
+            raise CommandError(503, f"{exc}: {name} was not sent") from None  # unrecorded, never uplinked
         self._sequence[command.apid] = (seq + 1) % (MAX_SEQUENCE_COUNT + 1)
-        command_id = self.history.add(self.spacecraft.name, name, arguments, operator)
         self.history.set_packet(command_id, command.apid, seq)
         self._by_request[(command.apid, seq)] = command_id
         self._names[command_id] = name

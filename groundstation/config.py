@@ -1,31 +1,56 @@
 """The ground-station daemon's configuration: one TOML file, validated at start.
 
-:func:`load_config` turns the file into frozen dataclasses or raises one
-:class:`ConfigError` listing every problem, each naming the key as a dotted path
-(``links[2].url``), the file and line where it was found, and what is allowed.
-Unknown keys are errors: a typo must not silently fall back to a default.
+The schema is declarative: each section of the file is one frozen (pydantic) dataclass
+below, and each key is declared once, as a field with its type, default, allowed values
+and description.  The same declarations validate the file, give the Python API the rest
+of the code uses (``config.archive.segment_max_bytes``) and generate docs/CONFIG.md
+(``python -m groundstation.config --docs``, by groundstation.config_docs).  Rules between
+keys of one section live in that section's :meth:`Section.check`; rules between sections
+in :meth:`Config.check`.
+
+:func:`load_config` returns a :class:`Config` or raises one :class:`ConfigError` listing
+every problem, each naming the key as a dotted path (``links[2].url``), the file and
+line where it was found, and what is allowed.  Unknown keys are errors (with a "did you
+mean" when a known key is close): a typo must not silently fall back to a default.
 
 Secrets never need to be in the file: MQTT passwords and API tokens come from
 environment variables or token files, resolved by :meth:`Config.check_secrets`
 (the daemon calls it at start, so a missing secret stops it with a clear error).
-
-Every key is documented in docs/CONFIG.md; deploy/groundstation.example.toml is a
-complete example.
 """
-from __future__ import annotations
-
+import dataclasses
+import difflib
+import functools
 import logging
 import math
 import os
 import re
 import stat
+import sys
 import tomllib
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, NoReturn
 from urllib.parse import urlsplit
 
+import annotated_types
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+from pydantic_core import ArgsKwargs, InitErrorDetails, PydanticCustomError
+
+from groundstation.tomllines import format_key, line_of, locate_keys
 from links.url import LinkUrl, LinkUrlError, parse_link_url
 
 __all__ = [
@@ -40,27 +65,26 @@ __all__ = [
     "MqttConfig",
     "MqttTlsConfig",
     "OperatorConfig",
+    "Section",
     "SpacecraftConfig",
     "StationConfig",
     "load_config",
     "parse_config",
+    "setting",
 ]
 
 log = logging.getLogger(__name__)
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-FRAME_FORMATS = ("frames", "cadu")
-FSYNC_POLICIES = ("always", "interval", "never")
-ROLES = ("operator", "viewer")
 DEFAULT_API_TOKEN_ENV = "QUEQIAO_API_TOKEN"
 
 Bounds = tuple[float | None, float | None] | None  # the same shape as groundstation.alarms.Bounds
+Loc = tuple[str | int, ...]
 
 
 # ---------------------------------------------------------------------------- errors
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ConfigIssue:
     """One problem: the key's dotted path, what is wrong, and where in which file."""
 
@@ -88,14 +112,314 @@ class ConfigError(ValueError):
         super().__init__(text)
 
 
-# ---------------------------------------------------------------------------- the typed configuration
+def _problem(message: str) -> PydanticCustomError:
+    """A validation error carrying our own wording (pydantic's templating is bypassed)."""
+    return PydanticCustomError("config", "{message}", {"message": message})
 
 
-@dataclass(frozen=True)
-class StationConfig:
-    name: str = "queqiao"
-    http_listen: str = "127.0.0.1:9108"  # HOST:PORT for /metrics, /healthz and the API
-    log_level: str = "INFO"
+def _fail(problems: list[tuple[Loc, str, Any]]) -> NoReturn:
+    """Raise several located problems at once; pydantic prefixes each with the caller's location."""
+    raise ValidationError.from_exception_data("config", [
+        InitErrorDetails(type=_problem(message), loc=loc, input=value) for loc, message, value in problems])
+
+
+def _type_name(value: object) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "an array", tuple: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+_EXPECTED = {"bool": "a boolean", "int": "an integer", "float": "a number", "string": "a string",
+             "tuple": "an array", "list": "an array", "iterable": "an array",
+             "dict": "a table", "dataclass": "a table", "dataclass_exact": "a table", "model": "a table"}
+
+
+def _did_you_mean(word: str, candidates: Collection[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _unknown_key(name: str, allowed: Collection[str]) -> str:
+    return f"unknown key; {_did_you_mean(name, allowed)}allowed here: {', '.join(allowed)}"
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    """One pydantic error in the project's words: what is wrong and what is allowed."""
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    if kind == "config":
+        return str(ctx["message"])
+    if kind == "missing":
+        return "required key is missing"
+    base = kind.removesuffix("_type").removesuffix("_parsing").removesuffix("_from_float")
+    if kind.endswith(("_type", "_parsing", "_from_float")) and base in _EXPECTED:
+        return f"expected {_EXPECTED[base]}, got {_type_name(value)} {value!r}"
+    if kind == "literal_error":
+        allowed = re.findall(r"'((?:[^'\\]|\\.)*)'|(-?\d+)", str(ctx.get("expected", "")))
+        names = [a or b for a, b in allowed]
+        hint = _did_you_mean(value, names) if isinstance(value, str) else ""
+        return f"{value!r} is not allowed; {hint}use one of: {', '.join(names)}"
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+    if kind in bounds:
+        limit = next(iter(ctx.values()))
+        return f"must be {bounds[kind]} {limit}, not {value!r}"
+    if kind == "finite_number":
+        return f"must be a finite number, not {value!r}"
+    if kind == "too_short":
+        return "must not be empty"
+    return str(error["msg"])
+
+
+# ---------------------------------------------------------------------------- value types
+
+
+@dataclasses.dataclass(frozen=True)
+class Shown:
+    """How a value type is named in docs/CONFIG.md, and (once, in "Value formats") what it accepts."""
+
+    name: str
+    accepts: str = ""
+
+
+def _rule(ok: Callable[[Any], bool], message: Callable[[Any], str]) -> AfterValidator:
+    """A check on an already typed value, worded as ``message(value)``."""
+
+    def check(value: Any) -> Any:
+        if not ok(value):
+            raise _problem(message(value))
+        return value
+
+    return AfterValidator(check)
+
+
+def _at_least(minimum: int, unit: str = "") -> AfterValidator:
+    return _rule(lambda n: n >= minimum, lambda n: f"must be at least {minimum}{unit}, not {n}")
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$")
+_SIZE_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _bytes(value: Any, *, allow_zero: bool = False) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        n = value
+    elif isinstance(value, str) and (m := _SIZE.match(value)):
+        n = int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
+    else:
+        raise _problem('expected a size in bytes: an integer or a string like "256MiB" '
+                       f"(units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), got {value!r}")
+    if n < 0 or (n == 0 and not allow_zero):
+        raise _problem(f"must be at least {0 if allow_zero else 1} byte, not {n}"
+                       + ("" if allow_zero else "; omit the key for no limit"))
+    return n
+
+
+def _seconds(allow_zero: bool) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            s = float(value)
+        elif isinstance(value, str) and (m := _DURATION.match(value)):
+            s = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        else:
+            raise _problem('expected a duration: seconds as a number, or a string like "30s", "15m", "12h", "30d", '
+                           f"got {value!r}")
+        if not math.isfinite(s) or s < 0 or (s == 0 and not allow_zero):
+            hint = "; omit the key for no limit" if s == 0 else ""
+            raise _problem(f"must be a positive duration, not {value!r}{hint}")
+        return s
+
+    return parse
+
+
+def _path(value: Any, info: ValidationInfo) -> Path:
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, str):
+        raise _problem(f"expected a string (a path), got {_type_name(value)} {value!r}")
+    if not value:
+        raise _problem("must not be empty")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path((info.context or {}).get("base_dir", ".")) / path
+
+
+def _link_url(value: Any) -> LinkUrl:
+    if isinstance(value, LinkUrl):
+        return value
+    if not isinstance(value, str):
+        raise _problem(f"expected a string (a link URL), got {_type_name(value)} {value!r}")
+    try:
+        return parse_link_url(value)
+    except LinkUrlError as exc:
+        raise _problem(str(exc)) from None
+
+
+def _range(value: Any) -> tuple[float | None, float | None]:
+    """[low, high] (either may be -inf/inf for "none") or {low = .., high = ..}."""
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in ("low", "high")]
+        if unknown:
+            _fail([((k,), _unknown_key(k, ("low", "high")), value[k]) for k in unknown])
+        low, high = value.get("low"), value.get("high")
+    elif isinstance(value, (list, tuple)) and len(value) == 2:
+        low, high = value
+    else:
+        raise _problem(f"expected [low, high] or {{ low = .., high = .. }}, got {value!r}")
+    out: list[float | None] = []
+    for b in (low, high):
+        if b is None or (isinstance(b, float) and math.isinf(b)):
+            out.append(None)
+        elif isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b):
+            out.append(float(b))
+        else:
+            raise _problem(f"bounds must be numbers (use -inf/inf for no bound), got {b!r}")
+    if out[0] is None and out[1] is None:
+        raise _problem("needs at least one finite bound")
+    if out[0] is not None and out[1] is not None and out[0] > out[1]:
+        raise _problem(f"low ({out[0]}) is above high ({out[1]})")
+    return (out[0], out[1])
+
+
+def _one_or_many(value: Any) -> Any:
+    """An array of tables; ``[key]`` written instead of ``[[key]]`` is taken as one element."""
+    return [value] if isinstance(value, dict) else value
+
+
+def _is_host_port(listen: str) -> bool:
+    host, sep, port = listen.rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 < int(port) <= 65535)
+
+
+def _is_mqtt_broker(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or 0 < parts.port <= 65535
+    except ValueError:
+        return False
+    return (parts.scheme in ("mqtt", "mqtts") and bool(parts.hostname) and port_ok and parts.path in ("", "/")
+            and not parts.query and not parts.password and not parts.username)
+
+
+def _is_topic(prefix: str) -> bool:
+    return bool(prefix) and not any(c in prefix for c in "+#\0") and not prefix.startswith("/") \
+        and not prefix.endswith("/")
+
+
+Bool = Annotated[bool, Strict(), Shown("bool")]
+Int = Annotated[int, Strict(), Shown("integer")]
+Number = Annotated[float, Strict(), AllowInfNan(False), Shown("number")]
+Text = Annotated[str, Strict(), Shown("string")]
+Name = Annotated[str, Strict(), Shown("name", "letters, digits and `_ - .`, starting with a letter or digit"),
+                 _rule(_NAME.match,
+                       lambda v: f"{v!r}: use letters, digits, '_', '-', '.' (starting with a letter or digit)")]
+EnvName = Annotated[str, Strict(), Shown("env name", "letters, digits and `_`, not starting with a digit"),
+                    _rule(_ENV_NAME.match, lambda v: f"{v!r} is not an environment variable name (letters, digits, _)")]
+Duration = Annotated[float, PlainValidator(_seconds(allow_zero=False)), Shown(
+    "duration", 'seconds as a number, or a string with a unit: `"500ms"`, `"30s"`, `"15m"`, `"12h"`, `"30d"`')]
+DurationOrZero = Annotated[float, PlainValidator(_seconds(allow_zero=True)), Shown("duration")]
+Size = Annotated[int, PlainValidator(_bytes), Shown(
+    "size", 'bytes as an integer, or a string with a unit: `"64KiB"`, `"256MiB"`, `"10GiB"`, `"1.5GB"` '
+            "(KB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB powers of 1024)")]
+SizeOrZero = Annotated[int, PlainValidator(lambda v: _bytes(v, allow_zero=True)), Shown("size")]
+ConfigPath = Annotated[Path, PlainValidator(_path), Shown(
+    "path", "`~` is expanded; relative paths are relative to the configuration file's directory")]
+LinkUrlValue = Annotated[LinkUrl, PlainValidator(_link_url), Shown("link URL")]
+Range = Annotated[tuple[float | None, float | None], PlainValidator(_range), Shown(
+    "range", "`[low, high]` (use `-inf` / `inf` for an open side) or `{ low = .., high = .. }`")]
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                     BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v)]
+FrameFormat = Literal["frames", "cadu"]
+FsyncPolicy = Literal["always", "interval", "never"]
+Role = Literal["operator", "viewer"]
+
+LOG_LEVELS: tuple[str, ...] = typing.get_args(typing.get_args(LogLevel)[0])
+FRAME_FORMATS: tuple[str, ...] = typing.get_args(FrameFormat)
+FSYNC_POLICIES: tuple[str, ...] = typing.get_args(FsyncPolicy)
+ROLES: tuple[str, ...] = typing.get_args(Role)
+
+
+def setting(default: Any = ..., doc: str = "", *, shown_default: str | None = None, secret: str | None = None,
+            **kwargs: Any) -> Any:
+    """Declare one key: its default (``...``: required), its description for docs/CONFIG.md, and how the
+    default reads there when its value does not say it well.  ``secret``: the key holds a secret, and this
+    names the safe place for it instead (the key is kept out of ``repr``, and ``check-config --secrets``
+    refuses it in a file that group or others can read)."""
+    extra: dict[str, Any] = {}
+    if shown_default is not None:
+        extra["shown_default"] = shown_default
+    if secret is not None:
+        extra["secret"] = secret
+    return Field(default, description=doc, json_schema_extra=extra or None, repr=secret is None, **kwargs)
+
+
+# ---------------------------------------------------------------------------- sections
+
+_SCHEMA = ConfigDict(arbitrary_types_allowed=True)
+
+
+class Section:
+    """Base of every section: unknown keys (with a suggestion), every error of the section at once, and
+    the section's rules between its keys (:meth:`check`, run once each key is valid on its own).
+
+    ``TABLE`` is how the section is written in TOML, for docs/CONFIG.md; ``NOT_KEYS`` are fields
+    that the loader fills in (from a table name, or the file name) and the file may not set.
+    """
+
+    TABLE: ClassVar[str] = ""
+    NOT_KEYS: ClassVar[tuple[str, ...]] = ()
+
+    def check(self, given: Collection[str], context: Mapping[str, Any]) -> Iterator[tuple[str | Loc | None, str]]:
+        """Yield (field or location within this section, or None for the section itself, message) per problem.
+
+        ``given``: the keys the file set (the rest are defaults); ``context``: what the loader knows
+        beyond the file (``known_spacecraft``, ``known_parameters``), empty for objects built in code.
+        """
+        return iter(())
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """The keys a file may set in this section, in declaration order."""
+        return [name for name in cls.__pydantic_fields__ if name not in cls.NOT_KEYS]  # type: ignore[attr-defined]
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _validate(cls, data: Any, handler: Callable[[Any], Any], info: ValidationInfo) -> Any:
+        problems: list[tuple[Loc, str, Any]] = []
+        fields = cls.__pydantic_fields__  # type: ignore[attr-defined]
+        if isinstance(data, dict):
+            given = list(data)
+            problems += [((name,), _unknown_key(name, cls.keys()), data[name]) for name in given if name not in fields]
+            data = {k: v for k, v in data.items() if k in fields}
+        elif isinstance(data, ArgsKwargs):  # built in code: Section(...) or dataclasses.replace
+            given = list(fields)[: len(data.args or ())] + list(data.kwargs or {})
+        else:
+            given = []
+        try:
+            value = handler(data)
+        except ValidationError as exc:
+            problems += [(tuple(e["loc"]), _message(e), e.get("input")) for e in exc.errors()]
+        else:
+            for where, message in value.check(given, info.context or {}):
+                loc: Loc = () if where is None else (where,) if isinstance(where, str) else tuple(where)
+                problems.append((loc, message, None))
+        if problems:
+            _fail(problems)
+        return value
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class StationConfig(Section):
+    """this station"""
+
+    TABLE = "[station]"
+
+    name: Text = setting("queqiao", "this station's name (logs, MQTT client id)")
+    http_listen: Annotated[Text, Shown('"HOST:PORT"'), _rule(
+        _is_host_port, lambda v: f"{v!r} must be HOST:PORT, e.g. 127.0.0.1:9108 or [::1]:9108")] = setting(
+        "127.0.0.1:9108", "the one HTTP listener: `/metrics`, `/healthz`, the commanding API; IPv6 as `\"[::1]:9108\"`")
+    log_level: LogLevel = setting("INFO", "log level (any case)")
 
     @property
     def http_host(self) -> str:
@@ -106,52 +430,157 @@ class StationConfig:
         return int(self.http_listen.rpartition(":")[2])
 
 
-@dataclass(frozen=True)
-class LinkConfig:
-    name: str
-    url: LinkUrl
-    format: str = "frames"  # "frames": one transfer frame per message/read; "cadu": ASM-delimited stream
-    spacecraft: str | None = None  # None: whatever spacecraft the frames' SCIDs say
-    enabled: bool = True
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 30.0
+@dataclass(frozen=True, config=_SCHEMA)
+class LinkConfig(Section):
+    """inputs (one table per link)
+
+    URL schemes (parsed by `links.url.parse_link_url`, shared with the emulator):
+
+    | url | meaning |
+    |---|---|
+    | `udp://HOST:PORT` | bind and receive one frame per datagram |
+    | `tcp://HOST:PORT` | TCP client: connect to a frame/CADU server, reconnect with backoff |
+    | `tcp-listen://HOST:PORT` | TCP server: the sender connects to us |
+    | `serial:///dev/ttyX?baud=115200` | UART (`baud` optional, default 115200) |
+    | `mqtt://HOST:PORT/PREFIX` | frames on `PREFIX/<spacecraft>/downlink`; `mqtts://` for TLS; options `?username=&password_env=&qos=&client_id=` (and `ca`, `cert`, `key` for mqtts) |
+    | `file:///path` | read a capture file (`?follow=` to keep reading as it grows) |
+
+    No password ever goes in a URL.
+    """  # noqa: E501 (a Markdown table in docs/CONFIG.md)
+
+    TABLE = "[[links]]"
+
+    name: Name = setting(..., "unique; stored with every archived frame")
+    url: LinkUrlValue = setting(..., "where frames come from (below)")
+    format: FrameFormat | None = setting(
+        None, '`"frames"`: one transfer frame per datagram/message; `"cadu"`: ASM-delimited CADUs that the frame '
+              'chain synchronises. Default `"frames"` for udp/mqtt, `"cadu"` for tcp, tcp-listen, serial and file; '
+              'byte-stream links must use `"cadu"`', shown_default="by transport")
+    spacecraft: Text | None = setting(None, "pin the link to one spacecraft (must be a `[[spacecraft]]` of this file); "
+                                        "without it the frames' spacecraft IDs decide")
+    enabled: Bool = setting(True, "`false` keeps the link in the file without opening it")
+    reconnect_min_s: Duration = setting(0.5, "first retry delay after a lost connection (tcp, serial, mqtt)")
+    reconnect_max_s: Duration = setting(30.0, "retry delay cap (delays double from the minimum); "
+                                          "must be ≥ `reconnect_min_s`")
+
+    def __post_init__(self) -> None:
+        if self.format is None:  # a byte stream has no message boundaries: the frame chain needs CADUs
+            object.__setattr__(self, "format", "frames" if self.url.framing == "datagram" else "cadu")
+
+    def check(self, given, context):
+        if self.format == "frames" and self.url.framing == "stream":
+            yield "format", (f'a {self.url.scheme} link is a byte stream and carries CADUs; use format = "cadu" '
+                             '("frames" needs a message-based link: udp, mqtt)')
+        if self.reconnect_min_s > self.reconnect_max_s:
+            yield "reconnect_max_s", f"must be >= reconnect_min_s ({self.reconnect_min_s}), not {self.reconnect_max_s}"
 
 
-@dataclass(frozen=True)
-class SpacecraftConfig:
-    name: str
-    enabled: bool = True
-    light_time_s: float | None = None  # None: the mission database's (or computed) one-way light time
-    uplink: LinkUrl | None = None  # where telecommands go (None: this spacecraft is not commanded)
-    tc_vcid: int = 0  # TC virtual channel of the uplink
+@dataclass(frozen=True, config=_SCHEMA)
+class SpacecraftConfig(Section):
+    """what this station decodes
+
+    Without any `[[spacecraft]]`, every spacecraft of the mission database is decoded and none is
+    commanded (`check-config` warns about it).
+    """
+
+    TABLE = "[[spacecraft]]"
+
+    name: Text = setting(..., "a name from the mission database (`protocols/missions`, e.g. `zhurong`, `tianwen1`); "
+                          "unique")
+    enabled: Bool = setting(True, "`false`: frames are archived but not decoded")
+    light_time_s: DurationOrZero | None = setting(
+        None, "one-way light time override, used to compare onboard and ground time", shown_default="mission value")
+    uplink: LinkUrlValue | None = setting(
+        None, "where this spacecraft's telecommands go (`udp://`, `tcp://`, `tcp-listen://`, `serial://`, `mqtt://`); "
+              "none: not commanded. Datagram links carry one TC frame per message, byte streams carry CLTUs; "
+              "MQTT publishes on `<prefix>/<spacecraft>/uplink`")
+    tc_vcid: Annotated[Int, annotated_types.Interval(ge=0, le=63)] = setting(0, "TC virtual channel of the uplink")
+
+    def check(self, given, context):
+        known = context.get("known_spacecraft")
+        if known is not None and self.name not in known:
+            yield "name", (f"{self.name!r} is not in the mission database; {_did_you_mean(self.name, known)}"
+                           f"known spacecraft: {', '.join(sorted(known)) or 'none'}")
+        if self.uplink is not None and self.uplink.scheme == "file":
+            yield "uplink", "a file cannot carry telecommands to a spacecraft; use udp, tcp, tcp-listen, serial or mqtt"
 
 
-@dataclass(frozen=True)
-class MetricsConfig:
-    enabled: bool = True
-    latency_buckets: tuple[float, ...] | None = None  # None: the exporter's default buckets (seconds)
+@dataclass(frozen=True, config=_SCHEMA)
+class MetricsConfig(Section):
+    """Prometheus exporter on `station.http_listen`"""
+
+    TABLE = "[metrics]"
+
+    enabled: Bool = setting(True, "serve `/metrics`")
+    latency_buckets: Annotated[
+        tuple[Annotated[Number, annotated_types.Gt(0)], ...], annotated_types.MinLen(1),
+        Shown("array of seconds"),
+        _rule(lambda b: all(x < y for x, y in zip(b, b[1:], strict=False)), lambda b: "must be strictly increasing"),
+    ] | None = setting(None, "receipt → publish latency histogram buckets; positive, strictly increasing",
+                   shown_default="the exporter's default (0.0005 … 2.5 s)")
 
 
-@dataclass(frozen=True)
-class MqttTlsConfig:
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
+@dataclass(frozen=True, config=_SCHEMA)
+class MqttTlsConfig(Section):
+    """TLS files for `mqtts://`; `cert` and `key` together for client-certificate authentication"""
+
+    TABLE = "[mqtt.tls]"
+
+    ca: ConfigPath | None = setting(None, "CA bundle to verify the broker", shown_default="system CAs")
+    cert: ConfigPath | None = setting(None, "client certificate (with `key`)")
+    key: ConfigPath | None = setting(None, "client private key (with `cert`)")
+
+    def check(self, given, context):
+        if (self.cert is None) != (self.key is None):
+            yield None, "cert and key go together (a client certificate needs its key)"
 
 
-@dataclass(frozen=True)
-class MqttConfig:
-    enabled: bool = False
-    url: str = "mqtt://127.0.0.1:1883"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    password_env: str | None = None
-    tls: MqttTlsConfig | None = None
-    topic_prefix: str = "queqiao"
-    qos: int = 0
-    rate_limit_hz: float = 1.0  # per parameter
-    publish_on_change: bool = True
-    buffer_size: int = 10_000  # messages kept while the broker is away
+@dataclass(frozen=True, config=_SCHEMA)
+class MqttConfig(Section):
+    """decoded values to a broker
+
+    Topics are `<topic_prefix>/<spacecraft>/<subsystem>/<parameter>` with JSON payloads.
+    """
+
+    TABLE = "[mqtt]"
+
+    enabled: Bool = setting(False, "publish decoded parameters")
+    url: Annotated[Text, _rule(_is_mqtt_broker, lambda v: (
+        f"{v!r} must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT] "
+        "(no path, query or credentials: use topic_prefix, username, password_env)"))] = setting(
+        "mqtt://127.0.0.1:1883", "`mqtt://HOST[:PORT]` or `mqtts://HOST[:PORT]` (TLS, default port 8883); "
+                                 "no path, query or credentials")
+    username: Text | None = setting(None, "broker user")
+    password: Text | None = setting(None, "inline password — possible, but prefer `password_env`; not both",
+                                    secret="password_env (the variable set in an environment file of mode 600, "
+                                           "e.g. /etc/queqiao/groundstation.env)")
+    password_env: EnvName | None = setting(None, "environment variable holding the password")
+    tls: MqttTlsConfig | None = setting(None, "`[mqtt.tls]` below; needs an `mqtts://` url",
+                                    shown_default="none (system CAs with `mqtts://`)")
+    topic_prefix: Annotated[Text, _rule(_is_topic, lambda v: (
+        f"{v!r}: a non-empty topic without wildcards (+, #) or leading/trailing '/'"))] = setting(
+        "queqiao", "no `+`, `#`, leading or trailing `/`")
+    qos: Annotated[Int, Shown("0, 1 or 2"),
+                   _rule(lambda q: q in (0, 1, 2), lambda q: f"must be 0, 1 or 2, not {q}")] = setting(
+        0, "MQTT quality of service of the published values")
+    rate_limit_hz: Annotated[Number, annotated_types.Gt(0)] = setting(
+        1.0, "per parameter: at most this many messages a second")
+    publish_on_change: Bool = setting(
+        True, "publish a value only when it differs from the last one published (never more often than "
+              "`rate_limit_hz`; a held-back latest value goes out when its interval has passed); `false`: publish "
+              "every value, rate-limited. A change of limit state is published at once either way")
+    buffer_size: Annotated[Int, annotated_types.Ge(0)] = setting(
+        10_000, "messages kept while the broker is unreachable; the oldest are dropped beyond it")
+
+    def __post_init__(self) -> None:
+        if self.tls is None and urlsplit(self.url).scheme == "mqtts":
+            object.__setattr__(self, "tls", MqttTlsConfig())  # TLS with the system CAs
+
+    def check(self, given, context):
+        if self.password is not None and self.password_env is not None:
+            yield "password", "give password or password_env, not both"
+        if "tls" in given and urlsplit(self.url).scheme == "mqtt":
+            yield "tls", "TLS settings need an mqtts:// url (mqtt.url is plain mqtt://)"
 
     @property
     def host(self) -> str:
@@ -170,19 +599,45 @@ class MqttConfig:
             return None
         env = os.environ if environ is None else environ
         if self.password_env not in env:
-            raise ConfigError([ConfigIssue("mqtt.password_env", f"environment variable {self.password_env} is not set")])
+            raise ConfigError([ConfigIssue("mqtt.password_env",
+                                           f"environment variable {self.password_env} is not set")])
         return env[self.password_env]
 
 
-@dataclass(frozen=True)
-class ArchiveConfig:
-    dir: Path = Path("/var/lib/queqiao/archive")
-    fsync: str = "interval"
-    fsync_interval_s: float = 1.0
-    segment_max_bytes: int = 256 * 1024 * 1024
-    segment_max_age_s: float | None = 3600.0
-    retention_max_bytes: int | None = None  # None: no size limit
-    retention_max_age_s: float | None = None  # None: no age limit
+@dataclass(frozen=True, config=_SCHEMA)
+class ArchiveConfig(Section):
+    """the raw frame archive (docs/ARCHIVE.md)
+
+    `ArchiveConfig.writer_kwargs()` gives the matching `ArchiveWriter` arguments.
+    """
+
+    TABLE = "[archive]"
+
+    dir: ConfigPath = setting(Path("/var/lib/queqiao/archive"), "archive directory (created if missing)")
+    fsync: FsyncPolicy = setting("interval", '`"always"` (every batch durable on return), `"interval"`, '
+                                         '`"never"` (kernel decides)')
+    fsync_interval_s: Duration = setting(1.0, 'with `"interval"`: fsync this often; a power cut loses at most this '
+                                          "much. Setting it with another policy is an error")
+    segment_max_bytes: Annotated[Size, _at_least(64 * 1024, " bytes")] = setting(
+        256 * 1024 * 1024, "rotate to a new segment at this size (≥ 64 KiB)", shown_default='`"256MiB"`')
+    segment_max_age_s: Duration | None = setting(3600.0, "… or when the segment is this old")
+    retention_max_bytes: Size | None = setting(
+        None, "delete the oldest segments while the archive is larger; at least twice `segment_max_bytes`; "
+              "omit for no limit (0 is refused)", shown_default="no limit")
+    retention_max_age_s: Duration | None = setting(
+        None, "delete segments whose newest frame is older; omit for no limit", shown_default="no limit")
+    buffer_max_bytes: SizeOrZero = setting(
+        64 * 1024 * 1024, "while the disk refuses writes (full, quota, read-only, I/O error): hold up to this many "
+                          "bytes of frames in memory and write them when it takes them again; beyond it the oldest "
+                          "are dropped (`queqiao_archive_dropped_frames_total`). `0`: hold nothing",
+        shown_default='`"64MiB"`')
+
+    def check(self, given, context):
+        if self.retention_max_bytes is not None and self.retention_max_bytes < 2 * self.segment_max_bytes:
+            yield "retention_max_bytes", (f"must be at least twice segment_max_bytes ({self.segment_max_bytes}); "
+                                          "retention deletes whole segments")
+        if "fsync_interval_s" in given and self.fsync != "interval":
+            yield "fsync_interval_s", f'only applies with fsync = "interval" (fsync is {self.fsync!r})'
 
     def writer_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :class:`groundstation.archive.ArchiveWriter` (besides the directory)."""
@@ -196,25 +651,115 @@ class ArchiveConfig:
         }
 
 
-@dataclass(frozen=True)
-class LimitOverride:
-    """Replaces the mission database's limits of one parameter (None: keep the database's)."""
+@dataclass(frozen=True, config=_SCHEMA)
+class LimitOverride(Section):
+    """limit overrides
 
-    spacecraft: str
-    parameter: str
-    warning: Bounds = None
-    critical: Bounds = None
-    persistence: int | None = None  # consecutive samples before a state change
-    hysteresis: float | None = None  # engineering units a value must come back inside a limit
+    Replace the mission database's limits of one parameter (by its leaf name, e.g.
+    `battery_voltage`; quote names with unusual characters: `[limits.zhurong."x.y"]`).
+    The spacecraft must be a `[[spacecraft]]` of this file; parameter names are checked
+    against the mission database when the daemon passes `known_parameters`. Keys not
+    given keep the database's value.
+
+    In `LimitOverride`, ranges are `(low, high)` tuples with `None` for an open side —
+    the shape `groundstation.alarms` takes.
+    """
+
+    TABLE = "[limits.<spacecraft>.<parameter>]"
+    NOT_KEYS = ("spacecraft", "parameter")  # from the table's name
+
+    spacecraft: Text
+    parameter: Text
+    warning: Range | None = setting(None, "warning range", shown_default="database")
+    critical: Range | None = setting(None, "critical range; must contain the warning range", shown_default="database")
+    persistence: Annotated[Int, annotated_types.Ge(1)] | None = setting(
+        None, "consecutive samples that must agree before the limit state changes", shown_default="database / 1")
+    hysteresis: Annotated[Number, annotated_types.Ge(0)] | None = setting(
+        None, "engineering units a value must come back inside a limit before the state clears",
+        shown_default="database / 0")
+
+    def check(self, given, context):
+        if self.warning and self.critical:
+            (wl, wh), (cl, ch) = self.warning, self.critical
+            if (cl is not None and (wl is None or wl < cl)) or (ch is not None and (wh is None or wh > ch)):
+                yield "critical", (f"the critical range {list(self.critical)} must contain the warning range "
+                                   f"{list(self.warning)}")
+        if not set(given) - set(self.NOT_KEYS):
+            yield None, "overrides nothing; give warning, critical, persistence or hysteresis"
+        known_parameters = context.get("known_parameters")
+        known = known_parameters(self.spacecraft) if known_parameters else None
+        if known is not None and self.parameter not in known:
+            hint = _did_you_mean(self.parameter, known).rstrip()
+            yield None, f"{self.spacecraft} has no parameter {self.parameter!r}" + (f"; {hint}" if hint else "")
 
 
-@dataclass(frozen=True)
-class OperatorConfig:
-    name: str
-    role: str  # "operator" (may command) or "viewer" (read-only API)
-    token_env: str | None = None
-    token_file: Path | None = None
-    token: str | None = field(default=None, repr=False)  # only with commanding.allow_inline_tokens
+_LIMIT_TABLES: TypeAdapter[dict[str, dict[str, LimitOverride]]] = TypeAdapter(dict[str, dict[str, LimitOverride]])
+
+
+def _limit_tables(value: Any, info: ValidationInfo) -> tuple[LimitOverride, ...]:
+    """``[limits.<spacecraft>.<parameter>]`` tables -> LimitOverrides, errors located by the table names."""
+    if isinstance(value, tuple):  # built in code
+        return value
+    if not isinstance(value, dict):
+        raise _problem(f"expected a table ([limits.<spacecraft>.<parameter>]), got {_type_name(value)}")
+    problems: list[tuple[Loc, str, Any]] = []
+    tables: dict[str, Any] = {}
+    for sc, params in value.items():
+        if not isinstance(params, dict):
+            problems.append(((sc,), f"expected a table of parameters ([limits.{format_key(sc)}.PARAMETER]), "
+                                    f"got {_type_name(params)}", params))
+            continue
+        tables[sc] = {}
+        for param, table in params.items():
+            if not isinstance(table, dict):
+                problems.append(((sc, param), "expected a table with warning/critical/persistence/hysteresis, "
+                                              f"got {_type_name(table)}", table))
+                continue
+            table, reserved = _with_not_keys(LimitOverride, table, {"spacecraft": sc, "parameter": param})
+            problems += [((sc, param, *loc), message, v) for loc, message, v in reserved]
+            tables[sc][param] = table
+    try:
+        validated = _LIMIT_TABLES.validate_python(tables, context=info.context)
+    except ValidationError as exc:
+        problems += [(tuple(e["loc"]), _message(e), e.get("input")) for e in exc.errors()]
+    if problems:
+        _fail(problems)
+    return tuple(lim for params in validated.values() for lim in params.values())
+
+
+def _with_not_keys(section: type[Section], table: dict, values: dict[str, Any]) -> tuple[dict, list]:
+    """``table`` with the loader's own fields filled in; a file that sets one of them gets an unknown-key error."""
+    problems = [((k,), _unknown_key(k, section.keys()), table[k]) for k in values if k in table]
+    return {**table, **values}, problems
+
+
+LimitTables = Annotated[tuple[LimitOverride, ...], PlainValidator(_limit_tables)]
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class OperatorConfig(Section):
+    """one table per operator of the commanding API
+
+    Exactly one of `token_env`, `token_file` (or, if allowed, `token`). Tokens, the
+    MQTT password and the readability of the MQTT TLS files are checked by `Config.check_secrets()`
+    at daemon start — not when the file is loaded — and every missing one is reported together.
+    """
+
+    TABLE = "[[commanding.operators]]"
+
+    name: Name = setting(..., "unique operator name (audit log)")
+    role: Role = setting(..., '`"operator"` (may send telecommands) or `"viewer"` (read-only API)')
+    token_env: EnvName | None = setting(None, "variable holding this operator's token", shown_default="—")
+    token_file: ConfigPath | None = setting(None, "file holding the token (one line); must not be accessible by group "
+                                              "or others (`chmod 600`)", shown_default="—")
+    token: Text | None = setting(None, "inline token; refused unless `allow_inline_tokens = true`", shown_default="—",
+                                 secret="token_env (the variable set in an environment file of mode 600) or "
+                                        "token_file (a file of mode 600)")
+
+    def check(self, given, context):
+        sources = [k for k in ("token_env", "token_file", "token") if getattr(self, k) is not None]
+        if len(sources) != 1:
+            yield None, f"give exactly one of token_env or token_file (got {', '.join(sources) or 'none'})"
 
     def resolve_token(self, environ: Mapping[str, str] | None = None) -> str:
         """The operator's API token; raises ConfigError if it cannot be had safely."""
@@ -225,7 +770,8 @@ class OperatorConfig:
             env = os.environ if environ is None else environ
             value = env.get(self.token_env, "")
             if not value:
-                raise ConfigError([ConfigIssue(f"{key}.token_env", f"environment variable {self.token_env} is not set")])
+                raise ConfigError([ConfigIssue(f"{key}.token_env",
+                                               f"environment variable {self.token_env} is not set")])
             return value
         assert self.token_file is not None
         try:
@@ -233,28 +779,56 @@ class OperatorConfig:
             if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
                 raise ConfigError([ConfigIssue(
                     f"{key}.token_file",
-                    f"{self.token_file} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}); run chmod 600",
+                    f"{self.token_file} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}); "
+                    "run chmod 600",
                 )])
             lines = self.token_file.read_text().splitlines()
             value = lines[0].strip() if lines else ""  # the first line, as groundstation.auth reads it
         except OSError as exc:
-            raise ConfigError([ConfigIssue(f"{key}.token_file", f"cannot read {self.token_file}: {exc.strerror}")]) from None
+            raise ConfigError([ConfigIssue(f"{key}.token_file",
+                                           f"cannot read {self.token_file}: {exc.strerror}")]) from None
         if not value:
             raise ConfigError([ConfigIssue(f"{key}.token_file", f"{self.token_file} is empty")])
         return value
 
 
-@dataclass(frozen=True)
-class CommandingConfig:
-    enabled: bool = False
-    api_token_env: str = DEFAULT_API_TOKEN_ENV  # the station's own (automation) token
-    allow_inline_tokens: bool = False
-    operators: tuple[OperatorConfig, ...] = ()
-    fop_window: int = 5  # COP-1 sliding window (frames outstanding); at most half the spacecraft's FARM window
-    fop_timeout_s: float = 2.0  # COP-1 retransmission timer
-    fop_transmission_limit: int = 5  # transmissions of a frame before the FOP gives up
-    verification_timeout_s: float = 60.0  # from uplink to a final PUS 1 report
-    history_file: Path | None = None  # command history (SQLite); None: commands.sqlite beside the archive
+@dataclass(frozen=True, config=_SCHEMA)
+class CommandingConfig(Section):
+    """the commanding API
+
+    Spacecraft whose downlink carries a CLCW (an OCF in the mission's frame profile) are
+    commanded with COP-1 type-AD frames; the others (the AOS profiles without OCF) with
+    type-BD bypass frames, sent once, verified by PUS 1 only.
+    """
+
+    TABLE = "[commanding]"
+
+    enabled: Bool = setting(False, "serve the commanding API on `station.http_listen`")
+    api_token_env: EnvName = setting(DEFAULT_API_TOKEN_ENV, "variable holding the station's own (automation) token; "
+                                                        "must be set when enabled")
+    allow_inline_tokens: Bool = setting(
+        False, 'allow `token = "..."` in operator entries (for tests; never in production)')
+    operators: Annotated[tuple[OperatorConfig, ...], BeforeValidator(_one_or_many)] = setting(
+        (), "`[[commanding.operators]]` below", shown_default="none")
+    fop_window: Annotated[Int, annotated_types.Interval(ge=1, le=127)] = setting(
+        5, "COP-1 sliding window: AD frames outstanding (at most 127, half the 8-bit sequence space); at most half "
+           "the spacecraft's FARM window (the emulator's is 10), or one lost frame locks the FARM out")
+    fop_timeout_s: Duration = setting(2.0, "COP-1 retransmission timer")
+    fop_transmission_limit: Annotated[Int, annotated_types.Ge(1)] = setting(
+        5, "transmissions of a frame before the FOP gives up and re-initialises")
+    verification_timeout_s: Duration = setting(
+        60.0, "time from submission to a final PUS 1 report, after which the command is `timed_out`")
+    history_file: ConfigPath | None = setting(None, "the command history (SQLite, survives restarts)",
+                                          shown_default="`<archive.dir>/../commands.sqlite`")
+
+    def check(self, given, context):
+        yield from _duplicates(self.operators, "operators", "operator {!r} is already defined by commanding.{}")
+        if not self.allow_inline_tokens:
+            for i, op in enumerate(self.operators):
+                if op.token is not None:
+                    yield ("operators", i, "token"), ("inline tokens are refused (the file may be readable by others); "
+                                                      "use token_env or token_file, or set "
+                                                      "commanding.allow_inline_tokens = true")
 
     @property
     def token_env(self) -> str:
@@ -262,17 +836,43 @@ class CommandingConfig:
         return self.api_token_env
 
 
-@dataclass(frozen=True)
-class Config:
-    station: StationConfig = StationConfig()
-    links: tuple[LinkConfig, ...] = ()
-    spacecraft: tuple[SpacecraftConfig, ...] = ()
-    metrics: MetricsConfig = MetricsConfig()
-    mqtt: MqttConfig = MqttConfig()
-    archive: ArchiveConfig = ArchiveConfig()
-    limits: tuple[LimitOverride, ...] = ()
-    commanding: CommandingConfig = CommandingConfig()
+def _duplicates(items: tuple[Any, ...], field: str, message: str) -> Iterator[tuple[Loc, str]]:
+    """A problem at ``field[i].name`` for each element whose name an earlier one already has."""
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if item.name in first:
+            yield (field, i, "name"), message.format(item.name, _dotted((field, first[item.name])))
+        first.setdefault(item.name, i)
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class Config(Section):
+    """The whole file: one field per section."""
+
+    NOT_KEYS = ("source",)
+
+    station: StationConfig = Field(default_factory=StationConfig)
+    links: Annotated[tuple[LinkConfig, ...], BeforeValidator(_one_or_many)] = ()
+    spacecraft: Annotated[tuple[SpacecraftConfig, ...], BeforeValidator(_one_or_many)] = ()
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    archive: ArchiveConfig = Field(default_factory=ArchiveConfig)
+    limits: LimitTables = ()
+    commanding: CommandingConfig = Field(default_factory=CommandingConfig)
     source: str | None = None  # the file it came from
+
+    def check(self, given, context):
+        yield from _duplicates(self.links, "links", "link name {!r} is already used by {}")
+        yield from _duplicates(self.spacecraft, "spacecraft", "spacecraft {!r} is already configured by {}")
+        names = {s.name for s in self.spacecraft}
+        declared = ", ".join(sorted(names)) or "none declared"
+        for i, link in enumerate(self.links):
+            if link.spacecraft is not None and link.spacecraft not in names:
+                yield ("links", i, "spacecraft"), (f"{link.spacecraft!r} is not a [[spacecraft]] of this station; "
+                                                   f"{_did_you_mean(link.spacecraft, names)}declared: {declared}")
+        for sc in dict.fromkeys(lim.spacecraft for lim in self.limits):
+            if sc not in names:
+                yield ("limits", sc), f"{sc!r} is not a [[spacecraft]] of this station ({declared})"
 
     def link(self, name: str) -> LinkConfig:
         for link in self.links:
@@ -292,20 +892,20 @@ class Config:
         attempts: list[Callable[[], object]] = []
         if self.mqtt.enabled:
             attempts.append(lambda: self.mqtt.resolve_password(environ))
-            for key in ("ca", "cert", "key"):
-                tls_path = getattr(self.mqtt.tls, key, None) if self.mqtt.tls else None
+            for name in ("ca", "cert", "key"):
+                tls_path = getattr(self.mqtt.tls, name, None) if self.mqtt.tls else None
                 if tls_path is not None and not os.access(tls_path, os.R_OK):
-                    issues.append(ConfigIssue(f"mqtt.tls.{key}", f"cannot read {tls_path}", self.source))
+                    issues.append(ConfigIssue(f"mqtt.tls.{name}", f"cannot read {tls_path}", self.source))
         if self.commanding.enabled:
             env = os.environ if environ is None else environ
 
             def station_token() -> None:
                 if not env.get(self.commanding.api_token_env):
-                    raise ConfigError([ConfigIssue(
-                        "commanding.api_token_env", f"environment variable {self.commanding.api_token_env} is not set")])
+                    raise ConfigError([ConfigIssue("commanding.api_token_env",
+                                                   f"environment variable {self.commanding.api_token_env} is not set")])
 
             attempts.append(station_token)
-            attempts += [lambda op=op: op.resolve_token(environ) for op in self.commanding.operators]
+            attempts += [functools.partial(op.resolve_token, environ) for op in self.commanding.operators]
         for attempt in attempts:
             try:
                 attempt()
@@ -314,6 +914,59 @@ class Config:
         if issues:
             raise ConfigError(issues)
 
+    def inline_secrets(self) -> dict[str, str]:
+        """The secrets written in the file itself: dotted key -> where that secret belongs instead."""
+        return {_dotted((*loc, name)): info.json_schema_extra["secret"]
+                for loc, section in _sections_of(self)
+                for name, info in type(section).__pydantic_fields__.items()  # type: ignore[attr-defined]
+                if isinstance(info.json_schema_extra, dict) and "secret" in info.json_schema_extra
+                and getattr(section, name) is not None}
+
+    def check_inline_secrets(self) -> None:
+        """Refuse secrets written in a configuration file that group or others can read (one ConfigError)."""
+        secrets = self.inline_secrets()
+        if not secrets or self.source is None or not os.path.isfile(self.source):
+            return
+        path = Path(self.source)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        readers = [who for who, bit in (("group", stat.S_IRGRP), ("others", stat.S_IROTH)) if mode & bit]
+        if not readers:
+            return
+        where = locate_keys(path.read_text(encoding="utf-8"))
+        raise ConfigError([ConfigIssue(
+            key, f"a secret written in a file readable by {' and '.join(readers)} (mode {mode:o}); "
+                 f"use {alternative} instead, or make the file readable by its owner only (chmod 600 {path})",
+            self.source, line_of(where, key)) for key, alternative in secrets.items()])
+
+    def warnings(self) -> list[ConfigIssue]:
+        """What is valid but probably not meant: a station that receives nothing, or decodes without a list."""
+        out = []
+        if not self.links:
+            out.append(ConfigIssue("links", "no [[links]]: the daemon receives no frames", self.source))
+        elif not any(link.enabled for link in self.links):
+            out.append(ConfigIssue("links", "every [[links]] is disabled: the daemon receives no frames", self.source))
+        if not self.spacecraft:
+            out.append(ConfigIssue("spacecraft", "no [[spacecraft]]: every spacecraft of the mission database is "
+                                                 "decoded and none is commanded", self.source))
+        return out
+
+
+def _sections_of(section: Section, loc: Loc = ()) -> Iterator[tuple[Loc, Section]]:
+    """Every section object in the tree, with its location."""
+    yield loc, section
+    for name in type(section).__pydantic_fields__:  # type: ignore[attr-defined]
+        value = getattr(section, name)
+        if isinstance(value, Section):
+            yield from _sections_of(value, (*loc, name))
+        elif isinstance(value, tuple) and value and isinstance(value[0], Section):
+            for i, item in enumerate(value):
+                item_loc = (*loc, name, item.spacecraft, item.parameter) if isinstance(item, LimitOverride) \
+                    else (*loc, name, i)
+                yield from _sections_of(item, item_loc)
+
+
+_CONFIG: TypeAdapter[Config] = TypeAdapter(Config)
+
 
 # ---------------------------------------------------------------------------- loading
 
@@ -321,6 +974,7 @@ class Config:
 def load_config(
     path: str | os.PathLike[str],
     *,
+    missions: Any = None,
     known_spacecraft: Collection[str] | None = None,
     known_parameters: Callable[[str], Collection[str] | None] | None = None,
 ) -> Config:
@@ -329,9 +983,13 @@ def load_config(
     ``known_spacecraft``: the mission database's spacecraft names; when given, every
     spacecraft name in the file must be one of them.  ``known_parameters(spacecraft)``:
     that spacecraft's parameter names (or None if unknown), to check limit overrides.
+    ``missions``: a mission registry (``protocols.missions.registry()``), which gives both.
     Relative paths in the file (archive dir, token files, TLS files) are relative to
     the file's directory.
     """
+    if missions is not None:
+        known_spacecraft = missions.names
+        known_parameters = lambda sc: [p.name for p in missions.parameters(sc)] if sc in missions else None  # noqa: E731
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -355,558 +1013,31 @@ def parse_config(
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         raise ConfigError([ConfigIssue("", f"not valid TOML: {exc}", source, int(m.group(1)) if m else None)]) from None
-    v = _Validator(text, source, Path(base_dir), known_spacecraft, known_parameters)
-    config = v.config(data)
-    if v.issues:
-        raise ConfigError(v.issues)
+    data, reserved = _with_not_keys(Config, data, {"source": source})
+    context = {"base_dir": Path(base_dir),
+               "known_spacecraft": None if known_spacecraft is None else set(known_spacecraft),
+               "known_parameters": known_parameters}
+    errors = [(tuple(loc), message) for loc, message, _ in reserved]
+    try:
+        config = _CONFIG.validate_python(data, context=context)
+    except ValidationError as exc:
+        errors += [(tuple(e["loc"]), _message(e)) for e in exc.errors()]
+    if errors:
+        where = locate_keys(text)
+        issues = [ConfigIssue(_dotted(loc), message, source, line_of(where, _dotted(loc))) for loc, message in errors]
+        raise ConfigError(sorted(issues, key=lambda i: i.line or 0))  # in file order
     return config
 
 
-# ---------------------------------------------------------------------------- where keys are (for line numbers)
-
-_BARE = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _format_key(part: str) -> str:
-    return part if _BARE.fullmatch(part) else '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _split_key(text: str) -> tuple[list[str], int] | None:
-    """Parse a (dotted, maybe quoted) TOML key at the start of ``text``: (parts, end)."""
-    parts: list[str] = []
-    pos = 0
-    n = len(text)
-    while True:
-        while pos < n and text[pos] in " \t":
-            pos += 1
-        if pos < n and text[pos] in "\"'":
-            quote = text[pos]
-            end = text.find(quote, pos + 1)
-            if end < 0:
-                return None
-            raw = text[pos + 1 : end]
-            parts.append(raw.encode().decode("unicode_escape") if quote == '"' and "\\" in raw else raw)
-            pos = end + 1
+def _dotted(loc: Loc) -> str:
+    """("links", 2, "url") -> "links[2].url"; table names that are not bare TOML keys are quoted."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
         else:
-            m = _BARE.match(text, pos)
-            if not m:
-                return None
-            parts.append(m.group())
-            pos = m.end()
-        while pos < n and text[pos] in " \t":
-            pos += 1
-        if pos < n and text[pos] == ".":
-            pos += 1
-            continue
-        return parts, pos
-
-
-def _locate_keys(text: str) -> dict[str, int]:
-    """Dotted key path -> line number, found by reading the TOML text line by line.
-
-    Not a TOML parser: good enough to point at tables, array-of-tables elements and
-    ``key = value`` lines, which is where errors are.
-    """
-    where: dict[str, int] = {}
-    counts: dict[str, int] = {}
-    current = ""
-    in_multiline: str | None = None
-    for lineno, line in enumerate(text.splitlines(), 1):
-        s = line.strip()
-        if in_multiline:
-            if in_multiline in s:
-                in_multiline = None
-            continue
-        if not s or s.startswith("#"):
-            continue
-        if s.startswith("["):
-            array = s.startswith("[[")
-            parsed = _split_key(s[2 if array else 1 :])
-            if not parsed:
-                continue
-            path = ""
-            for i, part in enumerate(parsed[0]):
-                path = f"{path}.{_format_key(part)}" if path else _format_key(part)
-                last = i == len(parsed[0]) - 1
-                if array and last:
-                    counts[path] = counts.get(path, 0) + 1
-                    path = f"{path}[{counts[path] - 1}]"
-                elif path in counts:
-                    path = f"{path}[{counts[path] - 1}]"
-            current = path
-            where.setdefault(current, lineno)
-            continue
-        parsed = _split_key(s)
-        if not parsed or parsed[1] >= len(s) or s[parsed[1]] != "=":
-            continue
-        key = ".".join(_format_key(p) for p in parsed[0])
-        where.setdefault(f"{current}.{key}" if current else key, lineno)
-        rest = s[parsed[1] + 1 :]
-        for quote in ('"""', "'''"):
-            if rest.count(quote) == 1:
-                in_multiline = quote
-    return where
-
-
-# ---------------------------------------------------------------------------- validation
-
-_MISSING = object()
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$")
-_SIZE_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-               "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def _type_name(value: object) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
-
-
-class _Validator:
-    def __init__(self, text, source, base_dir: Path, known_spacecraft, known_parameters) -> None:
-        self.source = source
-        self.base_dir = base_dir
-        self.known_spacecraft = None if known_spacecraft is None else set(known_spacecraft)
-        self.known_parameters = known_parameters
-        self.issues: list[ConfigIssue] = []
-        self._where = _locate_keys(text)
-
-    # -- reporting --
-
-    def line_of(self, key: str) -> int | None:
-        probe = key
-        while probe:
-            if probe in self._where:
-                return self._where[probe]
-            # A table only ever named as a prefix ([limits.sc.param] for limits.sc): its first mention.
-            inner = [n for k, n in self._where.items() if k.startswith((probe + ".", probe + "["))]
-            if inner:
-                return min(inner)
-            # links[2].url -> links[2] -> links ; a.b[3] -> a.b
-            cut = max(probe.rfind("."), probe.rfind("["))
-            probe = probe[:cut] if cut > 0 else ""
-        return None
-
-    def error(self, key: str, message: str) -> None:
-        self.issues.append(ConfigIssue(key, message, self.source, self.line_of(key)))
-
-    # -- primitive readers: return the value, or the default after reporting an issue --
-
-    def table(self, data: dict, key: str, path: str) -> dict:
-        value = data.get(key, {})
-        if not isinstance(value, dict):
-            self.error(path, f"expected a table ([{path}]), got {_type_name(value)}")
-            return {}
-        return value
-
-    def unknown(self, data: dict, path: str, allowed: Collection[str]) -> None:
-        for key in data:
-            if key not in allowed:
-                sub = f"{path}.{_format_key(key)}" if path else _format_key(key)
-                self.error(sub, f"unknown key; allowed here: {', '.join(allowed)}")
-
-    def get(self, data: dict, path: str, key: str, kind: type | tuple[type, ...], default: Any = _MISSING) -> Any:
-        full = f"{path}.{key}" if path else key
-        if key not in data:
-            if default is _MISSING:
-                self.error(full, "required key is missing")
-                return None
-            return default
-        value = data[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
-        if not ok:
-            want = " or ".join(_type_name(k()) if k in (bool, int, float, str, list, dict) else k.__name__ for k in kinds)
-            self.error(full, f"expected {want}, got {_type_name(value)} {value!r}")
-            return None if default is _MISSING else default
-        return value
-
-    def choice(self, data: dict, path: str, key: str, allowed: Collection[str], default: str) -> str:
-        value = self.get(data, path, key, str, default)
-        if value is not None and value not in allowed:
-            self.error(f"{path}.{key}", f"{value!r} is not allowed; use one of: {', '.join(allowed)}")
-            return default
-        return value
-
-    def number(self, data, path, key, default, *, minimum=None, exclusive=False, integer=False):
-        value = self.get(data, path, key, int if integer else float, default)
-        if value is None or value is default:
-            return value
-        if not math.isfinite(value):
-            self.error(f"{path}.{key}", f"must be a finite number, not {value}")
-            return default
-        if minimum is not None and (value <= minimum if exclusive else value < minimum):
-            self.error(f"{path}.{key}", f"must be {'>' if exclusive else '>='} {minimum}, not {value}")
-            return default
-        return value
-
-    def size(self, data, path, key, default, *, minimum=1):
-        """Bytes: an integer, or a string with a unit ("256MiB", "10GB")."""
-        full = f"{path}.{key}"
-        if key not in data:
-            return default
-        value = data[key]
-        if isinstance(value, int) and not isinstance(value, bool):
-            n = value
-        elif isinstance(value, str) and (m := _SIZE.match(value)):
-            n = int(float(m.group(1)) * _SIZE_UNITS[m.group(2)])
-        else:
-            self.error(full, f"expected a size in bytes: an integer or a string like \"256MiB\" (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), got {value!r}")
-            return default
-        if n < minimum:
-            self.error(full, f"must be at least {minimum} bytes, not {n}" + ("; omit the key for no limit" if n == 0 else ""))
-            return default
-        return n
-
-    def duration(self, data, path, key, default, *, allow_zero=False):
-        """Seconds: a number, or a string with a unit ("500ms", "30s", "15m", "12h", "30d")."""
-        full = f"{path}.{key}"
-        if key not in data:
-            return default
-        value = data[key]
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            s = float(value)
-        elif isinstance(value, str) and (m := _DURATION.match(value)):
-            s = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        else:
-            self.error(full, f"expected a duration: seconds as a number, or a string like \"30s\", \"15m\", \"12h\", \"30d\", got {value!r}")
-            return default
-        if not math.isfinite(s) or s < 0 or (s == 0 and not allow_zero):
-            self.error(full, f"must be a positive duration, not {value!r}" + ("; omit the key for no limit" if s == 0 else ""))
-            return default
-        return s
-
-    def path_value(self, data, path, key) -> Path | None:
-        value = self.get(data, path, key, str, None)
-        if value is None:
-            return None
-        if not value:
-            self.error(f"{path}.{key}", "must not be empty")
-            return None
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else self.base_dir / p
-
-    def env_name(self, data, path, key, default=None) -> str | None:
-        value = self.get(data, path, key, str, default)
-        if value is not None and not _ENV_NAME.match(value):
-            self.error(f"{path}.{key}", f"{value!r} is not an environment variable name (letters, digits, _)")
-            return default
-        return value
-
-    def name(self, data, path, key="name") -> str:
-        value = self.get(data, path, key, str)
-        if value is not None and not _NAME.match(value):
-            self.error(f"{path}.{key}", f"{value!r}: use letters, digits, '_', '-', '.' (starting with a letter or digit)")
-        return value or ""
-
-    def array_of_tables(self, data: dict, key: str) -> list[tuple[str, dict]]:
-        value = data.get(key, [])
-        if isinstance(value, dict):
-            value = [value]  # [key] written instead of [[key]]: accept a single one
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            self.error(key, f"expected an array of tables ([[{key}]]), got {_type_name(value)}")
-            return []
-        return [(f"{key}[{i}]", v) for i, v in enumerate(value)]
-
-    # -- sections --
-
-    def config(self, data: dict) -> Config:
-        self.unknown(data, "", ("station", "links", "spacecraft", "metrics", "mqtt", "archive", "limits", "commanding"))
-        station = self.station(self.table(data, "station", "station"))
-        spacecraft = self.spacecraft(data)
-        names = {s.name for s in spacecraft}
-        links = self.links(data, names)
-        return Config(
-            station=station,
-            links=links,
-            spacecraft=spacecraft,
-            metrics=self.metrics(self.table(data, "metrics", "metrics")),
-            mqtt=self.mqtt(self.table(data, "mqtt", "mqtt")),
-            archive=self.archive(self.table(data, "archive", "archive")),
-            limits=self.limits(self.table(data, "limits", "limits"), names),
-            commanding=self.commanding(self.table(data, "commanding", "commanding")),
-            source=self.source,
-        )
-
-    def station(self, t: dict) -> StationConfig:
-        p = "station"
-        self.unknown(t, p, ("name", "http_listen", "log_level"))
-        d = StationConfig()
-        name = self.get(t, p, "name", str, d.name)
-        listen = self.get(t, p, "http_listen", str, d.http_listen)
-        host, sep, port = listen.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-            self.error(f"{p}.http_listen", f"{listen!r} must be HOST:PORT, e.g. 127.0.0.1:9108 or [::1]:9108")
-            listen = d.http_listen
-        level = self.get(t, p, "log_level", str, d.log_level)
-        if level.upper() not in LOG_LEVELS:
-            self.error(f"{p}.log_level", f"{level!r} is not a log level; use one of: {', '.join(LOG_LEVELS)}")
-            level = d.log_level
-        return StationConfig(name, listen, level.upper())
-
-    def links(self, data: dict, spacecraft_names: set[str]) -> tuple[LinkConfig, ...]:
-        out = []
-        seen: dict[str, str] = {}
-        allowed = ("name", "url", "format", "spacecraft", "enabled", "reconnect_min_s", "reconnect_max_s")
-        for p, t in self.array_of_tables(data, "links"):
-            self.unknown(t, p, allowed)
-            name = self.name(t, p)
-            if name in seen:
-                self.error(f"{p}.name", f"link name {name!r} is already used by {seen[name]}")
-            seen.setdefault(name, p)
-            raw_url = self.get(t, p, "url", str)
-            url = None
-            if raw_url is not None:
-                try:
-                    url = parse_link_url(raw_url)
-                except LinkUrlError as exc:
-                    self.error(f"{p}.url", str(exc))
-            fmt = self.choice(t, p, "format", FRAME_FORMATS, None)
-            if url is not None:
-                # A byte stream has no message boundaries: the frame chain needs ASM-delimited CADUs.
-                if fmt is None:
-                    fmt = "frames" if url.framing == "datagram" else "cadu"
-                elif fmt == "frames" and url.framing == "stream":
-                    self.error(f"{p}.format", f"a {url.scheme} link is a byte stream and carries CADUs; use format = \"cadu\" "
-                               "(\"frames\" needs a message-based link: udp, mqtt)")
-            sc = self.get(t, p, "spacecraft", str, None)
-            if sc is not None and sc not in spacecraft_names:
-                declared = ", ".join(sorted(spacecraft_names)) or "none declared"
-                self.error(f"{p}.spacecraft", f"{sc!r} is not a [[spacecraft]] of this station ({declared})")
-            enabled = self.get(t, p, "enabled", bool, True)
-            lo = self.duration(t, p, "reconnect_min_s", 0.5)
-            hi = self.duration(t, p, "reconnect_max_s", 30.0)
-            if lo > hi:
-                self.error(f"{p}.reconnect_max_s", f"must be >= reconnect_min_s ({lo}), not {hi}")
-            if url is not None:
-                out.append(LinkConfig(name, url, fmt, sc, enabled, lo, hi))
-        return tuple(out)
-
-    def spacecraft(self, data: dict) -> tuple[SpacecraftConfig, ...]:
-        out = []
-        seen: dict[str, str] = {}
-        for p, t in self.array_of_tables(data, "spacecraft"):
-            self.unknown(t, p, ("name", "enabled", "light_time_s", "uplink", "tc_vcid"))
-            name = self.get(t, p, "name", str)
-            if name is None:
-                continue
-            if self.known_spacecraft is not None and name not in self.known_spacecraft:
-                known = ", ".join(sorted(self.known_spacecraft)) or "none"
-                self.error(f"{p}.name", f"{name!r} is not in the mission database; known spacecraft: {known}")
-            if name in seen:
-                self.error(f"{p}.name", f"spacecraft {name!r} is already configured by {seen[name]}")
-            seen.setdefault(name, p)
-            enabled = self.get(t, p, "enabled", bool, True)
-            light = self.duration(t, p, "light_time_s", None, allow_zero=True)
-            uplink = None
-            raw_uplink = self.get(t, p, "uplink", str, None)
-            if raw_uplink is not None:
-                try:
-                    uplink = parse_link_url(raw_uplink)
-                except LinkUrlError as exc:
-                    self.error(f"{p}.uplink", str(exc))
-                else:
-                    if uplink.scheme == "file":
-                        self.error(f"{p}.uplink", "a file cannot carry telecommands to a spacecraft; "
-                                   "use udp, tcp, tcp-listen, serial or mqtt")
-            tc_vcid = self.number(t, p, "tc_vcid", 0, minimum=0, integer=True)
-            if tc_vcid is not None and tc_vcid > 63:
-                self.error(f"{p}.tc_vcid", f"a TC virtual channel is 0..63, not {tc_vcid}")
-            out.append(SpacecraftConfig(name, enabled, light, uplink, tc_vcid or 0))
-        return tuple(out)
-
-    def metrics(self, t: dict) -> MetricsConfig:
-        p = "metrics"
-        self.unknown(t, p, ("enabled", "latency_buckets"))
-        enabled = self.get(t, p, "enabled", bool, True)
-        buckets = self.get(t, p, "latency_buckets", list, None)
-        if buckets is not None:
-            good = all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) and b > 0 for b in buckets)
-            if not buckets or not good:
-                self.error(f"{p}.latency_buckets", "must be a non-empty array of positive numbers (seconds)")
-                buckets = None
-            elif any(b >= c for b, c in zip(buckets, buckets[1:])):
-                self.error(f"{p}.latency_buckets", "must be strictly increasing")
-                buckets = None
-            else:
-                buckets = tuple(float(b) for b in buckets)
-        return MetricsConfig(enabled, buckets)
-
-    def mqtt(self, t: dict) -> MqttConfig:
-        p = "mqtt"
-        allowed = ("enabled", "url", "username", "password", "password_env", "tls", "topic_prefix", "qos",
-                   "rate_limit_hz", "publish_on_change", "buffer_size")
-        self.unknown(t, p, allowed)
-        d = MqttConfig()
-        enabled = self.get(t, p, "enabled", bool, d.enabled)
-        url = self.get(t, p, "url", str, d.url)
-        parts = urlsplit(url)
-        try:
-            port_ok = parts.port is None or 0 < parts.port <= 65535
-        except ValueError:
-            port_ok = False
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or not port_ok or parts.path not in ("", "/") \
-                or parts.query or parts.password or parts.username:
-            self.error(f"{p}.url", f"{url!r} must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT] "
-                       "(no path, query or credentials: use topic_prefix, username, password_env)")
-            url = d.url
-        username = self.get(t, p, "username", str, None)
-        password = self.get(t, p, "password", str, None)
-        password_env = self.env_name(t, p, "password_env")
-        if password is not None and password_env is not None:
-            self.error(f"{p}.password", "give password or password_env, not both")
-        tls = None
-        if "tls" in t:
-            tt = self.table(t, "tls", f"{p}.tls")
-            self.unknown(tt, f"{p}.tls", ("ca", "cert", "key"))
-            tls = MqttTlsConfig(*(self.path_value(tt, f"{p}.tls", k) for k in ("ca", "cert", "key")))
-            if (tls.cert is None) != (tls.key is None):
-                self.error(f"{p}.tls", "cert and key go together (a client certificate needs its key)")
-            if parts.scheme == "mqtt":
-                self.error(f"{p}.tls", "TLS settings need an mqtts:// url (mqtt.url is plain mqtt://)")
-        elif parts.scheme == "mqtts":
-            tls = MqttTlsConfig()  # system CAs
-        prefix = self.get(t, p, "topic_prefix", str, d.topic_prefix)
-        if not prefix or any(c in prefix for c in "+#\0") or prefix.startswith("/") or prefix.endswith("/"):
-            self.error(f"{p}.topic_prefix", f"{prefix!r}: a non-empty topic without wildcards (+, #) or leading/trailing '/'")
-            prefix = d.topic_prefix
-        qos = self.get(t, p, "qos", int, d.qos)
-        if qos not in (0, 1, 2):
-            self.error(f"{p}.qos", f"must be 0, 1 or 2, not {qos}")
-            qos = d.qos
-        rate = self.number(t, p, "rate_limit_hz", d.rate_limit_hz, minimum=0, exclusive=True)
-        on_change = self.get(t, p, "publish_on_change", bool, d.publish_on_change)
-        buffer_size = self.number(t, p, "buffer_size", d.buffer_size, minimum=0, integer=True)
-        return MqttConfig(enabled, url, username, password, password_env, tls, prefix, qos, rate, on_change, buffer_size)
-
-    def archive(self, t: dict) -> ArchiveConfig:
-        p = "archive"
-        self.unknown(t, p, ("dir", "fsync", "fsync_interval_s", "segment_max_bytes", "segment_max_age_s",
-                            "retention_max_bytes", "retention_max_age_s"))
-        d = ArchiveConfig()
-        directory = self.path_value(t, p, "dir") or d.dir
-        fsync = self.choice(t, p, "fsync", FSYNC_POLICIES, d.fsync)
-        interval = self.duration(t, p, "fsync_interval_s", d.fsync_interval_s)
-        seg_bytes = self.size(t, p, "segment_max_bytes", d.segment_max_bytes, minimum=64 * 1024)
-        seg_age = self.duration(t, p, "segment_max_age_s", d.segment_max_age_s)
-        ret_bytes = self.size(t, p, "retention_max_bytes", None)
-        ret_age = self.duration(t, p, "retention_max_age_s", None)
-        if ret_bytes is not None and seg_bytes is not None and ret_bytes < 2 * seg_bytes:
-            self.error(f"{p}.retention_max_bytes",
-                       f"must be at least twice segment_max_bytes ({seg_bytes}); retention deletes whole segments")
-        if "fsync_interval_s" in t and fsync != "interval":
-            self.error(f"{p}.fsync_interval_s", f"only applies with fsync = \"interval\" (fsync is {fsync!r})")
-        return ArchiveConfig(directory, fsync, interval, seg_bytes, seg_age, ret_bytes, ret_age)
-
-    def limits(self, t: dict, spacecraft_names: set[str]) -> tuple[LimitOverride, ...]:
-        out = []
-        for sc, params in t.items():
-            sp = f"limits.{_format_key(sc)}"
-            if not isinstance(params, dict):
-                self.error(sp, f"expected a table of parameters ([limits.{_format_key(sc)}.PARAMETER]), got {_type_name(params)}")
-                continue
-            if sc not in spacecraft_names:
-                declared = ", ".join(sorted(spacecraft_names)) or "none declared"
-                self.error(sp, f"{sc!r} is not a [[spacecraft]] of this station ({declared})")
-            known = self.known_parameters(sc) if self.known_parameters else None
-            for param, lim in params.items():
-                p = f"{sp}.{_format_key(param)}"
-                if not isinstance(lim, dict):
-                    self.error(p, f"expected a table with warning/critical/persistence/hysteresis, got {_type_name(lim)}")
-                    continue
-                if known is not None and param not in known:
-                    self.error(p, f"{sc} has no parameter {param!r}")
-                self.unknown(lim, p, ("warning", "critical", "persistence", "hysteresis"))
-                warning = self.bounds(lim, p, "warning")
-                critical = self.bounds(lim, p, "critical")
-                if warning and critical:
-                    (wl, wh), (cl, ch) = warning, critical
-                    if (cl is not None and (wl is None or wl < cl)) or (ch is not None and (wh is None or wh > ch)):
-                        self.error(f"{p}.critical", f"the critical range {list(critical)} must contain the warning range {list(warning)}")
-                persistence = self.number(lim, p, "persistence", None, minimum=1, integer=True)
-                hysteresis = self.number(lim, p, "hysteresis", None, minimum=0)
-                if not lim:
-                    self.error(p, "overrides nothing; give warning, critical, persistence or hysteresis")
-                out.append(LimitOverride(sc, param, warning, critical, persistence, hysteresis))
-        return tuple(out)
-
-    def bounds(self, t: dict, path: str, key: str) -> Bounds:
-        """[low, high] (either may be -inf/inf for "none") or {low = .., high = ..}."""
-        if key not in t:
-            return None
-        value = t[key]
-        full = f"{path}.{key}"
-        if isinstance(value, dict):
-            before = len(self.issues)
-            self.unknown(value, full, ("low", "high"))
-            if len(self.issues) > before:
-                return None
-            lo, hi = value.get("low"), value.get("high")
-        elif isinstance(value, list) and len(value) == 2:
-            lo, hi = value
-        else:
-            self.error(full, f"expected [low, high] or {{ low = .., high = .. }}, got {value!r}")
-            return None
-        out: list[float | None] = []
-        for b in (lo, hi):
-            if b is None or (isinstance(b, float) and math.isinf(b)):
-                out.append(None)
-            elif isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b):
-                out.append(float(b))
-            else:
-                self.error(full, f"bounds must be numbers (use -inf/inf for no bound), got {b!r}")
-                return None
-        if out[0] is None and out[1] is None:
-            self.error(full, "needs at least one finite bound")
-            return None
-        if out[0] is not None and out[1] is not None and out[0] > out[1]:
-            self.error(full, f"low ({out[0]}) is above high ({out[1]})")
-            return None
-        return (out[0], out[1])
-
-    def commanding(self, t: dict) -> CommandingConfig:
-        p = "commanding"
-        self.unknown(t, p, ("enabled", "api_token_env", "allow_inline_tokens", "operators", "fop_window",
-                            "fop_timeout_s", "fop_transmission_limit", "verification_timeout_s", "history_file"))
-        fop_window = self.number(t, p, "fop_window", 5, minimum=1, integer=True)
-        if fop_window > 127:
-            self.error(f"{p}.fop_window", f"must be 1..127 (half the 8-bit sequence space), not {fop_window}")
-        fop_timeout = self.duration(t, p, "fop_timeout_s", 2.0)
-        fop_limit = self.number(t, p, "fop_transmission_limit", 5, minimum=1, integer=True)
-        verification = self.duration(t, p, "verification_timeout_s", 60.0)
-        history_file = self.path_value(t, p, "history_file")
-        enabled = self.get(t, p, "enabled", bool, False)
-        api_env = self.env_name(t, p, "api_token_env", DEFAULT_API_TOKEN_ENV)
-        inline_ok = self.get(t, p, "allow_inline_tokens", bool, False)
-        operators = []
-        seen: dict[str, str] = {}
-        for op_path, ot in self.array_of_tables(t, "operators"):
-            op_path = f"{p}.{op_path}"
-            self.unknown(ot, op_path, ("name", "role", "token_env", "token_file", "token"))
-            name = self.name(ot, op_path)
-            if name in seen:
-                self.error(f"{op_path}.name", f"operator {name!r} is already defined by {seen[name]}")
-            seen.setdefault(name, op_path)
-            role = self.get(ot, op_path, "role", str)
-            if role is not None and role not in ROLES:
-                self.error(f"{op_path}.role", f"{role!r} is not a role; use one of: {', '.join(ROLES)}")
-            token_env = self.env_name(ot, op_path, "token_env")
-            token_file = self.path_value(ot, op_path, "token_file")
-            token = self.get(ot, op_path, "token", str, None)
-            if token is not None and not inline_ok:
-                self.error(f"{op_path}.token", "inline tokens are refused (the file may be readable by others); "
-                           "use token_env or token_file, or set commanding.allow_inline_tokens = true")
-            given = [k for k, v in (("token_env", token_env), ("token_file", token_file), ("token", token)) if v is not None]
-            if len(given) != 1:
-                self.error(op_path, f"give exactly one of token_env or token_file (got {', '.join(given) or 'none'})")
-            operators.append(OperatorConfig(name, role or "viewer", token_env, token_file, token))
-        return CommandingConfig(enabled, api_env, inline_ok, tuple(operators), fop_window, fop_timeout, fop_limit,
-                                verification, history_file)
+            out += ("." if out else "") + format_key(part)
+    return out
 
 
 # ---------------------------------------------------------------------------- command line
@@ -916,19 +1047,50 @@ def add_parser(subparsers) -> None:
     """`groundstation check-config FILE`: validate a configuration and exit 0, or print every error."""
     parser = subparsers.add_parser("check-config", help="validate a ground-station configuration file")
     parser.add_argument("file")
-    parser.add_argument("--secrets", action="store_true", help="also resolve tokens and passwords (env, files)")
+    parser.add_argument("--secrets", action="store_true",
+                        help="also resolve tokens and passwords (env, files), and refuse secrets written in a file "
+                             "that group or others can read")
     parser.set_defaults(func=_check_config)
 
 
 def _check_config(args) -> int:
-    import sys
+    from protocols.missions import registry
 
     try:
-        config = load_config(args.file)
+        config = load_config(args.file, missions=registry())
         if args.secrets:
-            config.check_secrets()
+            issues = []
+            for check in (config.check_inline_secrets, config.check_secrets):
+                try:
+                    check()
+                except ConfigError as exc:
+                    issues += exc.issues
+            if issues:
+                raise ConfigError(issues)
     except ConfigError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
+    for issue in config.warnings():
+        sys.stderr.write(f"warning: {issue}\n")
     sys.stdout.write(f"{args.file}: OK ({len(config.links)} links, {len(config.spacecraft)} spacecraft)\n")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m groundstation.config --docs``: print docs/CONFIG.md as generated from the schema."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m groundstation.config", description=main.__doc__)
+    parser.add_argument("--docs", action="store_true", help="print docs/CONFIG.md")
+    args = parser.parse_args(argv)
+    if not args.docs:
+        parser.print_usage(sys.stderr)
+        return 2
+    from groundstation.config_docs import render_docs
+
+    sys.stdout.write(render_docs())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from groundstation.api import CommandApi
-from groundstation.archive import ArchiveWriter, FrameFlags
+from groundstation.archive import WRITE_ERROR_REASONS, ArchiveSpool, ArchiveWriter, FrameFlags
 from groundstation.auth import Authenticator, Operator
 from groundstation.chain import ChainEvents, FrameChain, Sample
 from groundstation.commanding import Commander, UplinkSettings
@@ -93,6 +93,7 @@ class Daemon:
         self.mqtt: MqttPublisher | None = None
         self.archive: ArchiveWriter | None = None
         self.parameters: ParameterArchive | None = None
+        self.archive_spool: ArchiveSpool | None = None  # in front of the writer: a full disk never stops ingest
         self.links: list[LinkRuntime] = [self._link_runtime(lc) for lc in config.links if lc.enabled]
         self.started = time.time()
         self.metrics.add_source(self._refresh_gauges)
@@ -164,6 +165,7 @@ class Daemon:
             self.archive = ArchiveWriter(cfg.archive.dir, inline_sync=False, **_writer_kwargs(cfg))
         except (OSError, RuntimeError) as exc:
             raise StartupError(f"archive {cfg.archive.dir}: {exc}") from exc
+        self.archive_spool = ArchiveSpool(self.archive, max_bytes=cfg.archive.buffer_max_bytes)
         try:
             self.parameters = ParameterArchive(cfg.archive.dir / PARAMETERS_SUBDIR, **_parameter_kwargs(cfg))
         except OSError as exc:
@@ -194,7 +196,8 @@ class Daemon:
                     tasks = [group.create_task(self._ingest(r), name=f"ingest {r.config.name}") for r in self.links]
                     if self.auth is not None:
                         tasks += await self._start_commanding(stack, group)
-                    tasks.append(group.create_task(self.archive.sync_periodically(), name="archive sync"))
+                    tasks.append(group.create_task(self.archive_spool.sync_periodically(), name="archive sync"))
+                    tasks.append(group.create_task(self.archive_spool.retry_periodically(), name="archive retry"))
                     tasks.append(group.create_task(self.parameters.run(), name="parameter archive"))
                     if self.mqtt is not None:
                         tasks.append(group.create_task(self._publish_status(), name="mqtt status"))
@@ -203,12 +206,14 @@ class Daemon:
                     for task in tasks:
                         task.cancel()
         finally:
-            self.archive.close()
+            self.archive_spool.close()
             log.info("archive closed: %d frames appended this run", self.archive.frames_appended)
 
     async def _ingest(self, runtime: LinkRuntime) -> None:
         name = runtime.config.name
         link = runtime.link
+        archive = self.archive_spool
+        assert archive is not None, "run() opens the archive before the links"
         while True:
             try:
                 items = await link.receive_many()
@@ -226,8 +231,7 @@ class Daemon:
                 if not frames:
                     continue
             # Archive first: nothing below may lose a frame that was received.
-            self.archive.append_many(frames, link=name, time_ns=int(receipt * 1e9), flags=flags)
-            self.metrics.inc("queqiao_archive_records_total", (), len(frames))
+            archive.append_many(frames, link=name, time_ns=int(receipt * 1e9), flags=flags)
             self.metrics.inc("queqiao_link_bytes_received_total", (name,), sum(len(d) for _, d in items))
             self.chain.process(name, frames, receipt)
 
@@ -297,6 +301,16 @@ class Daemon:
             metrics.set("queqiao_parameter_archive_samples_dropped_total", (), stats.samples_dropped)
             metrics.set("queqiao_parameter_archive_write_errors_total", (), stats.write_errors)
             metrics.set("queqiao_parameter_archive_pending_samples", (), self.parameters.pending_samples)
+            metrics.set("queqiao_archive_records_total", (), self.archive.frames_appended)
+            metrics.set("queqiao_archive_damaged_regions_total", (), self.archive.damaged_regions)
+            metrics.set("queqiao_archive_quarantined_files_total", (), self.archive.quarantined)
+        if self.archive_spool is not None:
+            spool = self.archive_spool
+            metrics.set("queqiao_archive_buffered_frames", (), spool.held_frames)
+            metrics.set("queqiao_archive_buffered_bytes", (), spool.held_bytes)
+            metrics.set("queqiao_archive_dropped_frames_total", (), spool.dropped_frames)
+            for reason in WRITE_ERROR_REASONS:
+                metrics.set("queqiao_archive_write_errors_total", (reason,), spool.write_errors[reason])
         if self.mqtt is not None:
             metrics.set("queqiao_mqtt_connected", (), int(self.mqtt.connected))
             metrics.set("queqiao_mqtt_messages_published_total", (), self.mqtt.published)
@@ -305,13 +319,28 @@ class Daemon:
     def health(self) -> dict:
         links = {r.config.name: ("up" if r.link.stats.up else "down") for r in self.links}
         status = "ok" if not links or any(state == "up" for state in links.values()) else "degraded"
+        archive = self._archive_health()
+        if archive["status"] != "ok":
+            status = "degraded"
         return {
             "status": status, "station": self.config.station.name, "uptime_s": round(time.time() - self.started, 1),
             "links": links, "spacecraft": sorted(self.chain.chains),
-            "archive": {"dir": str(self.config.archive.dir),
-                        "frames_appended": self.archive.frames_appended if self.archive else 0},
+            "archive": archive,
             "mqtt": None if self.mqtt is None else ("connected" if self.mqtt.connected else "disconnected"),
         }
+
+    def _archive_health(self) -> dict:
+        # No filesystem paths here: /healthz may be reachable by more people than the host.
+        spool = self.archive_spool
+        if spool is None:
+            return {"status": "ok", "frames_appended": 0}
+        health: dict[str, object] = {"status": "degraded" if spool.degraded else "ok",
+                                     "frames_appended": spool.writer.frames_appended,
+                                     "buffered_frames": spool.held_frames, "dropped_frames": spool.dropped_frames}
+        if spool.degraded:
+            health["reason"] = spool.reason
+            health["detail"] = spool.detail
+        return health
 
 
 def _writer_kwargs(config: Config) -> dict:
@@ -372,8 +401,7 @@ def run_command(args) -> int:
 
     reg = mission_registry()
     try:
-        config = load_config(args.config, known_spacecraft=reg.names,
-                             known_parameters=lambda sc: [p.name for p in reg.parameters(sc)] if sc in reg else None)
+        config = load_config(args.config, missions=reg)
     except ConfigError as exc:
         print(exc)
         return 2

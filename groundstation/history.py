@@ -7,10 +7,21 @@ are a few per command, so they run synchronously on the loop.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger("queqiao.history")
+
+#: At most one log line this often about updates the database refused.
+LOG_INTERVAL_S = 60.0
+
+
+class HistoryWriteError(RuntimeError):
+    """The history database refused a new command (e.g. its disk is full)."""
+
 
 #: Final states; anything else is still in flight.
 FINAL_STATES = ("completed", "failed", "timed_out", "rejected")
@@ -74,24 +85,42 @@ class CommandHistory:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a command's record must survive a crash
         self._db.executescript(_SCHEMA)
+        self._next_log = 0.0
+        #: Stage updates the database refused (disk full): logged at a bounded rate, not raised.
+        self.refused_updates = 0
+
+    def _update(self, sql: str, args: tuple) -> None:
+        # A stage that cannot be recorded must not stop the caller (a report being decoded,
+        # a COP-1 timer): the command itself goes on; the refusal is counted and logged.
+        try:
+            self._db.execute(sql, args)
+        except sqlite3.OperationalError as exc:
+            self.refused_updates += 1
+            now = time.monotonic()
+            if now >= self._next_log:
+                self._next_log = now + LOG_INTERVAL_S
+                log.error("command history: an update was not recorded (%s); %d refused so far",
+                          exc, self.refused_updates)
 
     def close(self) -> None:
         self._db.close()
 
     def add(self, spacecraft: str, command: str, arguments: dict, operator: str, *, now: float | None = None) -> int:
         now = time.time() if now is None else now
-        cursor = self._db.execute(
-            "INSERT INTO commands (spacecraft, command, arguments, operator, state, submitted_at, updated_at, stages)"
-            " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
-            (spacecraft, command, json.dumps(arguments, sort_keys=True), operator, now, now,
-             json.dumps([{"stage": "queued", "time": now}])),
-        )
-        assert cursor.lastrowid is not None  # an INSERT always sets it
-        return cursor.lastrowid
+        try:
+            cursor = self._db.execute(
+                "INSERT INTO commands (spacecraft, command, arguments, operator, state, submitted_at, updated_at,"
+                " stages) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+                (spacecraft, command, json.dumps(arguments, sort_keys=True), operator, now, now,
+                 json.dumps([{"stage": "queued", "time": now}])),
+            )
+        except sqlite3.OperationalError as exc:
+            raise HistoryWriteError(f"the command history cannot be written ({exc})") from exc
+        return int(cursor.lastrowid or 0)
 
     def set_packet(self, command_id: int, apid: int, sequence_count: int) -> None:
-        self._db.execute("UPDATE commands SET apid = ?, sequence_count = ? WHERE id = ?",
-                         (apid, sequence_count, command_id))
+        self._update("UPDATE commands SET apid = ?, sequence_count = ? WHERE id = ?",
+                     (apid, sequence_count, command_id))
 
     def advance(self, command_id: int, state: str, *, error_code: int | None = None, detail: str = "",
                 now: float | None = None) -> CommandRecord:
@@ -110,14 +139,12 @@ class CommandHistory:
         if detail:
             stage["detail"] = detail
         record.stages.append(stage)
-        self._db.execute(
+        self._update(
             "UPDATE commands SET state = ?, error_code = COALESCE(?, error_code), detail = ?, updated_at = ?,"
             " stages = ? WHERE id = ?",
             (state, error_code, detail or record.detail, now, json.dumps(record.stages), command_id),
         )
-        updated = self.get(command_id)
-        assert updated is not None  # updated in place just now
-        return updated
+        return self.get(command_id) or record
 
     def get(self, command_id: int) -> CommandRecord | None:
         row = self._db.execute("SELECT * FROM commands WHERE id = ?", (command_id,)).fetchone()
@@ -125,8 +152,7 @@ class CommandHistory:
 
     def query(self, *, spacecraft: str | None = None, operator: str | None = None, state: str | None = None,
               since: float | None = None, limit: int = 100) -> list[CommandRecord]:
-        clauses: list[str] = []
-        values: list[str | float] = []
+        clauses, values = [], []
         for column, value in (("spacecraft", spacecraft), ("operator", operator), ("state", state)):
             if value is not None:
                 clauses.append(f"{column} = ?")

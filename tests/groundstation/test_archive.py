@@ -342,12 +342,53 @@ def test_torn_segment_header_is_discarded(tmp_path):
     assert_sequence(list(ArchiveReader(tmp_path).records()), 0, 10)
 
 
-def test_foreign_file_is_refused_not_destroyed(tmp_path):
-    bogus = tmp_path / "0000000001-20260101T000000Z.qqa"
-    bogus.write_bytes(b"not an archive segment at all, but long enough for a header")
-    with pytest.raises(ArchiveError, match="not a Queqiao archive segment"):
-        ArchiveWriter(tmp_path)
-    assert bogus.exists()
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"not an archive segment at all, but long enough for a header", id="foreign"),
+        pytest.param(b"junk", id="short-junk"),
+        pytest.param(bytes(4096), id="zeros"),
+    ],
+)
+def test_a_file_named_like_a_segment_that_is_none_is_moved_aside(tmp_path, content, caplog):
+    with ArchiveWriter(tmp_path) as w:
+        write_sequence(w, 0, 10)
+    bogus = tmp_path / "0000000002-20260101T000000Z.qqa"
+    bogus.write_bytes(content)
+    with caplog.at_level(logging.WARNING, logger="groundstation.archive"):
+        w = ArchiveWriter(tmp_path)  # starts: the junk does not stop it
+    assert w.quarantined == 1
+    assert f"moved {bogus.name} to quarantine/" in caplog.text
+    assert not bogus.exists()
+    assert (tmp_path / "quarantine" / bogus.name).read_bytes() == content  # kept for a human, byte for byte
+    write_sequence(w, 10, 5)
+    w.close()
+    assert_sequence(list(ArchiveReader(tmp_path).records()), 0, 15)
+    # A second junk file of the same name does not overwrite the first one in quarantine.
+    bogus.write_bytes(b"more junk")
+    w = ArchiveWriter(tmp_path)
+    w.close()
+    assert (tmp_path / "quarantine" / (bogus.name + ".1")).read_bytes() == b"more junk"
+
+
+def test_a_damaged_segment_header_is_rewritten_from_the_name_and_no_record_is_lost(tmp_path, caplog):
+    with ArchiveWriter(tmp_path) as w:
+        write_sequence(w, 0, 100)
+    (seg,) = segments(tmp_path)
+    seg.with_suffix(INDEX_SUFFIX).unlink()
+    original = seg.read_bytes()
+    damaged = bytearray(original)
+    damaged[9] ^= 0x10  # the sequence number: the header CRC no longer matches
+    seg.write_bytes(damaged)
+    # A reader alone already gets every record ...
+    assert_sequence(list(ArchiveReader(tmp_path).records()), 0, 100)
+    with caplog.at_level(logging.WARNING, logger="groundstation.archive"):
+        ArchiveWriter(tmp_path).close()
+    assert "header rewritten from the file name" in caplog.text
+    # ... and recovery restores the header (the name holds the creation time to the second).
+    assert seg.read_bytes()[SEGMENT_HEADER_SIZE:] == original[SEGMENT_HEADER_SIZE:]
+    assert struct.unpack_from("<4sHHQ", seg.read_bytes()) == struct.unpack_from("<4sHHQ", original)
+    assert_sequence(list(ArchiveReader(tmp_path).records()), 0, 100)
 
 
 def test_fsync_policies(tmp_path):

@@ -4,18 +4,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import textwrap
 from pathlib import Path
 
 import pytest
+from pydantic import Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from groundstation.config import (
     ArchiveConfig,
     Config,
     ConfigError,
     LimitOverride,
+    Section,
+    Size,
     load_config,
     parse_config,
+    setting,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,7 +132,8 @@ def test_bad_link_url_names_the_element_line_and_allowed_schemes():
     [
         ('[station]\nnmae = "x"\n', "station.nmae", 2, ["unknown key", "name", "http_listen", "log_level"]),
         ('[stations]\nname = "x"\n', "stations", 1, ["unknown key", "station"]),
-        ('[[links]]\nname = "a"\nurl = "udp://h:1"\nfromat = "cadu"\n', "links[0].fromat", 4, ["unknown key", "format"]),
+        ('[[links]]\nname = "a"\nurl = "udp://h:1"\nfromat = "cadu"\n', "links[0].fromat", 4,
+         ["unknown key", "format"]),
         ('[station]\nlog_level = "LOUD"\n', "station.log_level", 2, ["DEBUG", "CRITICAL"]),
         ('[station]\nhttp_listen = "9108"\n', "station.http_listen", 2, ["HOST:PORT"]),
         ('[[links]]\nname = "a"\nurl = "udp://h:1"\nformat = "ccsds"\n', "links[0].format", 4, ["frames", "cadu"]),
@@ -142,7 +149,8 @@ def test_bad_link_url_names_the_element_line_and_allowed_schemes():
         ('[mqtt]\npassword_env = "not a name"\n', "mqtt.password_env", 2, ["environment variable name"]),
         ('[mqtt]\nurl = "mqtts://b"\n[mqtt.tls]\ncert = "c.pem"\n', "mqtt.tls", 3, ["cert and key"]),
         ('[mqtt.tls]\nca = "ca.pem"\n', "mqtt.tls", 1, ["mqtts://"]),
-        ('[[links]]\nname = "a"\nurl = "tcp://h:1"\nformat = "frames"\n', "links[0].format", 4, ["byte stream", "cadu"]),
+        ('[[links]]\nname = "a"\nurl = "tcp://h:1"\nformat = "frames"\n', "links[0].format", 4,
+         ["byte stream", "cadu"]),
         ('[archive]\nfsync = "sometimes"\n', "archive.fsync", 2, ["always", "interval", "never"]),
         ('[archive]\nsegment_max_bytes = "12 parsecs"\n', "archive.segment_max_bytes", 2, ["MiB"]),
         ('[archive]\nsegment_max_bytes = 1000\n', "archive.segment_max_bytes", 2, ["at least 65536"]),
@@ -357,3 +365,248 @@ def test_check_secrets_checks_tls_files(tmp_path):
     with pytest.raises(ConfigError) as info:
         config.check_secrets({})
     assert [i.key for i in info.value.issues] == ["mqtt.tls.cert", "mqtt.tls.key"]
+
+
+def test_docs_are_generated_from_the_schema():
+    from groundstation.config_docs import render_docs
+
+    committed = (REPO / "docs" / "CONFIG.md").read_text()
+    assert committed == render_docs(), "docs/CONFIG.md is stale: python -m groundstation.config --docs > docs/CONFIG.md"
+    # Each key is one row of its section's table, with the type, default and meaning from its declaration.
+    assert '| `segment_max_bytes` | size | `"256MiB"` | rotate to a new segment at this size (≥ 64 KiB) |' in committed
+    assert "| `tc_vcid` | integer 0..63 | `0` |" in committed
+    assert "| `fsync` | `\"always\"`, `\"interval\"`, `\"never\"` | `\"interval\"` |" in committed
+    assert "### `[mqtt.tls]`" in committed and "### `[[commanding.operators]]`" in committed
+    assert "## Adding a key" in committed
+
+
+def test_docs_command_prints_the_same(capsys):
+    from groundstation import config as mod
+    from groundstation.config_docs import render_docs
+
+    assert mod.main(["--docs"]) == 0
+    assert capsys.readouterr().out == render_docs()
+
+
+@pydantic_dataclass(frozen=True)
+class BufferConfig(Section):
+    """held frames"""
+
+    TABLE = "[buffer]"
+    max_bytes: Size = setting(1024, "frames held in memory")
+
+
+@pydantic_dataclass(frozen=True)
+class Root(Section):
+    buffer: BufferConfig = Field(default_factory=BufferConfig)
+
+
+def test_a_new_key_is_declared_once_and_validated_documented_and_located():
+    """What docs/CONFIG.md's "Adding a key" promises: one field gives validation, errors and docs."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from groundstation.config_docs import _docs_sections
+
+    assert TypeAdapter(Root).validate_python({"buffer": {"max_bytes": "2KiB"}}).buffer.max_bytes == 2048
+    with pytest.raises(ValidationError) as info:
+        TypeAdapter(Root).validate_python({"buffer": {"max_byte": 1}})
+    (error,) = info.value.errors()
+    assert error["loc"] == ("buffer", "max_byte") and "did you mean 'max_bytes'" in error["msg"]
+    assert "| `max_bytes` | size | `1024` | frames held in memory |" in list(_docs_sections(Root))
+
+
+@pytest.mark.parametrize("text, key, suggestion", [
+    ('[station]\nnmae = "x"\n', "station.nmae", "did you mean 'name'?"),
+    ('[archive]\nsegment_max_byte = 1\n', "archive.segment_max_byte", "did you mean 'segment_max_bytes'?"),
+    ('[comanding]\n', "comanding", "did you mean 'commanding'?"),
+    ('[[links]]\nname = "a"\nurl = "udp://h:1"\nformat = "frame"\n', "links[0].format", "did you mean 'frames'?"),
+    ('[limits.zhurong.battery_voltage]\nwarning = { lo = 1 }\n', "limits.zhurong.battery_voltage.warning.lo",
+     "did you mean 'low'?"),
+])
+def test_unknown_keys_and_values_suggest_the_closest(text, key, suggestion):
+    issues = [i for i in errors_of('[[spacecraft]]\nname = "zhurong"\n' + text) if i.key == key]
+    assert issues and suggestion in issues[0].message, [str(i) for i in issues]
+
+
+def test_unknown_key_far_from_any_gets_no_suggestion():
+    issue = one_error('[station]\ncolour = "red"\n')
+    assert "did you mean" not in issue.message and "allowed here: name, http_listen, log_level" in issue.message
+
+
+def test_fields_the_loader_fills_in_cannot_be_set_by_the_file():
+    assert one_error('source = "elsewhere.toml"\n').key == "source"
+    issue = one_error('[[spacecraft]]\nname = "zhurong"\n[limits.zhurong.battery_voltage]\nspacecraft = "x"\n'
+                      'warning = [1, 2]\n')
+    assert (issue.key, issue.line) == ("limits.zhurong.battery_voltage.spacecraft", 4)
+    assert "allowed here: warning, critical, persistence, hysteresis" in issue.message
+
+
+def test_every_error_of_one_table_at_once_with_its_line():
+    issues = errors_of('[[links]]\nname = "a b"\nurl = "htp://x"\nformat = "ccsds"\nenabled = 1\ncolour = 2\n')
+    assert [(i.key, i.line) for i in sorted(issues, key=lambda i: i.line)] == [
+        ("links[0].name", 2), ("links[0].url", 3), ("links[0].format", 4), ("links[0].enabled", 5),
+        ("links[0].colour", 6)]
+
+
+def test_objects_built_in_code_are_validated_and_completed():
+    from pydantic import ValidationError
+
+    from groundstation.config import LinkConfig, MqttConfig, MqttTlsConfig, StationConfig
+    from links.url import parse_link_url
+
+    assert LinkConfig(name="t", url=parse_link_url("tcp://127.0.0.1:1")).format == "cadu"
+    assert LinkConfig(name="u", url="udp://127.0.0.1:1").format == "frames"
+    assert MqttConfig(url="mqtts://broker").tls == MqttTlsConfig()
+    with pytest.raises(ValidationError, match="HOST:PORT"):
+        StationConfig(http_listen="9108")
+
+
+def _check_config(*argv):
+    from groundstation import config as mod
+
+    parser = argparse.ArgumentParser()
+    mod.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["check-config", *map(str, argv)])
+    return args.func(args)
+
+
+INLINE = """\
+[[links]]
+name = "in"
+url = "udp://127.0.0.1:10015"
+
+[[spacecraft]]
+name = "zhurong"
+
+[mqtt]
+username = "gs"
+password = "broker-secret"
+
+[commanding]
+allow_inline_tokens = true
+
+[[commanding.operators]]
+name = "fd"
+role = "operator"
+token = "fd-secret"
+"""
+
+
+def test_check_config_secrets_refuses_inline_secrets_in_a_file_others_can_read(tmp_path, capsys):
+    path = tmp_path / "gs.toml"
+    path.write_text(INLINE)
+    path.chmod(0o644)
+    assert _check_config(path) == 0  # without --secrets the file is valid
+    capsys.readouterr()
+    assert _check_config("--secrets", path) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("2 configuration errors:")
+    assert f"{path}:10: mqtt.password: a secret written in a file readable by group and others (mode 644)" in err
+    assert "use password_env" in err and "environment file" in err
+    assert f"{path}:18: commanding.operators[0].token: a secret written in a file readable by group and others" in err
+    assert "token_env" in err and "token_file" in err and f"chmod 600 {path}" in err
+    assert "broker-secret" not in err and "fd-secret" not in err
+
+    path.chmod(0o604)
+    assert _check_config("--secrets", path) == 1
+    assert "readable by others (mode 604)" in capsys.readouterr().err
+    path.chmod(0o600)  # only the owner reads it: inline secrets are the operator's choice
+    assert _check_config("--secrets", path) == 0
+    assert "OK (1 links, 1 spacecraft)" in capsys.readouterr().out
+
+
+def test_check_config_secrets_accepts_secrets_kept_out_of_the_file(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "gs.toml"
+    path.write_text(INLINE.replace('password = "broker-secret"', 'password_env = "GS_MQTT_PW"')
+                    .replace('token = "fd-secret"', 'token_env = "GS_FD_TOKEN"'))
+    path.chmod(0o644)
+    assert _check_config("--secrets", path) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_check_config_secrets_reports_modes_and_missing_secrets_together(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "gs.toml"
+    path.write_text(INLINE.replace("allow_inline_tokens = true", "allow_inline_tokens = true\nenabled = true"))
+    path.chmod(0o640)
+    monkeypatch.delenv("QUEQIAO_API_TOKEN", raising=False)
+    assert _check_config("--secrets", path) == 1
+    err = capsys.readouterr().err
+    assert "3 configuration errors" in err and "readable by group (mode 640)" in err
+    assert "commanding.api_token_env: environment variable QUEQIAO_API_TOKEN is not set" in err
+
+
+def test_check_config_warns_about_no_links_or_no_spacecraft(tmp_path, capsys):
+    path = tmp_path / "gs.toml"
+    path.write_text('[station]\nname = "gs"\n')
+    assert _check_config(path) == 0
+    out, err = capsys.readouterr()
+    assert "OK (0 links, 0 spacecraft)" in out
+    assert f"warning: {path}: links: no [[links]]: the daemon receives no frames" in err
+    assert f"warning: {path}: spacecraft: no [[spacecraft]]: every spacecraft of the mission database is decoded" in err
+
+    path.write_text('[[links]]\nname = "a"\nurl = "udp://127.0.0.1:1"\nenabled = false\n'
+                    '[[spacecraft]]\nname = "zhurong"\n')
+    assert _check_config(path) == 0
+    err = capsys.readouterr().err
+    assert "every [[links]] is disabled" in err and "[[spacecraft]]" not in err
+
+    assert _check_config(EXAMPLE) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_check_config_checks_the_mission_database_like_the_daemon(tmp_path, capsys):
+    path = tmp_path / "gs.toml"
+    path.write_text('[[spacecraft]]\nname = "zhurnog"\n\n[[spacecraft]]\nname = "zhurong"\n'
+                    '[limits.zhurong.battery_voltag]\nwarning = [1, 2]\n')
+    assert _check_config(path) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:2: spacecraft[0].name: 'zhurnog' is not in the mission database; did you mean 'zhurong'?" in err
+    assert f"{path}:6: limits.zhurong.battery_voltag: zhurong has no parameter 'battery_voltag'" in err
+    assert "did you mean 'battery_voltage'?" in err
+
+
+def test_the_example_shows_every_key_of_every_section():
+    """Walks the schema, so a key added to any section (or a new section) must reach the example too."""
+    from groundstation.config_docs import section_of, sections
+
+    example = EXAMPLE.read_text()
+    kept_out = {"password", "token", "allow_inline_tokens"}  # secrets and a test-only switch, on purpose
+    missing = [f"{cls.TABLE} {key}" for cls in sections() for key in cls.keys()
+               if key not in kept_out and section_of(cls.__pydantic_fields__[key].annotation)[0] is None
+               and not re.search(rf"^(# )?{key} = ", example, re.M)]
+    assert not missing, f"deploy/groundstation.example.toml lacks {missing}"
+
+
+ODD_VALUES = ['1', '-1', '0', '1.5', 'inf', 'nan', 'true', '"x"', '""', '"udp://h:1"', '[]', '[1, 2]', '["a"]', '{}',
+              '{ a = 1 }', '1979-05-27T07:32:00Z', '[[1]]', '"1e400"', '99999999999999999999999']
+# What a table needs around the key under test (its required keys, what it depends on); else the table alone.
+PREAMBLES = {
+    "[[links]]": '[[links]]\nname = "l"\nurl = "udp://h:1"',
+    "[[spacecraft]]": '[[spacecraft]]\nname = "zhurong"',
+    "[mqtt]": '[mqtt]\nurl = "mqtts://b"',
+    "[mqtt.tls]": '[mqtt]\nurl = "mqtts://b"\n[mqtt.tls]',
+    "[limits.<spacecraft>.<parameter>]": '[[spacecraft]]\nname = "zhurong"\n[limits.zhurong.p]',
+    "[[commanding.operators]]": '[[commanding.operators]]\nname = "o"\nrole = "viewer"',
+}
+
+
+def test_any_value_for_any_key_gives_located_errors_never_a_crash():
+    from groundstation.config_docs import sections
+
+    checked = 0
+    for cls in sections():
+        if not cls.TABLE:
+            continue
+        preamble = PREAMBLES.get(cls.TABLE, cls.TABLE)
+        for key in cls.keys():
+            if re.search(rf"^{key} = ", preamble, re.M):
+                continue  # already set: a second value is a TOML syntax error
+            for value in ODD_VALUES:
+                text = f"{preamble}\n{key} = {value}\n"
+                try:
+                    parse_config(text, source="gs.toml")
+                except ConfigError as exc:
+                    for issue in exc.issues:
+                        assert issue.key and issue.line, (text, str(issue))
+                checked += 1
+    assert checked > 900
