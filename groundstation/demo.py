@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from groundstation.auth import new_token
@@ -22,6 +23,7 @@ from groundstation.config import (
     Config,
     LinkConfig,
     MqttConfig,
+    RemoteWriteConfig,
     SpacecraftConfig,
     StationConfig,
 )
@@ -43,7 +45,7 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
 
 
 def demo_config(missions: list[str], *, http: str, archive: Path, downlink_port: int, uplink_ports: dict[str, int],
-                mqtt: str | None) -> Config:
+                mqtt: str | None, remote_write: Sequence[str] = ()) -> Config:
     return Config(
         station=StationConfig(name="queqiao-demo", http_listen=http),
         links=(LinkConfig(name="demo-udp", url=parse_link_url(f"udp://127.0.0.1:{downlink_port}")),),
@@ -53,6 +55,7 @@ def demo_config(missions: list[str], *, http: str, archive: Path, downlink_port:
         archive=ArchiveConfig(dir=archive, fsync="interval", segment_max_bytes=64 * 1024 * 1024,
                               retention_max_bytes=1024 * 1024 * 1024),
         commanding=CommandingConfig(enabled=True, history_file=archive.with_name(archive.name + "-commands.sqlite")),
+        remote_write=tuple(RemoteWriteConfig(url=url) for url in remote_write),
     )
 
 
@@ -76,12 +79,13 @@ Queqiao demo: {len(missions)} spacecraft ({', '.join(missions)}) -> UDP -> groun
 
 
 async def run_demo(missions: list[str], *, http: str, archive: Path, mqtt: str | None, duration: float | None,
-                   time_scale: float, faults: list[str], out=sys.stdout) -> int:
+                   time_scale: float, faults: list[str], remote_write: Sequence[str] = (), out=sys.stdout) -> int:
     from flightsw.runtime import Emulator
 
     port = free_udp_port()
     uplinks = {m: free_udp_port() for m in missions}
-    config = demo_config(missions, http=http, archive=archive, downlink_port=port, uplink_ports=uplinks, mqtt=mqtt)
+    config = demo_config(missions, http=http, archive=archive, downlink_port=port, uplink_ports=uplinks, mqtt=mqtt,
+                         remote_write=remote_write)
     stop = asyncio.Event()
     install_signal_handlers(stop)
     # The demo always commands: QUEQIAO_API_TOKEN when set, else a token made for this run and printed.
@@ -137,7 +141,7 @@ def run(args) -> int:
             return 2
     archive = Path(args.archive) if args.archive else fresh_demo_archive()
     try:
-        return asyncio.run(run_demo(missions, http=args.http, archive=archive, mqtt=args.mqtt,
+        return asyncio.run(run_demo(missions, http=args.http, archive=archive, mqtt=args.mqtt, remote_write=args.remote_write,
                                     duration=args.duration, time_scale=args.time_scale, faults=args.fault))
     except KeyboardInterrupt:
         return 0
@@ -150,6 +154,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--mqtt", help="also publish decoded values to this broker (mqtt://host:port)")
     parser.add_argument("--archive", help="archive directory, frames and parameters (default: "
                         f"{DEMO_ARCHIVE_HELP}, emptied at each start; `groundstation history` reads it by default)")
+    parser.add_argument("--remote-write", action="append", default=[], metavar="URL",
+                        help="also send every sample to this Prometheus remote-write receiver (repeatable), e.g. "
+                             "http://127.0.0.1:8428/api/v1/write")
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
     parser.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second (default 1)")
     parser.add_argument("--fault", action="append", default=[], metavar="MISSION=SPEC",

@@ -112,7 +112,7 @@ class ParameterArchive:
         self._pending: dict[str, _Pending] = defaultdict(_Pending)
         self._lock = threading.Lock()       # add() from the event loop, flush() in a worker thread
         self._flush_lock = threading.Lock()  # one flush at a time
-        self._exports: dict[str, list[ParameterExport]] = {}
+        self._exports: dict[int, list[ParameterExport]] = {}  # by id(definition): names repeat across spacecraft
         self._counter = time.time_ns()
         self.root.mkdir(parents=True, exist_ok=True)
         self._remove_temporaries()
@@ -122,9 +122,9 @@ class ParameterArchive:
     def add(self, spacecraft: str, definition: PacketDef, raw: Mapping[str, np.ndarray],
             onboard: np.ndarray | None, ground_time: float) -> None:
         """Queue one decoded packet group: ``raw`` columns (as decoded), per-packet onboard times."""
-        exports = self._exports.get(definition.name)
+        exports = self._exports.get(id(definition))
         if exports is None:
-            exports = self._exports[definition.name] = exports_of(definition)
+            exports = self._exports[id(definition)] = exports_of(definition)
         if not exports:
             return
         count = len(next(iter(raw.values()))) if raw else 0
@@ -136,7 +136,7 @@ class ParameterArchive:
             pending.rows += count * len(exports)
             while pending.rows > self.max_pending_samples and len(pending.groups) > 1:
                 dropped = pending.groups.pop(0)
-                lost = len(next(iter(dropped[1].values()))) * len(self._exports[dropped[0].name])
+                lost = len(next(iter(dropped[1].values()))) * len(self._exports[id(dropped[0])])
                 pending.rows -= lost
                 self.stats.samples_dropped += lost
 
@@ -168,13 +168,16 @@ class ParameterArchive:
                         again = self._pending[spacecraft]
                         again.groups[:0] = pending.groups
                         again.rows += pending.rows
+                except Exception:  # noqa: BLE001 - a defect here must never stop ingest: counted, logged, dropped
+                    self.stats.samples_dropped += pending.rows
+                    log.exception("parameter archive: %d samples of %s could not be written", pending.rows, spacecraft)
             return written
 
     def _write_spacecraft(self, spacecraft: str, pending: _Pending) -> int:
         by_hour: dict[str, dict[tuple[str, str, str], list[SampleColumns]]] = defaultdict(lambda: defaultdict(list))
         for definition, raw, onboard, ground_time in pending.groups:
             rows = by_hour[_hour_key(ground_time)]
-            for export in self._exports[definition.name]:
+            for export in self._exports[id(definition)]:
                 rows[(export.name, export.subsystem, export.unit)].append(
                     SampleColumns.of(export, raw[export.path], onboard, ground_time))
         written = 0

@@ -128,7 +128,7 @@ class RemoteWriter:
         self.external = dict(external_labels or {})
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self._pending: list[tuple[str, PacketDef, Mapping[str, np.ndarray], np.ndarray | None, float]] = []
-        self._exports: dict[str, list[ParameterExport]] = {}
+        self._exports: dict[int, list[ParameterExport]] = {}  # by id(definition): names repeat across spacecraft
         self._labels: dict[tuple[str, str, str, str], list[tuple[str, str]]] = {}
         self.samples_encoded = 0
 
@@ -145,9 +145,9 @@ class RemoteWriter:
         taken, self._pending = self._pending, []
         series: dict[tuple[str, str, str, str], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
         for spacecraft, definition, raw, onboard, ground_time in taken:
-            exports = self._exports.get(definition.name)
+            exports = self._exports.get(id(definition))
             if exports is None:
-                exports = self._exports[definition.name] = exports_of(definition)
+                exports = self._exports[id(definition)] = exports_of(definition)
             when = onboard if self.timestamp == "onboard" and onboard is not None else None
             for export in exports:
                 columns = SampleColumns.of(export, raw[export.path], when, ground_time)

@@ -189,3 +189,15 @@ def test_files_are_sorted_by_parameter_so_a_query_reads_few_row_groups(tmp_path)
     spans = [(s.min, s.max) for s in names if s is not None and s.has_min_max]
     assert spans == sorted(spans) and all(lo <= hi for lo, hi in spans)
     assert os.path.getsize(path) > 0
+
+
+def test_packets_of_the_same_name_on_two_spacecraft_are_kept_apart(tmp_path):
+    zhurong_power = next(p for p in REGISTRY.spacecraft("zhurong").housekeeping if p.name == "power")
+    archive = ParameterArchive(tmp_path)
+    archive.add("haiyang2d", POWER, raw_columns(POWER, 3), None, T0)
+    archive.add("zhurong", zhurong_power, raw_columns(zhurong_power, 2), None, T0)
+    assert archive.flush() == 3 * len(POWER.parameters()) + 2 * len(zhurong_power.parameters())
+    reader = ParameterReader(tmp_path)
+    for sc, definition, count in (("haiyang2d", POWER, 3), ("zhurong", zhurong_power, 2)):
+        names = [p.rsplit(".", 1)[-1] for p, _ in definition.parameters()]
+        assert reader.samples(sc, names).num_rows == count * len(names)

@@ -10,7 +10,7 @@ import pytest
 
 from groundstation.remote_write import Endpoint, RemoteWriter, WriteRequest
 from protocols.missions import builtin_registry
-from tests.realcomponents.components import Prometheus, VictoriaMetrics
+from tests.realcomponents.components import Prometheus, VictoriaMetrics, free_port
 
 pytestmark = pytest.mark.realcomponents
 
@@ -137,3 +137,48 @@ def test_the_queue_is_bounded_and_drops_the_oldest():
         endpoint.put(bytes([i]), 40)
     assert [body for body, _ in endpoint.queue] == [bytes([3]), bytes([4])]
     assert endpoint.stats.samples_dropped == 120 and endpoint.queued_samples == 80
+
+
+def test_a_demo_run_puts_every_archived_sample_into_both_receivers_across_a_restart(tmp_path):
+    import csv
+    import io
+    import os
+    import subprocess
+    import sys
+
+    prometheus = Prometheus(tmp_path / "prometheus", [], extra_args=["--web.enable-remote-write-receiver"]).start()
+    victoria = VictoriaMetrics(tmp_path / "victoria").start()
+    archive = tmp_path / "archive"
+    try:
+        env = dict(os.environ, QUEQIAO_API_TOKEN="remote-write-test-token-0123456789")
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "groundstation.cli", "demo", "--mission", "haiyang2d", "--archive", str(archive),
+             "--http", f"127.0.0.1:{free_port()}", "--duration", "30",
+             "--remote-write", f"{prometheus.url}/api/v1/write", "--remote-write", victoria.write_url],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        try:
+            time.sleep(10)
+            victoria.stop()        # the receiver restarts in the middle of the run
+            time.sleep(6)
+            victoria.start()
+            output = demo.communicate(timeout=90)[0]
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+                demo.communicate()
+        assert demo.returncode == 0, output
+        names = [p.rsplit(".", 1)[-1] for d in HAIYANG.housekeeping for p, _ in d.parameters()]
+        history = subprocess.run([sys.executable, "-m", "groundstation.cli", "history", "haiyang2d", ",".join(names),
+                                  "--archive", str(archive), "--format", "csv"], capture_output=True, text=True,
+                                 timeout=60)
+        archived: dict[str, int] = {}
+        for row in csv.DictReader(io.StringIO(history.stdout)):
+            archived[row["parameter"]] = archived.get(row["parameter"], 0) + 1
+        assert set(archived) == set(names) and archived["altimeter_range"] >= 20
+        for receiver in (prometheus, victoria):
+            counts = {r["metric"]["parameter"]: int(float(r["value"][1])) for r in receiver.query(
+                'count_over_time(queqiao_parameter_value{spacecraft="haiyang2d",station="queqiao-demo"}[1h])')}
+            assert counts == archived, receiver.name
+    finally:
+        victoria.stop()
+        prometheus.stop()
