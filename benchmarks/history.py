@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -158,7 +159,8 @@ def render(info, archive_rate, chain_rate, samples, rw_rate, rw_samples, rw_peer
         "<!-- history:begin (written by `python -m benchmarks.history --write docs/PERFORMANCE.md`) -->",
         "## Parameter archive and remote write",
         "",
-        f"Machine: {info['cpu']}, {info['python']}, {info['pinned']}; measured {info['date']}.",
+        f"Machine: {info['cpu']}, Python {info['python']}, {info['pinned']}; measured {info['date']} "
+        f"(load average {info['load']} when it started: other work shared the two cores).",
         "",
         "| measure | target | result | met |",
         "|---|---|---|---|",
@@ -188,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     info = machine()
     info["pinned"] = pin_one_core()
+    info["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    info["load"] = f"{os.getloadavg()[0]:.1f}"
     frames = flood_frames(args.packets)
     archive_rate, chain_rate, samples = bench_archive(frames, args.repeats)
     print(f"archive: {archive_rate:,.0f} samples/s (chain alone {chain_rate:,.0f})")
