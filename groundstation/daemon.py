@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from groundstation import safelog
 from groundstation.api import CommandApi
 from groundstation.archive import ArchiveWriter, FrameFlags
 from groundstation.auth import Authenticator, Operator
@@ -290,8 +291,8 @@ class Daemon:
         return {
             "status": status, "station": self.config.station.name, "uptime_s": round(time.time() - self.started, 1),
             "links": links, "spacecraft": sorted(self.chain.chains),
-            "archive": {"dir": str(self.config.archive.dir),
-                        "frames_appended": self.archive.frames_appended if self.archive else 0},
+            # No filesystem paths: /healthz is unauthenticated.
+            "archive": {"frames_appended": self.archive.frames_appended if self.archive else 0},
             "mqtt": None if self.mqtt is None else ("connected" if self.mqtt.connected else "disconnected"),
         }
 
@@ -329,6 +330,7 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    safelog.install()  # outside input in any line comes out escaped, one line per record
 
 
 async def _run_daemon(config: Config, http: str | None) -> int:
