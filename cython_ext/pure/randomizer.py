@@ -119,9 +119,9 @@ def tm_derandomize_check(buffer, offsets, frame_length: int) -> tuple[np.ndarray
     """:func:`tm_derandomize_frames` plus the FECF verdict of every frame (CRC-16 of all but the last two bytes)."""
     from cython_ext.pure.crc import crc16_strided
 
-    frames = tm_derandomize_frames(buffer, offsets, frame_length)
     if frame_length < 2:
         raise KernelArgumentError("tm_derandomize_check", "frame_length", "a frame with an FECF has at least 2 bytes")
+    frames = tm_derandomize_frames(buffer, offsets, frame_length)
     crc = crc16_strided(frames, frame_length, frame_length - 2)
     fecf = (frames[:, -2].astype(np.uint16) << 8) | frames[:, -1]
     return frames, crc == fecf

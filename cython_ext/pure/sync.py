@@ -21,8 +21,8 @@ def find_asm(buffer, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 
     With ``max_bit_errors`` > 0 a position matches when at most that many bits differ.
     """
     data = buffer if isinstance(buffer, (bytes, bytearray)) else bytes(buffer)
+    marker = check_marker("find_asm", marker)  # checked in the compiled kernel's order: marker, then start
     start = check_start("find_asm", start, len(data))
-    marker = check_marker("find_asm", marker)
     if max_bit_errors <= 0:
         return data.find(marker, start)
     hits = _fuzzy_positions(buffer, start, marker, max_bit_errors)
@@ -32,8 +32,8 @@ def find_asm(buffer, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 
 def find_all_asm(buffer, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 0) -> np.ndarray:
     """Offsets (int64) of every marker at or after ``start``; overlapping hits included."""
     data = bytes(buffer)
+    marker = check_marker("find_all_asm", marker)  # checked in the compiled kernel's order: marker, then start
     start = check_start("find_all_asm", start, len(data))
-    marker = check_marker("find_all_asm", marker)
     if max_bit_errors <= 0:
         found = []
         pos = data.find(marker, start)
@@ -85,10 +85,10 @@ def lock_frames(buffer, cadu_length: int, start: int = 0, marker: bytes = ASM, m
     """
     data = bytes(buffer) if not isinstance(buffer, (bytes, bytearray)) else buffer
     n = len(data)
-    start = check_start("lock_frames", start, n)
     marker = check_marker("lock_frames", marker)
     m = len(marker)
     check_cadu_length(cadu_length, m)
+    start = check_start("lock_frames", start, n)
     reference = np.frombuffer(marker, dtype=np.uint8)
     raw = np.frombuffer(data, dtype=np.uint8)
     found: list[np.ndarray] = []
