@@ -93,6 +93,19 @@ class _Runner(web.AppRunner):
         server = await super()._make_server()
         server.__class__ = _JsonErrorServer
         server.request_log = self._request_log  # type: ignore[attr-defined]
+        app_handler, request_log = server.request_handler, self._request_log
+
+        async def outermost(request):
+            # What the application raises outside its middleware (aiohttp's Expect handler: 417) as JSON too.
+            try:
+                return await app_handler(request)
+            except web.HTTPException as exc:
+                if exc.status < 400:
+                    raise
+                request_log.refused(exc.status, request.method, request.path, request.remote, exc.text or exc.reason)
+                return json_error(exc.status, exc.text or exc.reason)
+
+        server.request_handler = outermost
         return server
 
 
