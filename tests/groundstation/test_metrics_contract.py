@@ -15,15 +15,9 @@ from groundstation.metrics import METRICS
 from protocols.ccsds.sync import ASM, build_cadu
 from protocols.missions import registry
 from tests.groundstation.test_chain import frames_for, hk_packets
-from tests.groundstation.test_daemon import scrape, wait_for
+from tests.groundstation.test_daemon import free_port, scrape, wait_for
 
 TOKEN = "operator-token-for-contract-01"
-
-
-def free_port(kind=socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def running(config) -> tuple[Daemon, asyncio.Event, asyncio.Task]:
