@@ -21,7 +21,7 @@ def test_both_sides_are_there():
 
 def same(name: str, function: str, *args):
     """Call ``function`` on both implementations; both results (or both KernelArgumentErrors) must agree."""
-    outcomes = []
+    outcomes: list[tuple[str, object]] = []
     for module in PAIRS[name]:
         try:
             result = getattr(module, function)(*args)
