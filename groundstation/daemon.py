@@ -110,7 +110,8 @@ class Daemon:
                      and config.commanding.enabled]
         LabelDomains(links=[r.config.name for r in self.links],
                      spacecraft=[self.registry.spacecraft(n) for n in self.chain.chains], commanded=commanded,
-                     limit_overrides={n: list(o) for n, o in overrides.items()}).declare(self.metrics)
+                     limit_overrides={n: list(o) for n, o in overrides.items()},
+                     remote_write=[rw.label for rw in config.remote_write]).declare(self.metrics)
         self.metrics.add_source(self._refresh_gauges)
         self.history: CommandHistory | None = None
 

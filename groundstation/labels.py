@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from groundstation.chain.labels import UNDECLARED, apid_labels, vc_labels
+from groundstation.archive import WRITE_ERROR_REASONS
 from groundstation.history import FINAL_STATES
 from groundstation.metrics import Metrics
 from protocols.missions import Spacecraft
@@ -93,6 +94,7 @@ class LabelDomains:
     spacecraft: list[Spacecraft]
     commanded: list[str] = field(default_factory=list)
     limit_overrides: Mapping[str, Iterable[str]] = field(default_factory=dict)
+    remote_write: list[str] = field(default_factory=list)  # the [[remote_write]] endpoints' names
 
     def series(self) -> dict[str, list[tuple[str, ...]]]:
         """Every counter of the contract with every label tuple it may carry."""
@@ -102,9 +104,10 @@ class LabelDomains:
         out["queqiao_link_skipped_octets_total"] = [(link,) for link in self.links]
         out["queqiao_frames_rejected_total"] = [(link, r.value) for link in self.links for r in FrameRejectReason]
         out["queqiao_chain_stage_total"] = list(CHAIN_STAGES)
-        for name in ("queqiao_frames_total", "queqiao_frame_gaps_total"):
+        for name in ("queqiao_frames_total", "queqiao_frame_gaps_total", "queqiao_frame_count_resyncs_total"):
             out[name] = [(sc.name, vc) for sc in self.spacecraft for vc in vc_labels(sc)]
-        for name in ("queqiao_packets_total", "queqiao_packet_gaps_total", "queqiao_packet_duplicates_total"):
+        for name in ("queqiao_packets_total", "queqiao_packet_gaps_total", "queqiao_packet_duplicates_total",
+                     "queqiao_packet_sequence_resets_total"):
             out[name] = [(sc.name, apid) for sc in self.spacecraft for apid in apid_labels(sc)]
         out["queqiao_packets_rejected_total"] = [(sc.name, r.value) for sc in self.spacecraft
                                                  for r in PacketRejectReason]
@@ -117,6 +120,10 @@ class LabelDomains:
             (name, command.name, result) for name in self.commanded if name in by_name
             for command in by_name[name].commands for result in FINAL_STATES]
         out["queqiao_archive_records_total"] = [()]
+        out["queqiao_archive_write_errors_total"] = [(reason,) for reason in WRITE_ERROR_REASONS]
+        for name in ("queqiao_remote_write_samples_sent_total", "queqiao_remote_write_samples_retried_total",
+                     "queqiao_remote_write_samples_dropped_total"):
+            out[name] = [(endpoint,) for endpoint in self.remote_write]
         return out
 
     def declare(self, metrics: Metrics) -> int:

@@ -15,7 +15,6 @@ from groundstation.chain import FrameChain
 from groundstation.labels import FrameRejectReason, LabelDomains
 from groundstation.metrics import Metrics
 from protocols.ccsds.sync import FrameSynchronizer, build_cadus, derandomize
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.codec import PacketCodec
 from protocols.errors import ProtocolError
@@ -25,7 +24,7 @@ from tests.groundstation.test_chain import frames_for, hk_packets
 
 MISSIONS = ("zhurong", "haiyang2d")  # an AOS and a TM spacecraft
 GOOD_FRAMES = {name: frames_for(name, hk_packets(name, 4)[0])[0] for name in MISSIONS}
-PROFILES = {name: FrameProfile.from_mission(registry().spacecraft(name).profile) for name in MISSIONS}
+PROFILES = {name: registry().spacecraft(name).profile.frame for name in MISSIONS}
 
 
 def frame_lists(name: str) -> st.SearchStrategy[list[bytes]]:

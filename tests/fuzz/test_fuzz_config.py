@@ -59,9 +59,7 @@ def test_shuffled_lines(lines):
     parse("\n".join(lines))
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="found by this target: config.py's [mqtt] url check calls urlsplit unguarded "
-                          "(config.py is another engineer's; strict: this fails once it is fixed, then drop the mark)")
+# Found by this target (an unguarded urlsplit in the old validator); the schema refuses it with the key.
 def test_an_mqtt_url_with_an_unclosed_bracket_is_a_config_error():
     with pytest.raises(ConfigError, match="mqtt.url"):
         parse_config('[mqtt]\nurl = "mqtt://[::1:1883"\n[archive]\ndir = "/nonexistent"\n', source="fuzz.toml")

@@ -20,8 +20,8 @@ from protocols.errors import ProtocolError
 from protocols.missions import registry
 from tests.fuzz.support import count, fuzz, valid_or_mutated
 
-TM_PROFILE = FrameProfile.from_mission(registry().spacecraft("haiyang2d").profile)  # TM, OCF, FECF
-AOS_PROFILE = FrameProfile.from_mission(registry().spacecraft("zhurong").profile)  # AOS
+TM_PROFILE = registry().spacecraft("haiyang2d").profile.frame  # TM, OCF, FECF
+AOS_PROFILE = registry().spacecraft("zhurong").profile.frame  # AOS
 
 space_packets = st.builds(
     lambda apid, data, seq, tc: build_space_packet(apid, data, sequence_count=seq, packet_type=int(tc)),

@@ -159,7 +159,8 @@ def test_healthz_shows_no_filesystem_paths(daemon):
         while chunk := conn.recv(65536):
             answer += chunk
     body = json.loads(answer.partition(b"\r\n\r\n")[2])
-    assert body["status"] == "ok" and body["archive"] == {"frames_appended": 0}
+    assert body["status"] == "ok" and body["archive"] == {"status": "ok", "frames_appended": 0, "buffered_frames": 0,
+                                                             "dropped_frames": 0}
     assert str(tmp) not in json.dumps(body) and "/" not in json.dumps(body["archive"])
 
 
