@@ -42,6 +42,14 @@ clean:
 
 ## arm64 check (root; heavy: debootstrap + qemu, ~10 min cold, ~1.5 min warm): the board install
 ## and a short emulator run in an arm64 Debian rootfs, its frames decoded here. See docs/ARM-CHECK.md.
+## fresh-check (root; ~NN min): `make test` in a freshly debootstrapped minimal Debian (DIST=bookworm
+## or trixie) from a clean clone of the committed HEAD. See docs/FRESH-CHECK.md.
+DIST ?= bookworm
+.PHONY: fresh-check
+fresh-check:
+	@if [ "$$(id -u)" = 0 ]; then scripts/fresh-check.sh $(DIST); \
+	else echo "fresh-check needs root: sudo"; sudo scripts/fresh-check.sh $(DIST); fi
+
 .PHONY: arm-check
 arm-check: venv
 	@if [ "$$(id -u)" = 0 ]; then deploy/board/arm-check.sh $(ARM_CHECK_ARGS); \
