@@ -22,8 +22,12 @@ system-deps:
 demo: venv
 	$(BIN)/groundstation demo
 
-## Every test, then the wire-format tests again on the pure-Python kernels.
-test: venv system-deps test-compiled test-pure
+## Every test, then the wire-format tests again on the pure-Python kernels. Each step of
+## TEST_STEPS runs even when an earlier one failed; `make test` fails if any did.
+TEST_STEPS := test-compiled test-pure
+test: venv system-deps
+	@failed=""; for step in $(TEST_STEPS); do $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; done; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; echo "make test: passed ($(TEST_STEPS))"
 
 test-compiled: venv
 	$(PYTEST) -q tests

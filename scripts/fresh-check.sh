@@ -65,6 +65,7 @@ mirror=$(debian_mirror)
 
 # ---------------------------------------------------------------------------- mounts (always undone)
 root=$(mktemp -d /var/tmp/queqiao-fresh-check.XXXXXX)
+chmod 0755 "$root"  # a root file system's / is world-readable (apt's _apt user, daemons that drop root)
 mounts_under() { awk -v r="$1" '$5 == r || index($5, r "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r; }
 stop_processes() {  # anything still running inside the chroot was started by this run
   local pid
