@@ -79,6 +79,7 @@ unmount_all() {
 }
 cleanup() {
   local status=$?
+  rm -f "$root.debootstrap.log"
   stop_processes
   unmount_all
   if [ -n "$(mounts_under "$root")" ]; then
