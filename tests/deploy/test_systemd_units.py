@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from deploy_helpers import DEPLOY, REPO, explain, need_tool, run
+from deploy_helpers import DEPLOY, explain, need_tool, run
 
 SYSTEMD = DEPLOY / "systemd"
 GROUNDSTATION = SYSTEMD / "queqiao-groundstation.service"
