@@ -46,7 +46,7 @@ clean:
 
 ## arm64 check (root; heavy: debootstrap + qemu, ~10 min cold, ~1.5 min warm): the board install
 ## and a short emulator run in an arm64 Debian rootfs, its frames decoded here. See docs/ARM-CHECK.md.
-## fresh-check (root; ~NN min): `make test` in a freshly debootstrapped minimal Debian (DIST=bookworm
+## fresh-check (root; ~15-25 min on 2 cores): `make test` in a freshly debootstrapped minimal Debian (DIST=bookworm
 ## or trixie) from a clean clone of the committed HEAD. See docs/FRESH-CHECK.md.
 DIST ?= bookworm
 .PHONY: fresh-check
