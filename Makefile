@@ -22,8 +22,12 @@ system-deps:
 demo: venv
 	$(BIN)/groundstation demo
 
-## Every test, then the wire-format tests again on the pure-Python kernels.
-test: venv system-deps test-compiled test-pure
+## Every test, then the wire-format tests again on the pure-Python kernels. Each step of
+## TEST_STEPS runs even when an earlier one failed; `make test` fails if any did.
+TEST_STEPS := test-compiled test-pure
+test: venv system-deps
+	@failed=""; for step in $(TEST_STEPS); do $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; done; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; echo "make test: passed ($(TEST_STEPS))"
 
 test-compiled: venv
 	$(PYTEST) -q tests
@@ -52,6 +56,14 @@ clean:
 
 ## arm64 check (root; heavy: debootstrap + qemu, ~10 min cold, ~1.5 min warm): the board install
 ## and a short emulator run in an arm64 Debian rootfs, its frames decoded here. See docs/ARM-CHECK.md.
+## fresh-check (root; ~15-25 min on 2 cores): `make test` in a freshly debootstrapped minimal Debian (DIST=bookworm
+## or trixie) from a clean clone of the committed HEAD. See docs/FRESH-CHECK.md.
+DIST ?= bookworm
+.PHONY: fresh-check
+fresh-check:
+	@if [ "$$(id -u)" = 0 ]; then scripts/fresh-check.sh $(DIST); \
+	else echo "fresh-check needs root: sudo"; sudo scripts/fresh-check.sh $(DIST); fi
+
 .PHONY: arm-check
 arm-check: venv
 	@if [ "$$(id -u)" = 0 ]; then deploy/board/arm-check.sh $(ARM_CHECK_ARGS); \

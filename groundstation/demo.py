@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shlex
 import socket
 import sys
 from collections.abc import Sequence
@@ -82,12 +83,25 @@ def demo_config(missions: list[str], *, http: str, archive: Path, downlink_port:
     )
 
 
+def groundstation_command() -> str:
+    """How to run this groundstation from a fresh shell: the venv's script (no activation needed)."""
+    script = Path(sys.executable).with_name("groundstation")
+    if not script.exists():
+        return shlex.join([sys.executable, "-m", "groundstation.cli"])
+    try:
+        return shlex.quote(str(script.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(script))
+
+
 def banner(daemon: Daemon, missions: list[str], archive: Path, token: str | None, out=sys.stdout,
            keys: dict[str, Path] | None = None) -> None:
     assert daemon.http is not None  # the banner is printed once the daemon listens
     url = daemon.http.url
     keys_line = (f"  SDLS keys   {next(iter(keys.values())).parent}  (uplink of {', '.join(keys)} authenticated)\n"
                  if keys else "")
+    gs = groundstation_command()
+    shown_token = shlex.quote(token) if token else f'"${TOKEN_ENV}"'
     token_line = (f"  API token   {token}   (generated for this run; export {TOKEN_ENV}=... to choose one)\n"
                   if token else f"  API token   from ${TOKEN_ENV}\n")
     print(f"""
@@ -95,8 +109,8 @@ Queqiao demo: {len(missions)} spacecraft ({', '.join(missions)}) -> UDP -> groun
 
   metrics     {url}/metrics
   health      {url}/healthz
-  live view   groundstation watch --url {url} --spacecraft {missions[0]}
-  command     {TOKEN_ENV}=<token> groundstation send --api {url} {missions[0]} PING --wait
+  live view   {gs} watch --url {url} --spacecraft {missions[0]}
+  command     {TOKEN_ENV}={shown_token} {gs} send --api {url} {missions[0]} PING --wait
 {token_line}  archive     {archive}
 {keys_line}
   Grafana: run Prometheus with deploy/prometheus/prometheus.yml (it scrapes {DEFAULT_HTTP}),

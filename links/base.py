@@ -80,6 +80,7 @@ class Link(ABC):
         self._outgoing_empty.set()
         self._incoming: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=queue_size)
         self._supervisor: asyncio.Task | None = None
+        self._closing = False
         self._finished = False
 
     @property
@@ -89,6 +90,7 @@ class Link(ABC):
     # ------------------------------------------------------------------ public API
 
     async def __aenter__(self) -> Link:
+        self._closing = False
         self._supervisor = asyncio.create_task(self._supervise(), name=f"link {self.name}")
         return self
 
@@ -97,6 +99,7 @@ class Link(ABC):
 
     async def close(self) -> None:
         if self._supervisor is not None:
+            self._closing = True
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
@@ -238,6 +241,10 @@ class Link(ABC):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure of a session means "reconnect"
+                if self._closing:
+                    # close() cancelled us while the session was failing: a TaskGroup inside
+                    # it may have turned the cancellation into this error. Stop, do not retry.
+                    raise asyncio.CancelledError from exc
                 reason = f"{type(exc).__name__}: {exc}"
             if self.stats.connects > connects:
                 delays = self.backoff.delays()  # it was up: start the backoff afresh

@@ -247,6 +247,9 @@ class TcpClientLink(Link):
                 await writer.wait_closed()
 
 
+SERVER_CLOSE_TIMEOUT = 5.0  # seconds for closed client connections to finish on shutdown
+
+
 class TcpServerLink(Link):
     """Listens; sends to every connected client, receives each client's stream separately.
 
@@ -265,11 +268,15 @@ class TcpServerLink(Link):
         server = await asyncio.start_server(self._client, *self.url.address)
         self.local_address = server.sockets[0].getsockname()[:2]
         try:
-            async with server:
-                await self._writer(self._broadcast)
+            await self._writer(self._broadcast)
         finally:
-            for writer in list(self._clients.values()):
-                writer.close()
+            # Clients first: since Python 3.12 the server's wait_closed() (and leaving
+            # `async with server:`) waits for every client connection to end.
+            server.close()
+            for peer in list(self._clients):
+                self._drop_client(peer)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), SERVER_CLOSE_TIMEOUT)
 
     async def _broadcast(self, data: bytes) -> None:
         while not self._clients:

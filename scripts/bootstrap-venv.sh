@@ -31,9 +31,22 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip setuptools wheel
+# pip passes the build backend's stderr straight through, and setuptools fills it with
+# notices about editable installs; the whole output goes to a log instead, and only the
+# warnings that concern us (pip's, and setup.py's about kernels not built) are shown.
+log=.venv/install.log
+pip_install() {
+  if ! .venv/bin/python -m pip install -q "$@" >>"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "error: pip install $* failed (whole log: $log)" >&2
+    exit 1
+  fi
+}
+: >"$log"
+pip_install --upgrade pip setuptools wheel
 spec="."
 [ -n "$extras" ] && spec=".[${extras}]"
 # Editable install: the Cython kernels are compiled next to their sources.
-.venv/bin/python -m pip install -q -e "$spec"
+pip_install -e "$spec"
+grep -E '^(WARNING|ERROR|error):' "$log" >&2 || true
 .venv/bin/python -c 'import cython_ext; print(f"queqiao kernels: {cython_ext.BACKEND}")'

@@ -234,7 +234,7 @@ say "rootfs ($rootfs_state): $os, $arch, $pyver"
 
 # ---------------------------------------------------------------------------- 3. the board install
 t0=$(now)
-sdist=$(PYTHON=${PYTHON:-python3} "$repo/deploy/board/install.sh" --sdist-only "$work/dist" ${ref:+--ref "$ref"})
+sdist=$("$repo/deploy/board/install.sh" --sdist-only "$work/dist" ${ref:+--ref "$ref"})
 t_sdist=$(secs "$t0" "$(now)")
 inst=/var/tmp/queqiao-install
 rm -rf "$rootfs$inst"

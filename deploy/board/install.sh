@@ -42,7 +42,10 @@ ref=""
 extra=()
 sdist_only=""
 dry_run=0
-PYTHON=${PYTHON:-python3}
+# The sdist is built with the checkout's own venv (.venv, made by `make venv`: it has
+# setuptools and `build`), not the system python3, which on a fresh Debian has neither
+# (and no pip to get them). PYTHON=... picks another interpreter that has both.
+PYTHON=${PYTHON:-}
 
 usage() {
   sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
@@ -97,6 +100,19 @@ done
 # Built from a clean copy (working tree: tracked and untracked files that git does not
 # ignore; or a committed revision with --ref), so no build products of this checkout
 # (.venv, compiled .so/.c) end up in it and the checkout is not touched.
+build_python() {  # the interpreter that builds the sdist, with setuptools and build installed
+  local python=${PYTHON:-$repo/.venv/bin/python}
+  if [ -z "$PYTHON" ] && [ ! -x "$python" ]; then
+    echo "install: no $repo/.venv yet: creating it (scripts/bootstrap-venv.sh)" >&2
+    "$repo/scripts/bootstrap-venv.sh" >&2 || die "scripts/bootstrap-venv.sh failed"
+  fi
+  "$python" -c 'import setuptools' 2>/dev/null || die "$python has no setuptools (PYTHON= a venv's python with setuptools and build)"
+  if ! "$python" -m build --version >/dev/null 2>&1; then
+    echo "install: pip install build (into $("$python" -c 'import sys; print(sys.prefix)'))" >&2
+    "$python" -m pip install -q build >&2 || die "pip install build failed for $python"
+  fi
+  echo "$python"
+}
 build_sdist() {  # build_sdist OUTDIR -> prints the sdist's path
   local outdir=$1 src
   command -v git >/dev/null || die "git is needed to pick the files of the checkout"
@@ -109,15 +125,11 @@ build_sdist() {  # build_sdist OUTDIR -> prints the sdist's path
       | tar --null -T - -cf -) | tar -x -C "$src"
   fi
   mkdir -p "$outdir"
+  local python
+  python=$(build_python)
   # QUEQIAO_NO_CYTHON: no C files are generated here; the board compiles from the .pyx sources.
-  if "$PYTHON" -m build --version >/dev/null 2>&1 && "$PYTHON" -c 'import setuptools' 2>/dev/null; then
-    (cd "$src" && QUEQIAO_NO_CYTHON=1 "$PYTHON" -m build --sdist --no-isolation --skip-dependency-check \
-       --outdir "$outdir" >"$src/.build.log" 2>&1) || { tail -n 30 "$src/.build.log" >&2; die "building the sdist failed"; }
-  else
-    "$PYTHON" -c 'import setuptools' 2>/dev/null || die "$PYTHON has neither 'build' nor setuptools: pip install build"
-    (cd "$src" && QUEQIAO_NO_CYTHON=1 "$PYTHON" setup.py -q sdist --dist-dir "$outdir" >"$src/.build.log" 2>&1) \
-      || { tail -n 30 "$src/.build.log" >&2; die "building the sdist failed"; }
-  fi
+  (cd "$src" && QUEQIAO_NO_CYTHON=1 "$python" -m build --sdist --no-isolation --skip-dependency-check \
+     --outdir "$outdir" >"$src/.build.log" 2>&1) || { tail -n 30 "$src/.build.log" >&2; die "building the sdist failed"; }
   rm -rf "$src"
   local built
   built=$(ls -t "$outdir"/queqiao-*.tar.gz 2>/dev/null | head -n 1)

@@ -185,7 +185,7 @@ def test_send_wait_over_sockets_and_serial(tmp_path, transport, mission):
 
 @pytest.mark.parametrize("mission", ["zhurong", "haiyang2d"])
 def test_send_wait_over_mqtt(tmp_path, mission):
-    with Mosquitto(tmp_path / "broker").start() as broker:
+    with Mosquitto(tmp_path / "broker") as broker:  # __enter__ starts it
         url = f"{broker.url}/queqiao"
         run_round_trip(tmp_path, mission, ["--downlink", url], f'url = "{url}"', url)
 

@@ -3,7 +3,7 @@
 The tools come from Debian packages (promtool from ``prometheus``, ``mosquitto``,
 ``systemd-analyze`` from ``systemd``).  A missing tool fails the test under CI
 (CI=true) and skips it elsewhere with the apt command; scripts/ensure-system-deps.sh
-installs prometheus and mosquitto as root.
+installs all of them as root.
 """
 from __future__ import annotations
 

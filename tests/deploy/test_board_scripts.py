@@ -18,7 +18,9 @@ BOARD = DEPLOY / "board"
 INSTALL = BOARD / "install.sh"
 SETUP = BOARD / "board-setup.sh"
 ARM_CHECK = BOARD / "arm-check.sh"
-SCRIPTS = [INSTALL, SETUP, ARM_CHECK, DEPLOY / "mosquitto" / "make-passwords.sh"]
+FRESH_CHECK = REPO / "scripts" / "fresh-check.sh"
+SCRIPTS = [INSTALL, SETUP, ARM_CHECK, FRESH_CHECK, DEPLOY / "mosquitto" / "make-passwords.sh",
+           REPO / "scripts" / "ensure-system-deps.sh", REPO / "scripts" / "bootstrap-venv.sh"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
@@ -153,6 +155,17 @@ def test_makefile_has_arm_check_target():
     proc = run(["make", "-n", "-C", str(REPO), "arm-check"], timeout=120)
     assert proc.returncode == 0, explain(proc)
     assert "deploy/board/arm-check.sh" in proc.stdout
+
+
+def test_makefile_and_ci_run_the_fresh_check():
+    proc = run(["make", "-n", "-C", str(REPO), "fresh-check", "DIST=trixie"], timeout=120)
+    assert proc.returncode == 0 and "scripts/fresh-check.sh trixie" in proc.stdout, explain(proc)
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "make test" in ci and "scripts/fresh-check.sh bookworm" in ci
+    text = FRESH_CHECK.read_text()
+    assert "trap cleanup EXIT" in text and "umount" in text, "mounts must always be undone"
+    proc = run([str(FRESH_CHECK), "--frobnicate"])
+    assert proc.returncode == 2 and "unknown option --frobnicate" in proc.stderr, explain(proc)
 
 
 def test_arm_check_keeps_its_cache_out_of_the_repository():

@@ -146,3 +146,22 @@ dir = "{tmp_path / 'archive'}"
     frames = daemon.metrics.get("queqiao_frames_received_total", ("capture",))
     assert frames == capture.stat().st_size // (4 + 220)  # every CADU of the capture
     assert not any(daemon.metrics.series("queqiao_frames_rejected_total").values())  # series exist, at 0
+
+
+async def test_shutdown_with_a_client_still_connected_closes_it_and_finishes(tmp_path):
+    """Since Python 3.12 a TCP server waits for its clients on close: the daemon closes them first."""
+    udp_port, tcp_port = free_port(), free_port(socket.SOCK_STREAM)
+    daemon = Daemon(config_for(tmp_path, udp_port, tcp_port), http_listen="127.0.0.1:0")
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop))
+    tcp_link = next(r.link for r in daemon.links if r.config.name == "tcp-in")
+    await wait_for(lambda: daemon.http is not None and daemon.http.port != 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", tcp_port)
+    try:
+        await wait_for(lambda: tcp_link.stats.up)
+        stop.set()
+        await asyncio.wait_for(task, 10)  # a generous bound; before the fix 3.12+ waited forever
+        assert await asyncio.wait_for(reader.read(), 5) == b"", "the daemon closes the client's connection"
+        assert not tcp_link.stats.up
+    finally:
+        writer.close()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -80,3 +81,23 @@ def test_demo_prints_a_generated_token_when_none_is_set():
     banner(FakeDaemon, ["zhurong"], __import__("pathlib").Path("/tmp/a"), "generated-token-xyz", out)
     assert "API token   generated-token-xyz" in out.getvalue()
     assert "groundstation send --api http://127.0.0.1:9108 zhurong PING --wait" in out.getvalue()
+
+
+def test_banner_commands_work_when_pasted_into_a_fresh_shell(tmp_path):
+    """The printed commands name the venv's script (no activation needed) and the real token."""
+    import shlex
+    from types import SimpleNamespace
+
+    from groundstation.demo import banner
+
+    out = io.StringIO()
+    daemon = SimpleNamespace(http=SimpleNamespace(url="http://127.0.0.1:9"))
+    banner(daemon, ["zhurong"], tmp_path, "tok-123", out=out)
+    lines = {line.split()[0]: line for line in out.getvalue().splitlines() if line.strip()}
+    command = shlex.split(lines["command"].split(None, 1)[1])
+    assert command[0] == "QUEQIAO_API_TOKEN=tok-123"
+    program = Path(command[1]) if Path(command[1]).is_absolute() else Path.cwd() / command[1]
+    help_run = subprocess.run([str(program), "send", "--help"], capture_output=True, text=True, timeout=60,
+                              env={"PATH": "/usr/bin:/bin"})  # a fresh shell: the venv is not activated
+    assert help_run.returncode == 0 and "--api" in help_run.stdout, help_run.stderr
+    assert command[2:] == ["send", "--api", "http://127.0.0.1:9", "zhurong", "PING", "--wait"]

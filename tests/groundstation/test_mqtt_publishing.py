@@ -106,14 +106,50 @@ def make_ca_and_server_cert(directory) -> tuple[str, str, str]:
 
     d = str(directory)
     run = lambda *argv: subprocess.run(argv, cwd=d, check=True, capture_output=True, timeout=60)  # noqa: E731
+    # The extensions a real CA and server certificate carry: Python 3.13 verifies strictly
+    # (VERIFY_X509_STRICT) and rejects a CA without key usage or a leaf without them.
     run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-        "-days", "1", "-subj", "/CN=queqiao-test-ca")
+        "-days", "1", "-subj", "/CN=queqiao-test-ca",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "-addext", "subjectKeyIdentifier=hash")
     run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
         "-subj", "/CN=127.0.0.1")
-    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    (directory / "server.ext").write_text(
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        "subjectAltName=IP:127.0.0.1\n"
+        "subjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid\n")
     run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.crt", "-days", "1", "-extfile", "san.ext")
+        "-out", "server.crt", "-days", "1", "-extfile", "server.ext")
     return f"{d}/ca.crt", f"{d}/server.crt", f"{d}/server.key"
+
+
+def test_test_certificates_pass_strict_verification(tmp_path):
+    """A TLS handshake over loopback with VERIFY_X509_STRICT (3.13's default), on every Python."""
+    import socket
+    import ssl
+    import threading
+
+    ca, cert, key = make_ca_and_server_cert(tmp_path)
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(cafile=ca)
+    client_ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        def serve():
+            conn, _ = listener.accept()
+            with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(b"verified")
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        with socket.create_connection(listener.getsockname(), timeout=10) as raw, \
+                client_ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.recv(8) == b"verified"
+            assert tls.getpeercert()["subjectAltName"] == (("IP Address", "127.0.0.1"),)
+        thread.join(10)
 
 
 async def test_publishing_over_tls_with_username_and_password(tmp_path, monkeypatch):

@@ -181,3 +181,23 @@ def test_mqtt_topics_follow_the_end_of_the_space_link():
     assert ground_in.subscribe_topics == ("qq/zhurong/downlink",)
     assert (ground_up.publish_topic, ground_up.subscribe_topics) == ("qq/zhurong/uplink", ())
     assert (spacecraft.publish_topic, spacecraft.subscribe_topics) == ("qq/zhurong/downlink", ("qq/zhurong/uplink",))
+
+
+async def test_tcp_server_link_closes_its_clients_when_it_stops():
+    """Leaving the link with a client connected ends promptly on 3.11 and 3.12+ (where a server's
+    wait_closed() waits for every client) and the client sees the connection closed."""
+    port = free_port()
+    link = open_link(f"tcp-listen://127.0.0.1:{port}", role="in", backoff=FAST)
+    await link.__aenter__()
+    await _wait_until(lambda: link.local_address is not None)  # listening
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        await _wait_until(lambda: link.stats.up)
+        writer.write(b"still here")
+        await writer.drain()
+        assert await _read_exactly(link, 10) == b"still here"
+        await asyncio.wait_for(link.__aexit__(None, None, None), 5)  # before the fix: ~10 s on 3.12+
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        assert not link.stats.up
+    finally:
+        writer.close()

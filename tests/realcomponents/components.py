@@ -84,6 +84,20 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
+# Every process the helpers start, as (pid, start time): tests/conftest.py fails the run
+# when one of them is still running at the end of the session.
+SPAWNED: set[tuple[int, str]] = set()
+
+
+def process_start_time(pid: int) -> str | None:
+    """Field 22 of /proc/PID/stat (start time in clock ticks): tells a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
 class _Process:
     """A child process with a log file, started by :meth:`start` and stopped by :meth:`stop`."""
 
@@ -96,9 +110,12 @@ class _Process:
         self.proc: subprocess.Popen | None = None
 
     def _spawn(self, argv: list[str]) -> None:
+        if self.running:
+            raise ComponentError(f"{self.name} (pid {self.proc.pid}) is already running: start() it once")
         with open(self.log_path, "ab") as logfile:
             self.proc = subprocess.Popen(argv, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          cwd=self.workdir, start_new_session=True)
+        SPAWNED.add((self.proc.pid, process_start_time(self.proc.pid) or "?"))
         log.info("started %s (pid %d): %s", self.name, self.proc.pid, " ".join(argv))
 
     def check_alive(self) -> None:

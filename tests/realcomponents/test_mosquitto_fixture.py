@@ -63,3 +63,23 @@ def test_missing_binary_fails_under_ci_and_skips_otherwise(monkeypatch):
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="apt-get install no-such-package"):
         require_binary(spec)
+
+
+def test_session_end_check_sees_a_broker_this_session_started(tmp_path, mosquitto_binary):
+    """tests/conftest.py's leftover check finds a server started without the helpers, until it stops."""
+    import subprocess
+
+    from components import free_port, wait_until
+
+    from tests.conftest import leftover_servers
+
+    (tmp_path / "m.conf").write_text(f"listener {free_port()} 127.0.0.1\nallow_anonymous true\n")
+    proc = subprocess.Popen([mosquitto_binary, "-c", str(tmp_path / "m.conf")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until(lambda: proc.pid in leftover_servers(), timeout=10, what="the broker in the leftover list")
+        assert "mosquitto -c" in leftover_servers()[proc.pid]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert proc.pid not in leftover_servers()
