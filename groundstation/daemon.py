@@ -30,7 +30,8 @@ from groundstation.auth import Authenticator, Operator
 from groundstation.chain import ChainEvents, FrameChain, Sample
 from groundstation.commanding import Commander, UplinkSettings
 from groundstation.config import Config, ConfigError, LinkConfig, load_config
-from groundstation.history import CommandHistory
+from groundstation.events import EventedHistory, EventRecorder, EventStore, LinkWatch, from_chain
+from groundstation.events_api import EventApi
 from groundstation.http import HttpServer
 from groundstation.metrics import LATENCY_BUCKETS, Metrics
 from groundstation.mqtt_sink import MqttPublisher
@@ -93,7 +94,14 @@ class Daemon:
         self.links: list[LinkRuntime] = [self._link_runtime(lc) for lc in config.links if lc.enabled]
         self.started = time.time()
         self.metrics.add_source(self._refresh_gauges)
-        self.history: CommandHistory | None = None
+        self.history: EventedHistory | None = None
+        self.event_store: EventStore | None = None
+        self.recorder = EventRecorder(self.metrics)
+        for name in self.chain.chains:
+            self.recorder.declare(name, [(e.name, e.severity_name) for e in self.registry.spacecraft(name).events])
+        served = {lc.name: [lc.spacecraft] if lc.spacecraft else list(self.chain.chains)
+                  for lc in config.links if lc.enabled}
+        self.link_watch = LinkWatch(self.recorder, served)
 
     # ------------------------------------------------------------------ set-up
 
@@ -149,6 +157,9 @@ class Daemon:
     def _history_path(self) -> Path:
         return self.config.commanding.history_file or self.config.archive.dir.parent / "commands.sqlite"
 
+    def _events_path(self) -> Path:
+        return self._history_path().parent / "events.sqlite"
+
     async def _start_commanding(self, stack: contextlib.AsyncExitStack, group: asyncio.TaskGroup
                                 ) -> list[asyncio.Task]:
         """Uplinks and commanders for every spacecraft with an uplink; returns their timer tasks."""
@@ -186,10 +197,13 @@ class Daemon:
                         on_change=cfg.mqtt.publish_on_change, buffer_size=cfg.mqtt.buffer_size,
                         client_options=_mqtt_options(cfg), qos=cfg.mqtt.qos))
                 self.http = HttpServer(self.http_listen, self.metrics, self.health)
+                self.event_store = self.recorder.store = EventStore(self._events_path())
+                stack.callback(self.event_store.close)
                 if self.auth is not None:
-                    self.history = CommandHistory(self._history_path())
+                    self.history = EventedHistory(self._history_path(), self.recorder)
                     stack.callback(self.history.close)
                     CommandApi(self.commanders, self.history, self.auth).install(self.http.app)
+                    EventApi(self.event_store, self.auth).install(self.http.app)
                 try:
                     await stack.enter_async_context(self.http)
                 except OSError as exc:
@@ -204,6 +218,7 @@ class Daemon:
                         tasks += await self._start_commanding(stack, group)
                     tasks.append(group.create_task(self.archive_spool.sync_periodically(), name="archive sync"))
                     tasks.append(group.create_task(self.archive_spool.retry_periodically(), name="archive retry"))
+                    tasks.append(group.create_task(self._watch_links(), name="link events"))
                     if self.mqtt is not None:
                         tasks.append(group.create_task(self._publish_status(), name="mqtt status"))
                     await stop.wait()
@@ -277,8 +292,16 @@ class Daemon:
             commander.on_clcw(clcw)
 
     def _on_event(self, spacecraft: str, event: dict) -> None:
+        self.recorder.record(from_chain(spacecraft, event))
         if self.mqtt is not None:
             self.mqtt.event(spacecraft, event)
+
+    async def _watch_links(self) -> None:
+        """Link up/down and bursts of rejected frames as events (polled: neither is on the hot path)."""
+        while True:
+            self.link_watch.poll({r.config.name: r.link.stats.up for r in self.links},
+                                 self.metrics.series("queqiao_frames_rejected_total"), time.time())
+            await asyncio.sleep(1.0)
 
     async def _publish_status(self) -> None:
         while True:
