@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from cython_ext import crc as _crc
+from groundstation.archive import SEGMENT_MAGIC
 from protocols.ccsds.pus import PUS_VERSION_C
 from protocols.ccsds.spacepacket import IDLE_APID, PRIMARY_HEADER_LENGTH, PacketType, SequenceFlags
 from protocols.ccsds.sync import FrameSynchronizer
-from protocols.ccsds.tmframe import FrameProfile, TmFrame, parse_frame
+from protocols.ccsds.tmframe import FHP_IDLE_DATA_ONLY, FrameProfile, TmFrame, parse_frame
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.errors import ProtocolError
 
@@ -49,6 +51,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--time-length", type=int, default=6, metavar="N",
                         help="octets of the PUS TM time field (default 6: CUC 4+2)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--no-idle", action="store_true", help="hide idle packets and idle-data frames")
+    parser.add_argument("--vc", type=int, action="append", metavar="VCID",
+                        help="only frames and packets of this virtual channel (repeatable)")
+    parser.add_argument("--apid", type=int, action="append", metavar="APID",
+                        help="only packets of this APID (repeatable); frames are not listed")
     parser.set_defaults(func=run)
 
 
@@ -265,12 +272,51 @@ def _text(rec: dict[str, Any]) -> str:
     return f"summary {parts}"
 
 
+def archive_segment_message(path: str, data: bytes) -> str | None:
+    """Why ``data`` is not a capture: it is an archive segment, read by replay (None otherwise)."""
+    if not data.startswith(SEGMENT_MAGIC):
+        return None
+    directory = os.path.dirname(os.path.abspath(path))
+    return (f"groundstation inspect: {path} is a Queqiao archive segment (.qqa), not a capture; "
+            f"feed its frames through the chain with `groundstation replay {directory}`")
+
+
+def shown(args: argparse.Namespace, rec: dict[str, Any]) -> bool:
+    """Whether the --no-idle, --vc and --apid filters keep a frame or packet record (errors always show)."""
+    kind = rec["kind"]
+    if kind not in ("frame", "packet"):
+        return True
+    if getattr(args, "no_idle", False) and (rec.get("idle") or (kind == "frame" and rec.get("fhp") == FHP_IDLE_DATA_ONLY)):
+        return False
+    if getattr(args, "vc", None) and rec.get("vcid") not in args.vc:
+        return False
+    if getattr(args, "apid", None):
+        return kind == "packet" and rec["apid"] in args.apid
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
+    """Inspect, ending quietly when the reader of stdout goes away (e.g. ``| head``)."""
+    try:
+        return inspect_file(args)
+    except BrokenPipeError:
+        # As the Python docs recommend (signal module, "Note on SIGPIPE"): point stdout at devnull so the
+        # interpreter's final flush does not raise again, then exit like a program killed by SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def inspect_file(args: argparse.Namespace) -> int:
     try:
         with open(args.file, "rb") as fh:
             data = fh.read()
     except OSError as exc:
         print(f"groundstation inspect: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    archive = archive_segment_message(args.file, data)
+    if archive is not None:
+        print(archive, file=sys.stderr)
         return 2
     if args.frame_length < 8 and args.format != "packets":
         print(f"groundstation inspect: --frame-length {args.frame_length} is too short", file=sys.stderr)
@@ -294,7 +340,8 @@ def run(args: argparse.Namespace) -> int:
             counts["packets_crc_bad"] += rec.get("crc_ok") is False
         else:
             counts["errors"] += 1
-        emit(rec)
+        if shown(args, rec):
+            emit(rec)
     for key in ("frames", "frames_crc_bad", "packets", "packets_crc_bad", "errors"):
         summary[key] = counts[key]
     if args.format == "packets":
