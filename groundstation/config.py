@@ -501,12 +501,20 @@ class SpacecraftConfig(Section):
     scid: Annotated[Int, annotated_types.Interval(ge=0, le=1023)] | None = setting(
         None, "with `xtce`: its spacecraft id when the file does not carry one (files of other tools never do)",
         shown_default="the file's")
+    # Only the key file's path is configuration: keys in this file would be readable by whoever reads it.
+    sdls_key_file: ConfigPath | None = setting(
+        None, "SDLS key file (CCSDS 355.0-B-2 security associations; TOML, mode 0600/0640, docs/OPERATIONS.md): "
+              "every TC frame to this spacecraft is authenticated", shown_default="frames go unsecured")
+    sdls_spi: Annotated[Int, annotated_types.Interval(ge=1, le=65534)] | None = setting(
+        None, "which SA of `sdls_key_file` secures the uplink", shown_default="the file's only SA")
 
     def check(self, given, context):
         if self.xtce is not None and not self.xtce.is_file():
             yield "xtce", f"XTCE file {self.xtce} does not exist"
         if self.scid is not None and self.xtce is None:
             yield "scid", "scid is only read with xtce = FILE (the mission database names its own SCIDs)"
+        if self.sdls_spi is not None and self.sdls_key_file is None:
+            yield "sdls_spi", "needs sdls_key_file (the file that holds this SA's key)"
         known = context.get("known_spacecraft")
         if self.xtce is None and known is not None and self.name not in known:
             yield "name", (f"{self.name!r} is not in the mission database; {_did_you_mean(self.name, known)}"
@@ -802,6 +810,19 @@ class OperatorConfig(Section):
         return value
 
 
+def _check_key_file(sc: SpacecraftConfig, index: int) -> None:
+    from links.keyfiles import KeyFileError, read_key_file
+
+    key = f"spacecraft[{index}].sdls_key_file"
+    assert sc.sdls_key_file is not None
+    try:
+        read_key_file(sc.sdls_key_file, sc.name).association(sc.sdls_spi)
+    except KeyFileError as exc:
+        raise ConfigError([ConfigIssue(key, str(exc))]) from None
+    except KeyError as exc:
+        raise ConfigError([ConfigIssue(key, f"{sc.sdls_key_file}: {exc.args[0]}")]) from None
+
+
 @dataclass(frozen=True, config=_SCHEMA)
 class CommandingConfig(Section):
     """the commanding API
@@ -916,6 +937,9 @@ class Config(Section):
 
             attempts.append(station_token)
             attempts += [functools.partial(op.resolve_token, environ) for op in self.commanding.operators]
+        for index, sc in enumerate(self.spacecraft):
+            if sc.sdls_key_file is not None:
+                attempts.append(functools.partial(_check_key_file, sc, index))
         for attempt in attempts:
             try:
                 attempt()

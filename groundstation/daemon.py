@@ -35,9 +35,9 @@ from groundstation.events_api import EventApi
 from groundstation.http import HttpServer
 from groundstation.metrics import LATENCY_BUCKETS, Metrics
 from groundstation.mqtt_sink import MqttPublisher
+from groundstation.uplink_security import FrameSecurity, UplinkSecurityError
 from links import Backoff, Link, LinkClosed, open_link
 from protocols.ccsds.sync import FrameSynchronizer
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.errors import DefinitionError
 from protocols.missions import Registry, load_xtce_file
 from protocols.missions import registry as mission_registry
@@ -80,6 +80,7 @@ class Daemon:
         self.events = ChainEvents(on_event=self._on_event, on_parameter=self._on_parameter,
                                   on_report=self._on_report, on_clcw=self._on_clcw)
         self.auth = self._authenticator() if config.commanding.enabled else None
+        self.uplink_security = self._uplink_security() if config.commanding.enabled else {}
         self.chain = FrameChain(self.registry, self.metrics, spacecraft=enabled, events=self.events,
                                 limit_overrides=overrides)
         for sc in config.spacecraft:
@@ -131,7 +132,7 @@ class Daemon:
                                    f"links.spacecraft so the synchroniser knows the frame length")
             if lc.spacecraft not in self.registry:
                 raise StartupError(f"link {lc.name}: unknown spacecraft {lc.spacecraft!r}")
-            profile = FrameProfile.from_mission(self.registry.spacecraft(lc.spacecraft).profile)
+            profile = self.registry.spacecraft(lc.spacecraft).profile.frame
             runtime.frame_length = profile.frame_length
             runtime.derandomize = profile.randomized
         return runtime
@@ -154,6 +155,23 @@ class Daemon:
                                "or give [[commanding.operators]]")
         return auth
 
+    def _uplink_security(self) -> dict[str, FrameSecurity]:
+        """SDLS for every commanded spacecraft with a key file; one whose profile requires SDLS needs one."""
+        out = {}
+        for sc in self.config.spacecraft:
+            if not sc.enabled or sc.uplink is None:
+                continue
+            if sc.sdls_key_file is None:
+                if self.registry.spacecraft(sc.name).sdls_required:
+                    raise StartupError(f"spacecraft {sc.name} requires SDLS (its profile): its telecommands would all "
+                                       "be refused; set sdls_key_file in its [[spacecraft]] (docs/OPERATIONS.md)")
+                continue
+            try:
+                out[sc.name] = FrameSecurity.open(sc.name, sc.sdls_key_file, sc.sdls_spi, self._history_path().parent)
+            except UplinkSecurityError as exc:
+                raise StartupError(f"spacecraft {sc.name}: {exc}") from None
+        return out
+
     def _history_path(self) -> Path:
         return self.config.commanding.history_file or self.config.archive.dir.parent / "commands.sqlite"
 
@@ -174,7 +192,8 @@ class Daemon:
             link = await stack.enter_async_context(open_link(sc.uplink, role="out", spacecraft=sc.name, end="ground",
                                                              name=f"{sc.name}-uplink", receive=False))
             commander = Commander(self.registry.spacecraft(sc.name), link, self.history, self.metrics,
-                                  UplinkSettings(tc_vcid=sc.tc_vcid, **settings))
+                                  UplinkSettings(tc_vcid=sc.tc_vcid, **settings),
+                                  security=self.uplink_security.get(sc.name))
             self.commanders[sc.name] = commander
             tasks.append(group.create_task(commander.run_timers(), name=f"commanding {sc.name}"))
         log.info("commanding enabled for %s", ", ".join(sorted(self.commanders)) or "no spacecraft (no uplinks)")

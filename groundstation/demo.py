@@ -29,6 +29,7 @@ from groundstation.config import (
 from groundstation.daemon import Daemon, StartupError, configure_logging, install_signal_handlers
 from groundstation.send import TOKEN_ENV
 from links import parse_link_url
+from links.keyfiles import new_associations, write_key_file
 from protocols.missions import registry as mission_registry
 
 log = logging.getLogger("queqiao.demo")
@@ -42,12 +43,34 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def demo_keys(missions: list[str], archive: Path) -> dict[str, Path]:
+    """SDLS key files for the spacecraft that require SDLS, in a directory beside the archive (mode 0700,
+    files 0600); kept from an earlier run with the same archive, so its sequence numbers go on."""
+    reg = mission_registry()
+    wanted = [m for m in missions if reg.spacecraft(m).sdls_required]
+    if not wanted:
+        return {}
+    directory = archive.with_name(archive.name + "-keys")
+    directory.mkdir(mode=0o700, exist_ok=True)
+    directory.chmod(0o700)
+    keys = {}
+    for mission in wanted:
+        path = directory / f"{mission}.sdls.toml"
+        if not path.exists():
+            write_key_file(path, mission, new_associations({1: "HMAC-SHA-256", 2: "AES-256-GCM"}))
+        keys[mission] = path
+    return keys
+
+
 def demo_config(missions: list[str], *, http: str, archive: Path, downlink_port: int, uplink_ports: dict[str, int],
-                mqtt: str | None) -> Config:
+                mqtt: str | None, keys: dict[str, Path] | None = None) -> Config:
+    keys = keys or {}
     return Config(
         station=StationConfig(name="queqiao-demo", http_listen=http),
         links=(LinkConfig(name="demo-udp", url=parse_link_url(f"udp://127.0.0.1:{downlink_port}")),),
-        spacecraft=tuple(SpacecraftConfig(name=m, uplink=parse_link_url(f"udp://127.0.0.1:{uplink_ports[m]}"))
+        # The ground authenticates with SA 1 (HMAC-SHA-256); the spacecraft also knows SA 2 (AES-256-GCM).
+        spacecraft=tuple(SpacecraftConfig(name=m, uplink=parse_link_url(f"udp://127.0.0.1:{uplink_ports[m]}"),
+                                          sdls_key_file=keys.get(m), sdls_spi=1 if m in keys else None)
                          for m in missions),
         mqtt=MqttConfig(enabled=True, url=mqtt) if mqtt else MqttConfig(),
         archive=ArchiveConfig(dir=archive, fsync="interval", segment_max_bytes=64 * 1024 * 1024,
@@ -56,8 +79,11 @@ def demo_config(missions: list[str], *, http: str, archive: Path, downlink_port:
     )
 
 
-def banner(daemon: Daemon, missions: list[str], archive: Path, token: str | None, out=sys.stdout) -> None:
+def banner(daemon: Daemon, missions: list[str], archive: Path, token: str | None, out=sys.stdout,
+           keys: dict[str, Path] | None = None) -> None:
     url = daemon.http.url
+    keys_line = (f"  SDLS keys   {next(iter(keys.values())).parent}  (uplink of {', '.join(keys)} authenticated)\n"
+                 if keys else "")
     token_line = (f"  API token   {token}   (generated for this run; export {TOKEN_ENV}=... to choose one)\n"
                   if token else f"  API token   from ${TOKEN_ENV}\n")
     address = url.split("://", 1)[-1]
@@ -72,7 +98,7 @@ Queqiao demo: {len(missions)} spacecraft ({', '.join(missions)}) -> UDP -> groun
   command     {TOKEN_ENV}=<token> groundstation send --api {url} {missions[0]} PING --wait
   events      {TOKEN_ENV}=<token> groundstation events --api {url} --follow
 {token_line}  archive     {archive}
-
+{keys_line}
   Grafana: run Prometheus with deploy/prometheus/prometheus.yml ({scrape}),
   then Grafana with deploy/grafana/provisioning; see docs/GRAFANA.md.
   Stop with Ctrl-C.
@@ -85,7 +111,9 @@ async def run_demo(missions: list[str], *, http: str, archive: Path, mqtt: str |
 
     port = free_udp_port()
     uplinks = {m: free_udp_port() for m in missions}
-    config = demo_config(missions, http=http, archive=archive, downlink_port=port, uplink_ports=uplinks, mqtt=mqtt)
+    keys = demo_keys(missions, archive)
+    config = demo_config(missions, http=http, archive=archive, downlink_port=port, uplink_ports=uplinks, mqtt=mqtt,
+                         keys=keys)
     stop = asyncio.Event()
     install_signal_handlers(stop)
     # The demo always commands: QUEQIAO_API_TOKEN when set, else a token made for this run and printed.
@@ -103,12 +131,13 @@ async def run_demo(missions: list[str], *, http: str, archive: Path, mqtt: str |
         await asyncio.sleep(0.025)
     if daemon_task.done():
         return await _daemon_result(daemon_task)
-    banner(daemon, missions, archive, generated, out)
+    banner(daemon, missions, archive, generated, out, keys)
     async with contextlib.AsyncExitStack() as stack:
         for seed, mission in enumerate(missions):
             emulator = Emulator(mission, downlink=f"udp://127.0.0.1:{port}",
                                 uplink=f"udp://127.0.0.1:{uplinks[mission]}", seed=seed, time_scale=time_scale,
-                                faults=[f.split("=", 1)[1] for f in faults if f.split("=", 1)[0] == mission])
+                                faults=[f.split("=", 1)[1] for f in faults if f.split("=", 1)[0] == mission],
+                                sdls_key_files=[str(keys[mission])] if mission in keys else ())
             await stack.enter_async_context(emulator)
         try:
             await asyncio.wait_for(stop.wait(), timeout=duration)

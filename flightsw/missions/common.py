@@ -240,6 +240,9 @@ class Obdh:
             "tc_accepted": self.tc_accepted % 65536,
             "tc_rejected": self.tc_rejected,
             "obc_temperature": temperature_c,
+            # The uplink security counters belong to the runtime's TC receiver, which fills them in.
+            "sdls_frames_accepted": 0, "sdls_rejected_unauthenticated": 0, "sdls_rejected_forged": 0,
+            "sdls_rejected_replayed": 0, "sdls_rejected_out_of_window": 0, "sdls_last_sequence": 0,
         }
 
     def step(self, dt: float, rng: random.Random, *, produced_bits: float, downlink_bps: float,

@@ -14,9 +14,9 @@ from protocols.missions.model import (
     Apid,
     Argument,
     Command,
+    Downlink,
     EventReport,
     FrameProfile,
-    FrameType,
     HousekeepingPacket,
     Instrument,
     PacketDef,
@@ -43,7 +43,7 @@ from protocols.missions.registry import (
 )
 
 __all__ = [
-    "Apid", "Argument", "BUILTIN_MODULES", "Command", "ENTRY_POINT_GROUP", "EventReport", "FrameProfile", "FrameType",
+    "Apid", "Argument", "BUILTIN_MODULES", "Command", "ENTRY_POINT_GROUP", "Downlink", "EventReport", "FrameProfile",
     "HousekeepingPacket", "Instrument", "PATH_VARIABLE", "PacketDef", "ParameterInfo", "Registry", "ServiceReport",
     "Spacecraft",
     "VirtualChannel", "builtin_registry", "get_command", "get_packet", "get_spacecraft", "list_parameters",

@@ -40,9 +40,9 @@ from protocols.missions.common import (
 from protocols.missions.model import (
     Apid,
     Command,
+    Downlink,
     EventReport,
     FrameProfile,
-    FrameType,
     HousekeepingPacket,
     Instrument,
     Spacecraft,
@@ -150,11 +150,12 @@ COMMANDS = (
     ]),
 )
 
-def change5_profile(*, playback_vc: int, notes: str) -> FrameProfile:
+
+def change5_profile(*, playback_vc: int, notes: str) -> Downlink:
     """The Chang'e-5 downlink, the same on the orbiter and the lander: 220-octet AOS frames in
     252-octet RS codewords (dual basis), randomized, 2048 baud, VC1 real time."""
-    return FrameProfile(
-        frame_type=FrameType.AOS, frame_length=220, ocf=False, fecf=False, randomizer=True,
+    return Downlink(
+        frame=FrameProfile(kind="AOS", frame_length=220, has_ocf=False, has_fecf=False, randomized=True),
         virtual_channels=(
             VirtualChannel(1, "realtime", "Real-time telemetry"),
             VirtualChannel(playback_vc, "playback", "Replay of stored telemetry"),

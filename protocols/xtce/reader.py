@@ -25,6 +25,7 @@ from typing import Any
 import construct as cs
 
 from protocols.ccsds.spacepacket import PacketType, fixed_primary_header
+from protocols.ccsds.tmframe import InsertZoneTime, ReedSolomon
 from protocols.errors import DefinitionError
 from protocols.missions import model as M
 from protocols.parameters import Calibration, Limits, Linear, Parameter, Polynomial, StateLimits, States
@@ -37,8 +38,8 @@ class XtceError(DefinitionError):
 
 #: Frames of a spacecraft whose document says nothing about them (foreign XTCE carries no frame
 #: profile): CCSDS TM frames of 1115 octets with OCF and FECF, randomized, realtime VC 0, playback VC 1.
-DEFAULT_PROFILE = M.FrameProfile(
-    frame_type=M.FrameType.TM, frame_length=1115, ocf=True, fecf=True, randomizer=True,
+DEFAULT_PROFILE = M.Downlink(
+    frame=M.FrameProfile(kind="TM", frame_length=1115, has_ocf=True, has_fecf=True, randomized=True),
     virtual_channels=(M.VirtualChannel(0, "realtime", "Realtime telemetry"),
                       M.VirtualChannel(1, "playback", "Stored telemetry"),
                       M.VirtualChannel(7, "idle", "Fill")),
@@ -425,7 +426,7 @@ def _header_params(doc: _Document, chain: list[_Container]) -> tuple[list[str], 
     return header, rest
 
 
-def _foreign(doc: _Document, name: str | None, scid: int | None, profile: M.FrameProfile | None) -> M.Spacecraft:
+def _foreign(doc: _Document, name: str | None, scid: int | None, profile: M.Downlink | None) -> M.Spacecraft:
     sc_name = name or snake(doc.root.get("name", "xtce")).replace("_", "-")
     if scid is None:
         raise XtceError(f"{doc.origin}: the document names no SCID (Queqiao's AncillaryData "
@@ -483,7 +484,7 @@ def _foreign(doc: _Document, name: str | None, scid: int | None, profile: M.Fram
 
 
 def _queqiao(doc: _Document, facts: dict[str, Any], name: str | None, scid: int | None,
-             profile: M.FrameProfile | None) -> M.Spacecraft:
+             profile: M.Downlink | None) -> M.Spacecraft:
     housekeeping: list[M.HousekeepingPacket] = []
     events: list[M.EventReport] = []
     reports: list[M.ServiceReport] = []
@@ -528,11 +529,14 @@ def _queqiao(doc: _Document, facts: dict[str, Any], name: str | None, scid: int 
             raise XtceError(f"{where}: {exc}") from None
     commands = _commands(doc)
     frames: dict[str, Any] = dict(facts["profile"])
-    frames["frame_type"] = M.FrameType(frames["frame_type"])
+    frame = dict(frames["frame"])
+    frame["rs"] = ReedSolomon(**frame["rs"]) if frame.get("rs") else None
+    frame["insert_zone_time"] = InsertZoneTime(**frame["insert_zone_time"]) if frame.get("insert_zone_time") else None
+    frames["frame"] = M.FrameProfile(**frame)
     frames["virtual_channels"] = tuple(M.VirtualChannel(**vc) for vc in frames["virtual_channels"])
     return M.Spacecraft(
         name=name or doc.root.get("name") or "", scid=facts["scid"] if scid is None else scid,
-        description=_description(doc.root), profile=profile or M.FrameProfile(**frames),
+        description=_description(doc.root), profile=profile or M.Downlink(**frames),
         apids=tuple(M.Apid(**a) for a in facts["apids"]), housekeeping=tuple(housekeeping), events=tuple(events),
         commands=tuple(commands), instruments=tuple(M.Instrument(**i) for i in facts["instruments"]),
         reports=tuple(reports), origin=doc.origin)
@@ -598,7 +602,7 @@ def _commands(doc: _Document) -> list[M.Command]:
 
 
 def from_xtce(data: bytes | str, *, origin: str = "<xtce>", name: str | None = None, scid: int | None = None,
-              profile: M.FrameProfile | None = None) -> M.Spacecraft:
+              profile: M.Downlink | None = None) -> M.Spacecraft:
     """A Spacecraft from an XTCE 1.2 document (``origin`` names it in errors).
 
     ``name``, ``scid`` and ``profile`` override what the document says (a foreign document

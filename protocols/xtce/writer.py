@@ -387,8 +387,7 @@ def _commands(root: ET.Element, commands: Iterable[Command], sc: Spacecraft) -> 
 
 
 def _spacecraft_facts(sc: Spacecraft) -> dict:
-    profile = asdict(sc.profile)
-    profile["frame_type"] = sc.profile.frame_type.value
+    profile = asdict(sc.profile)  # the Downlink with its FrameProfile (and its RS and insert-zone time), as plain data
     return {"scid": sc.scid, "profile": profile,
             "apids": [asdict(a) for a in sc.apids],
             "instruments": [asdict(i) for i in sc.instruments]}

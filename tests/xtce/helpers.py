@@ -9,7 +9,6 @@ from typing import Any
 import xmlschema
 
 from flightsw.runtime.core import FlightSoftware, RuntimeConfig
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.missions import Spacecraft
 from protocols.xtce import SCHEMA
@@ -27,7 +26,7 @@ def emulator_packets(spacecraft: Spacecraft, seconds: float = 120.0) -> list[byt
     """The space packets the flight-software emulator downlinks in ``seconds`` (virtual clock)."""
     runtime = FlightSoftware(spacecraft, RuntimeConfig(virtual=True, start=START))
     frames = runtime.advance_to(seconds)
-    result = FrameDemux(FrameProfile.from_mission(spacecraft.profile)).feed(frames)
+    result = FrameDemux(spacecraft.profile.frame).feed(frames)
     assert not [a for a in result.anomalies if a.kind != "frame_gap"]
     return [p.data for p in result.packets]
 

@@ -11,7 +11,6 @@ import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from protocols.ccsds.sync import build_cadus
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.ccsds.vcmux import FrameMux
 from protocols.codec.stream import split_packets
 from protocols.xtce import from_xtce
@@ -41,10 +40,10 @@ def test_jpss1_xtce_file_is_a_spacecraft_of_groundstation_run(tmp_path: Path):
     split = split_packets(stream)
     packets = [data[o:o + n] for o, n in zip(split.offsets[:COUNT].tolist(), split.lengths[:COUNT].tolist(),
                                              strict=True)]
-    mux = FrameMux(FrameProfile.from_mission(DEFAULT_PROFILE), SCID)
+    mux = FrameMux(DEFAULT_PROFILE.frame, SCID)
     mux.push_many(DEFAULT_PROFILE.realtime_vc, packets)
     capture = tmp_path / "jpss1.cadu"
-    capture.write_bytes(build_cadus(mux.frames(), randomize=DEFAULT_PROFILE.randomizer))
+    capture.write_bytes(build_cadus(mux.frames(), randomize=DEFAULT_PROFILE.frame.randomized))
     address = f"127.0.0.1:{free_port()}"
     config = tmp_path / "groundstation.toml"
     config.write_text(f"""
