@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The real components the tests run: Debian's mosquitto and prometheus (with promtool), and
-# libfec (libfec-dev), the reference Reed-Solomon codec the RS tests compare against.
+# libfec (libfec-dev), the reference Reed-Solomon codec the RS tests compare against, and
+# tmux, the 24-line terminal the watch test reads its screen from.
 # As root, missing ones are installed; otherwise we stop with the command to run.
 set -euo pipefail
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 compgen -G '/usr/lib/*/libfec.so' >/dev/null || compgen -G '/usr/lib/libfec.so' >/dev/null || missing+=(libfec-dev)
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 if ((${#missing[@]} == 0)); then
   exit 0
 fi
