@@ -95,3 +95,35 @@ def test_demo_banner_follows_http():
     text = out.getvalue()
     assert "http://127.0.0.1:22411/metrics" in text and "change the target to 127.0.0.1:22411" in text
     assert "9108/" not in text and "groundstation events --api http://127.0.0.1:22411" in text
+
+
+def test_inspect_values_prints_engineering_values_units_and_iso_utc_times(tmp_path):
+    from tests.groundstation.test_chain import frames_for, hk_packets
+
+    packets, given = hk_packets("haiyang2d", 1)  # TM frames: inspect reads their profile from the frames
+    frames, profile = frames_for("haiyang2d", packets)
+    path = tmp_path / "haiyang2d.frames"
+    path.write_bytes(b"".join(frames))
+    args = ["--format", "frames", "--frame-length", str(profile.frame_length), "--values"]
+    code, lines, out = inspect(str(path), *args, "--json", "--no-idle")
+    assert code == 0, out
+    decoded = {r["packet"]: r for r in of_kind(lines, "packet") if "values" in r}
+    assert set(decoded) == set(given)
+    checked = states = 0
+    for name, (packet, values) in given.items():
+        for dotted, param in packet.parameters():
+            field = dotted.split(".", 1)[1]
+            got = decoded[name]["values"][field]
+            if param.calibration.is_state:
+                assert got == {"value": values[field], "unit": ""} and isinstance(values[field], str)
+                states += 1
+            else:
+                assert got["unit"] == param.unit
+                assert abs(got["value"] - values[field]) <= param.calibration.resolution() + 1e-9
+                checked += 1
+        # CUC coarse 2_000_000_000 s from the 1958 TAI epoch, less the leap seconds: 2021-05-18 UTC.
+        assert decoded[name]["time_utc"].startswith("2021-05-18T") and decoded[name]["time_utc"].endswith("Z")
+    assert checked and states
+    _, _, text = inspect(str(path), *args)
+    unit_param = next(p for pk, _ in given.values() for _, p in pk.parameters() if p.unit and not p.calibration.is_state)
+    assert f" {unit_param.unit}" in text and "2021-05-18T" in text and "=" in text
