@@ -176,7 +176,7 @@ class Daemon:
         return self.config.commanding.history_file or self.config.archive.dir.parent / "commands.sqlite"
 
     def _events_path(self) -> Path:
-        return self._history_path().parent / "events.sqlite"
+        return self.config.events.file or self._history_path().parent / "events.sqlite"
 
     async def _start_commanding(self, stack: contextlib.AsyncExitStack, group: asyncio.TaskGroup
                                 ) -> list[asyncio.Task]:
@@ -216,7 +216,7 @@ class Daemon:
                         on_change=cfg.mqtt.publish_on_change, buffer_size=cfg.mqtt.buffer_size,
                         client_options=_mqtt_options(cfg), qos=cfg.mqtt.qos))
                 self.http = HttpServer(self.http_listen, self.metrics, self.health)
-                self.event_store = self.recorder.store = EventStore(self._events_path())
+                self.event_store = self.recorder.store = EventStore(self._events_path(), retention_s=cfg.events.retention_s)
                 stack.callback(self.event_store.close)
                 if self.auth is not None:
                     self.history = EventedHistory(self._history_path(), self.recorder)
