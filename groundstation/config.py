@@ -66,6 +66,8 @@ __all__ = [
     "MqttConfig",
     "MqttTlsConfig",
     "OperatorConfig",
+    "ParametersConfig",
+    "RemoteWriteConfig",
     "Section",
     "SpacecraftConfig",
     "StationConfig",
@@ -671,6 +673,59 @@ class ArchiveConfig(Section):
 
 
 @dataclass(frozen=True, config=_SCHEMA)
+class ParametersConfig(Section):
+    """the parameter archive: every decoded sample, in Parquet files under `<archive.dir>/parameters`
+    (docs/HISTORY.md; read with `groundstation history` and `GET /api/v1/parameters/...`)"""
+
+    TABLE = "[parameters]"
+
+    enabled: Bool = setting(True, "keep every sample (the frame archive stays the source of truth)")
+    flush_interval_s: Duration = setting(
+        5.0, "write what is pending this often; a crash loses at most this much of the parameter archive "
+             "(`groundstation replay --parameters` rebuilds it from the frames)")
+    retention_max_age_s: Duration | None = setting(
+        None, "delete whole days older than this", shown_default="`archive.retention_max_age_s`")
+    max_pending_samples: Annotated[Int, annotated_types.Ge(1000)] = setting(
+        20_000_000, "samples held while the disk cannot be written; beyond it the oldest are dropped "
+                    "(`queqiao_parameter_archive_samples_dropped_total`)")
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.username and not parts.password
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class RemoteWriteConfig(Section):
+    """Prometheus remote write (protocol 1.0) of every sample to a receiver: Prometheus with
+    `--web.enable-remote-write-receiver`, VictoriaMetrics, Mimir, Thanos (docs/HISTORY.md)"""
+
+    TABLE = "[[remote_write]]"
+
+    url: Annotated[Text, _rule(_is_http_url, lambda v: f"{v!r}: expected http(s)://host[:port]/path, "
+                                                        "no credentials in the URL (use bearer_token_file)")] = setting(
+        ..., "the receiver's write endpoint, e.g. `http://127.0.0.1:8428/api/v1/write`")
+    name: Name | None = setting(None, "its name in metrics and logs", shown_default="the URL's host:port")
+    timestamp: Literal["ground", "onboard"] = setting(
+        "ground", '`"ground"`: the ground receipt time of each sample, `"onboard"`: its onboard time')
+    queue_max_samples: Annotated[Int, annotated_types.Ge(1)] = setting(
+        5_000_000, "samples held while the receiver is away; beyond it the oldest are dropped and counted")
+    bearer_token_file: ConfigPath | None = setting(
+        None, "file holding a bearer token sent as `Authorization` (one line; owner-only mode)")
+
+    @property
+    def label(self) -> str:
+        return self.name or (urlsplit(self.url).netloc or self.url)
+
+    def headers(self, index: int) -> dict[str, str]:
+        """HTTP headers for the receiver (the bearer token read from its file); ConfigError if it cannot be read."""
+        if self.bearer_token_file is None:
+            return {}
+        return {"Authorization": "Bearer " + read_token_file(self.bearer_token_file,
+                                                              f"remote_write[{index}].bearer_token_file")}
+
+
+@dataclass(frozen=True, config=_SCHEMA)
 class LimitOverride(Section):
     """limit overrides
 
@@ -793,22 +848,23 @@ class OperatorConfig(Section):
                                                f"environment variable {self.token_env} is not set")])
             return value
         assert self.token_file is not None
-        try:
-            st = self.token_file.stat()
-            if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise ConfigError([ConfigIssue(
-                    f"{key}.token_file",
-                    f"{self.token_file} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}); "
-                    "run chmod 600",
-                )])
-            lines = self.token_file.read_text().splitlines()
-            value = lines[0].strip() if lines else ""  # the first line, as groundstation.auth reads it
-        except OSError as exc:
-            raise ConfigError([ConfigIssue(f"{key}.token_file",
-                                           f"cannot read {self.token_file}: {exc.strerror}")]) from None
-        if not value:
-            raise ConfigError([ConfigIssue(f"{key}.token_file", f"{self.token_file} is empty")])
-        return value
+        return read_token_file(self.token_file, f"{key}.token_file")
+
+
+def read_token_file(path: Path, key: str) -> str:
+    """The first line of a secret file that only its owner may access; ConfigError (naming ``key``) otherwise."""
+    try:
+        st = path.stat()
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError([ConfigIssue(
+                key, f"{path} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}); run chmod 600")])
+        lines = path.read_text().splitlines()
+        value = lines[0].strip() if lines else ""  # the first line, as groundstation.auth reads it
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(key, f"cannot read {path}: {exc.strerror}")]) from None
+    if not value:
+        raise ConfigError([ConfigIssue(key, f"{path} is empty")])
+    return value
 
 
 def _check_key_file(sc: SpacecraftConfig, index: int) -> None:
@@ -904,6 +960,8 @@ class Config(Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     archive: ArchiveConfig = Field(default_factory=ArchiveConfig)
+    parameters: ParametersConfig = Field(default_factory=ParametersConfig)
+    remote_write: Annotated[tuple[RemoteWriteConfig, ...], BeforeValidator(_one_or_many)] = ()
     limits: LimitTables = ()
     commanding: CommandingConfig = Field(default_factory=CommandingConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
@@ -912,6 +970,12 @@ class Config(Section):
     def check(self, given, context):
         yield from _duplicates(self.links, "links", "link name {!r} is already used by {}")
         yield from _duplicates(self.spacecraft, "spacecraft", "spacecraft {!r} is already configured by {}")
+        labels: dict[str, int] = {}
+        for i, endpoint in enumerate(self.remote_write):
+            if endpoint.label in labels:
+                yield ("remote_write", i, "name"), (f"{endpoint.label!r} is already the name of "
+                                                    f"remote_write[{labels[endpoint.label]}]; give each its own name")
+            labels.setdefault(endpoint.label, i)
         names = {s.name for s in self.spacecraft}
         declared = ", ".join(sorted(names)) or "none declared"
         for i, link in enumerate(self.links):
@@ -944,6 +1008,8 @@ class Config(Section):
                 tls_path = getattr(self.mqtt.tls, name, None) if self.mqtt.tls else None
                 if tls_path is not None and not os.access(tls_path, os.R_OK):
                     issues.append(ConfigIssue(f"mqtt.tls.{name}", f"cannot read {tls_path}", self.source))
+        for i, endpoint in enumerate(self.remote_write):
+            attempts.append(lambda i=i, endpoint=endpoint: endpoint.headers(i))
         if self.commanding.enabled:
             env = os.environ if environ is None else environ
 

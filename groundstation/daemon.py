@@ -22,6 +22,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from groundstation.api import CommandApi
@@ -36,6 +37,10 @@ from groundstation.http import HttpServer
 from groundstation.metrics import LATENCY_BUCKETS, Metrics
 from groundstation.mqtt_sink import MqttPublisher
 from groundstation.uplink_security import FrameSecurity, UplinkSecurityError
+from groundstation.parameter_archive import SUBDIR as PARAMETERS_SUBDIR
+from groundstation.parameter_archive import ParameterArchive
+from groundstation.parameter_history import HistoryApi
+from groundstation.remote_write import Endpoint, RemoteWriter
 from links import Backoff, Link, LinkClosed, open_link
 from protocols.ccsds.sync import FrameSynchronizer
 from protocols.errors import DefinitionError
@@ -91,6 +96,8 @@ class Daemon:
         self.http: HttpServer | None = None
         self.mqtt: MqttPublisher | None = None
         self.archive: ArchiveWriter | None = None
+        self.parameters: ParameterArchive | None = None
+        self.remote_writers: list[RemoteWriter] = []
         self.archive_spool: ArchiveSpool | None = None  # in front of the writer: a full disk never stops ingest
         self.links: list[LinkRuntime] = [self._link_runtime(lc) for lc in config.links if lc.enabled]
         self.started = time.time()
@@ -208,6 +215,13 @@ class Daemon:
         except (OSError, RuntimeError) as exc:
             raise StartupError(f"archive {cfg.archive.dir}: {exc}") from exc
         self.archive_spool = ArchiveSpool(self.archive, max_bytes=cfg.archive.buffer_max_bytes)
+        if cfg.parameters.enabled:
+            try:
+                self.parameters = ParameterArchive(cfg.archive.dir / PARAMETERS_SUBDIR, **_parameter_kwargs(cfg))
+            except OSError as exc:
+                raise StartupError(f"parameter archive {cfg.archive.dir / PARAMETERS_SUBDIR}: {exc}") from exc
+        self.remote_writers = _remote_writers(cfg)
+        self.events.on_samples = self._on_samples
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if cfg.mqtt.enabled:
@@ -216,13 +230,15 @@ class Daemon:
                         on_change=cfg.mqtt.publish_on_change, buffer_size=cfg.mqtt.buffer_size,
                         client_options=_mqtt_options(cfg), qos=cfg.mqtt.qos))
                 self.http = HttpServer(self.http_listen, self.metrics, self.health)
-                self.event_store = self.recorder.store = EventStore(self._events_path(), retention_s=cfg.events.retention_s)
+                self.event_store = self.recorder.store = EventStore(
+                    self._events_path(), retention_s=cfg.events.retention_s)
                 stack.callback(self.event_store.close)
                 if self.auth is not None:
                     self.history = EventedHistory(self._history_path(), self.recorder)
                     stack.callback(self.history.close)
                     CommandApi(self.commanders, self.history, self.auth).install(self.http.app)
                     EventApi(self.event_store, self.auth).install(self.http.app)
+                    HistoryApi(self.registry, cfg.archive.dir, self.auth).install(self.http.app)
                 try:
                     await stack.enter_async_context(self.http)
                 except OSError as exc:
@@ -238,6 +254,10 @@ class Daemon:
                     tasks.append(group.create_task(self.archive_spool.sync_periodically(), name="archive sync"))
                     tasks.append(group.create_task(self.archive_spool.retry_periodically(), name="archive retry"))
                     tasks.append(group.create_task(self._watch_links(), name="link events"))
+                    if self.parameters is not None:
+                        tasks.append(group.create_task(self.parameters.run(), name="parameter archive"))
+                    tasks += [group.create_task(w.run(), name=f"remote write ({w.timestamp} time)")
+                              for w in self.remote_writers]
                     if self.mqtt is not None:
                         tasks.append(group.create_task(self._publish_status(), name="mqtt status"))
                     await stop.wait()
@@ -310,6 +330,13 @@ class Daemon:
         if commander is not None:
             commander.on_clcw(clcw)
 
+    def _on_samples(self, spacecraft: str, definition, raw, onboard, ground_time: float) -> None:
+        """Every decoded housekeeping group: to the parameter archive and every remote-write endpoint."""
+        if self.parameters is not None:
+            self.parameters.add(spacecraft, definition, raw, onboard, ground_time)
+        for writer in self.remote_writers:
+            writer.add(spacecraft, definition, raw, onboard, ground_time)
+
     def _on_event(self, spacecraft: str, event: dict) -> None:
         self.recorder.record(from_chain(spacecraft, event))
         if self.mqtt is not None:
@@ -342,6 +369,12 @@ class Daemon:
             stats = self.archive.stats()
             metrics.set("queqiao_archive_bytes", (), stats.bytes)
             metrics.set("queqiao_archive_segments", (), stats.segments)
+        if self.parameters is not None:
+            stats = self.parameters.stats
+            metrics.set("queqiao_parameter_archive_samples_total", (), stats.samples_written)
+            metrics.set("queqiao_parameter_archive_samples_dropped_total", (), stats.samples_dropped)
+            metrics.set("queqiao_parameter_archive_write_errors_total", (), stats.write_errors)
+            metrics.set("queqiao_parameter_archive_pending_samples", (), self.parameters.pending_samples)
             metrics.set("queqiao_archive_records_total", (), self.archive.frames_appended)
             metrics.set("queqiao_archive_damaged_regions_total", (), self.archive.damaged_regions)
             metrics.set("queqiao_archive_quarantined_files_total", (), self.archive.quarantined)
@@ -352,6 +385,13 @@ class Daemon:
             metrics.set("queqiao_archive_dropped_frames_total", (), spool.dropped_frames)
             for reason in WRITE_ERROR_REASONS:
                 metrics.set("queqiao_archive_write_errors_total", (reason,), spool.write_errors[reason])
+        for writer in self.remote_writers:
+            for endpoint in writer.endpoints:
+                label = (endpoint.name,)
+                metrics.set("queqiao_remote_write_samples_sent_total", label, endpoint.stats.samples_sent)
+                metrics.set("queqiao_remote_write_samples_retried_total", label, endpoint.stats.samples_retried)
+                metrics.set("queqiao_remote_write_samples_dropped_total", label, endpoint.stats.samples_dropped)
+                metrics.set("queqiao_remote_write_queue_samples", label, endpoint.queued_samples)
         if self.mqtt is not None:
             metrics.set("queqiao_mqtt_connected", (), int(self.mqtt.connected))
             metrics.set("queqiao_mqtt_messages_published_total", (), self.mqtt.published)
@@ -386,6 +426,28 @@ class Daemon:
 
 def _writer_kwargs(config: Config) -> dict:
     return config.archive.writer_kwargs()
+
+
+def _parameter_kwargs(config: Config) -> dict:
+    """By default the parameter archive keeps its samples as long as the frame archive keeps frames."""
+    p = config.parameters
+    age = p.retention_max_age_s if p.retention_max_age_s is not None else config.archive.retention_max_age_s
+    return {"retention": timedelta(seconds=age) if age is not None else None, "flush_interval": p.flush_interval_s,
+            "max_pending_samples": p.max_pending_samples}
+
+
+def _remote_writers(config: Config) -> list[RemoteWriter]:
+    """One writer per timestamp choice (a request is encoded once for all its endpoints)."""
+    by_time: dict[str, list[Endpoint]] = {}
+    for i, rw in enumerate(config.remote_write):
+        try:
+            headers = rw.headers(i)
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from exc
+        by_time.setdefault(rw.timestamp, []).append(
+            Endpoint(rw.url, name=rw.label, headers=headers, queue_max_samples=rw.queue_max_samples))
+    return [RemoteWriter(endpoints, timestamp=timestamp, external_labels={"station": config.station.name})
+            for timestamp, endpoints in by_time.items()]
 
 
 def _mqtt_options(config: Config) -> dict:

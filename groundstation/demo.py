@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import sys
-import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from groundstation.auth import new_token
@@ -23,10 +23,12 @@ from groundstation.config import (
     Config,
     LinkConfig,
     MqttConfig,
+    RemoteWriteConfig,
     SpacecraftConfig,
     StationConfig,
 )
 from groundstation.daemon import Daemon, StartupError, configure_logging, install_signal_handlers
+from groundstation.parameter_history import DEMO_ARCHIVE_HELP, fresh_demo_archive
 from groundstation.send import TOKEN_ENV
 from links import parse_link_url
 from links.keyfiles import new_associations, write_key_file
@@ -63,7 +65,7 @@ def demo_keys(missions: list[str], archive: Path) -> dict[str, Path]:
 
 
 def demo_config(missions: list[str], *, http: str, archive: Path, downlink_port: int, uplink_ports: dict[str, int],
-                mqtt: str | None, keys: dict[str, Path] | None = None) -> Config:
+                mqtt: str | None, keys: dict[str, Path] | None = None, remote_write: Sequence[str] = ()) -> Config:
     keys = keys or {}
     return Config(
         station=StationConfig(name="queqiao-demo", http_listen=http),
@@ -76,6 +78,7 @@ def demo_config(missions: list[str], *, http: str, archive: Path, downlink_port:
         archive=ArchiveConfig(dir=archive, fsync="interval", segment_max_bytes=64 * 1024 * 1024,
                               retention_max_bytes=1024 * 1024 * 1024),
         commanding=CommandingConfig(enabled=True, history_file=archive.with_name(archive.name + "-commands.sqlite")),
+        remote_write=tuple(RemoteWriteConfig(url=url) for url in remote_write),
     )
 
 
@@ -106,14 +109,14 @@ Queqiao demo: {len(missions)} spacecraft ({', '.join(missions)}) -> UDP -> groun
 
 
 async def run_demo(missions: list[str], *, http: str, archive: Path, mqtt: str | None, duration: float | None,
-                   time_scale: float, faults: list[str], out=sys.stdout) -> int:
+                   time_scale: float, faults: list[str], remote_write: Sequence[str] = (), out=sys.stdout) -> int:
     from flightsw.runtime import Emulator
 
     port = free_udp_port()
     uplinks = {m: free_udp_port() for m in missions}
     keys = demo_keys(missions, archive)
     config = demo_config(missions, http=http, archive=archive, downlink_port=port, uplink_ports=uplinks, mqtt=mqtt,
-                         keys=keys)
+                         keys=keys, remote_write=remote_write)
     stop = asyncio.Event()
     install_signal_handlers(stop)
     # The demo always commands: QUEQIAO_API_TOKEN when set, else a token made for this run and printed.
@@ -168,9 +171,9 @@ def run(args) -> int:
         if "=" not in fault or fault.split("=", 1)[0] not in missions:
             print(f"error: --fault takes MISSION=SPEC for one of {missions}, not {fault!r}", file=sys.stderr)
             return 2
-    archive = Path(args.archive) if args.archive else Path(tempfile.mkdtemp(prefix="queqiao-demo-archive-"))
+    archive = Path(args.archive) if args.archive else fresh_demo_archive()
     try:
-        return asyncio.run(run_demo(missions, http=args.http, archive=archive, mqtt=args.mqtt,
+        return asyncio.run(run_demo(missions, http=args.http, archive=archive, mqtt=args.mqtt, remote_write=args.remote_write,
                                     duration=args.duration, time_scale=args.time_scale, faults=args.fault))
     except KeyboardInterrupt:
         return 0
@@ -181,7 +184,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--mission", action="append", help="spacecraft to emulate (repeatable; default: all)")
     parser.add_argument("--http", default=DEFAULT_HTTP, help="HOST:PORT for /metrics, /healthz and the API")
     parser.add_argument("--mqtt", help="also publish decoded values to this broker (mqtt://host:port)")
-    parser.add_argument("--archive", help="archive directory (default: a new temporary directory)")
+    parser.add_argument("--archive", help="archive directory, frames and parameters (default: "
+                        f"{DEMO_ARCHIVE_HELP}, emptied at each start; `groundstation history` reads it by default)")
+    parser.add_argument("--remote-write", action="append", default=[], metavar="URL",
+                        help="also send every sample to this Prometheus remote-write receiver (repeatable), e.g. "
+                             "http://127.0.0.1:8428/api/v1/write")
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
     parser.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second (default 1)")
     parser.add_argument("--fault", action="append", default=[], metavar="MISSION=SPEC",

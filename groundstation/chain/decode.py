@@ -49,8 +49,13 @@ class Decoder(Stage):
             return None
         self.count("ok", count)
         onboard = None
+        times = None
         if TIME_COARSE in raw:
-            onboard = float(cuc_to_unix(raw[TIME_COARSE][-1:], raw[TIME_FINE][-1:] if TIME_FINE in raw else 0)[0])
+            if definition.kind == "housekeeping" and self.context.events.on_samples is not None:
+                times = cuc_to_unix(raw[TIME_COARSE], raw[TIME_FINE] if TIME_FINE in raw else 0)
+                onboard = float(times[-1])
+            else:
+                onboard = float(cuc_to_unix(raw[TIME_COARSE][-1:], raw[TIME_FINE][-1:] if TIME_FINE in raw else 0)[0])
             self.context.state.onboard_time = onboard
         eng = None if definition.kind == "housekeeping" else codec.calibrate(raw)
-        return DecodedGroup(definition, raw, count, onboard, eng)
+        return DecodedGroup(definition, raw, count, onboard, eng, onboard_times=times)

@@ -23,6 +23,9 @@ class Exporter(Stage):
             kind = group.definition.kind
             if kind == "housekeeping":
                 self.parameters(group, batch.receipt)
+                if self.context.events.on_samples is not None:
+                    self.context.events.on_samples(self.context.name, group.definition, group.raw,
+                                                   group.onboard_times, batch.receipt)
                 exported = True
             elif kind == "event":
                 self.onboard_events(group, batch.receipt)

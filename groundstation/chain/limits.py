@@ -30,6 +30,12 @@ class ParameterExport:
     parameter: Parameter
 
 
+def exports_of(definition: PacketDef) -> list[ParameterExport]:
+    """The parameters of a packet definition as they are exported (leaf name, subsystem, unit)."""
+    return [ParameterExport(path, path.rsplit(".", 1)[-1], definition.subsystem, param.unit, param)
+            for path, param in definition.parameters()]
+
+
 @dataclass
 class ParameterValue:
     """A parameter's latest value in a batch, with its limit state after every sample."""
@@ -62,9 +68,7 @@ class LimitCheck(Stage):
     def parameters(self, definition: PacketDef) -> list[ParameterExport]:
         exports = self.exports.get(definition.name)
         if exports is None:
-            exports = self.exports[definition.name] = [
-                ParameterExport(path, path.rsplit(".", 1)[-1], definition.subsystem, param.unit, param)
-                for path, param in definition.parameters()]
+            exports = self.exports[definition.name] = exports_of(definition)
         return exports
 
     def check(self, group: DecodedGroup, receipt: float) -> list[ParameterValue]:

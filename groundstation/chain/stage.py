@@ -49,6 +49,9 @@ class ChainEvents:
     on_parameter: Callable[[str, str, str, str, Sample], None] | None = None
     #: (spacecraft, CLCW fields) for the commanding side's FOP-1.
     on_clcw: Callable[[str, dict], None] | None = None
+    #: (spacecraft, PacketDef, raw columns, onboard time of each packet or None, ground time) for every
+    #: decoded housekeeping group: the parameter archive and remote write keep every sample from here.
+    on_samples: Callable[[str, PacketDef, dict, np.ndarray | None, float], None] | None = None
 
 
 @dataclass
@@ -126,6 +129,8 @@ class DecodedGroup:
     count: int
     onboard: float | None
     eng: dict[str, np.ndarray] | None = None
+    #: The onboard time of every packet (Unix seconds), for housekeeping when a sink keeps every sample.
+    onboard_times: np.ndarray | None = None
     values: list[Any] = field(default_factory=list)
 
 
