@@ -10,9 +10,8 @@ import jsonschema
 
 from flightsw.runtime import Emulator
 from groundstation import daemon as daemon_module
-from groundstation.config import parse_config
-from groundstation.daemon import Daemon
 from tests.groundstation.test_daemon import free_port
+from tests.groundstation.test_mqtt_publishing import start_daemon
 from tests.realcomponents.components import Mosquitto
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "mqtt-schema.json").read_text())
@@ -28,26 +27,7 @@ async def test_published_payloads_match_the_documented_schema(tmp_path, monkeypa
     udp = free_port()
     broker = Mosquitto(tmp_path / "broker").start()
     try:
-        config = parse_config(f"""
-[[links]]
-name = "udp-in"
-url = "udp://127.0.0.1:{udp}"
-[[spacecraft]]
-name = "zhurong"
-[archive]
-dir = "{tmp_path / 'archive'}"
-[mqtt]
-enabled = true
-url = "mqtt://127.0.0.1:{broker.port}"
-rate_limit_hz = 100
-""", base_dir=tmp_path)
-        daemon = Daemon(config, http_listen="127.0.0.1:0")
-        stop = asyncio.Event()
-        task = asyncio.create_task(daemon.run(stop))
-        for _ in range(200):
-            if daemon.mqtt is not None and daemon.mqtt.connected:
-                break
-            await asyncio.sleep(0.05)
+        _, stop, task = await start_daemon(tmp_path, "zhurong", udp, broker.port)
         got: dict[str, list[dict]] = {"parameter": [], "onboard": [], "limit": [], "status": []}
         async with aiomqtt.Client("127.0.0.1", broker.port) as client:
             await client.subscribe("queqiao/zhurong/#")
