@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from groundstation.events import SEVERITIES, iter_follow
-from groundstation.send import DEFAULT_API, TOKEN_ENV, _request, _token
+from groundstation.send import DEFAULT_API, _request, required_token
 
 
 def event_line(event: dict) -> str:
@@ -38,13 +38,8 @@ class EventsClient:
 
 
 def run(args, out=sys.stdout, sleep: Callable[[float], None] = time.sleep) -> int:
-    try:
-        token = _token(args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not token:
-        print(f"error: no API token: set {TOKEN_ENV} (see README, Commanding)", file=sys.stderr)
+    token = required_token(args)
+    if token is None:
         return 2
     client = EventsClient(args.api, token, spacecraft=args.spacecraft, severity=args.severity)
     try:
