@@ -358,8 +358,8 @@ def health(reg: Registry, sc: Spacecraft) -> dash_b.Dashboard:
         width=12, description="Onboard events (PUS 5) and the ground's own (limit transitions, link up/down, "
                               "bursts of rejected frames, command outcomes); the list: `groundstation events`."))
     d = d.with_panel(timeseries(ids, "Events by name", [Query(
-        f"sum by (event) (increase({metric('queqiao_events_total')}{sel}[$__rate_interval])) > 0", "{{event}}")],
-        width=12, description="Which events happened (series appear only where an event did)."))
+        f"sum by (event) (increase({metric('queqiao_events_total')}{sel}[$__rate_interval]))", "{{event}}")],
+        width=12, description="Events per name: every declared event (at 0 until it happens) and the ground's own."))
     by_subsystem: dict[str, list[ParameterInfo]] = {}
     for info in reg.parameters(sc):
         by_subsystem.setdefault(info.subsystem, []).append(info)
