@@ -38,11 +38,11 @@ from groundstation.http import HttpServer
 from groundstation.labels import LabelDomains
 from groundstation.metrics import LATENCY_BUCKETS, Metrics
 from groundstation.mqtt_sink import MqttPublisher
-from groundstation.uplink_security import FrameSecurity, UplinkSecurityError
 from groundstation.parameter_archive import SUBDIR as PARAMETERS_SUBDIR
 from groundstation.parameter_archive import ParameterArchive
 from groundstation.parameter_history import HistoryApi
 from groundstation.remote_write import Endpoint, RemoteWriter
+from groundstation.uplink_security import FrameSecurity, UplinkSecurityError
 from links import Backoff, Link, LinkClosed, open_link
 from protocols.ccsds.sync import FrameSynchronizer
 from protocols.errors import DefinitionError
@@ -116,8 +116,6 @@ class Daemon:
         self.history: EventedHistory | None = None
         self.event_store: EventStore | None = None
         self.recorder = EventRecorder(self.metrics)
-        for name in self.chain.chains:
-            self.recorder.declare(name, [(e.name, e.severity_name) for e in self.registry.spacecraft(name).events])
         served = {lc.name: [lc.spacecraft] if lc.spacecraft else list(self.chain.chains)
                   for lc in config.links if lc.enabled}
         self.link_watch = LinkWatch(self.recorder, served)

@@ -19,13 +19,14 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from groundstation.history import FINAL_STATES, CommandHistory, CommandRecord
 from groundstation.metrics import Metrics
+from protocols.missions import Spacecraft
 
 log = logging.getLogger("queqiao.events")
 
@@ -103,6 +104,12 @@ def from_chain(spacecraft: str, raw: dict[str, Any]) -> Event:
     message = " ".join(f"{k}={v}" for k, v in data.items())
     return Event(raw["ground_time"], spacecraft, raw["severity"], raw["event"], "onboard", raw.get("subsystem", ""),
                  message, raw.get("onboard_time"), data)
+
+
+def event_labels(spacecraft: Spacecraft) -> list[tuple[str, str, str]]:
+    """``queqiao_events_total`` label sets of a spacecraft: its declared events and the ground's own."""
+    declared = [(e.name, e.severity_name) for e in spacecraft.events]
+    return [(spacecraft.name, severity, name) for name, severity in [*declared, *GROUND_EVENTS.items()]]
 
 
 class EventStore:
@@ -224,11 +231,6 @@ class EventRecorder:
         self.metrics = metrics
         self.store = store
         self.sinks: list[Callable[[Event], None]] = []
-
-    def declare(self, spacecraft: str, declared: Iterable[tuple[str, str]]) -> None:
-        """Zero series for a spacecraft's declared (name, severity) events and the ground's own events."""
-        for name, severity in [*declared, *GROUND_EVENTS.items()]:
-            self.metrics.inc(METRIC, (spacecraft, severity, name), 0)
 
     def record(self, event: Event) -> None:
         self.metrics.inc(METRIC, (event.spacecraft, event.severity, event.event))
