@@ -56,6 +56,7 @@ from links.url import LinkUrl, LinkUrlError, parse_link_url
 __all__ = [
     "ArchiveConfig",
     "CommandingConfig",
+    "EventsConfig",
     "Config",
     "ConfigError",
     "ConfigIssue",
@@ -933,6 +934,21 @@ def _duplicates(items: tuple[Any, ...], field: str, message: str) -> Iterator[tu
 
 
 @dataclass(frozen=True, config=_SCHEMA)
+class EventsConfig(Section):
+    """the event history
+
+    Onboard events, limit transitions, link up/down, bursts of rejected frames and command
+    outcomes (docs/API.md, "Events"), written by a thread in small transactions.
+    """
+
+    TABLE = "[events]"
+
+    file: ConfigPath | None = setting(None, "the event history (SQLite)",
+                                      shown_default="`events.sqlite` beside the command history")
+    retention_s: Duration = setting(30 * 86400.0, "drop events older than this (checked hourly)", shown_default='`"30d"`')
+
+
+@dataclass(frozen=True, config=_SCHEMA)
 class Config(Section):
     """The whole file: one field per section."""
 
@@ -948,6 +964,7 @@ class Config(Section):
     remote_write: Annotated[tuple[RemoteWriteConfig, ...], BeforeValidator(_one_or_many)] = ()
     limits: LimitTables = ()
     commanding: CommandingConfig = Field(default_factory=CommandingConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
     source: str | None = None  # the file it came from
 
     def check(self, given, context):

@@ -32,16 +32,17 @@ from groundstation.auth import Authenticator, Operator
 from groundstation.chain import ChainEvents, FrameChain, RateLimitedLog, Sample
 from groundstation.commanding import Commander, UplinkSettings
 from groundstation.config import Config, ConfigError, LinkConfig, load_config
-from groundstation.history import CommandHistory
+from groundstation.events import EventedHistory, EventRecorder, EventStore, LinkWatch, from_chain
+from groundstation.events_api import EventApi
 from groundstation.http import HttpServer
 from groundstation.labels import LabelDomains
 from groundstation.metrics import LATENCY_BUCKETS, Metrics
 from groundstation.mqtt_sink import MqttPublisher
-from groundstation.uplink_security import FrameSecurity, UplinkSecurityError
 from groundstation.parameter_archive import SUBDIR as PARAMETERS_SUBDIR
 from groundstation.parameter_archive import ParameterArchive
 from groundstation.parameter_history import HistoryApi
 from groundstation.remote_write import Endpoint, RemoteWriter
+from groundstation.uplink_security import FrameSecurity, UplinkSecurityError
 from links import Backoff, Link, LinkClosed, open_link
 from protocols.ccsds.sync import FrameSynchronizer
 from protocols.errors import DefinitionError
@@ -113,7 +114,12 @@ class Daemon:
                      limit_overrides={n: list(o) for n, o in overrides.items()},
                      remote_write=[rw.label for rw in config.remote_write]).declare(self.metrics)
         self.metrics.add_source(self._refresh_gauges)
-        self.history: CommandHistory | None = None
+        self.history: EventedHistory | None = None
+        self.event_store: EventStore | None = None
+        self.recorder = EventRecorder(self.metrics)
+        served = {lc.name: [lc.spacecraft] if lc.spacecraft else list(self.chain.chains)
+                  for lc in config.links if lc.enabled}
+        self.link_watch = LinkWatch(self.recorder, served)
 
     # ------------------------------------------------------------------ set-up
 
@@ -186,6 +192,9 @@ class Daemon:
     def _history_path(self) -> Path:
         return self.config.commanding.history_file or self.config.archive.dir.parent / "commands.sqlite"
 
+    def _events_path(self) -> Path:
+        return self.config.events.file or self._history_path().parent / "events.sqlite"
+
     async def _start_commanding(self, stack: contextlib.AsyncExitStack, group: asyncio.TaskGroup
                                 ) -> list[asyncio.Task]:
         """Uplinks and commanders for every spacecraft with an uplink; returns their timer tasks."""
@@ -231,10 +240,14 @@ class Daemon:
                         on_change=cfg.mqtt.publish_on_change, buffer_size=cfg.mqtt.buffer_size,
                         client_options=_mqtt_options(cfg), qos=cfg.mqtt.qos))
                 self.http = HttpServer(self.http_listen, self.metrics, self.health)
+                self.event_store = self.recorder.store = EventStore(
+                    self._events_path(), retention_s=cfg.events.retention_s)
+                stack.callback(self.event_store.close)
                 if self.auth is not None:
-                    self.history = CommandHistory(self._history_path())
+                    self.history = EventedHistory(self._history_path(), self.recorder)
                     stack.callback(self.history.close)
                     CommandApi(self.commanders, self.history, self.auth).install(self.http.app)
+                    EventApi(self.event_store, self.auth).install(self.http.app)
                     HistoryApi(self.registry, cfg.archive.dir, self.auth).install(self.http.app)
                 try:
                     await stack.enter_async_context(self.http)
@@ -250,6 +263,7 @@ class Daemon:
                         tasks += await self._start_commanding(stack, group)
                     tasks.append(group.create_task(self.archive_spool.sync_periodically(), name="archive sync"))
                     tasks.append(group.create_task(self.archive_spool.retry_periodically(), name="archive retry"))
+                    tasks.append(group.create_task(self._watch_links(), name="link events"))
                     if self.parameters is not None:
                         tasks.append(group.create_task(self.parameters.run(), name="parameter archive"))
                     tasks += [group.create_task(w.run(), name=f"remote write ({w.timestamp} time)")
@@ -341,8 +355,16 @@ class Daemon:
             writer.add(spacecraft, definition, raw, onboard, ground_time)
 
     def _on_event(self, spacecraft: str, event: dict) -> None:
+        self.recorder.record(from_chain(spacecraft, event))
         if self.mqtt is not None:
             self.mqtt.event(spacecraft, event)
+
+    async def _watch_links(self) -> None:
+        """Link up/down and bursts of rejected frames as events (polled: neither is on the hot path)."""
+        while True:
+            self.link_watch.poll({r.config.name: r.link.stats.up for r in self.links},
+                                 self.metrics.series("queqiao_frames_rejected_total"), time.time())
+            await asyncio.sleep(1.0)
 
     async def _publish_status(self) -> None:
         while True:

@@ -352,6 +352,14 @@ def health(reg: Registry, sc: Spacecraft) -> dash_b.Dashboard:
     d = d.with_panel(stat(ids, "Packet gaps (time range)", [Query(
         f"sum(increase({metric('queqiao_packet_gaps_total')}{sel}[$__range])) or vector(0)")],
         steps=[(None, GREEN), (1, YELLOW)], graph=False, decimals=0))
+    d = d.with_row(row(ids, "Events"))
+    d = d.with_panel(timeseries(ids, "Events by severity", [Query(
+        f"sum by (severity) (increase({metric('queqiao_events_total')}{sel}[$__rate_interval]))", "{{severity}}")],
+        width=12, description="Onboard events (PUS 5) and the ground's own (limit transitions, link up/down, "
+                              "bursts of rejected frames, command outcomes); the list: `groundstation events`."))
+    d = d.with_panel(timeseries(ids, "Events by name", [Query(
+        f"sum by (event) (increase({metric('queqiao_events_total')}{sel}[$__rate_interval]))", "{{event}}")],
+        width=12, description="Events per name: every declared event (at 0 until it happens) and the ground's own."))
     by_subsystem: dict[str, list[ParameterInfo]] = {}
     for info in reg.parameters(sc):
         by_subsystem.setdefault(info.subsystem, []).append(info)

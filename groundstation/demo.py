@@ -104,6 +104,9 @@ def banner(daemon: Daemon, missions: list[str], archive: Path, token: str | None
     shown_token = shlex.quote(token) if token else f'"${TOKEN_ENV}"'
     token_line = (f"  API token   {token}   (generated for this run; export {TOKEN_ENV}=... to choose one)\n"
                   if token else f"  API token   from ${TOKEN_ENV}\n")
+    address = url.split("://", 1)[-1]
+    scrape = (f"it scrapes {DEFAULT_HTTP}" if address == DEFAULT_HTTP
+              else f"it scrapes {DEFAULT_HTTP}: change the target to {address}")
     print(f"""
 Queqiao demo: {len(missions)} spacecraft ({', '.join(missions)}) -> UDP -> ground station
 
@@ -111,9 +114,10 @@ Queqiao demo: {len(missions)} spacecraft ({', '.join(missions)}) -> UDP -> groun
   health      {url}/healthz
   live view   {gs} watch --url {url} --spacecraft {missions[0]}
   command     {TOKEN_ENV}={shown_token} {gs} send --api {url} {missions[0]} PING --wait
+  events      {TOKEN_ENV}={shown_token} {gs} events --api {url} --follow
 {token_line}  archive     {archive}
 {keys_line}
-  Grafana: run Prometheus with deploy/prometheus/prometheus.yml (it scrapes {DEFAULT_HTTP}),
+  Grafana: run Prometheus with deploy/prometheus/prometheus.yml ({scrape}),
   then Grafana with deploy/grafana/provisioning; see docs/GRAFANA.md.
   Stop with Ctrl-C.
 """, file=out, flush=True)

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from cython_ext import crc as _crc
+from groundstation.archive import SEGMENT_MAGIC
 from protocols.ccsds.pus import PUS_VERSION_C
 from protocols.ccsds.spacepacket import IDLE_APID, PRIMARY_HEADER_LENGTH, PacketType, SequenceFlags
 from protocols.ccsds.sync import FrameSynchronizer
-from protocols.ccsds.tmframe import FrameProfile, TmFrame, parse_frame
+from protocols.ccsds.tmframe import FHP_IDLE_DATA_ONLY, FrameProfile, TmFrame, parse_frame
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.errors import ProtocolError
 
@@ -49,12 +52,20 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--time-length", type=int, default=6, metavar="N",
                         help="octets of the PUS TM time field (default 6: CUC 4+2)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--values", action="store_true",
+                        help="decode each packet the mission database knows: engineering values with units, "
+                             "onboard time as ISO UTC")
+    parser.add_argument("--no-idle", action="store_true", help="hide idle packets and idle-data frames")
+    parser.add_argument("--vc", type=int, action="append", metavar="VCID",
+                        help="only frames and packets of this virtual channel (repeatable)")
+    parser.add_argument("--apid", type=int, action="append", metavar="APID",
+                        help="only packets of this APID (repeatable); frames are not listed")
     parser.set_defaults(func=run)
 
 
 # --------------------------------------------------------------------------- mission lookup (optional)
 
-def _mission_lookup() -> Callable[[int | None, bytes], dict[str, str]]:
+def _mission_lookup() -> Callable[[int | None, bytes], dict[str, Any]]:
     """Names from the mission registry when it is there and loads; otherwise nothing."""
     try:
         from protocols.missions.registry import registry
@@ -64,7 +75,7 @@ def _mission_lookup() -> Callable[[int | None, bytes], dict[str, str]]:
     except Exception:  # noqa: BLE001 - the registry is optional for inspect
         return lambda scid, data: {}
 
-    def lookup(scid: int | None, data: bytes) -> dict[str, str]:
+    def lookup(scid: int | None, data: bytes) -> dict[str, Any]:
         candidates = crafts
         if scid is not None:
             candidates = [sc for sc in crafts if sc.scid == scid]
@@ -257,7 +268,7 @@ def _text(rec: dict[str, Any]) -> str:
             text += f" [{rec['spacecraft']}/{rec['packet']}]"
         elif "spacecraft" in rec:
             text += f" [{rec['spacecraft']}]"
-        return text
+        return text + values_text(rec)
     if kind == "error":
         at = f"@{rec['offset']}" if rec.get("offset") is not None else "@?"
         return f"error   {at:<9} {rec['message']}"
@@ -265,17 +276,112 @@ def _text(rec: dict[str, Any]) -> str:
     return f"summary {parts}"
 
 
+def decoded_values(definition: Any, data: bytes) -> dict[str, Any]:
+    """``--values``: the packet's onboard time as ISO UTC and every parameter's engineering value with its unit."""
+    from protocols.ccsds.cuc import cuc_to_unix
+
+    try:
+        parsed = definition.parse(data)
+    except ProtocolError as exc:
+        return {"values_error": str(exc)}
+    out: dict[str, Any] = {}
+    time_field = getattr(getattr(parsed, "secondary", None), "time", None)
+    if time_field is not None and "coarse" in time_field:
+        unix = float(cuc_to_unix([time_field.coarse], [time_field.get("fine", 0)])[0])
+        out["time_utc"] = datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    values: dict[str, dict[str, Any]] = {}
+    for path, param in definition.parameters():
+        value: Any = parsed
+        for part in path.split("."):
+            value = value[part]
+        values[path.split(".", 1)[-1]] = {"value": value if isinstance(value, str) else _number(value),
+                                          "unit": "" if param.calibration.is_state else param.unit}
+    out["values"] = values
+    return out
+
+
+def _number(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def with_values(lookup: Callable[[int | None, bytes], dict[str, Any]]) -> Callable[[int | None, bytes], dict[str, Any]]:
+    """A lookup that also decodes the packets it names (``--values``)."""
+    from protocols.missions.registry import registry
+
+    reg = registry()
+
+    def lookup_and_decode(scid: int | None, data: bytes) -> dict[str, Any]:
+        found = lookup(scid, data)
+        if "packet" in found:
+            found.update(decoded_values(reg.spacecraft(found["spacecraft"]).packet(found["packet"]), data))
+        return found
+
+    return lookup_and_decode
+
+
+def values_text(rec: dict[str, Any]) -> str:
+    """The ``--values`` part of a packet's text line: time, then ``name value unit`` for each parameter."""
+    parts = [rec["time_utc"]] if "time_utc" in rec else []
+    for name, v in rec.get("values", {}).items():
+        value = f"{v['value']:.6g}" if isinstance(v["value"], float) else str(v["value"])
+        parts.append(f"{name}={value}{(' ' + v['unit']) if v['unit'] else ''}")
+    if "values_error" in rec:
+        parts.append(f"cannot decode: {rec['values_error']}")
+    return ("\n          " + " · ".join(parts)) if parts else ""
+
+
+def archive_segment_message(path: str, data: bytes) -> str | None:
+    """Why ``data`` is not a capture: it is an archive segment, read by replay (None otherwise)."""
+    if not data.startswith(SEGMENT_MAGIC):
+        return None
+    directory = os.path.dirname(os.path.abspath(path))
+    return (f"groundstation inspect: {path} is a Queqiao archive segment (.qqa), not a capture; "
+            f"feed its frames through the chain with `groundstation replay {directory}`")
+
+
+def shown(args: argparse.Namespace, rec: dict[str, Any]) -> bool:
+    """Whether the --no-idle, --vc and --apid filters keep a frame or packet record (errors always show)."""
+    kind = rec["kind"]
+    if kind not in ("frame", "packet"):
+        return True
+    if getattr(args, "no_idle", False) and (rec.get("idle") or (kind == "frame" and rec.get("fhp") == FHP_IDLE_DATA_ONLY)):
+        return False
+    if getattr(args, "vc", None) and rec.get("vcid") not in args.vc:
+        return False
+    if getattr(args, "apid", None):
+        return kind == "packet" and rec["apid"] in args.apid
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
+    """Inspect, ending quietly when the reader of stdout goes away (e.g. ``| head``)."""
+    try:
+        return inspect_file(args)
+    except BrokenPipeError:
+        # As the Python docs recommend (signal module, "Note on SIGPIPE"): point stdout at devnull so the
+        # interpreter's final flush does not raise again, then exit like a program killed by SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def inspect_file(args: argparse.Namespace) -> int:
     try:
         with open(args.file, "rb") as fh:
             data = fh.read()
     except OSError as exc:
         print(f"groundstation inspect: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    archive = archive_segment_message(args.file, data)
+    if archive is not None:
+        print(archive, file=sys.stderr)
+        return 2
     if args.frame_length < 8 and args.format != "packets":
         print(f"groundstation inspect: --frame-length {args.frame_length} is too short", file=sys.stderr)
         return 2
     lookup = _mission_lookup()
+    if getattr(args, "values", False):
+        lookup = with_values(lookup)
     summary: dict[str, Any] = {"kind": "summary", "file": args.file, "format": args.format, "octets": len(data)}
     counts: Counter = Counter()
     records = walk_packets(data, args.time_length, lookup) if args.format == "packets" else walk_frames(
@@ -294,7 +400,8 @@ def run(args: argparse.Namespace) -> int:
             counts["packets_crc_bad"] += rec.get("crc_ok") is False
         else:
             counts["errors"] += 1
-        emit(rec)
+        if shown(args, rec):
+            emit(rec)
     for key in ("frames", "frames_crc_bad", "packets", "packets_crc_bad", "errors"):
         summary[key] = counts[key]
     if args.format == "packets":

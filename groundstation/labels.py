@@ -19,11 +19,11 @@ from enum import StrEnum
 
 from groundstation.chain.labels import UNDECLARED, apid_labels, vc_labels
 from groundstation.archive import WRITE_ERROR_REASONS
+from groundstation.events import event_labels
 from groundstation.history import FINAL_STATES
 from groundstation.metrics import Metrics
 from protocols.missions import Spacecraft
 from protocols.parameters import LimitState
-
 
 
 class FrameRejectReason(StrEnum):
@@ -119,6 +119,7 @@ class LabelDomains:
         out["queqiao_commands_total"] = [
             (name, command.name, result) for name in self.commanded if name in by_name
             for command in by_name[name].commands for result in FINAL_STATES]
+        out["queqiao_events_total"] = [labels for sc in self.spacecraft for labels in event_labels(sc)]
         out["queqiao_archive_records_total"] = [()]
         out["queqiao_archive_write_errors_total"] = [(reason,) for reason in WRITE_ERROR_REASONS]
         for name in ("queqiao_remote_write_samples_sent_total", "queqiao_remote_write_samples_retried_total",

@@ -132,6 +132,9 @@ async def replay_command_async(args, registry: Registry) -> int:
     if args.spacecraft:
         only = {(chain.chains[n].profile.version, chain.chains[n].spacecraft.scid) for n in names}
     total = ArchiveReader(args.archive).stats().records
+    if not total:
+        print(f"error: {args.archive} holds no archive segments (*.qqa) with frames; nothing to replay")
+        return 1
     http = HttpServer(args.http, metrics, lambda: {"status": "ok", "mode": "replay"}) if args.http else None
     try:
         if http is not None:
@@ -145,6 +148,10 @@ async def replay_command_async(args, registry: Registry) -> int:
             count = await asyncio.to_thread(replay, Path(args.archive), chain, start_ns=start_ns, end_ns=end_ns,
                                             only=only, progress=lambda n: bar.advance(task, n))
         values = len(metrics.series("queqiao_parameter_value"))
+        if not count:
+            print(f"error: no frames in {args.archive} between {args.start or 'the start'} and "
+                  f"{args.end or 'the end'}{' for ' + ', '.join(names) if args.spacecraft else ''}")
+            return 1
         print(f"replayed {count} frames; {values} parameters decoded")
         if parameters is not None:
             await asyncio.to_thread(parameters.flush)

@@ -62,6 +62,19 @@ def _token(args) -> str | None:
     return None
 
 
+def required_token(args) -> str | None:
+    """The API token, or None after saying on stderr why there is none (the caller exits 2)."""
+    try:
+        token = _token(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    if not token:
+        print(f"error: no API token: set {TOKEN_ENV} (see README, Commanding)", file=sys.stderr)
+        return None
+    return token
+
+
 def _print_stage(stage: dict, out) -> None:
     stamp = time.strftime("%H:%M:%S", time.gmtime(stage["time"])) + f".{int(stage['time'] % 1 * 1000):03d}"
     extra = ""
@@ -78,13 +91,8 @@ def run(args, out=sys.stdout) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:
-        token = _token(args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not token:
-        print(f"error: no API token: set {TOKEN_ENV} (see README, Commanding)", file=sys.stderr)
+    token = required_token(args)
+    if token is None:
         return 2
     api = args.api.rstrip("/")
     try:

@@ -14,6 +14,7 @@ COMPONENTS=(
   "systemd-analyze   systemd"      # `verify` on the unit files (needs no running systemd)
   "victoria-metrics  victoria-metrics"  # the full-resolution store remote write is tested against
   "/usr/lib/*/libfec.so  libfec-dev"    # the reference Reed-Solomon codec (a library: a path, not a command)
+  "tmux              tmux"         # the 24-line terminal the watch test reads its screen from
 )
 
 found() {  # also where root's PATH would look when this runs as another user; a /path glob for a library

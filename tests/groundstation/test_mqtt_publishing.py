@@ -35,30 +35,36 @@ def send_frames(port: int, frames: list[bytes]) -> None:
             s.sendto(frame, ("127.0.0.1", port))
 
 
-async def test_decoded_values_published_as_json_and_resumed_after_broker_restart(tmp_path):
-    udp = free_port()
-    broker = Mosquitto(tmp_path / "broker").start()
-    try:
-        config = parse_config(f"""
+async def start_daemon(tmp_path, spacecraft: str, udp: int, broker_port: int):
+    """A daemon taking frames on ``udp`` and publishing to the broker; returns once it is connected."""
+    config = parse_config(f"""
 [[links]]
 name = "udp-in"
 url = "udp://127.0.0.1:{udp}"
 [[spacecraft]]
-name = "haiyang2d"
+name = "{spacecraft}"
 [archive]
 dir = "{tmp_path / 'archive'}"
 [mqtt]
 enabled = true
-url = "mqtt://127.0.0.1:{broker.port}"
+url = "mqtt://127.0.0.1:{broker_port}"
 rate_limit_hz = 100
 """, base_dir=tmp_path)
-        daemon = Daemon(config, http_listen="127.0.0.1:0")
-        stop = asyncio.Event()
-        task = asyncio.create_task(daemon.run(stop))
-        for _ in range(200):
-            if daemon.mqtt is not None and daemon.mqtt.connected and daemon.links[0].link.stats.up:
-                break
-            await asyncio.sleep(0.05)
+    daemon = Daemon(config, http_listen="127.0.0.1:0")
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop))
+    for _ in range(200):
+        if daemon.mqtt is not None and daemon.mqtt.connected and daemon.links[0].link.stats.up:
+            break
+        await asyncio.sleep(0.05)
+    return daemon, stop, task
+
+
+async def test_decoded_values_published_as_json_and_resumed_after_broker_restart(tmp_path):
+    udp = free_port()
+    broker = Mosquitto(tmp_path / "broker").start()
+    try:
+        daemon, stop, task = await start_daemon(tmp_path, "haiyang2d", udp, broker.port)
         sc = registry().spacecraft("haiyang2d")
         expected = sum(len(p.parameters()) for p in sc.housekeeping)
         packets, given = hk_packets("haiyang2d", 2)

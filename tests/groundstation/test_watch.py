@@ -34,4 +34,4 @@ def test_render_shows_values_and_limits():
     console.print(render(parameter_rows(exposition(), "zhurong"), "zhurong", 1005.0))
     out = console.file.getvalue()
     assert "battery_voltage" in out and "23.1" in out and "CRITICAL" in out and "5 s" in out
-    assert "1 nominal · 0 warning · 1 critical" in out
+    assert "2 parameters · 1 critical · 0 warning · 1 nominal" in out
