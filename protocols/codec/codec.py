@@ -15,7 +15,7 @@ import numpy as np
 import cython_ext
 from protocols.ccsds.pus import PacketErrorControl
 from protocols.codec.table import Layout, Leaf, Unsupported, derive, table_of
-from protocols.errors import DefinitionError, ProtocolError, TruncatedError
+from protocols.errors import DefinitionError, ProtocolError, TruncatedError, from_construct
 from protocols.parameters import Parameter
 
 #: Column holding the packet error control verdict (next to the ``pec`` column).
@@ -69,17 +69,21 @@ class PacketCodec:
     def __init__(self, struct: cs.Construct, *, name: str | None = None, backend: str | None = None) -> None:
         self.struct = struct
         self.name = name or getattr(struct, "name", None) or "packet"
+        self._fields_kernel, self._crc_kernel = _kernels(backend)
+        self.fallback: str | None = None
         try:
             self.size: int = struct.sizeof()
         except cs.SizeofError as exc:
-            raise DefinitionError(f"{self.name}: PacketCodec needs a fixed-size definition ({exc})") from exc
-        self._fields_kernel, self._crc_kernel = _kernels(backend)
-        self.fallback: str | None = None
+            # construct cannot size a Union (it builds from whichever member it is given); the table can.
+            self.size = self._table_size(struct, exc)
         try:
             layout = derive(struct)
             if layout.size != self.size:
                 raise Unsupported("", f"table size {layout.size} differs from construct's sizeof {self.size}")
             self._table = table_of(layout.leaves)
+            views = [index for index, leaf in enumerate(layout.leaves) if leaf.view]
+            # Views (Peek, later Union members) read octets another field writes: encoding skips their rows.
+            self._encode_table = np.ascontiguousarray(self._table[~np.isin(self._table[:, 6], views)])
         except Unsupported as exc:
             self.fallback = exc.path or "<root>"
             warnings.warn(
@@ -89,7 +93,7 @@ class PacketCodec:
                 stacklevel=2,
             )
             layout = None
-            self._table = np.empty((0, 9), dtype=np.int64)
+            self._table = self._encode_table = np.empty((0, 9), dtype=np.int64)
         self._layout: Layout | None = layout
         self._pec_path = None
         self._pec_offset = None
@@ -103,6 +107,12 @@ class PacketCodec:
                 self._pec_offset = layout.pec.positions[0] // 8
         else:
             self._pec_offset = self._fallback_pec_offset()
+
+    def _table_size(self, struct: cs.Construct, error: Exception) -> int:
+        try:
+            return derive(struct).size
+        except Unsupported as exc:
+            raise DefinitionError(f"{self.name}: PacketCodec needs a fixed-size definition ({error})") from exc
 
     # ------------------------------------------------------------------ description
 
@@ -213,12 +223,12 @@ class PacketCodec:
         resolved = self._resolve(columns, count)
         inputs = []
         for leaf in self._layout.leaves:
-            if leaf.kind == "pec":
-                inputs.append(np.zeros((count,), dtype=np.uint16))
+            if leaf.kind == "pec" or leaf.view:
+                inputs.append(np.zeros((count,), dtype=np.uint16))  # not read: no encode row points here
                 continue
             inputs.append(self._to_raw(leaf, resolved[leaf.path], count, raw))
         out = np.frombuffer(self._layout.template * count, dtype=np.uint8).copy()
-        self._fields_kernel.encode(out, self.size, count, self._table, inputs)
+        self._fields_kernel.encode(out, self.size, count, self._encode_table, inputs)
         if self._pec_offset is not None and count:
             crc = self._crc_kernel.crc16_strided(out, self.size, self._pec_offset)
             rows = out.reshape(count, self.size)
@@ -250,7 +260,7 @@ class PacketCodec:
         resolved: dict[str, Any] = {}
         for leaf in self._layout.leaves:
             given = None if leaf.hidden else columns.get(leaf.path)
-            if leaf.kind == "pec":
+            if leaf.kind == "pec" or leaf.view:
                 resolved[leaf.path] = 0
                 continue
             if leaf.fill is None:
@@ -376,7 +386,7 @@ class PacketCodec:
             rows = rows.copy()
             rows[:, self._pec_offset] = crc >> 8
             rows[:, self._pec_offset + 1] = crc & 0xFF
-        parsed = [flatten(self.struct.parse(rows[i].tobytes())) for i in range(count)]
+        parsed = [self._parse_one(rows[i].tobytes(), int(starts[i])) for i in range(count)]
         if not parsed:
             return {}
         columns = {key: _column([p[key] for p in parsed]) for key in parsed[0]}
@@ -390,6 +400,12 @@ class PacketCodec:
                     columns[key] = _to_raw_array(param, columns[key])
         return columns
 
+    def _parse_one(self, packet: bytes, start: int) -> dict[str, Any]:
+        try:
+            return flatten(self.struct.parse(packet))
+        except cs.ConstructError as exc:  # every decode error is a ProtocolError naming field and offset
+            raise from_construct(self.name, exc, offset=start) from exc
+
     def _fallback_encode(self, columns: Mapping[str, Any], count: int, raw: bool) -> bytes:
         cols = dict(columns)
         cols.pop(CRC_OK, None)
@@ -399,7 +415,10 @@ class PacketCodec:
                     cols[key] = param.calibration.to_eng_array(np.asarray(cols[key]))
         out = bytearray()
         for i in range(count):
-            out += self.struct.build(unflatten(self.struct, cols, i))
+            try:
+                out += self.struct.build(unflatten(self.struct, cols, i))
+            except cs.ConstructError as exc:
+                raise from_construct(self.name, exc) from exc
         return bytes(out)
 
 

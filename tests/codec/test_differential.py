@@ -21,7 +21,7 @@ from protocols.ccsds.pus import PacketErrorControl
 from protocols.ccsds.spacepacket import PacketType, fixed_primary_header
 from protocols.codec import PacketCodec
 from tests.codec.helpers import assert_matches_construct, assert_same_columns
-from tests.codec.synthetic import synthetic_struct
+from tests.codec.synthetic import size_of, synthetic_struct
 
 BACKENDS = ["pure"] + (["compiled"] if cython_ext.compiled("fields") is not None else [])
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -34,7 +34,7 @@ def _codec(struct, backend):
 
 
 def _packets(data, struct, consts, count) -> list[bytes]:
-    size = struct.sizeof()
+    size = size_of(struct)
     packets = []
     for _ in range(count):
         raw = bytearray(data.draw(st.binary(min_size=size, max_size=size)))
@@ -69,7 +69,7 @@ def test_random_definitions_decode_and_encode_like_construct(data):
 def test_random_packets_with_error_control(data):
     """A primary header, a random body and a PEC: crc_ok, pec, and PEC computed on encode."""
     body, consts = data.draw(synthetic_struct())
-    total = 6 + body.sizeof() + 2
+    total = 6 + size_of(body) + 2
     struct = cs.Struct("primary" / fixed_primary_header(0x42, PacketType.TM, False, total),
                        "body" / body, "pec" / PacketErrorControl())
     consts = [(6 + offset, value) for offset, value in consts]
