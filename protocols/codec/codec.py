@@ -186,14 +186,14 @@ class PacketCodec:
         self._fields_kernel.decode(buffer, self.size, count, offsets, self._table, outputs,
                                    -1 if crc is None else self._pec_offset, crc)
         columns: Columns = {}
-        for (path, hidden, parameter), out in zip(self._leaf_outputs, outputs):
+        for (path, hidden, parameter), out in zip(self._leaf_outputs, outputs, strict=True):
             if hidden:
                 continue
             if not raw and parameter is not None:
                 out = parameter.calibration.to_eng_array(out)
             columns[path] = out
         if crc is not None:
-            columns[CRC_OK] = crc == columns[self._pec_path]
+            columns[CRC_OK] = crc == columns[self._pec_path]  # type: ignore[index]  # set whenever crc is
         return columns
 
     def calibrate(self, raw_columns: Mapping[str, np.ndarray]) -> Columns:
@@ -288,11 +288,11 @@ class PacketCodec:
     def _context(self, resolved: dict[str, Any], scope: tuple[str, ...], row: int | None, index: tuple | None):
         """A construct context for a this-expression in ``scope``: whole columns, or one packet (and element)."""
         root = cs.Container()
-        containers = {(): root}
+        containers: dict[tuple[str, ...], Any] = {(): root}
         for leaf in self._layout.leaves:  # type: ignore[union-attr]
             if leaf.hidden or leaf.path not in resolved:
                 continue
-            parent = ()
+            parent: tuple[str, ...] = ()
             for depth in range(1, len(leaf.parts)):
                 key = leaf.parts[:depth]
                 if key not in containers:
@@ -439,7 +439,7 @@ def _allocate(specs: list[tuple[tuple[int, ...], np.dtype]]) -> list[np.ndarray]
         total += (size + 63) // 64 * 64  # each column starts on a cache line
     block = np.empty(max(total, 1), dtype=np.uint8)
     return [np.ndarray(shape, dtype=dtype, buffer=block, offset=offset)
-            for (shape, dtype), offset in zip(specs, offsets)]
+            for (shape, dtype), offset in zip(specs, offsets, strict=True)]
 
 
 def _float_column(array: np.ndarray, leaf: Leaf) -> np.ndarray:
