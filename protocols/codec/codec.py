@@ -35,6 +35,7 @@ class FieldInfo:
     bit_width: int  # of one element
     parameter: Parameter | None
     has_default: bool
+    view: bool = False  # reads octets another field writes (Peek, a later Union member): encode ignores it
 
 
 def _kernels(backend: str | None) -> tuple[ModuleType, ModuleType]:
@@ -128,7 +129,7 @@ class PacketCodec:
             return []
         return [
             FieldInfo(leaf.path, self._eng_dtype(leaf), leaf.shape, leaf.positions[0], leaf.width, leaf.parameter,
-                      leaf.fill is not None)
+                      leaf.fill is not None, leaf.view)
             for leaf in self._visible
         ]
 

@@ -39,6 +39,9 @@ def byte_leaf(draw) -> cs.Construct:
 @st.composite
 def parameter(draw, byte_mode: bool) -> cs.Construct:
     signed = draw(st.booleans())
+    if byte_mode and draw(st.integers(0, 5)) == 0:  # a polynomial on a float raw value
+        return Parameter(cs.FormatField(draw(st.sampled_from("<>")), draw(st.sampled_from("fd"))), unit="u",
+                         description="synthetic float parameter", calibration=Polynomial(0.5, -2.0))  # exact both ways on floats
     if byte_mode:
         nbytes = draw(st.sampled_from([1, 2, 3, 4]))
         code = {1: "b", 2: "h", 4: "l"}.get(nbytes, "b")
@@ -56,9 +59,12 @@ def parameter(draw, byte_mode: bool) -> cs.Construct:
     elif choice == "linear":
         cal = Linear(draw(st.sampled_from([0.001, 0.5, -2.0, 0.1])), draw(st.sampled_from([0.0, -40.0, 3.25])))
     elif choice == "states":
-        # States builds a lookup table spanning its codes: keep them close together.
-        codes = draw(st.lists(st.integers(max(lo, -100), min(hi, 100)), min_size=1, max_size=4, unique=True))
-        cal = States({c: f"S{i}_{abs(c)}" for i, c in enumerate(codes)})
+        # States builds a lookup table spanning its codes: keep them close together.  Every other
+        # code is a range, and names repeat (several codes, one state), as XTCE enumerations allow.
+        codes = sorted(draw(st.lists(st.integers(max(lo, -100), min(hi, 100)), min_size=1, max_size=4, unique=True)))
+        keys: list = [c if i % 2 == 0 or c + 1 >= (codes + [hi + 1])[i + 1] else (c, c + 1)
+                      for i, c in enumerate(codes)]
+        cal = States({k: f"S{i % 2}" for i, k in enumerate(keys)})
     else:
         span = max(abs(lo), abs(hi)) or 1
         cal = Polynomial(1.5, 0.25, 0.1 / span)  # monotonic increasing over the raw domain

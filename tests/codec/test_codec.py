@@ -11,7 +11,7 @@ import cython_ext
 from protocols.ccsds.pus import tm_packet
 from protocols.codec import PacketCodec, extract_packets, split_packets
 from protocols.errors import DefinitionError, ProtocolError
-from protocols.parameters import Linear, Parameter, States
+from protocols.parameters import Linear, Parameter, Polynomial, States
 from tests.codec.helpers import assert_matches_construct
 
 BACKENDS = ["pure"] + (["compiled"] if cython_ext.compiled("fields") is not None else [])
@@ -216,3 +216,27 @@ def test_construct_errors_in_the_fallback_become_protocol_errors_naming_the_fiel
         codec = PacketCodec(struct)
     with pytest.raises(ProtocolError, match=r"field 'check' at byte 2"):
         codec.decode_many(b"\x01\xaa\x01\xbb")
+
+
+@pytest.mark.parametrize("backend", ["pure", "compiled"] if cython_ext.compiled("fields") else ["pure"])
+def test_state_ranges_many_to_one_names_and_a_polynomial_on_a_float_raw(backend):
+    mode = States({0: "OFF", (1, 9): "ON", 10: "ON", range(200, 256): "FAULT"})
+    struct = cs.Struct(
+        "mode" / Parameter(cs.Int8ub, unit="", description="mode", calibration=mode),
+        "volts" / Parameter(cs.Float32b, unit="V", description="bus", calibration=Polynomial(1.0, 2.0, 0.5)),
+    )
+    packets = [bytes([code]) + np.array([raw], ">f4").tobytes() for code, raw in
+               [(0, 1.5), (5, -3.0), (10, 0.0), (11, 2.0), (230, 1e3)]]
+    codec = PacketCodec(struct, backend=backend)
+    columns = codec.decode_many(b"".join(packets))
+    assert columns["mode"].tolist() == ["OFF", "ON", "ON", "UNDEFINED_11", "FAULT"]
+    assert columns["volts"].tolist() == [1.0 + 2 * r + 0.5 * r * r for r in (1.5, -3.0, 0.0, 2.0, 1e3)]
+    assert_matches_construct(struct, packets, columns)
+    assert mode.to_raw("ON") == 1 and mode.describe() == "states: 0=OFF, 1..9=ON, 10=ON, 200..255=FAULT"
+    # The root nearest the linear estimate: 5.125 = 1 + 2r + r^2/2 at r = 1.5 (and at r = -5.5).
+    assert codec.encode_many({"mode": "ON", "volts": 5.125}, count=1) == b"\x01" + np.array([1.5], ">f4").tobytes()
+
+
+def test_overlapping_state_codes_are_refused():
+    with pytest.raises(DefinitionError, match=r"state codes 1\.\.9 \('ON'\) and 5\.\.5 \('X'\) overlap"):
+        States({(1, 9): "ON", 5: "X"})
