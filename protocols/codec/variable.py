@@ -34,20 +34,22 @@ _CUT = object()  # "the definition stops here" while rebuilding a prefix
 
 @dataclass(frozen=True)
 class Ragged:
-    """A column whose per-packet length varies: packet ``i`` is ``values[offsets[i]:offsets[i + 1]]``."""
+    """A column whose per-packet length varies: packet ``i`` is ``values[starts[i]:starts[i] + lengths[i]]``.
+
+    ``values`` holds the packets' elements layout group by layout group (each group one
+    contiguous copy of what its codec decoded), so ``starts`` need not be increasing.
+    """
 
     values: np.ndarray
-    offsets: np.ndarray  # count + 1 entries
+    starts: np.ndarray
+    lengths: np.ndarray
 
     def __len__(self) -> int:
-        return self.offsets.size - 1
+        return self.starts.size
 
     def __getitem__(self, index: int) -> np.ndarray:
-        return self.values[self.offsets[index] : self.offsets[index + 1]]
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
+        start = self.starts[index]
+        return self.values[start : start + self.lengths[index]]
 
     def tolist(self) -> list:
         return [self[i].tolist() for i in range(len(self))]
@@ -263,16 +265,16 @@ class VariablePacketCodec:
                     column[index] = values
                 out[key] = column
                 continue
-            per_packet = np.zeros(count, dtype=np.int64)
-            for index, values in parts:
-                per_packet[index] = values.shape[1]
-            starts = np.zeros(count + 1, dtype=np.int64)
-            np.cumsum(per_packet, out=starts[1:])
-            flat = np.empty((int(starts[-1]),) + parts[0][1].shape[2:], dtype=dtype)
+            starts = np.zeros(count, dtype=np.int64)
+            lengths = np.zeros(count, dtype=np.int64)
+            blocks = []
+            position = 0
             for index, values in parts:
                 width = values.shape[1]
-                if width:
-                    where = (starts[index][:, None] + np.arange(width)).reshape(-1)
-                    flat[where] = values.reshape((-1,) + values.shape[2:])
-            out[key] = Ragged(flat, starts)
+                lengths[index] = width
+                starts[index] = position + np.arange(index.size, dtype=np.int64) * width
+                blocks.append(values.reshape((-1,) + values.shape[2:]))
+                position += index.size * width
+            flat = np.concatenate(blocks).astype(dtype, copy=False)
+            out[key] = Ragged(flat, starts, lengths)
         return out
