@@ -99,3 +99,23 @@ def test_a_fixed_definition_or_a_greedy_part_before_the_end_is_refused():
     with pytest.raises(DefinitionError, match="'rest' runs to the packet end but is not last"):
         VariablePacketCodec(cs.Struct("primary" / PRIMARY, "rest" / cs.GreedyBytes, "n" / cs.Int8ub,
                                       "x" / cs.Bytes(this.n)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_idex_like_packets_match_ccsdspy_variable_length(tmp_path, backend):
+    import logging
+
+    from benchmarks.variable import DESCRIPTORS, IDEX_LIKE, ccsdspy_definition, idex_like_packets
+
+    logging.getLogger("ccsdspy").setLevel(logging.ERROR)
+    data = idex_like_packets(41)
+    path = tmp_path / "idex_like.bin"
+    path.write_bytes(data)
+    theirs = ccsdspy_definition().load(str(path), include_primary_header=True)
+    ours = VariablePacketCodec(IDEX_LIKE, backend=backend).decode_many(data)
+    assert ours["primary.length"].tolist() == theirs["CCSDS_PACKET_LENGTH"].tolist()
+    assert ours["primary.count"].tolist() == theirs["CCSDS_SEQUENCE_COUNT"].tolist()
+    for name in ("shcoarse", "shfine", "event", *DESCRIPTORS):
+        assert ours[name].tolist() == theirs[name].tolist(), name
+    assert ours["waveform"].tolist() == [list(w) for w in theirs["waveform"]]
+    assert sorted(set(ours["waveform"].lengths.tolist())) == [24, 40, 64, 96]
