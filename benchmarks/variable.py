@@ -57,7 +57,8 @@ def ccsdspy_definition():
 
     fields = [PacketField("shcoarse", "uint", 32), PacketField("shfine", "uint", 16)]
     fields += [PacketField(name, "uint", 8) for name in DESCRIPTORS]
-    fields += [PacketField("event", "uint", 16), PacketArray(name="waveform", data_type="uint", bit_length=16, array_shape="expand")]
+    fields += [PacketField("event", "uint", 16),
+               PacketArray(name="waveform", data_type="uint", bit_length=16, array_shape="expand")]
     return ccsdspy.VariableLength(fields)
 
 
