@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.queqiao-installed
 DEPS   := pyproject.toml setup.py $(wildcard cython_ext/*.pyx cython_ext/*.pxd)
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: demo test test-compiled test-pure bench venv system-deps clean docs
+.PHONY: demo test test-compiled test-pure bench venv system-deps clean docs fuzz soak
 
 venv: $(STAMP)
 
@@ -39,6 +39,14 @@ bench: venv
 	$(BIN)/python -m benchmarks.rs --write docs/PERFORMANCE.md
 	$(BIN)/python -m benchmarks.history --write docs/PERFORMANCE.md
 	$(BIN)/python -m benchmarks.variable --write docs/PERFORMANCE.md
+
+## The fuzz suite at full size: 40,000 inputs per target, over 10^6 in all (docs/FUZZING.md); `make test` runs it small.
+fuzz: venv
+	QUEQIAO_FUZZ_PROFILE=long QUEQIAO_FUZZ_REPORT=fuzz-report.json $(PYTEST) -q --timeout=3600 tests/fuzz
+
+## 30 minutes of mixed good and bad input into a real daemon, RSS sampled (not in CI; SOAK_ARGS="--duration 300").
+soak: venv
+	$(BIN)/python -m benchmarks.soak --write docs/PERFORMANCE.md $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info cython_ext/*.c cython_ext/*.so

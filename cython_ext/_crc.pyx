@@ -26,6 +26,7 @@ cdef inline void _update4(uint16_t *c, const uint8_t **p, Py_ssize_t n) noexcept
     crc16_update4(_TABLE, c, p, n)
 
 
+from cython_ext.buffers import KernelArgumentError
 from cython_ext.buffers import as_u8 as _u8
 
 
@@ -43,17 +44,17 @@ def crc16(data, init: int = CRC16_INIT) -> int:
 def crc16_many(buffer, offsets, lengths, init: int = CRC16_INIT):
     """CRC of ``buffer[offsets[i] : offsets[i] + lengths[i]]`` for every i (uint16 array).
 
-    Raises ValueError if any slice runs outside the buffer.
+    Raises KernelArgumentError if any slice runs outside the buffer.
     """
     cdef const uint8_t[::1] view = _u8(buffer)
     offs_a = np.ascontiguousarray(offsets, dtype=np.int64)
     lens_a = np.ascontiguousarray(lengths, dtype=np.int64)
     if offs_a.shape != lens_a.shape:
-        raise ValueError("offsets and lengths differ in shape")
+        raise KernelArgumentError("crc16_many", "lengths", "offsets and lengths differ in shape")
     offs_a = offs_a.reshape(-1)
     lens_a = lens_a.reshape(-1)
     if offs_a.size and (offs_a.min() < 0 or lens_a.min() < 0 or (offs_a + lens_a).max() > view.shape[0]):
-        raise ValueError("a CRC slice runs outside the buffer")
+        raise KernelArgumentError("crc16_many", "offsets", "a CRC slice runs outside the buffer")
     cdef const int64_t[::1] offs = offs_a
     cdef const int64_t[::1] lens = lens_a
     out = np.empty(offs_a.size, dtype=np.uint16)
@@ -89,7 +90,8 @@ def crc16_strided(buffer, record_length: int, crc_length: int, init: int = CRC16
     Trailing bytes that do not fill a record are ignored.
     """
     if record_length <= 0 or not 0 <= crc_length <= record_length:
-        raise ValueError("need 0 <= crc_length <= record_length and record_length > 0")
+        raise KernelArgumentError("crc16_strided", "crc_length",
+                                  "need 0 <= crc_length <= record_length and record_length > 0")
     cdef const uint8_t[::1] view = _u8(buffer)
     cdef Py_ssize_t rl = record_length, cl = crc_length
     cdef Py_ssize_t count = view.shape[0] // rl, i, j

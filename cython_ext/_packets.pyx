@@ -22,13 +22,15 @@ cdef enum:
 
 
 from cython_ext.buffers import as_u8 as _u8
+from cython_ext.buffers import check_length, check_start
+from cython_ext.pure.packets import check_batch
 
 
 def split_packets(buffer, start=0, max_length=MAX_PACKET):
     """Walk concatenated space packets from ``start``: ``(offsets, lengths, end, status)``."""
     cdef const uint8_t[::1] data = _u8(buffer)
-    cdef Py_ssize_t n = data.shape[0], pos = start, length, count = 0
-    cdef Py_ssize_t maxlen = max_length
+    cdef Py_ssize_t n = data.shape[0], pos = check_start("split_packets", start, data.shape[0]), length, count = 0
+    cdef Py_ssize_t maxlen = check_length("split_packets", max_length, "max_length", HEADER + 1)
     cdef int status = 0
     capacity = max(1, (n - pos) // 7 + 1) if n > pos else 1
     offs_a = np.empty(capacity, dtype=np.int64)
@@ -90,14 +92,9 @@ cdef inline Py_ssize_t _frame_at(Py_ssize_t p, Py_ssize_t f, Py_ssize_t width) n
 
 def extract_packets(data_fields, fhp, continuous, drop_idle=True):
     """Packets of a batch of same-VC TM frame data fields: ``(offsets, lengths, frames, tail, lost, fhp_errors)``."""
-    fields = np.ascontiguousarray(data_fields, dtype=np.uint8)
-    if fields.ndim != 2:
-        raise ValueError("data_fields must be (frames, data field length)")
+    fields, fhp_a, cont_a = check_batch(data_fields, fhp, continuous)
+    cont_a = cont_a.view(np.uint8)
     cdef Py_ssize_t frames = fields.shape[0], width = fields.shape[1]
-    fhp_a = np.ascontiguousarray(fhp, dtype=np.int64).reshape(-1)
-    cont_a = np.ascontiguousarray(continuous, dtype=bool).reshape(-1).view(np.uint8)
-    if fhp_a.size != frames or cont_a.size != frames:
-        raise ValueError("fhp and continuous need one entry per frame")
     cdef Py_ssize_t total = frames * width
     stream_a = fields.reshape(-1)
     if total == 0:

@@ -19,6 +19,7 @@ from cython_ext.pure.randomizer import (  # noqa: F401 - sequence generation is 
 )
 
 
+from cython_ext.buffers import KernelArgumentError
 from cython_ext.buffers import as_u8 as _u8
 
 
@@ -50,7 +51,8 @@ def tm_randomize_many(buffer, frame_length: int) -> bytes:
     """
     cdef const uint8_t[::1] src = _u8(buffer)
     if frame_length <= 0 or src.shape[0] % frame_length:
-        raise ValueError(f"buffer of {src.shape[0]} bytes is not a whole number of {frame_length}-byte frames")
+        raise KernelArgumentError("tm_randomize_many", "frame_length",
+                                  f"buffer of {src.shape[0]} bytes is not a whole number of {frame_length}-byte frames")
     out = bytearray(src.shape[0])
     if src.shape[0] == 0:
         return bytes(out)
@@ -68,7 +70,8 @@ def tm_derandomize_into(buffer, frame_length: int, out) -> None:
     cdef const uint8_t[::1] src = _u8(buffer)
     cdef uint8_t[::1] dst = _u8(out)
     if frame_length <= 0 or src.shape[0] % frame_length or dst.shape[0] < src.shape[0]:
-        raise ValueError("buffer must be whole frames and out at least as long")
+        raise KernelArgumentError("tm_derandomize_into", "frame_length",
+                                  "buffer must be whole frames and out at least as long")
     if src.shape[0] == 0:
         return
     seq_bytes = tm_sequence(frame_length)
@@ -83,7 +86,7 @@ def tm_derandomize_frames(buffer, offsets, frame_length: int):
     cdef const uint8_t[::1] src = _u8(buffer)
     offs_a = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
     if frame_length <= 0 or (offs_a.size and (offs_a.min() < 0 or offs_a.max() + frame_length > src.shape[0])):
-        raise ValueError("a frame runs outside the buffer")
+        raise KernelArgumentError("tm_derandomize_frames", "offsets", "a frame runs outside the buffer")
     out = np.empty((offs_a.size, frame_length), dtype=np.uint8)
     if offs_a.size == 0:
         return out
@@ -105,11 +108,11 @@ def tm_derandomize_check(buffer, offsets, frame_length: int):
     interleaved while they are still in L1.
     """
     if frame_length < 2:
-        raise ValueError("a frame with an FECF has at least 2 bytes")
+        raise KernelArgumentError("tm_derandomize_check", "frame_length", "a frame with an FECF has at least 2 bytes")
     cdef const uint8_t[::1] src = _u8(buffer)
     offs_a = np.ascontiguousarray(offsets, dtype=np.int64).reshape(-1)
     if offs_a.size and (offs_a.min() < 0 or offs_a.max() + frame_length > src.shape[0]):
-        raise ValueError("a frame runs outside the buffer")
+        raise KernelArgumentError("tm_derandomize_frames", "offsets", "a frame runs outside the buffer")
     out = np.empty((offs_a.size, frame_length), dtype=np.uint8)
     ok_a = np.empty(offs_a.size, dtype=bool)
     if offs_a.size == 0:

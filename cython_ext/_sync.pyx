@@ -8,7 +8,7 @@ from libc.stdint cimport uint8_t, uint64_t, int64_t
 
 import numpy as np
 
-from cython_ext.pure.sync import ASM
+from cython_ext.pure.sync import ASM, check_cadu_length
 
 cdef extern from *:
     """
@@ -18,6 +18,7 @@ cdef extern from *:
 
 
 from cython_ext.buffers import as_u8 as _u8
+from cython_ext.buffers import check_marker, check_start
 
 
 cdef Py_ssize_t _scan(const uint8_t *d, Py_ssize_t n, Py_ssize_t start, uint64_t word, Py_ssize_t m,
@@ -51,15 +52,16 @@ def find_asm(buffer, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 
 
     With ``max_bit_errors`` > 0 a position matches when at most that many bits differ.
     """
+    marker = check_marker("find_asm", marker)
     if max_bit_errors <= 0 or len(marker) > 8:
         if max_bit_errors <= 0:
             data = buffer if isinstance(buffer, (bytes, bytearray)) else bytes(buffer)
-            return data.find(marker, start)
+            return data.find(marker, check_start("find_asm", start, len(data)))
         from cython_ext.pure.sync import find_asm as slow
         return slow(buffer, start, marker, max_bit_errors)
     cdef const uint8_t[::1] d = _u8(buffer)
     cdef int64_t hit = -1
-    cdef Py_ssize_t n = d.shape[0], s = start, m = len(marker), found
+    cdef Py_ssize_t n = d.shape[0], s = check_start("find_asm", start, d.shape[0]), m = len(marker), found
     cdef uint64_t w = _word(marker)
     cdef int e = max_bit_errors
     if n == 0:
@@ -71,11 +73,12 @@ def find_asm(buffer, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 
 
 def find_all_asm(buffer, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 0):
     """Offsets (int64) of every marker at or after ``start``; overlapping hits included."""
-    if len(marker) > 8 or len(marker) == 0:
+    marker = check_marker("find_all_asm", marker)
+    if len(marker) > 8:
         from cython_ext.pure.sync import find_all_asm as slow
         return slow(buffer, start, marker, max_bit_errors)
     cdef const uint8_t[::1] d = _u8(buffer)
-    cdef Py_ssize_t n = d.shape[0], s = start, m = len(marker), count = 0
+    cdef Py_ssize_t n = d.shape[0], s = check_start("find_all_asm", start, d.shape[0]), m = len(marker), count = 0
     out = np.empty(max(n - s, 1), dtype=np.int64)
     cdef int64_t[::1] o = out
     cdef uint64_t w = _word(marker)
@@ -95,12 +98,13 @@ def bit_errors(buffer, offset: int, marker: bytes = ASM) -> int:
 
 def lock_frames(buffer, cadu_length: int, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 0):
     """Frame synchroniser over a CADU byte stream: ``(offsets, resume)`` (see the twin)."""
-    if len(marker) > 8 or len(marker) == 0:
+    marker = check_marker("lock_frames", marker)
+    if len(marker) > 8:
         from cython_ext.pure.sync import lock_frames as slow
         return slow(buffer, cadu_length, start, marker, max_bit_errors)
-    if cadu_length < len(marker):
-        raise ValueError("a CADU is at least as long as its marker")
+    cadu_length = check_cadu_length(cadu_length, len(marker))
     cdef const uint8_t[::1] d = _u8(buffer)
+    start = check_start("lock_frames", start, d.shape[0])
     cdef Py_ssize_t n = d.shape[0], m = len(marker), pos = start, cl = cadu_length, count = 0, k
     cdef uint64_t w = _word(marker), window, mask = (<uint64_t>0xFFFFFFFFFFFFFFFF) if m == 8 else (((<uint64_t>1) << (8 * m)) - 1)
     cdef int e = max_bit_errors

@@ -6,25 +6,68 @@
     GET  /api/v1/spacecraft          commandable spacecraft and their command signatures            viewer
 
 Every route needs ``Authorization: Bearer <token>``; sending needs the operator
-role.  Bad requests get a 4xx JSON ``{"error": ...}`` and nothing is uplinked:
-a command is built (types and ranges checked) before anything is queued.
+role.  Bad requests get a 4xx JSON ``{"error": ...}`` (and one rate-limited log
+line, see groundstation.http) and nothing is uplinked: a command is built
+(types and ranges checked) before anything is queued.  The body must be
+``application/json`` in UTF-8; integers longer than :data:`MAX_INT_DIGITS`,
+NaN/Infinity and nesting deeper than the JSON parser's recursion limit are refused.
 """
 from __future__ import annotations
 
 import json
-import logging
+import math
 
 from aiohttp import web
 
 from groundstation.auth import Authenticator, AuthError, Operator
 from groundstation.commanding import Commander, CommandError
 from groundstation.history import STATES, CommandHistory
+from groundstation.http import json_error as _error
 
-log = logging.getLogger("queqiao.api")
+#: Longest integer literal accepted in a request (a 64-bit value has at most 20 digits).
+MAX_INT_DIGITS = 40
+#: Largest command id (SQLite INTEGER) and history page.
+MAX_COMMAND_ID = 2**63 - 1
+MAX_LIMIT = 10_000
+BODY_SHAPE = 'the body must be JSON: {"spacecraft": ..., "command": ..., "arguments": {...}}'
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+class BadBody(ValueError):
+    """The request body is not acceptable JSON (the message says why)."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise BadBody(f"an integer of {len(text.lstrip('-'))} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _parse_constant(name: str) -> float:
+    raise BadBody(f"{name} is not a number JSON allows")
+
+
+def parse_body(raw: bytes) -> object:
+    """The JSON document in ``raw``, or BadBody saying what is wrong with it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadBody(f"the body is not UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text, parse_int=_parse_int, parse_constant=_parse_constant)
+    except BadBody:
+        raise
+    except RecursionError:
+        raise BadBody("JSON nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, and int() limits on exotic forms
+        raise BadBody(f"{BODY_SHAPE} ({str(exc)[:80]})") from None
+
+
+def _command_id(text: str) -> int | None:
+    """A command id from the path, or None if it cannot name one (not digits, or beyond SQLite's range)."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value <= MAX_COMMAND_ID else None
 
 
 class CommandApi:
@@ -49,12 +92,14 @@ class CommandApi:
             operator = self._who(request, command=True)
         except AuthError as exc:
             return _error(exc.status, str(exc))
+        if request.content_type != "application/json":
+            return _error(415, f"the body must be application/json, not {request.content_type or 'untyped'}")
         try:
-            body = await request.json()
+            body = parse_body(await request.read())
         except web.HTTPRequestEntityTooLarge:
-            return _error(413, "request body too large")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, "the body must be JSON: {\"spacecraft\": ..., \"command\": ..., \"arguments\": {...}}")
+            return _error(413, f"request body too large (at most {request.client_max_size} octets)")
+        except BadBody as exc:
+            return _error(400, str(exc))
         if not isinstance(body, dict):
             return _error(400, "the body must be a JSON object")
         unknown = set(body) - {"spacecraft", "command", "arguments"}
@@ -71,19 +116,18 @@ class CommandApi:
         try:
             command_id = commander.submit(name, arguments, operator.name)
         except CommandError as exc:
-            log.warning("api: %s refused for %s: %s", name, operator.name, exc)
-            return _error(exc.status, str(exc))
-        return web.json_response(self.history.get(command_id).as_json(), status=202)
+            return _error(exc.status, f"{exc} (operator {operator.name})")
+        record = self.history.get(command_id)
+        assert record is not None  # submit() just recorded it
+        return web.json_response(record.as_json(), status=202)
 
     async def status(self, request: web.Request) -> web.Response:
         try:
             self._who(request, command=False)
         except AuthError as exc:
             return _error(exc.status, str(exc))
-        try:
-            record = self.history.get(int(request.match_info["id"]))
-        except ValueError:
-            record = None
+        command_id = _command_id(request.match_info["id"])
+        record = None if command_id is None else self.history.get(command_id)
         if record is None:
             return _error(404, f"no command {request.match_info['id']}")
         return web.json_response(record.as_json())
@@ -99,9 +143,11 @@ class CommandApi:
             return _error(400, f"state must be one of {', '.join(STATES)}")
         try:
             since = float(query["since"]) if "since" in query else None
-            limit = int(query.get("limit", "100"))
+            limit = int(query.get("limit", "100")) if len(query.get("limit", "")) <= 6 else -1
         except ValueError:
-            return _error(400, "since is Unix seconds and limit an integer")
+            since, limit = math.nan, -1
+        if (since is not None and not math.isfinite(since)) or not 1 <= limit <= MAX_LIMIT:
+            return _error(400, f"since is Unix seconds and limit an integer from 1 to {MAX_LIMIT}")
         records = self.history.query(spacecraft=query.get("spacecraft"), operator=query.get("operator"),
                                      state=state, since=since, limit=limit)
         return web.json_response({"commands": [r.as_json() for r in records]})

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-
-log = logging.getLogger("queqiao.auth")
 
 ROLES = ("operator", "viewer")
 MIN_TOKEN_LENGTH = 16
@@ -42,7 +39,9 @@ class AuthError(Exception):
 
 
 def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+    # Header bytes that are not UTF-8 arrive as surrogates (aiohttp decodes with surrogateescape):
+    # hash the octets as sent, so such a token is simply unknown.
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
 def new_token() -> str:
@@ -84,9 +83,12 @@ class Authenticator:
         return len(self._operators)
 
     def identify(self, authorization: str | None, *, peer: str = "?") -> Operator:
-        """The operator behind an ``Authorization: Bearer <token>`` header, or AuthError(401)."""
+        """The operator behind an ``Authorization: Bearer <token>`` header, or AuthError(401).
+
+        Refusals are not logged here: the HTTP layer logs each refused request once, rate-limited.
+        ``peer`` is kept for callers outside HTTP.
+        """
         if not authorization or not authorization.startswith("Bearer "):
-            log.warning("api refused: no bearer token from %s", peer)
             raise AuthError(401, "authentication required: send 'Authorization: Bearer <token>'")
         digest = _digest(authorization[len("Bearer "):].strip())
         found = None
@@ -94,13 +96,11 @@ class Authenticator:
             if hmac.compare_digest(digest, known):
                 found = operator
         if found is None:
-            log.warning("api refused: unknown token from %s", peer)
             raise AuthError(401, "unknown token")
         return found
 
     def require_commander(self, authorization: str | None, *, peer: str = "?") -> Operator:
         operator = self.identify(authorization, peer=peer)
         if not operator.may_command:
-            log.warning("api refused: %s (%s) may not command, from %s", operator.name, operator.role, peer)
             raise AuthError(403, f"operator {operator.name} has role {operator.role} and may not send commands")
         return operator

@@ -992,7 +992,7 @@ class Config(Section):
                 if tls_path is not None and not os.access(tls_path, os.R_OK):
                     issues.append(ConfigIssue(f"mqtt.tls.{name}", f"cannot read {tls_path}", self.source))
         for i, endpoint in enumerate(self.remote_write):
-            attempts.append(lambda i=i, endpoint=endpoint: endpoint.headers(i))
+            attempts.append(functools.partial(endpoint.headers, i))
         if self.commanding.enabled:
             env = os.environ if environ is None else environ
 

@@ -25,14 +25,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from groundstation import safelog
 from groundstation.api import CommandApi
 from groundstation.archive import WRITE_ERROR_REASONS, ArchiveSpool, ArchiveWriter, FrameFlags
 from groundstation.auth import Authenticator, Operator
-from groundstation.chain import ChainEvents, FrameChain, Sample
+from groundstation.chain import ChainEvents, FrameChain, RateLimitedLog, Sample
 from groundstation.commanding import Commander, UplinkSettings
 from groundstation.config import Config, ConfigError, LinkConfig, load_config
 from groundstation.history import CommandHistory
 from groundstation.http import HttpServer
+from groundstation.labels import LabelDomains
 from groundstation.metrics import LATENCY_BUCKETS, Metrics
 from groundstation.mqtt_sink import MqttPublisher
 from groundstation.uplink_security import FrameSecurity, UplinkSecurityError
@@ -62,6 +64,8 @@ class LinkRuntime:
     frame_length: int | None = None
     derandomize: bool = True
     synchronizers: dict[str, FrameSynchronizer] = field(default_factory=dict)
+    #: Per source: the synchroniser's skipped_octets already added to queqiao_link_skipped_octets_total.
+    skipped_counted: dict[str, int] = field(default_factory=dict)
 
 
 class Daemon:
@@ -100,6 +104,13 @@ class Daemon:
         self.archive_spool: ArchiveSpool | None = None  # in front of the writer: a full disk never stops ingest
         self.links: list[LinkRuntime] = [self._link_runtime(lc) for lc in config.links if lc.enabled]
         self.started = time.time()
+        self.sync_log = RateLimitedLog(log)  # noise on a stream link must not flood the log
+        # Every counter series exists at 0 from the start (dashboards, rate() and alerts need them).
+        commanded = [sc.name for sc in config.spacecraft if sc.enabled and sc.uplink is not None
+                     and config.commanding.enabled]
+        LabelDomains(links=[r.config.name for r in self.links],
+                     spacecraft=[self.registry.spacecraft(n) for n in self.chain.chains], commanded=commanded,
+                     limit_overrides={n: list(o) for n, o in overrides.items()}).declare(self.metrics)
         self.metrics.add_source(self._refresh_gauges)
         self.history: CommandHistory | None = None
 
@@ -287,10 +298,17 @@ class Daemon:
                 sync = runtime.synchronizers[source] = FrameSynchronizer(
                     runtime.frame_length, derandomize=runtime.derandomize)
             result = sync.feed(chunk)
+            name = runtime.config.name
             for event in result.events:
                 self.metrics.inc("queqiao_chain_stage_total", ("sync", event.kind))
                 if event.kind != "lock":
-                    log.warning("link %s (%s): sync %s: %s", runtime.config.name, source, event.kind, event.detail)
+                    self.sync_log.warning(f"{name}:sync:{event.kind}", "link %s (%s): sync %s: %s", name,
+                                          safelog.escape(source, 100), event.kind, event.detail)
+            # Octets that belong to no frame (noise, garbage, dropped frames), counted as the synchroniser goes.
+            skipped = sync.counters["skipped_octets"]
+            self.metrics.inc("queqiao_link_skipped_octets_total", (name,),
+                             skipped - runtime.skipped_counted.get(source, 0))
+            runtime.skipped_counted[source] = skipped
             for frame in result.frames:
                 frames.append(frame.data)
                 flags.append(int(FrameFlags.SYNC_ERROR) if frame.flywheel else 0)
@@ -455,6 +473,7 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    safelog.install()  # outside input in any line comes out escaped, one line per record
 
 
 async def _run_daemon(config: Config, http: str | None) -> int:

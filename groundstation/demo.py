@@ -84,6 +84,7 @@ def demo_config(missions: list[str], *, http: str, archive: Path, downlink_port:
 
 def banner(daemon: Daemon, missions: list[str], archive: Path, token: str | None, out=sys.stdout,
            keys: dict[str, Path] | None = None) -> None:
+    assert daemon.http is not None  # the banner is printed once the daemon listens
     url = daemon.http.url
     keys_line = (f"  SDLS keys   {next(iter(keys.values())).parent}  (uplink of {', '.join(keys)} authenticated)\n"
                  if keys else "")

@@ -152,7 +152,8 @@ class CommandHistory:
 
     def query(self, *, spacecraft: str | None = None, operator: str | None = None, state: str | None = None,
               since: float | None = None, limit: int = 100) -> list[CommandRecord]:
-        clauses, values = [], []
+        clauses: list[str] = []
+        values: list[str | float] = []
         for column, value in (("spacecraft", spacecraft), ("operator", operator), ("state", state)):
             if value is not None:
                 clauses.append(f"{column} = ?")

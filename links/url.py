@@ -65,7 +65,10 @@ def parse_link_url(url: str) -> LinkUrl:
         raise LinkUrlError(f"link URL {url!r} has no scheme; use one of: " + ", ".join(f"{s}://" for s in SCHEMES))
     if "#" in url:
         raise LinkUrlError(f"link URL {url!r}: '#' is not allowed (no fragments, no MQTT wildcards)")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise LinkUrlError(f"link URL {url!r}: {exc} (IPv6 hosts are written [::1]:PORT)") from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise LinkUrlError(f"link URL {url!r}: unknown scheme {scheme!r}; allowed: {', '.join(SCHEMES)}")

@@ -9,6 +9,8 @@ from binascii import crc_hqx
 
 import numpy as np
 
+from cython_ext.buffers import KernelArgumentError
+
 CRC16_INIT = 0xFFFF
 
 
@@ -27,15 +29,15 @@ def crc16(data, init: int = CRC16_INIT) -> int:
 def crc16_many(buffer, offsets, lengths, init: int = CRC16_INIT) -> np.ndarray:
     """CRC of ``buffer[offsets[i] : offsets[i] + lengths[i]]`` for every i (uint16 array).
 
-    Raises ValueError if any slice runs outside the buffer.
+    Raises KernelArgumentError if any slice runs outside the buffer.
     """
     view = _bytes_view(buffer)
     offsets = np.asarray(offsets, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     if offsets.shape != lengths.shape:
-        raise ValueError("offsets and lengths differ in shape")
+        raise KernelArgumentError("crc16_many", "lengths", "offsets and lengths differ in shape")
     if offsets.size and (offsets.min() < 0 or lengths.min() < 0 or (offsets + lengths).max() > len(view)):
-        raise ValueError("a CRC slice runs outside the buffer")
+        raise KernelArgumentError("crc16_many", "offsets", "a CRC slice runs outside the buffer")
     out = np.empty(offsets.size, dtype=np.uint16)
     for i, (start, length) in enumerate(zip(offsets.tolist(), lengths.tolist())):
         out[i] = crc_hqx(view[start : start + length], init)
@@ -49,7 +51,8 @@ def crc16_strided(buffer, record_length: int, crc_length: int, init: int = CRC16
     Trailing bytes that do not fill a record are ignored.
     """
     if record_length <= 0 or not 0 <= crc_length <= record_length:
-        raise ValueError("need 0 <= crc_length <= record_length and record_length > 0")
+        raise KernelArgumentError("crc16_strided", "crc_length",
+                                  "need 0 <= crc_length <= record_length and record_length > 0")
     view = _bytes_view(buffer)
     count = len(view) // record_length
     out = np.empty(count, dtype=np.uint16)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cython_ext.buffers import KernelArgumentError, check_length, check_start
+
 SPLIT_OK, SPLIT_TRUNCATED, SPLIT_BAD_HEADER = 0, 1, 2
 HEADER = 6
 #: First header pointer values (132.0-B): no packet starts in the frame / the frame holds only idle data.
@@ -20,6 +22,18 @@ FHP_NO_START = 0x7FF
 FHP_IDLE = 0x7FE
 IDLE_APID = 0x7FF
 MAX_PACKET = HEADER + 0x10000
+
+
+def check_batch(data_fields, fhp, continuous):
+    """The three arrays of :func:`extract_packets`, shaped and typed (shared with the compiled kernel)."""
+    fields = np.ascontiguousarray(data_fields, dtype=np.uint8)
+    if fields.ndim != 2:
+        raise KernelArgumentError("extract_packets", "data_fields", "must be (frames, data field length)")
+    fhp = np.ascontiguousarray(fhp, dtype=np.int64).reshape(-1)
+    cont = np.ascontiguousarray(continuous, dtype=bool).reshape(-1)
+    if fhp.size != fields.shape[0] or cont.size != fields.shape[0]:
+        raise KernelArgumentError("extract_packets", "fhp", "fhp and continuous need one entry per frame")
+    return fields, fhp, cont
 
 
 def _u8(buffer) -> np.ndarray:
@@ -37,7 +51,8 @@ def split_packets(buffer, start: int = 0, max_length: int = MAX_PACKET):
     """
     data = _u8(buffer)
     n = data.size
-    pos = int(start)
+    pos = check_start("split_packets", start, n)
+    max_length = check_length("split_packets", max_length, "max_length", HEADER + 1)
     offs: list[np.ndarray] = []
     lens: list[np.ndarray] = []
     status = SPLIT_OK
@@ -91,22 +106,16 @@ def extract_packets(data_fields, fhp, continuous, drop_idle: bool = True):
     an idle frame or an inconsistency; ``fhp_errors`` first header pointers that
     disagreed with the packet lengths (or headers with a bad version).
     """
-    fields = np.asarray(data_fields, dtype=np.uint8)
-    if fields.ndim != 2:
-        raise ValueError("data_fields must be (frames, data field length)")
+    fields, fhp, cont = check_batch(data_fields, fhp, continuous)
     frames, width = fields.shape
     stream = fields.reshape(-1)
-    fhp = np.asarray(fhp, dtype=np.int64).reshape(-1)
-    cont = np.asarray(continuous, dtype=bool).reshape(-1)
-    if fhp.size != frames or cont.size != frames:
-        raise ValueError("fhp and continuous need one entry per frame")
     total = frames * width
     fhp_list = fhp.tolist()
     cont_list = cont.tolist()
 
     def resync(frame: int) -> int:
         for h in range(frame, frames):
-            if fhp_list[h] < width:
+            if 0 <= fhp_list[h] < width:  # a negative pointer is no start (it would walk backwards)
                 return h * width + fhp_list[h]
         return -1
 

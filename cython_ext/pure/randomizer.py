@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from cython_ext.buffers import KernelArgumentError
+
 PERIOD = 255
 
 
@@ -76,7 +78,8 @@ def tm_randomize_many(buffer, frame_length: int) -> bytes:
     The buffer length must be a multiple of ``frame_length``.
     """
     if frame_length <= 0 or len(buffer) % frame_length:
-        raise ValueError(f"buffer of {len(buffer)} bytes is not a whole number of {frame_length}-byte frames")
+        raise KernelArgumentError("tm_randomize_many", "frame_length",
+                                  f"buffer of {len(buffer)} bytes is not a whole number of {frame_length}-byte frames")
     frames = np.frombuffer(buffer, dtype=np.uint8).reshape(-1, frame_length)
     return (frames ^ np.frombuffer(tm_sequence(frame_length), dtype=np.uint8)).tobytes()
 
@@ -84,7 +87,8 @@ def tm_randomize_many(buffer, frame_length: int) -> bytes:
 def tm_derandomize_into(buffer, frame_length: int, out) -> None:
     """XOR N back-to-back frames with the TM sequence into the writable buffer ``out``."""
     if frame_length <= 0 or len(buffer) % frame_length or len(out) < len(buffer):
-        raise ValueError("buffer must be whole frames and out at least as long")
+        raise KernelArgumentError("tm_derandomize_into", "frame_length",
+                                  "buffer must be whole frames and out at least as long")
     target = out.reshape(-1).view(np.uint8) if isinstance(out, np.ndarray) else np.frombuffer(out, dtype=np.uint8)
     frames = np.frombuffer(buffer, dtype=np.uint8).reshape(-1, frame_length)
     np.bitwise_xor(frames, np.frombuffer(tm_sequence(frame_length), dtype=np.uint8),
@@ -100,7 +104,7 @@ def tm_derandomize_frames(buffer, offsets, frame_length: int) -> np.ndarray:
     data = buffer.reshape(-1).view(np.uint8) if isinstance(buffer, np.ndarray) else np.frombuffer(buffer, np.uint8)
     offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
     if frame_length <= 0 or (offsets.size and (offsets.min() < 0 or offsets.max() + frame_length > data.size)):
-        raise ValueError("a frame runs outside the buffer")
+        raise KernelArgumentError("tm_derandomize_frames", "offsets", "a frame runs outside the buffer")
     sequence = np.frombuffer(tm_sequence(frame_length), dtype=np.uint8)
     if offsets.size > 1 and np.all(np.diff(offsets) == offsets[1] - offsets[0]) and offsets[1] > offsets[0]:
         # Evenly spaced (a locked stream): a strided view instead of a fancy-index gather.
@@ -115,9 +119,9 @@ def tm_derandomize_check(buffer, offsets, frame_length: int) -> tuple[np.ndarray
     """:func:`tm_derandomize_frames` plus the FECF verdict of every frame (CRC-16 of all but the last two bytes)."""
     from cython_ext.pure.crc import crc16_strided
 
-    frames = tm_derandomize_frames(buffer, offsets, frame_length)
     if frame_length < 2:
-        raise ValueError("a frame with an FECF has at least 2 bytes")
+        raise KernelArgumentError("tm_derandomize_check", "frame_length", "a frame with an FECF has at least 2 bytes")
+    frames = tm_derandomize_frames(buffer, offsets, frame_length)
     crc = crc16_strided(frames, frame_length, frame_length - 2)
     fecf = (frames[:, -2].astype(np.uint16) << 8) | frames[:, -1]
     return frames, crc == fecf

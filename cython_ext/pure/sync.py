@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cython_ext.buffers import KernelArgumentError, check_length, check_marker, check_start
+
 ASM = b"\x1a\xcf\xfc\x1d"
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
@@ -18,8 +20,10 @@ def find_asm(buffer, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 
 
     With ``max_bit_errors`` > 0 a position matches when at most that many bits differ.
     """
+    data = buffer if isinstance(buffer, (bytes, bytearray)) else bytes(buffer)
+    marker = check_marker("find_asm", marker)  # checked in the compiled kernel's order: marker, then start
+    start = check_start("find_asm", start, len(data))
     if max_bit_errors <= 0:
-        data = buffer if isinstance(buffer, (bytes, bytearray)) else bytes(buffer)
         return data.find(marker, start)
     hits = _fuzzy_positions(buffer, start, marker, max_bit_errors)
     return int(hits[0]) if hits.size else -1
@@ -27,8 +31,10 @@ def find_asm(buffer, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 
 
 def find_all_asm(buffer, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 0) -> np.ndarray:
     """Offsets (int64) of every marker at or after ``start``; overlapping hits included."""
+    data = bytes(buffer)
+    marker = check_marker("find_all_asm", marker)  # checked in the compiled kernel's order: marker, then start
+    start = check_start("find_all_asm", start, len(data))
     if max_bit_errors <= 0:
-        data = bytes(buffer)
         found = []
         pos = data.find(marker, start)
         while pos >= 0:
@@ -39,7 +45,10 @@ def find_all_asm(buffer, start: int = 0, marker: bytes = ASM, max_bit_errors: in
 
 
 def bit_errors(buffer, offset: int, marker: bytes = ASM) -> int:
-    """Number of bits in which ``buffer[offset:offset+len(marker)]`` differs from the marker."""
+    """Number of bits in which ``buffer[offset:offset+len(marker)]`` differs from the marker
+    (every bit of the marker counts as wrong where the buffer ends before it)."""
+    offset = check_start("bit_errors", offset, len(buffer), "offset")
+    marker = check_marker("bit_errors", marker)
     window = np.frombuffer(bytes(buffer[offset : offset + len(marker)]), dtype=np.uint8)
     if window.size < len(marker):
         return 8 * len(marker)
@@ -56,6 +65,15 @@ def _fuzzy_positions(buffer, start: int, marker: bytes, max_bit_errors: int) -> 
     return np.flatnonzero(errors <= max_bit_errors).astype(np.int64) + start
 
 
+def check_cadu_length(cadu_length, marker_length: int) -> int:
+    """A CADU holds at least its marker (shared with the compiled kernel)."""
+    cadu_length = check_length("lock_frames", cadu_length, "cadu_length")
+    if cadu_length < marker_length:
+        raise KernelArgumentError("lock_frames", "cadu_length",
+                                  f"{cadu_length} is shorter than the {marker_length}-octet marker")
+    return cadu_length
+
+
 def lock_frames(buffer, cadu_length: int, start: int = 0, marker: bytes = ASM, max_bit_errors: int = 0):
     """Frame synchroniser over a CADU byte stream: ``(offsets, resume)``.
 
@@ -67,9 +85,10 @@ def lock_frames(buffer, cadu_length: int, start: int = 0, marker: bytes = ASM, m
     """
     data = bytes(buffer) if not isinstance(buffer, (bytes, bytearray)) else buffer
     n = len(data)
+    marker = check_marker("lock_frames", marker)
     m = len(marker)
-    if cadu_length < m:
-        raise ValueError("a CADU is at least as long as its marker")
+    check_cadu_length(cadu_length, m)
+    start = check_start("lock_frames", start, n)
     reference = np.frombuffer(marker, dtype=np.uint8)
     raw = np.frombuffer(data, dtype=np.uint8)
     found: list[np.ndarray] = []

@@ -114,6 +114,10 @@ class FrameSynchronizer:
         self._held: list[tuple[int, int]] = []  # (index of marker, bit errors) of flywheeled frames
         self._last_good: int | None = None  # stream offset of the last accepted marker
         self._emitted_end = 0  # stream offset just after the last frame handed out
+        # Stream offset of the marker the search just acquired on.  It is accepted even when it has more
+        # bit errors than max_bit_errors (search_bit_errors may be larger): rejecting it would send the
+        # search back to the same marker for ever.
+        self._acquired: int | None = None
 
     @property
     def stream_offset(self) -> int:
@@ -145,13 +149,14 @@ class FrameSynchronizer:
                     self.counters["slips"] += 1
                 self.state = SyncState.LOCK
                 self._cursor = pos
+                self._acquired = at
                 self._held.clear()
                 continue
             pos = self._cursor
             if len(buf) - pos < cadu:
                 break
             errors = 0 if buf[pos:pos + m] == self.asm else _sync.bit_errors(buf, pos, self.asm)
-            if errors <= self.max_bit_errors:
+            if errors <= self.max_bit_errors or self._base + pos == self._acquired:
                 for held_pos, held_errors in self._held:
                     found.append((held_pos, held_errors, True))
                 self._held.clear()

@@ -15,7 +15,7 @@ import numpy as np
 import cython_ext
 from protocols.ccsds.pus import PacketErrorControl
 from protocols.codec.table import Layout, Leaf, Unsupported, derive, table_of
-from protocols.errors import DefinitionError, ProtocolError, TruncatedError, from_construct
+from protocols.errors import DefinitionError, ProtocolError, TruncatedError, build_with, parse_with
 from protocols.parameters import Parameter
 
 #: Column holding the packet error control verdict (next to the ``pec`` column).
@@ -387,7 +387,7 @@ class PacketCodec:
             rows = rows.copy()
             rows[:, self._pec_offset] = crc >> 8
             rows[:, self._pec_offset + 1] = crc & 0xFF
-        parsed = [self._parse_one(rows[i].tobytes(), int(starts[i])) for i in range(count)]
+        parsed = [flatten(self._parse_one(rows[i].tobytes(), int(starts[i]))) for i in range(count)]
         if not parsed:
             return {}
         columns = {key: _column([p[key] for p in parsed]) for key in parsed[0]}
@@ -401,12 +401,6 @@ class PacketCodec:
                     columns[key] = _to_raw_array(param, columns[key])
         return columns
 
-    def _parse_one(self, packet: bytes, start: int) -> dict[str, Any]:
-        try:
-            return flatten(self.struct.parse(packet))
-        except cs.ConstructError as exc:  # every decode error is a ProtocolError naming field and offset
-            raise from_construct(self.name, exc, offset=start) from exc
-
     def _fallback_encode(self, columns: Mapping[str, Any], count: int, raw: bool) -> bytes:
         cols = dict(columns)
         cols.pop(CRC_OK, None)
@@ -417,10 +411,23 @@ class PacketCodec:
         out = bytearray()
         for i in range(count):
             try:
-                out += self.struct.build(unflatten(self.struct, cols, i))
-            except cs.ConstructError as exc:
-                raise from_construct(self.name, exc) from exc
+                out += build_with(self.name, self.struct, unflatten(self.struct, cols, i))
+            except (ValueError, TypeError, ArithmeticError, KeyError, IndexError) as exc:
+                if isinstance(exc, ProtocolError):
+                    raise
+                raise ProtocolError(self.name, f"packet {i} cannot be built: {exc}") from exc
         return bytes(out)
+
+    def _parse_one(self, packet: bytes, start: int):
+        """construct's parse of one packet starting at byte ``start`` of the caller's buffer, with every
+        failure (a Const that differs, a bad enum, a bad string) a ProtocolError at that packet."""
+        try:
+            return parse_with(self.name, self.struct, packet)
+        except ProtocolError as exc:
+            offset = None if exc.offset is None else start + exc.offset
+            raise type(exc)(self.name, exc.reason, field=exc.field, offset=offset) from exc
+        except (ValueError, TypeError, ArithmeticError, KeyError, IndexError, UnicodeError) as exc:
+            raise ProtocolError(self.name, f"cannot parse: {exc}", offset=start) from exc
 
 
 

@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import construct as cs
 
@@ -84,8 +84,8 @@ class Downlink:
         if frame.zone_length < 8 or frame.frame_length > 2048:
             raise DefinitionError(f"{where}: frame length {frame.frame_length} leaves no room for data "
                                   f"(headers {frame.header_length} + trailers {frame.trailer_length}) or exceeds 2048")
-        vcids = [vc.vcid for vc in self.virtual_channels]
-        names = [vc.name for vc in self.virtual_channels]
+        vcids: list[object] = [vc.vcid for vc in self.virtual_channels]
+        names: list[object] = [vc.name for vc in self.virtual_channels]
         for label, seen in (("VCID", vcids), ("virtual channel name", names)):
             dup = sorted({x for x in seen if seen.count(x) > 1}, key=str)
             if dup:
@@ -346,8 +346,8 @@ class Argument(Parameter):
     def __init__(self, subcon, *, unit: str, description: str, calibration=None,
                  valid: tuple[float, float] | Iterable[str] | None = None) -> None:
         super().__init__(subcon, unit=unit, description=description, calibration=calibration)
-        if self.calibration.is_state:
-            allowed = set(valid) if valid is not None else set(self.calibration.codes)
+        if isinstance(self.calibration, States):
+            allowed = {str(v) for v in valid} if valid is not None else set(self.calibration.codes)
             unknown = allowed - set(self.calibration.codes)
             if unknown:
                 raise DefinitionError(f"argument allows unknown states {sorted(unknown)}")
@@ -355,7 +355,7 @@ class Argument(Parameter):
         else:
             if valid is None:
                 raise DefinitionError(f"numeric argument {description!r} needs a valid (low, high) range")
-            lo, hi = valid  # type: ignore[misc]
+            lo, hi = cast(tuple[float, float], valid)
             if lo > hi:
                 raise DefinitionError(f"argument {description!r}: valid range is reversed: low {lo} > high {hi}")
             ends = sorted((float(self.calibration.to_eng(self.domain.minimum)),
@@ -368,6 +368,7 @@ class Argument(Parameter):
 
     def describe_range(self) -> str:
         if isinstance(self.valid, frozenset):
+            assert isinstance(self.calibration, States)  # a set of names is only valid for an enumeration
             return ", ".join(n for n in self.calibration.codes if n in self.valid)
         return f"{fmt_number(self.valid[0])} .. {fmt_number(self.valid[1])} {self.unit}".rstrip()
 
@@ -448,7 +449,7 @@ class Command(PacketDef):
         self.function_id = function_id
         #: Cross-argument check (engineering values -> error text or None), e.g. start before end.
         self.constraint = constraint
-        self.arguments: dict[str, Argument] = {arg.name: arg.subcon for arg in arguments}  # type: ignore[union-attr]
+        self.arguments: dict[str, Argument] = {arg.name: arg.subcon for arg in arguments}
         super().__init__(name=name, apid=apid, service=service, subtype=subtype, key=function_id,
                          key_name="function_id" if function_id is not None else None,
                          body=[*prefix, "args" / cs.Struct(*arguments)], subsystem=subsystem,
@@ -604,7 +605,7 @@ class Spacecraft:
                 raise DefinitionError(f"{where}: instrument {instrument.name!r} reports its power in "
                                       f"{instrument.power_parameter!r}, which no housekeeping packet defines")
             param = self.parameter(instrument.power_parameter)
-            if not param.calibration.is_state or not {"OFF", "ON"} <= set(param.calibration.codes):
+            if not isinstance(param.calibration, States) or not {"OFF", "ON"} <= set(param.calibration.codes):
                 raise DefinitionError(f"{where}: power parameter {instrument.power_parameter!r} of instrument "
                                       f"{instrument.name!r} must be an enumeration with OFF and ON")
 
@@ -612,7 +613,7 @@ class Spacecraft:
 
     @property
     def packets(self) -> list[PacketDef]:
-        return [*self.housekeeping, *self.events, *self.reports, *self.commands]
+        return [*self.housekeeping, *self.events, *(self.reports or ()), *self.commands]
 
     def packet(self, name: str) -> PacketDef:
         for p in self.packets:

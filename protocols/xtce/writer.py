@@ -303,7 +303,7 @@ def _argument_type(types: ET.Element, name: str, argument: Argument, bits: int, 
             _el(listing, "Enumeration", value=code, label=label)
         return
     coefficients = _coefficients(cal)
-    lo, hi = argument.valid  # type: ignore[misc]
+    lo, hi = argument.valid
     if argument.domain.is_float:
         node = _el(types, "FloatArgumentType", name=name, sizeInBits=64)
         _units(node, argument.unit)

@@ -214,7 +214,7 @@ def test_construct_errors_in_the_fallback_become_protocol_errors_naming_the_fiel
     struct = cs.Struct("kind" / cs.Enum(cs.Int8ub, a=1), "check" / cs.Const(b"\xaa"))
     with pytest.warns(RuntimeWarning):
         codec = PacketCodec(struct)
-    with pytest.raises(ProtocolError, match=r"field 'check' at byte 2"):
+    with pytest.raises(ProtocolError, match=r"field 'check' at byte 4"):
         codec.decode_many(b"\x01\xaa\x01\xbb")
 
 

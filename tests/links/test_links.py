@@ -52,6 +52,7 @@ def test_url_details():
     ("mqtt://host:1883/", "topic prefix"),
     ("mqtt://host:1883/a/#", "not allowed"),
     ("mqtt://host:1883/a/+", "topic prefix"),
+    ("udp://[::1:10015", "IPv6 hosts are written"),  # found by tests/fuzz: urlsplit's ValueError escaped
 ])
 def test_bad_urls_say_what_is_wrong(url, message):
     with pytest.raises(LinkUrlError, match=message):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from protocols.ccsds.sync import ASM, FrameSynchronizer, SyncState, build_cadu, build_cadus, derandomize, synchronize
@@ -66,20 +66,25 @@ def test_clean_stream_any_chunking(seed, length, count, randomized):
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**32), st.integers(16, 200), st.integers(2, 25), st.integers(0, 3))
+@example(510509, 39, 11, 3)  # drew 7 and 36 octets of noise around 43-octet CADUs: back in step
 def test_noise_between_cadus_and_marker_bit_errors(seed, length, count, flywheel):
     rnd = random.Random(seed)
     frames = frames_for(seed, count, length)
     stream = bytearray()
     noisy_before = set()
     total_noise = 0
+    offsets_seen = {0}  # noise so far, modulo the CADU length, at every noisy gap
     for i, f in enumerate(frames):
         cadu = bytearray(build_cadu(f))
         if i and rnd.random() < 0.25:
             n = rnd.randrange(1, 3 * length)
-            if n % (length + 4) == 0:  # whole-CADU-sized noise would just look like damaged markers
+            # Noise that brings the stream back into step with an earlier lock (one block a CADU long, or
+            # 7 + 36 octets around 43-octet CADUs) just looks like damaged markers to the flywheel.
+            while (total_noise + n) % (length + 4) in offsets_seen:
                 n += 1
             stream += noise(rnd, n)
             total_noise += n
+            offsets_seen.add(total_noise % (length + 4))
             noisy_before.add(i)
         elif i and rnd.random() < 0.4:
             flip_bits(cadu, rnd, rnd.randrange(1, 3))  # within max_bit_errors: still locked
