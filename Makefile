@@ -42,6 +42,7 @@ bench: venv
 	$(BIN)/python -m benchmarks.ingest --write docs/PERFORMANCE.md
 	$(BIN)/python -m benchmarks.rs --write docs/PERFORMANCE.md
 	$(BIN)/python -m benchmarks.history --write docs/PERFORMANCE.md
+	$(BIN)/python -m benchmarks.variable --write docs/PERFORMANCE.md
 
 ## The fuzz suite at full size: 40,000 inputs per target, over 10^6 in all (docs/FUZZING.md); `make test` runs it small.
 fuzz: venv

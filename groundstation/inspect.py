@@ -51,6 +51,12 @@ def add_parser(subparsers) -> None:
                         help="cadu: bit errors tolerated in a marker once locked (default 2)")
     parser.add_argument("--time-length", type=int, default=6, metavar="N",
                         help="octets of the PUS TM time field (default 6: CUC 4+2)")
+    parser.add_argument("--skip-header-bytes", type=int, default=0, metavar="N",
+                        help="packets: skip N octets before every packet (a recorder's per-packet prefix, "
+                             "e.g. a time stamp); default 0")
+    parser.add_argument("--lenient-version", action="store_true",
+                        help="packets: a packet whose version is not 0 is counted and passed over (by its "
+                             "length field) instead of stopping the file")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--values", action="store_true",
                         help="decode each packet the mission database knows: engineering values with units, "
@@ -153,26 +159,48 @@ def _error(offset: int | None, message: str, **extra: Any) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- walks
 
-def walk_packets(data: bytes, time_length: int, lookup, base: int = 0) -> Iterator[dict[str, Any]]:
+def walk_packets(data: bytes, time_length: int, lookup, base: int = 0, *, skip_header_bytes: int = 0,
+                 lenient_version: bool = False) -> Iterator[dict[str, Any]]:
+    """Packet records of concatenated space packets, each after ``skip_header_bytes`` of prefix;
+    ends with a ``_stats`` record saying what was passed over."""
+    stats: Counter = Counter()
     pos = 0
     while pos < len(data):
+        if skip_header_bytes:
+            if len(data) - pos < skip_header_bytes:
+                yield _error(base + pos, f"{len(data) - pos} trailing octets are fewer than the "
+                                         f"{skip_header_bytes}-octet packet prefix")
+                stats["trailing_octets"] += len(data) - pos
+                break
+            stats["prefix_octets_skipped"] += skip_header_bytes
+            pos += skip_header_bytes
         if len(data) - pos < PRIMARY_HEADER_LENGTH:
             yield _error(base + pos, f"{len(data) - pos} trailing octets are too few for a packet header")
-            return
-        if data[pos] >> 5:
-            yield _error(base + pos, f"packet version {data[pos] >> 5} is not 0: not a space packet; "
-                                     "the rest of the file is not decoded")
-            return
+            stats["trailing_octets"] += len(data) - pos
+            break
+        version = data[pos] >> 5
+        if version and not lenient_version:
+            yield _error(base + pos, f"packet version {version} is not 0: not a space packet; "
+                                     "the rest of the file is not decoded (--lenient-version goes on)")
+            stats["octets_not_decoded"] += len(data) - pos
+            break
         total = ((data[pos + 4] << 8) | data[pos + 5]) + 7
         if pos + total > len(data):
             yield _error(base + pos, f"packet of {total} octets is truncated: the file ends after "
                                      f"{len(data) - pos}")
-            return
+            stats["trailing_octets"] += len(data) - pos
+            break
+        if version:
+            stats["packets_version_not_0"] += 1
+            stats["octets_version_not_0"] += total
+            pos += total
+            continue
         packet = data[pos:pos + total]
         rec = packet_record(packet, base + pos, time_length)
         rec.update(lookup(None, packet))
         yield rec
         pos += total
+    yield {"kind": "_stats", "skip_header_bytes": skip_header_bytes, **stats}
 
 
 def _frames_of(args, data: bytes, stats: Counter) -> Iterator[tuple[int, bytes] | dict[str, Any]]:
@@ -379,13 +407,24 @@ def inspect_file(args: argparse.Namespace) -> int:
     if args.frame_length < 8 and args.format != "packets":
         print(f"groundstation inspect: --frame-length {args.frame_length} is too short", file=sys.stderr)
         return 2
+    if args.skip_header_bytes < 0:
+        print(f"groundstation inspect: --skip-header-bytes {args.skip_header_bytes} is negative", file=sys.stderr)
+        return 2
+    if args.format != "packets" and (args.skip_header_bytes or args.lenient_version):
+        print("groundstation inspect: --skip-header-bytes and --lenient-version apply to --format packets",
+              file=sys.stderr)
+        return 2
     lookup = _mission_lookup()
     if getattr(args, "values", False):
         lookup = with_values(lookup)
     summary: dict[str, Any] = {"kind": "summary", "file": args.file, "format": args.format, "octets": len(data)}
     counts: Counter = Counter()
-    records = walk_packets(data, args.time_length, lookup) if args.format == "packets" else walk_frames(
-        args, data, lookup)
+    if args.format == "packets":
+        records = walk_packets(data, args.time_length, lookup, skip_header_bytes=args.skip_header_bytes,
+                               lenient_version=args.lenient_version)
+        summary.update({"prefix_octets_skipped": 0, "packets_version_not_0": 0, "octets_version_not_0": 0})
+    else:
+        records = walk_frames(args, data, lookup)
     emit = (lambda r: print(json.dumps(r))) if args.json else (lambda r: print(_text(r)))
     for rec in records:
         kind = rec["kind"]

@@ -184,7 +184,10 @@ class Polynomial(Calibration):
     """eng = c0 + c1*raw + c2*raw^2 + ...; must be monotonic over the raw domain to be invertible.
 
     Encoding inverts by bisection (vectorised), then picks the nearer of the two
-    neighbouring raw integers, so build(parse(x)) == x for every raw x.
+    neighbouring raw integers, so build(parse(x)) == x for every raw x.  On a float raw
+    field (an XTCE PolynomialCalibrator over a FloatDataEncoding) the polynomial need not
+    be monotonic everywhere: encoding solves it and takes the real root nearest the
+    linear estimate.
     """
 
     def __init__(self, *coefficients: float) -> None:
@@ -195,9 +198,9 @@ class Polynomial(Calibration):
         self._increasing = True
 
     def bind(self, domain: RawDomain) -> None:
-        if domain.is_float:
-            raise DefinitionError("Polynomial calibration applies to integer raw fields")
         self._domain = domain
+        if domain.is_float:
+            return
         grid = np.linspace(domain.minimum, domain.maximum, 4097)
         values = self._eval(grid)
         steps = np.diff(values)
@@ -225,6 +228,8 @@ class Polynomial(Calibration):
 
     def to_raw_array(self, eng: np.ndarray) -> np.ndarray:
         target = np.asarray(eng, dtype=np.float64)
+        if self._domain.is_float:
+            return self._solve(target)
         lo = np.full(target.shape, float(self._domain.minimum))
         hi = np.full(target.shape, float(self._domain.maximum))
         sign = 1.0 if self._increasing else -1.0
@@ -244,8 +249,27 @@ class Polynomial(Calibration):
         outside = (target < span_lo - step) | (target > span_hi + step)
         return np.where(outside, math.inf, raw)
 
+    def _solve(self, target: np.ndarray) -> np.ndarray:
+        """Float raws: a real root of poly(raw) = eng for each distinct value (NaN when there is none)."""
+        unique, inverse = np.unique(target, return_inverse=True)
+        c0, c1 = self.coefficients[0], self.coefficients[1]
+        out = np.empty(unique.shape)
+        for i, value in enumerate(unique.tolist()):
+            if not math.isfinite(value):
+                out[i] = value  # NaN and infinities stay what they are
+                continue
+            coefficients = [*self.coefficients]
+            coefficients[0] -= value
+            roots = np.roots(list(reversed(np.trim_zeros(coefficients, "b"))))
+            real = roots[np.abs(roots.imag) <= 1e-9 * np.maximum(1.0, np.abs(roots.real))].real
+            guess = (value - c0) / c1 if c1 else 0.0
+            out[i] = real[np.argmin(np.abs(real - guess))] if real.size else math.nan
+        return out[inverse].reshape(target.shape)
+
     def to_raw(self, eng):
         value = float(self.to_raw_array(np.array([eng], dtype=np.float64))[0])
+        if self._domain.is_float:
+            return value
         return int(value) if math.isfinite(value) else value
 
     def describe(self) -> str:
@@ -253,6 +277,8 @@ class Polynomial(Calibration):
         return "polynomial: " + " + ".join(terms)
 
     def resolution(self) -> float:
+        if self._domain.is_float:
+            return 0.0  # a float raw has no step worth a tolerance
         mid = (self._domain.minimum + self._domain.maximum) / 2
         grid = np.linspace(self._domain.minimum, self._domain.maximum, 257)
         grid = np.append(grid, mid)
@@ -263,44 +289,81 @@ _UNDEFINED = re.compile(r"^UNDEFINED_(-?\d+)$")
 
 
 class States(Calibration):
-    """Enumeration: raw code -> state name.  Unknown codes decode as ``UNDEFINED_<code>``."""
+    """Enumeration: raw code -> state name.  Unknown codes decode as ``UNDEFINED_<code>``.
+
+    Keys are single codes or inclusive code ranges (``(lo, hi)`` or ``range(lo, hi + 1)``), as
+    XTCE enumerations have; several codes or ranges may share one name.  Encoding a name
+    writes its lowest code.
+    """
 
     is_state = True
 
-    def __init__(self, states: Mapping[int, str]) -> None:
+    def __init__(self, states: Mapping) -> None:
         if not states:
             raise DefinitionError("States calibration needs at least one state")
-        names = list(states.values())
-        if len(set(names)) != len(names):
-            raise DefinitionError(f"States calibration has duplicate names: {names}")
-        for name in names:
+        intervals: list[tuple[int, int, str]] = []
+        for key, name in states.items():
             if not isinstance(name, str) or not name or _UNDEFINED.match(name):
                 raise DefinitionError(f"invalid state name {name!r}")
-        self.states = {int(k): v for k, v in states.items()}
-        self.codes = {v: k for k, v in self.states.items()}
-        width = max(len(n) for n in names + [f"UNDEFINED_{min(self.states)}"]) + 12
+            low, high = self._interval(key)
+            intervals.append((low, high, name))
+        intervals.sort()
+        for (lo1, hi1, n1), (lo2, hi2, n2) in zip(intervals, intervals[1:], strict=False):
+            if lo2 <= hi1:
+                raise DefinitionError(f"state codes {lo1}..{hi1} ({n1!r}) and {lo2}..{hi2} ({n2!r}) overlap")
+        #: single codes -> name; ranges as (lo, hi, name)
+        self.states = {lo: name for lo, hi, name in intervals if lo == hi}
+        self.ranges = [(lo, hi, name) for lo, hi, name in intervals if lo != hi]
+        self.codes: dict[str, int] = {}
+        for lo, _hi, name in intervals:
+            self.codes.setdefault(name, lo)  # sorted: the lowest code of a name
+        names = [name for _, _, name in intervals]
+        lowest, highest = intervals[0][0], intervals[-1][1]
+        width = max(len(n) for n in names + [f"UNDEFINED_{lowest}"]) + 12
         self._dtype = np.dtype(f"<U{width}")
+        # Sorted disjoint intervals: a code's state is found by one binary search.
+        self._lows = np.array([lo for lo, _, _ in intervals], dtype=np.int64)
+        self._highs = np.array([hi for _, hi, _ in intervals], dtype=np.int64)
+        self._names = np.array(names, dtype=self._dtype)
         # Dense codes: a direct lookup table.  Sparse or wide codes (a 32-bit field with a few
-        # far-apart values) would make that table huge: search the sorted codes instead.
-        self._codes = np.array(sorted(self.states), dtype=np.int64)
-        self._names = np.array([self.states[c] for c in self._codes.tolist()], dtype=self._dtype)
-        self._lookup_base = min(0, min(self.states))
-        span = max(self.states) - self._lookup_base + 1
+        # far-apart values) would make that table huge: search the sorted intervals instead.
+        self._lookup_base = min(0, lowest)
         self._lookup = None
-        if span <= 4096:
-            self._lookup = np.array(
-                [self.states.get(code + self._lookup_base, f"UNDEFINED_{code + self._lookup_base}")
-                 for code in range(span)], dtype=self._dtype)
+        if highest - self._lookup_base + 1 <= 4096:
+            self._lookup = self._search(np.arange(self._lookup_base, highest + 1, dtype=np.int64))
+
+    @staticmethod
+    def _interval(key) -> tuple[int, int]:
+        if isinstance(key, range):
+            if key.step != 1 or not len(key):
+                raise DefinitionError(f"state code range {key!r} must be non-empty with step 1")
+            return key.start, key.stop - 1
+        if isinstance(key, tuple):
+            if len(key) != 2 or not all(isinstance(k, (int, np.integer)) for k in key) or key[0] > key[1]:
+                raise DefinitionError(f"state code range {key!r} must be (low, high) with low <= high")
+            return int(key[0]), int(key[1])
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            return int(key), int(key)
+        raise DefinitionError(f"state code {key!r} is not an integer or a (low, high) range")
+
+    def _search(self, codes: np.ndarray) -> np.ndarray:
+        position = np.clip(np.searchsorted(self._lows, codes, side="right") - 1, 0, self._lows.size - 1)
+        known = (codes >= self._lows[position]) & (codes <= self._highs[position])
+        out = np.empty(codes.shape, dtype=self._dtype)
+        out[known] = self._names[position[known]]
+        out[~known] = [f"UNDEFINED_{int(c)}" for c in codes[~known]]
+        return out
 
     def bind(self, domain: RawDomain) -> None:
         if domain.is_float:
             raise DefinitionError("States calibration applies to integer raw fields")
-        bad = [c for c in self.states if not domain.contains(c)]
+        bad = [c for lo, hi in zip(self._lows.tolist(), self._highs.tolist(), strict=True) for c in (lo, hi)
+               if not domain.contains(c)]
         if bad:
             raise DefinitionError(f"state codes {bad} do not fit the raw field ({domain.minimum:g}..{domain.maximum:g})")
 
     def to_eng(self, raw):
-        return self.states.get(int(raw), f"UNDEFINED_{int(raw)}")
+        return str(self.to_eng_array(np.array([int(raw)]))[0])
 
     def to_raw(self, eng):
         if isinstance(eng, (int, np.integer)) and not isinstance(eng, bool):
@@ -315,18 +378,14 @@ class States(Calibration):
 
     def to_eng_array(self, raw: np.ndarray) -> np.ndarray:
         codes = np.asarray(raw).astype(np.int64)
-        if self._lookup is not None:
-            index = codes - self._lookup_base
-            known = (index >= 0) & (index < self._lookup.size)
-            if known.all():
-                return self._lookup[index]
-            out = np.empty(codes.shape, dtype=self._dtype)
-            out[known] = self._lookup[index[known]]
-        else:
-            position = np.clip(np.searchsorted(self._codes, codes), 0, self._codes.size - 1)
-            known = self._codes[position] == codes
-            out = np.empty(codes.shape, dtype=self._dtype)
-            out[known] = self._names[position[known]]
+        if self._lookup is None:
+            return self._search(codes)
+        index = codes - self._lookup_base
+        known = (index >= 0) & (index < self._lookup.size)
+        if known.all():
+            return self._lookup[index]
+        out = np.empty(codes.shape, dtype=self._dtype)
+        out[known] = self._lookup[index[known]]
         out[~known] = [f"UNDEFINED_{int(c)}" for c in codes[~known]]
         return out
 
@@ -337,7 +396,8 @@ class States(Calibration):
         return np.array([self.to_raw(e) for e in eng.ravel()], dtype=np.int64).reshape(eng.shape)
 
     def describe(self) -> str:
-        return "states: " + ", ".join(f"{code}={name}" for code, name in sorted(self.states.items()))
+        pairs = zip(self._lows.tolist(), self._highs.tolist(), self._names.tolist(), strict=True)
+        return "states: " + ", ".join(f"{lo}={name}" if lo == hi else f"{lo}..{hi}={name}" for lo, hi, name in pairs)
 
 
 # --------------------------------------------------------------------------- limits

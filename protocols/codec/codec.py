@@ -35,6 +35,7 @@ class FieldInfo:
     bit_width: int  # of one element
     parameter: Parameter | None
     has_default: bool
+    view: bool = False  # reads octets another field writes (Peek, a later Union member): encode ignores it
 
 
 def _kernels(backend: str | None) -> tuple[ModuleType, ModuleType]:
@@ -69,17 +70,21 @@ class PacketCodec:
     def __init__(self, struct: cs.Construct, *, name: str | None = None, backend: str | None = None) -> None:
         self.struct = struct
         self.name = name or getattr(struct, "name", None) or "packet"
+        self._fields_kernel, self._crc_kernel = _kernels(backend)
+        self.fallback: str | None = None
         try:
             self.size: int = struct.sizeof()
         except cs.SizeofError as exc:
-            raise DefinitionError(f"{self.name}: PacketCodec needs a fixed-size definition ({exc})") from exc
-        self._fields_kernel, self._crc_kernel = _kernels(backend)
-        self.fallback: str | None = None
+            # construct cannot size a Union (it builds from whichever member it is given); the table can.
+            self.size = self._table_size(struct, exc)
         try:
             layout = derive(struct)
             if layout.size != self.size:
                 raise Unsupported("", f"table size {layout.size} differs from construct's sizeof {self.size}")
             self._table = table_of(layout.leaves)
+            views = [index for index, leaf in enumerate(layout.leaves) if leaf.view]
+            # Views (Peek, later Union members) read octets another field writes: encoding skips their rows.
+            self._encode_table = np.ascontiguousarray(self._table[~np.isin(self._table[:, 6], views)])
         except Unsupported as exc:
             self.fallback = exc.path or "<root>"
             warnings.warn(
@@ -89,7 +94,7 @@ class PacketCodec:
                 stacklevel=2,
             )
             layout = None
-            self._table = np.empty((0, 9), dtype=np.int64)
+            self._table = self._encode_table = np.empty((0, 9), dtype=np.int64)
         self._layout: Layout | None = layout
         self._pec_path = None
         self._pec_offset = None
@@ -103,6 +108,12 @@ class PacketCodec:
                 self._pec_offset = layout.pec.positions[0] // 8
         else:
             self._pec_offset = self._fallback_pec_offset()
+
+    def _table_size(self, struct: cs.Construct, error: Exception) -> int:
+        try:
+            return derive(struct).size
+        except Unsupported as exc:
+            raise DefinitionError(f"{self.name}: PacketCodec needs a fixed-size definition ({error})") from exc
 
     # ------------------------------------------------------------------ description
 
@@ -118,7 +129,7 @@ class PacketCodec:
             return []
         return [
             FieldInfo(leaf.path, self._eng_dtype(leaf), leaf.shape, leaf.positions[0], leaf.width, leaf.parameter,
-                      leaf.fill is not None)
+                      leaf.fill is not None, leaf.view)
             for leaf in self._visible
         ]
 
@@ -176,14 +187,14 @@ class PacketCodec:
         self._fields_kernel.decode(buffer, self.size, count, offsets, self._table, outputs,
                                    -1 if crc is None else self._pec_offset, crc)
         columns: Columns = {}
-        for (path, hidden, parameter), out in zip(self._leaf_outputs, outputs):
+        for (path, hidden, parameter), out in zip(self._leaf_outputs, outputs, strict=True):
             if hidden:
                 continue
             if not raw and parameter is not None:
                 out = parameter.calibration.to_eng_array(out)
             columns[path] = out
         if crc is not None:
-            columns[CRC_OK] = crc == columns[self._pec_path]
+            columns[CRC_OK] = crc == columns[self._pec_path]  # type: ignore[index]  # set whenever crc is
         return columns
 
     def calibrate(self, raw_columns: Mapping[str, np.ndarray]) -> Columns:
@@ -213,12 +224,12 @@ class PacketCodec:
         resolved = self._resolve(columns, count)
         inputs = []
         for leaf in self._layout.leaves:
-            if leaf.kind == "pec":
-                inputs.append(np.zeros((count,), dtype=np.uint16))
+            if leaf.kind == "pec" or leaf.view:
+                inputs.append(np.zeros((count,), dtype=np.uint16))  # not read: no encode row points here
                 continue
             inputs.append(self._to_raw(leaf, resolved[leaf.path], count, raw))
         out = np.frombuffer(self._layout.template * count, dtype=np.uint8).copy()
-        self._fields_kernel.encode(out, self.size, count, self._table, inputs)
+        self._fields_kernel.encode(out, self.size, count, self._encode_table, inputs)
         if self._pec_offset is not None and count:
             crc = self._crc_kernel.crc16_strided(out, self.size, self._pec_offset)
             rows = out.reshape(count, self.size)
@@ -250,7 +261,7 @@ class PacketCodec:
         resolved: dict[str, Any] = {}
         for leaf in self._layout.leaves:
             given = None if leaf.hidden else columns.get(leaf.path)
-            if leaf.kind == "pec":
+            if leaf.kind == "pec" or leaf.view:
                 resolved[leaf.path] = 0
                 continue
             if leaf.fill is None:
@@ -278,11 +289,11 @@ class PacketCodec:
     def _context(self, resolved: dict[str, Any], scope: tuple[str, ...], row: int | None, index: tuple | None):
         """A construct context for a this-expression in ``scope``: whole columns, or one packet (and element)."""
         root = cs.Container()
-        containers = {(): root}
+        containers: dict[tuple[str, ...], Any] = {(): root}
         for leaf in self._layout.leaves:  # type: ignore[union-attr]
             if leaf.hidden or leaf.path not in resolved:
                 continue
-            parent = ()
+            parent: tuple[str, ...] = ()
             for depth in range(1, len(leaf.parts)):
                 key = leaf.parts[:depth]
                 if key not in containers:
@@ -436,7 +447,7 @@ def _allocate(specs: list[tuple[tuple[int, ...], np.dtype]]) -> list[np.ndarray]
         total += (size + 63) // 64 * 64  # each column starts on a cache line
     block = np.empty(max(total, 1), dtype=np.uint8)
     return [np.ndarray(shape, dtype=dtype, buffer=block, offset=offset)
-            for (shape, dtype), offset in zip(specs, offsets)]
+            for (shape, dtype), offset in zip(specs, offsets, strict=True)]
 
 
 def _float_column(array: np.ndarray, leaf: Leaf) -> np.ndarray:

@@ -18,6 +18,7 @@ from construct.lib import binary as _cs_binary
 
 from cython_ext.pure import fields as F
 from protocols.ccsds.pus import PacketErrorControl
+from protocols.errors import DefinitionError
 from protocols.parameters import Parameter
 
 
@@ -45,6 +46,8 @@ class Leaf:
     parameter: Parameter | None = None
     fill: tuple | None = None  # ("const", v) | ("default", v) | ("rebuild", func)
     scope: tuple[str, ...] = ()  # path of the Struct whose context a this-expression sees
+    absolute: bool = False  # under a Pointer: positions count from the packet start, not the parent
+    view: bool = False  # a second view of octets another field writes (Peek, later Union members): not encoded
 
     @property
     def path(self) -> str:
@@ -122,7 +125,14 @@ class _Walker:
         if isinstance(node, cs.Transformed) and node.decodefunc is _cs_binary.bytes2bits:
             if bits:
                 raise Unsupported(path, "Bitwise inside a bit structure")
-            return self.walk(node.subcon, parts, scope, True, in_array)
+            size, leaves = self.walk(node.subcon, parts, scope, True, in_array)
+            if size % 8:
+                # construct would accept it and then fail on every packet with a raw StreamError.
+                last = leaves[-1].path if leaves else path
+                raise DefinitionError(
+                    f"field {path or '<root>'!r}: bit structure of {size} bits is not a whole number of octets "
+                    f"(its fields end at bit {size}, last {last!r}); pad it to {size + 8 - size % 8} bits")
+            return size, leaves
         if isinstance(node, cs.Transformed) and node.decodefunc is _cs_binary.bits2bytes:
             if not bits:
                 raise Unsupported(path, "Bytewise outside a bit structure")
@@ -176,6 +186,25 @@ class _Walker:
             return length, leaves
         if node is cs.Pass:
             return 0, []
+        if isinstance(node, cs.Peek):
+            # A second view of the octets that follow: read them, consume nothing.
+            _, leaves = self.walk(node.subcon, parts, scope, bits, in_array)
+            for leaf in leaves:
+                leaf.view = True
+            return 0, leaves
+        if isinstance(node, cs.Pointer):
+            offset = node.offset
+            if bits or in_array:
+                raise Unsupported(path, "Pointer inside a bit structure or an Array")
+            if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+                raise Unsupported(path, f"Pointer offset is not a fixed non-negative integer ({offset!r})")
+            _, leaves = self.walk(node.subcon, parts, scope, bits, in_array)
+            for leaf in leaves:
+                leaf.positions = [8 * offset + p for p in leaf.positions]
+                leaf.absolute = True
+            return 0, leaves
+        if isinstance(node, cs.Union):
+            return self._union(node, parts, bits, in_array)
         if isinstance(node, cs.Const):
             size, leaves = self.walk(node.subcon, parts, scope, bits, in_array)
             self._single(leaves, path, "Const").fill = ("const", node.value)
@@ -192,6 +221,8 @@ class _Walker:
                 raise Unsupported(path, "Array(discard=True)")
             size, leaves = self.walk(node.subcon, parts, scope, bits, True)
             for leaf in leaves:
+                if leaf.absolute:
+                    raise Unsupported(leaf.path, "Pointer inside an Array")
                 leaf.positions = [i * size + p for i in range(count) for p in leaf.positions]
                 leaf.dims = (count,) + leaf.dims
             return count * size, leaves
@@ -213,13 +244,43 @@ class _Walker:
             before = len(self.template_bits)
             size, leaves = self.walk(sub, parts + ((name,) if name else ()), parts, bits, in_array)
             for leaf in leaves:
-                leaf.positions = [position + p for p in leaf.positions]
+                if not leaf.absolute:
+                    leaf.positions = [position + p for p in leaf.positions]
                 if not name:
                     leaf.hidden = True
             self.template_bits[before:] = [(position + p, n, pat) for p, n, pat in self.template_bits[before:]]
             out.extend(leaves)
             position += size
         return position, out
+
+
+    def _union(self, node: cs.Union, parts: tuple[str, ...], bits: bool, in_array: bool) -> tuple[int, list[Leaf]]:
+        """Every member reads the same octets; construct then moves on by the ``parsefrom`` member's size.
+
+        Building writes only the first member (construct builds the first one whose key it is
+        given; encode_many asks for that one), so the others are views.
+        """
+        sizes: list[int] = []
+        out: list[Leaf] = []
+        for index, sub in enumerate(node.subcons):
+            if not sub.name:
+                raise Unsupported(".".join(parts), "unnamed Union member")
+            size, leaves = self.walk(sub, parts + (sub.name,), parts, bits, in_array)
+            for leaf in leaves:
+                leaf.view = leaf.view or index > 0
+            sizes.append(size)
+            out.extend(leaves)
+        chosen = node.parsefrom
+        if chosen is None:
+            return 0, out
+        if isinstance(chosen, str):
+            names = [sub.name for sub in node.subcons]
+            if chosen not in names:
+                raise Unsupported(".".join(parts), f"Union parsefrom {chosen!r} is not a member")
+            return sizes[names.index(chosen)], out
+        if isinstance(chosen, int) and not isinstance(chosen, bool) and 0 <= chosen < len(sizes):
+            return sizes[chosen], out
+        raise Unsupported(".".join(parts), f"Union parsefrom {chosen!r} is not a fixed member")
 
 
 def derive(struct: cs.Construct) -> Layout:
@@ -243,6 +304,10 @@ def derive(struct: cs.Construct) -> Layout:
     for leaf in leaves:
         if leaf.kind != "bytes" and leaf.width > 64:
             raise Unsupported(leaf.path, f"{leaf.width}-bit field")
+        if leaf.positions and max(leaf.positions) + leaf.width > bits:
+            raise DefinitionError(
+                f"field {leaf.path!r} reads bits {max(leaf.positions)}..{max(leaf.positions) + leaf.width} "
+                f"of a {size}-octet packet (a Pointer or Peek past its end)")
     return Layout(size, leaves, bytes(template), pec)
 
 
@@ -271,3 +336,9 @@ def table_of(leaves: list[Leaf]) -> np.ndarray:
                 rows.append([byte, nbytes, kind, shift, leaf.width, sign, index, out_offset, itemsize])
     table = np.array(rows, dtype=np.int64).reshape(-1, F.TABLE_COLUMNS)
     return np.ascontiguousarray(table)
+
+
+def octets(con: cs.Construct) -> int:
+    """Octets a fixed definition advances by (construct's sizeof, also for a Union, which construct cannot size)."""
+    bits, _ = _Walker().walk(con, (), (), False, False)
+    return bits // 8

@@ -157,3 +157,46 @@ def test_garbage_never_crashes(tmp_path, blob):
         code, lines, out = inspect(str(path), "--format", fmt, "--frame-length", "64", "--json")
         assert code in (0, 1) and "Traceback" not in out
         assert lines[-1]["kind"] == "summary"
+
+
+def test_per_packet_prefixes_are_skipped_and_counted(tmp_path):
+    packets = tm_packets(4)
+    prefix = b"\xde\xad\xbe\xef\x00\x01\x02\x03"  # an 8-octet recorder time stamp before every packet
+    path = tmp_path / "prefixed.bin"
+    path.write_bytes(b"".join(prefix + p for p in packets))
+    code, lines, _ = inspect(str(path), "--format", "packets", "--skip-header-bytes", "8", "--json")
+    assert code == 0
+    pk = of_kind(lines, "packet")
+    assert [r["sequence_count"] for r in pk] == [PusTm.parse(p).sequence_count for p in packets]
+    assert [r["offset"] for r in pk] == [8 + sum(8 + len(q) for q in packets[:i]) for i in range(4)]
+    summary = of_kind(lines, "summary")[0]
+    assert summary["skip_header_bytes"] == 8 and summary["prefix_octets_skipped"] == 32
+    assert summary["packets"] == 4 and summary["errors"] == 0
+    # Without the flag the prefix is read as a header: version 6 stops the file, as before.
+    code, lines, _ = inspect(str(path), "--format", "packets", "--json")
+    assert code == 1 and "version 6 is not 0" in of_kind(lines, "error")[0]["message"]
+    assert of_kind(lines, "summary")[0]["octets_not_decoded"] == path.stat().st_size
+
+
+def test_lenient_version_counts_packets_whose_version_is_not_0_and_goes_on(tmp_path):
+    packets = tm_packets(3)
+    odd = bytearray(packets[1])
+    odd[0] |= 0x20  # version 1
+    path = tmp_path / "mixed.bin"
+    path.write_bytes(packets[0] + bytes(odd) + packets[2])
+    code, lines, _ = inspect(str(path), "--format", "packets", "--lenient-version", "--json")
+    assert code == 0
+    assert [r["offset"] for r in of_kind(lines, "packet")] == [0, len(packets[0]) + len(odd)]
+    summary = of_kind(lines, "summary")[0]
+    assert summary["packets"] == 2 and summary["packets_version_not_0"] == 1
+    assert summary["octets_version_not_0"] == len(odd)
+    code, lines, _ = inspect(str(path), "--format", "packets", "--json")
+    assert code == 1 and len(of_kind(lines, "packet")) == 1
+    assert of_kind(lines, "summary")[0]["octets_not_decoded"] == len(odd) + len(packets[2])
+
+
+def test_prefix_and_version_flags_are_for_packet_files(tmp_path):
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"\x00" * 64)
+    code, _, err = inspect(str(path), "--format", "frames", "--skip-header-bytes", "4")
+    assert code == 2 and "apply to --format packets" in err

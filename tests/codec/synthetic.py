@@ -8,6 +8,7 @@ from __future__ import annotations
 import construct as cs
 from hypothesis import strategies as st
 
+from protocols.codec.table import octets
 from protocols.parameters import Identity, Linear, Parameter, Polynomial, States
 
 _FORMATS = ["b", "B", "h", "H", "l", "L", "q", "Q", "e", "f", "d", "?"]
@@ -38,6 +39,9 @@ def byte_leaf(draw) -> cs.Construct:
 @st.composite
 def parameter(draw, byte_mode: bool) -> cs.Construct:
     signed = draw(st.booleans())
+    if byte_mode and draw(st.integers(0, 5)) == 0:  # a polynomial on a float raw value
+        return Parameter(cs.FormatField(draw(st.sampled_from("<>")), draw(st.sampled_from("fd"))), unit="u",
+                         description="synthetic float parameter", calibration=Polynomial(0.5, -2.0))  # exact both ways on floats
     if byte_mode:
         nbytes = draw(st.sampled_from([1, 2, 3, 4]))
         code = {1: "b", 2: "h", 4: "l"}.get(nbytes, "b")
@@ -55,9 +59,12 @@ def parameter(draw, byte_mode: bool) -> cs.Construct:
     elif choice == "linear":
         cal = Linear(draw(st.sampled_from([0.001, 0.5, -2.0, 0.1])), draw(st.sampled_from([0.0, -40.0, 3.25])))
     elif choice == "states":
-        # States builds a lookup table spanning its codes: keep them close together.
-        codes = draw(st.lists(st.integers(max(lo, -100), min(hi, 100)), min_size=1, max_size=4, unique=True))
-        cal = States({c: f"S{i}_{abs(c)}" for i, c in enumerate(codes)})
+        # States builds a lookup table spanning its codes: keep them close together.  Every other
+        # code is a range, and names repeat (several codes, one state), as XTCE enumerations allow.
+        codes = sorted(draw(st.lists(st.integers(max(lo, -100), min(hi, 100)), min_size=1, max_size=4, unique=True)))
+        keys: list = [c if i % 2 == 0 or c + 1 >= (codes + [hi + 1])[i + 1] else (c, c + 1)
+                      for i, c in enumerate(codes)]
+        cal = States({k: f"S{i % 2}" for i, k in enumerate(keys)})
     else:
         span = max(abs(lo), abs(hi)) or 1
         cal = Polynomial(1.5, 0.25, 0.1 / span)  # monotonic increasing over the raw domain
@@ -104,9 +111,28 @@ def bit_fields(draw, depth: int) -> list:
 def byte_fields(draw, depth: int) -> list:
     fields = []
     for i in range(draw(st.integers(1, 5))):
-        kind = draw(st.sampled_from(["leaf", "leaf", "leaf", "bitstruct", "array", "struct", "padding", "pstruct"]))
+        kind = draw(st.sampled_from(["leaf", "leaf", "leaf", "bitstruct", "array", "struct", "padding", "pstruct",
+                                     "peek", "union", "pointer"]))
         name = f"f{depth}_{i}"
-        if kind == "bitstruct":
+        if kind == "peek":
+            # An overlapping view: the octets read twice, as two different definitions.
+            whole = cs.Struct(*draw(byte_fields(depth + 1))) if depth < 2 else draw(byte_leaf())
+            size = size_of(whole)
+            aggregate = cs.BytesInteger(size, signed=draw(st.booleans())) if size <= 8 else cs.Bytes(size)
+            fields.append(f"{name}_whole" / cs.Peek(aggregate))
+            fields.append(name / whole)
+        elif kind == "union" and depth >= 1:
+            # An aggregate and its sub-fields; construct moves on by the parsefrom member.
+            parts = cs.Struct(*draw(byte_fields(depth + 1))) if depth < 2 else draw(byte_leaf())
+            alias = cs.Bytes(draw(st.integers(1, 2)))
+            fields.append(name / cs.Union(0, "parts" / parts, "alias" / alias))
+            fields.append(f"{name}_tail" / cs.Int16ub)  # so that the alias never runs past the packet
+        elif kind == "pointer" and depth == 0:
+            high = draw(st.integers(1, 15))
+            fields.append(name / cs.Pointer(0, cs.BitStruct("high" / cs.BitsInteger(high),
+                                                            "low" / cs.BitsInteger(16 - high))))
+            fields.append(f"{name}_at0" / cs.Bytes(2))  # what the pointer reads is always there
+        elif kind == "bitstruct":
             fields.append(name / cs.BitStruct(*draw(bit_fields(0))))
         elif kind == "array":
             element = draw(byte_leaf()) if draw(st.booleans()) or depth >= 1 else cs.Struct(*draw(byte_fields(depth + 1)))
@@ -122,6 +148,11 @@ def byte_fields(draw, depth: int) -> list:
     return fields
 
 
+def size_of(con: cs.Construct) -> int:
+    """Octets of a fixed definition; construct cannot size a Union, the codec's table walk can."""
+    return octets(con)
+
+
 @st.composite
 def synthetic_struct(draw) -> tuple[cs.Struct, list[tuple[int, bytes]]]:
     """A random fixed-size Struct and the (offset, bytes) of its top-level Consts."""
@@ -130,7 +161,7 @@ def synthetic_struct(draw) -> tuple[cs.Struct, list[tuple[int, bytes]]]:
     if draw(st.booleans()):
         value = draw(st.integers(0, 0xFFFF))
         at = draw(st.integers(0, len(fields)))
-        offset = sum(f.sizeof() for f in fields[:at])
+        offset = sum(size_of(f) for f in fields[:at])
         fields.insert(at, "magic" / cs.Const(value, cs.Int16ub))
         consts.append((offset, value.to_bytes(2, "big")))
     return cs.Struct(*fields), consts

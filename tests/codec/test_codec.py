@@ -10,8 +10,8 @@ import pytest
 import cython_ext
 from protocols.ccsds.pus import tm_packet
 from protocols.codec import PacketCodec, extract_packets, split_packets
-from protocols.errors import ProtocolError
-from protocols.parameters import Linear, Parameter, States
+from protocols.errors import DefinitionError, ProtocolError
+from protocols.parameters import Linear, Parameter, Polynomial, States
 from tests.codec.helpers import assert_matches_construct
 
 BACKENDS = ["pure"] + (["compiled"] if cython_ext.compiled("fields") is not None else [])
@@ -182,3 +182,61 @@ def test_spacepackets_interop():
     assert columns["primary.apid"][0] == 0x33 and columns["primary.sequence_count"][0] == 9
     assert columns["secondary.service"][0] == 17 and columns["secondary.time.coarse"][0] == 0x0102
     assert bytes(columns["payload"][0]) == b"\x01\x02\x03\x04" and columns["crc_ok"][0]
+
+
+def test_a_bit_structure_that_is_not_whole_octets_is_refused_when_the_codec_is_built():
+    struct = cs.Struct("a" / cs.Int8ub, "flags" / cs.BitStruct("x" / cs.BitsInteger(3)))
+    with pytest.raises(DefinitionError, match=r"field 'flags': bit structure of 3 bits .*'flags.x'"):
+        PacketCodec(struct)
+
+
+def test_overlapping_views_are_table_decoded_and_encode_writes_the_octets_once():
+    struct = cs.Struct(
+        "word" / cs.Union(0, "value" / cs.Int16ub, "halves" / cs.Struct("high" / cs.Int8ub, "low" / cs.Int8ub)),
+        "status" / cs.Peek(cs.Int16ub),
+        "mode" / cs.BitStruct("code" / cs.BitsInteger(4), "sub" / cs.BitsInteger(12)),
+        "again" / cs.Pointer(0, cs.Int8ub),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        codec = PacketCodec(struct)
+    assert codec.size == 4 and codec.fallback is None
+    columns = codec.decode_many(b"\x12\x34\xab\xcd" * 2)
+    assert columns["word.value"].tolist() == [0x1234] * 2
+    assert columns["word.halves.low"].tolist() == [0x34] * 2
+    assert columns["status"].tolist() == [0xABCD] * 2
+    assert columns["mode.code"].tolist() == [0xA] * 2 and columns["again"].tolist() == [0x12] * 2
+    assert codec.encode_many({"word.value": 0x1234, "mode.code": 0xA, "mode.sub": 0xBCD, "again": 0x12},
+                             count=1) == b"\x12\x34\xab\xcd"
+
+
+def test_construct_errors_in_the_fallback_become_protocol_errors_naming_the_field():
+    struct = cs.Struct("kind" / cs.Enum(cs.Int8ub, a=1), "check" / cs.Const(b"\xaa"))
+    with pytest.warns(RuntimeWarning):
+        codec = PacketCodec(struct)
+    with pytest.raises(ProtocolError, match=r"field 'check' at byte 4"):
+        codec.decode_many(b"\x01\xaa\x01\xbb")
+
+
+@pytest.mark.parametrize("backend", ["pure", "compiled"] if cython_ext.compiled("fields") else ["pure"])
+def test_state_ranges_many_to_one_names_and_a_polynomial_on_a_float_raw(backend):
+    mode = States({0: "OFF", (1, 9): "ON", 10: "ON", range(200, 256): "FAULT"})
+    struct = cs.Struct(
+        "mode" / Parameter(cs.Int8ub, unit="", description="mode", calibration=mode),
+        "volts" / Parameter(cs.Float32b, unit="V", description="bus", calibration=Polynomial(1.0, 2.0, 0.5)),
+    )
+    packets = [bytes([code]) + np.array([raw], ">f4").tobytes() for code, raw in
+               [(0, 1.5), (5, -3.0), (10, 0.0), (11, 2.0), (230, 1e3)]]
+    codec = PacketCodec(struct, backend=backend)
+    columns = codec.decode_many(b"".join(packets))
+    assert columns["mode"].tolist() == ["OFF", "ON", "ON", "UNDEFINED_11", "FAULT"]
+    assert columns["volts"].tolist() == [1.0 + 2 * r + 0.5 * r * r for r in (1.5, -3.0, 0.0, 2.0, 1e3)]
+    assert_matches_construct(struct, packets, columns)
+    assert mode.to_raw("ON") == 1 and mode.describe() == "states: 0=OFF, 1..9=ON, 10=ON, 200..255=FAULT"
+    # The root nearest the linear estimate: 5.125 = 1 + 2r + r^2/2 at r = 1.5 (and at r = -5.5).
+    assert codec.encode_many({"mode": "ON", "volts": 5.125}, count=1) == b"\x01" + np.array([1.5], ">f4").tobytes()
+
+
+def test_overlapping_state_codes_are_refused():
+    with pytest.raises(DefinitionError, match=r"state codes 1\.\.9 \('ON'\) and 5\.\.5 \('X'\) overlap"):
+        States({(1, 9): "ON", 5: "X"})
