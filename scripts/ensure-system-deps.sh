@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The real components the tests run: Debian's mosquitto and prometheus (with promtool).
+# The real components the tests run: Debian's mosquitto, prometheus (with promtool) and nats-server.
 # As root, missing ones are installed; otherwise we stop with the command to run.
 set -euo pipefail
 missing=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 if ((${#missing[@]} == 0)); then
   exit 0
 fi
@@ -13,7 +14,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq
   # The packages' own services are not wanted: the tests start private instances on free ports.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  for svc in mosquitto prometheus; do
+  for svc in mosquitto prometheus nats-server; do
     (systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true)
   done
   exit 0
