@@ -81,6 +81,7 @@ class MergeConsumer:
             try:
                 messages = await sub.fetch(self.merge.fetch_batch, timeout=0.2)
             except nats.errors.TimeoutError:
+                self.merger.backlog = False
                 continue
             except (TimeoutError, nats.errors.Error, OSError) as exc:
                 self.metrics.inc("queqiao_network_consume_failures_total", ())
@@ -88,6 +89,7 @@ class MergeConsumer:
                                  type(exc).__name__, exc)
                 await asyncio.sleep(0.5)
                 continue
+            self.merger.backlog = len(messages) >= self.merge.fetch_batch
             now, wall = time.monotonic(), time.time()
             for msg in messages:
                 try:

@@ -28,6 +28,7 @@ class Candidate:
     message: FrameMessage
     rank: tuple
     first_arrival: float  # monotonic, of the first copy from any site
+    first_receipt: float  # the earliest trusted receipt time of any copy (Unix s)
     sites: set[str] = field(default_factory=set)
 
 
@@ -49,6 +50,8 @@ class _Channel:
     released: deque[int] = field(default_factory=deque)  # recent absolute counts released, for duplicates
     released_set: set[int] = field(default_factory=set)
     site_high: dict[str, int] = field(default_factory=dict)
+    latest_receipt: float = 0.0  # the newest trusted receipt time seen (Unix s, never ahead of the wall clock)
+    last_arrival: float = 0.0  # monotonic, of the last copy from any site
 
 
 @dataclass
@@ -77,6 +80,9 @@ class FrameMerger:
         self.channels: dict[tuple[str, int], _Channel] = {}
         self.counts: dict[tuple[str, str], MergeCounts] = {}
         self._late: list[Released] = []
+        #: Set by the reader while it is behind (its last read came back full): a quiet spell then
+        #: means a slow read, not the end of a pass, so nothing is released for quietness alone.
+        self.backlog = False
 
     def _counts(self, site: str, spacecraft: str) -> MergeCounts:
         key = (site, spacecraft)
@@ -117,10 +123,10 @@ class FrameMerger:
         else:
             counts.lateness_s = lateness
             rank = (*message.quality.rank(), receipt)
-        return self._place(spacecraft, header, message, rank, now, counts)
+        return self._place(spacecraft, header, message, rank, now, min(rank[-1], wall), counts)
 
     def _place(self, spacecraft: str, header: FrameHeader, message: FrameMessage, rank: tuple, now: float,
-               counts: MergeCounts) -> str | None:
+               receipt: float, counts: MergeCounts) -> str | None:
         key = (spacecraft, header.vcid)
         channel = self.channels.get(key)
         modulus = header.modulus
@@ -132,6 +138,9 @@ class FrameMerger:
             delta -= modulus
         absolute = channel.highest + delta
         site = message.station
+        channel.last_arrival = now
+        if receipt > channel.latest_receipt:
+            channel.latest_receipt = receipt
         if absolute > channel.highest:
             channel.highest = absolute
         if absolute > channel.site_high.get(site, absolute - 1):
@@ -150,18 +159,25 @@ class FrameMerger:
                 self._mark_released(channel, absolute)
                 self._late.append(Released(spacecraft, header.vcid, absolute, message, frozenset({site})))
                 return None
-            channel.pending[absolute] = Candidate(message, rank, now, {site})
+            channel.pending[absolute] = Candidate(message, rank, now, receipt, {site})
             return None
         if site in candidate.sites or rank >= candidate.rank:
             counts.duplicates += 1
         else:
             self._counts(candidate.message.station, spacecraft).duplicates += 1
             candidate.message, candidate.rank = message, rank
+        candidate.first_receipt = min(candidate.first_receipt, receipt)
         candidate.sites.add(site)
         return None
 
     def release(self, now: float | None = None, *, flush: bool = False) -> list[Released]:
-        """Frames ready to go, per VC in count order (``flush``: everything pending)."""
+        """Frames ready to go, per VC in count order (``flush``: everything pending).
+
+        A frame is ready when every expected site has passed it, or when the sites' receipt
+        times have moved ``wait_s`` past it (so a backlog — a merge restarting, a site
+        catching up — is merged by the stations' clocks, not by how fast we read it), or,
+        when no site has sent anything on its VC for ``wait_s`` (the end of a pass), at once.
+        """
         now = time.monotonic() if now is None else now
         out, self._late = self._late, []
         for (spacecraft, vcid), channel in self.channels.items():
@@ -169,10 +185,12 @@ class FrameMerger:
                 continue
             passed_by_all = (min(channel.site_high.get(s, -1 << 62) for s in self.stations)
                              if self.stations else None)
+            quiet = not self.backlog and now - channel.last_arrival >= self.wait_s
             for absolute in sorted(channel.pending):
                 candidate = channel.pending[absolute]
-                ready = flush or now - candidate.first_arrival >= self.wait_s or (
-                    passed_by_all is not None and passed_by_all > absolute)
+                ready = flush or (passed_by_all is not None and passed_by_all > absolute) \
+                    or channel.latest_receipt - candidate.first_receipt >= self.wait_s \
+                    or quiet
                 if not ready:
                     break
                 del channel.pending[absolute]
