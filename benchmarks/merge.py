@@ -86,7 +86,7 @@ def stations_process(url: str, start: int, count: int, seed: int, rate: float | 
     asyncio.run(publish(url, start, count, seed, rate))
 
 
-def run_stations(url: str, start: int, count: int, seed: int, rate: float | None) -> multiprocessing.Process:
+def run_stations(url: str, start: int, count: int, seed: int, rate: float | None):
     proc = multiprocessing.get_context("spawn").Process(target=stations_process, args=(url, start, count, seed, rate))
     proc.start()
     return proc
@@ -142,13 +142,13 @@ async def run(frames_total: int, wait_s: float, live_seconds: float, live_rate: 
             stations = run_stations(server.url, frames_total, live, 2, live_rate)
             await asyncio.wait_for(done.wait(), timeout=60 + 4 * live_seconds)
             await asyncio.to_thread(stations.join, 30)
-            live = outcome(delivered, expected)
+            live_outcome = outcome(delivered, expected)
             task.cancel()
         finally:
             server.stop()
     lat = np.asarray(latencies)
     return {"offered": offered, "elapsed": elapsed, "cpu": cpu, "fps": offered / elapsed, "flood": flood,
-            "live": live, "load": os.getloadavg()[0], "live_rate": live_rate * len(SITES) * 0.8,
+            "live": live_outcome, "load": os.getloadavg()[0], "live_rate": live_rate * len(SITES) * 0.8,
             "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)), "wait": wait_s,
             "pinned": pinned}
 

@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import re
+import ssl
 import stat
 import sys
 import tomllib
@@ -534,6 +535,13 @@ class MqttTlsConfig(Section):
         if (self.cert is None) != (self.key is None):
             yield None, "cert and key go together (a client certificate needs its key)"
 
+    def context(self) -> ssl.SSLContext:
+        """A client TLS context: these CAs (or the system's), this client certificate if given."""
+        context = ssl.create_default_context(cafile=str(self.ca) if self.ca else None)
+        if self.cert:
+            context.load_cert_chain(str(self.cert), str(self.key) if self.key else None)
+        return context
+
 
 @dataclass(frozen=True, config=_SCHEMA)
 class MqttConfig(Section):
@@ -595,13 +603,17 @@ class MqttConfig(Section):
         """The broker password: inline, or from the environment variable ``password_env``."""
         if self.password is not None:
             return self.password
-        if self.password_env is None:
-            return None
-        env = os.environ if environ is None else environ
-        if self.password_env not in env:
-            raise ConfigError([ConfigIssue("mqtt.password_env",
-                                           f"environment variable {self.password_env} is not set")])
-        return env[self.password_env]
+        return _from_environment("mqtt.password_env", self.password_env, environ)
+
+
+def _from_environment(key: str, name: str | None, environ: Mapping[str, str] | None) -> str | None:
+    """The value of the environment variable ``name`` (None if no variable is configured)."""
+    if name is None:
+        return None
+    env = os.environ if environ is None else environ
+    if name not in env:
+        raise ConfigError([ConfigIssue(key, f"environment variable {name} is not set")])
+    return env[name]
 
 
 def _is_nats_servers(value: str) -> bool:
@@ -649,13 +661,7 @@ class NetworkConfig(Section):
         100_000, "frames held in memory for publishing; beyond it (network down) they are sent from the archive")
 
     def resolve_password(self, environ: Mapping[str, str] | None = None) -> str | None:
-        if self.password_env is None:
-            return None
-        env = os.environ if environ is None else environ
-        if self.password_env not in env:
-            raise ConfigError([ConfigIssue("network.password_env",
-                                           f"environment variable {self.password_env} is not set")])
-        return env[self.password_env]
+        return _from_environment("network.password_env", self.password_env, environ)
 
 
 @dataclass(frozen=True, config=_SCHEMA)

@@ -387,9 +387,6 @@ def _writer_kwargs(config: Config) -> dict:
 
 
 def _mqtt_options(config: Config) -> dict:
-    import os
-    import ssl
-
     mqtt = config.mqtt
     options: dict = {}
     if mqtt.username:
@@ -398,10 +395,7 @@ def _mqtt_options(config: Config) -> dict:
         if password:
             options["password"] = password
     if mqtt.tls is not None:
-        context = ssl.create_default_context(cafile=str(mqtt.tls.ca) if mqtt.tls.ca else None)
-        if mqtt.tls.cert:
-            context.load_cert_chain(str(mqtt.tls.cert), str(mqtt.tls.key) if mqtt.tls.key else None)
-        options["tls_context"] = context
+        options["tls_context"] = mqtt.tls.context()
     return options
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 
 import nats
 from nats.js.api import StreamConfig
@@ -27,10 +26,7 @@ def connect_options(network: NetworkConfig) -> dict:
     if network.credentials_file is not None:
         options["user_credentials"] = str(network.credentials_file)
     if network.tls is not None:
-        context = ssl.create_default_context(cafile=str(network.tls.ca) if network.tls.ca else None)
-        if network.tls.cert:
-            context.load_cert_chain(str(network.tls.cert), str(network.tls.key) if network.tls.key else None)
-        options["tls"] = context
+        options["tls"] = network.tls.context()
     return options
 
 
@@ -66,7 +62,18 @@ async def connect(network: NetworkConfig, name: str, on_state=None):
 
 
 async def ensure_streams(js, network: NetworkConfig, spacecraft: list[str]) -> None:
-    """The stream of each spacecraft, created or updated to the configured replicas and windows."""
+    """The stream of each spacecraft, created or updated to the configured replicas and windows;
+    retried every second while the cluster cannot (no JetStream leader yet, too few nodes for the replicas)."""
+    while True:
+        try:
+            await _ensure_streams(js, network, spacecraft)
+            return
+        except (nats.errors.Error, TimeoutError) as exc:
+            log.warning("network: cannot set up the streams (%s); retrying", exc)
+            await asyncio.sleep(1.0)
+
+
+async def _ensure_streams(js, network: NetworkConfig, spacecraft: list[str]) -> None:
     for name in spacecraft:
         config = StreamConfig(name=stream_name(network.subject_prefix, name),
                               subjects=[subject(network.subject_prefix, name, "*")],

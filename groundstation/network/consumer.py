@@ -49,13 +49,7 @@ class MergeConsumer:
         nc = await connect(self.network, f"queqiao-merge-{self.merge.durable}", self._on_state)
         try:
             js = nc.jetstream()
-            while True:
-                try:
-                    await ensure_streams(js, self.network, spacecraft)
-                    break
-                except (TimeoutError, nats.errors.Error) as exc:
-                    self.log.warning("streams", "merge: cannot set up the streams (%s); retrying", exc)
-                    await asyncio.sleep(1.0)
+            await ensure_streams(js, self.network, spacecraft)
             async with asyncio.TaskGroup() as group:
                 for name in spacecraft:
                     group.create_task(self._consume(js, name), name=f"merge consume {name}")

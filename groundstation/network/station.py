@@ -124,13 +124,7 @@ class StationForwarder:
         try:
             js = nc.jetstream()
             spacecraft = sorted({r.spacecraft for r in self.routes.values()})
-            while True:
-                try:
-                    await ensure_streams(js, self.network, spacecraft)
-                    break
-                except (TimeoutError, nats.errors.Error) as exc:
-                    self.log.warning("streams", "network: cannot set up the streams (%s); retrying", exc)
-                    await asyncio.sleep(1.0)
+            await ensure_streams(js, self.network, spacecraft)
             while True:
                 if self.behind_ns is not None and self.connected:
                     if not await self._catch_up(js):
