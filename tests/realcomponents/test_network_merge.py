@@ -154,8 +154,11 @@ wait_s = 3.0
         time.sleep(1.0)  # anything extra (a duplicate) would arrive within the wait
         merged = archived("merge")
         counts = {f: i for i, f in enumerate(frames)}
+        merge_metrics = {k: v for k, v in _metrics(merge.url).items()
+                         if k[0].startswith(("queqiao_merge_late", "queqiao_merge_rejected"))}
         assert [counts.get(f, -1) for f in merged] == [counts[f] for f in expected], \
-            "merged frames (indices in the downlink) differ from every frame some station received, in order"
+            f"merged frames (indices in the downlink) differ from every frame some station received, in order; " \
+            f"merge: {merge_metrics}"
         assert merged == expected  # all, once each, in the downlink's order
 
         # The packets decoded downstream of the merge: one spacecraft, no duplicate packet.
