@@ -36,6 +36,8 @@ bench: venv
 	$(BIN)/python -m benchmarks --write docs/PERFORMANCE.md
 	$(BIN)/python -m benchmarks.flood --write docs/PERFORMANCE.md
 	$(BIN)/python -m benchmarks.ingest --write docs/PERFORMANCE.md
+	$(BIN)/python -m benchmarks.rs --write docs/PERFORMANCE.md
+	$(BIN)/python -m benchmarks.history --write docs/PERFORMANCE.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info cython_ext/*.c cython_ext/*.so

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     # For the type checker the chosen module of each family is its twin: the compiled kernel has the
     # same functions with the same signatures (tests/kernels prove they give the same results).
-    from cython_ext.pure import crc, fields, packets, randomizer, sync  # noqa: F401
+    from cython_ext.pure import crc, fields, packets, randomizer, rs, sync  # noqa: F401
 
 #: Kernel families, in dependency order.  Each must exist as pure/NAME.py.
-KERNELS: tuple[str, ...] = ("crc", "randomizer", "sync", "fields", "packets")
+KERNELS: tuple[str, ...] = ("crc", "randomizer", "sync", "fields", "packets", "rs")
 
 PURE_ENV = "QUEQIAO_PURE_PYTHON"
 

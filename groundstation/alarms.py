@@ -63,6 +63,25 @@ class ParameterAlarm:
         self._candidate: int | None = None
         self._count = 0
 
+    @property
+    def settled(self) -> bool:
+        """Nominal with no transition pending: samples inside the nominal range change nothing."""
+        return self.state == LimitState.NOMINAL and self._candidate is None
+
+    def nominal_range(self) -> tuple[float, float] | None:
+        """(low, high) of the values a settled numeric alarm keeps nominal (None for enumerations)."""
+        if isinstance(self.limits, StateLimits):
+            return None
+        bounds = self.limits.warning or self.limits.critical
+        lo, hi = bounds if bounds is not None else (None, None)
+        return (-np.inf if lo is None else float(lo), np.inf if hi is None else float(hi))
+
+    def off_nominal_states(self) -> frozenset[str] | None:
+        """The states that are not nominal for an enumeration's alarm (None for numeric limits)."""
+        if isinstance(self.limits, StateLimits):
+            return self.limits.warning | self.limits.critical
+        return None
+
     def _escalate_and_recover(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per sample: the state a rise would go to, and the state a fall may go to (with hysteresis)."""
         if isinstance(self.limits, StateLimits):

@@ -8,8 +8,8 @@ from protocols.cli import command_line
 #: Modules contributing sub-commands (each has ``add_parser``), in --help order.
 COMMAND_MODULES: tuple[str, ...] = (
     "groundstation.daemon", "groundstation.demo", "groundstation.replay", "groundstation.inspect", "groundstation.send",
-    "groundstation.watch",
-    "groundstation.config",
+    "groundstation.watch", "groundstation.parameter_history",
+    "groundstation.config", "groundstation.mdb",
 )
 
 main = command_line(

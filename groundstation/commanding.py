@@ -26,6 +26,7 @@ from typing import Any
 
 from groundstation.history import CommandHistory, HistoryWriteError
 from groundstation.metrics import Metrics
+from groundstation.uplink_security import FrameSecurity
 from links import Link
 from protocols.ccsds.cltu import encode_cltu
 from protocols.ccsds.cop1 import Fop1, FopEvent, FrameKind, Transmit
@@ -63,7 +64,8 @@ class Commander:
     """Commanding of one spacecraft over one uplink."""
 
     def __init__(self, spacecraft: Spacecraft, link: Link, history: CommandHistory, metrics: Metrics,
-                 settings: UplinkSettings = UplinkSettings(), *, clock=time.time) -> None:
+                 settings: UplinkSettings = UplinkSettings(), *, clock=time.time,
+                 security: FrameSecurity | None = None) -> None:
         self.spacecraft = spacecraft
         self.link = link
         self.history = history
@@ -71,8 +73,9 @@ class Commander:
         self.settings = settings
         self.clock = clock
         self.cltu = link.framing == "stream"
-        self.cop1 = bool(spacecraft.profile.ocf)
+        self.cop1 = spacecraft.profile.frame.has_ocf
         self.tc_profile = TcProfile()
+        self.security = security  # SDLS: each (re)transmission secured with a fresh sequence number
         self.fop = Fop1(window=settings.fop_window, timeout=settings.fop_timeout_s,
                         transmission_limit=settings.fop_transmission_limit)
         self._sequence: dict[int, int] = {}
@@ -127,10 +130,11 @@ class Commander:
     # ------------------------------------------------------------------ link side
 
     def _frame(self, transmit: Transmit) -> bytes:
-        frame = TcFrame(scid=self.spacecraft.scid, vcid=self.settings.tc_vcid, data=transmit.data,
-                        frame_sequence_number=transmit.ns if transmit.kind is FrameKind.AD else 0,
-                        bypass_flag=0 if transmit.kind is FrameKind.AD else 1,
-                        control_command_flag=1 if transmit.kind is FrameKind.BC else 0).build(self.tc_profile)
+        tc = TcFrame(scid=self.spacecraft.scid, vcid=self.settings.tc_vcid, data=transmit.data,
+                     frame_sequence_number=transmit.ns if transmit.kind is FrameKind.AD else 0,
+                     bypass_flag=0 if transmit.kind is FrameKind.AD else 1,
+                     control_command_flag=1 if transmit.kind is FrameKind.BC else 0)
+        frame = self.security.secure(tc, self.tc_profile) if self.security else tc.build(self.tc_profile)
         return encode_cltu(frame) if self.cltu else frame
 
     def _send(self, transmits: list[Transmit], events: list[FopEvent]) -> None:

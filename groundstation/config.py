@@ -66,6 +66,8 @@ __all__ = [
     "MqttConfig",
     "MqttTlsConfig",
     "OperatorConfig",
+    "ParametersConfig",
+    "RemoteWriteConfig",
     "Section",
     "SpacecraftConfig",
     "StationConfig",
@@ -496,10 +498,28 @@ class SpacecraftConfig(Section):
               "none: not commanded. Datagram links carry one TC frame per message, byte streams carry CLTUs; "
               "MQTT publishes on `<prefix>/<spacecraft>/uplink`")
     tc_vcid: Annotated[Int, annotated_types.Interval(ge=0, le=63)] = setting(0, "TC virtual channel of the uplink")
+    xtce: ConfigPath | None = setting(
+        None, "define this spacecraft by an XTCE 1.2 file instead of the mission database (docs/XTCE.md); "
+              "`name` is then its name here", shown_default="the mission database")
+    scid: Annotated[Int, annotated_types.Interval(ge=0, le=1023)] | None = setting(
+        None, "with `xtce`: its spacecraft id when the file does not carry one (files of other tools never do)",
+        shown_default="the file's")
+    # Only the key file's path is configuration: keys in this file would be readable by whoever reads it.
+    sdls_key_file: ConfigPath | None = setting(
+        None, "SDLS key file (CCSDS 355.0-B-2 security associations; TOML, mode 0600/0640, docs/OPERATIONS.md): "
+              "every TC frame to this spacecraft is authenticated", shown_default="frames go unsecured")
+    sdls_spi: Annotated[Int, annotated_types.Interval(ge=1, le=65534)] | None = setting(
+        None, "which SA of `sdls_key_file` secures the uplink", shown_default="the file's only SA")
 
     def check(self, given, context):
+        if self.xtce is not None and not self.xtce.is_file():
+            yield "xtce", f"XTCE file {self.xtce} does not exist"
+        if self.scid is not None and self.xtce is None:
+            yield "scid", "scid is only read with xtce = FILE (the mission database names its own SCIDs)"
+        if self.sdls_spi is not None and self.sdls_key_file is None:
+            yield "sdls_spi", "needs sdls_key_file (the file that holds this SA's key)"
         known = context.get("known_spacecraft")
-        if known is not None and self.name not in known:
+        if self.xtce is None and known is not None and self.name not in known:
             yield "name", (f"{self.name!r} is not in the mission database; {_did_you_mean(self.name, known)}"
                            f"known spacecraft: {', '.join(sorted(known)) or 'none'}")
         if self.uplink is not None and self.uplink.scheme == "file":
@@ -737,6 +757,59 @@ class ArchiveConfig(Section):
 
 
 @dataclass(frozen=True, config=_SCHEMA)
+class ParametersConfig(Section):
+    """the parameter archive: every decoded sample, in Parquet files under `<archive.dir>/parameters`
+    (docs/HISTORY.md; read with `groundstation history` and `GET /api/v1/parameters/...`)"""
+
+    TABLE = "[parameters]"
+
+    enabled: Bool = setting(True, "keep every sample (the frame archive stays the source of truth)")
+    flush_interval_s: Duration = setting(
+        5.0, "write what is pending this often; a crash loses at most this much of the parameter archive "
+             "(`groundstation replay --parameters` rebuilds it from the frames)")
+    retention_max_age_s: Duration | None = setting(
+        None, "delete whole days older than this", shown_default="`archive.retention_max_age_s`")
+    max_pending_samples: Annotated[Int, annotated_types.Ge(1000)] = setting(
+        20_000_000, "samples held while the disk cannot be written; beyond it the oldest are dropped "
+                    "(`queqiao_parameter_archive_samples_dropped_total`)")
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.username and not parts.password
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class RemoteWriteConfig(Section):
+    """Prometheus remote write (protocol 1.0) of every sample to a receiver: Prometheus with
+    `--web.enable-remote-write-receiver`, VictoriaMetrics, Mimir, Thanos (docs/HISTORY.md)"""
+
+    TABLE = "[[remote_write]]"
+
+    url: Annotated[Text, _rule(_is_http_url, lambda v: f"{v!r}: expected http(s)://host[:port]/path, "
+                                                        "no credentials in the URL (use bearer_token_file)")] = setting(
+        ..., "the receiver's write endpoint, e.g. `http://127.0.0.1:8428/api/v1/write`")
+    name: Name | None = setting(None, "its name in metrics and logs", shown_default="the URL's host:port")
+    timestamp: Literal["ground", "onboard"] = setting(
+        "ground", '`"ground"`: the ground receipt time of each sample, `"onboard"`: its onboard time')
+    queue_max_samples: Annotated[Int, annotated_types.Ge(1)] = setting(
+        5_000_000, "samples held while the receiver is away; beyond it the oldest are dropped and counted")
+    bearer_token_file: ConfigPath | None = setting(
+        None, "file holding a bearer token sent as `Authorization` (one line; owner-only mode)")
+
+    @property
+    def label(self) -> str:
+        return self.name or (urlsplit(self.url).netloc or self.url)
+
+    def headers(self, index: int) -> dict[str, str]:
+        """HTTP headers for the receiver (the bearer token read from its file); ConfigError if it cannot be read."""
+        if self.bearer_token_file is None:
+            return {}
+        return {"Authorization": "Bearer " + read_token_file(self.bearer_token_file,
+                                                              f"remote_write[{index}].bearer_token_file")}
+
+
+@dataclass(frozen=True, config=_SCHEMA)
 class LimitOverride(Section):
     """limit overrides
 
@@ -859,22 +932,36 @@ class OperatorConfig(Section):
                                                f"environment variable {self.token_env} is not set")])
             return value
         assert self.token_file is not None
-        try:
-            st = self.token_file.stat()
-            if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise ConfigError([ConfigIssue(
-                    f"{key}.token_file",
-                    f"{self.token_file} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}); "
-                    "run chmod 600",
-                )])
-            lines = self.token_file.read_text().splitlines()
-            value = lines[0].strip() if lines else ""  # the first line, as groundstation.auth reads it
-        except OSError as exc:
-            raise ConfigError([ConfigIssue(f"{key}.token_file",
-                                           f"cannot read {self.token_file}: {exc.strerror}")]) from None
-        if not value:
-            raise ConfigError([ConfigIssue(f"{key}.token_file", f"{self.token_file} is empty")])
-        return value
+        return read_token_file(self.token_file, f"{key}.token_file")
+
+
+def read_token_file(path: Path, key: str) -> str:
+    """The first line of a secret file that only its owner may access; ConfigError (naming ``key``) otherwise."""
+    try:
+        st = path.stat()
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError([ConfigIssue(
+                key, f"{path} is accessible by group/others (mode {stat.S_IMODE(st.st_mode):o}); run chmod 600")])
+        lines = path.read_text().splitlines()
+        value = lines[0].strip() if lines else ""  # the first line, as groundstation.auth reads it
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(key, f"cannot read {path}: {exc.strerror}")]) from None
+    if not value:
+        raise ConfigError([ConfigIssue(key, f"{path} is empty")])
+    return value
+
+
+def _check_key_file(sc: SpacecraftConfig, index: int) -> None:
+    from links.keyfiles import KeyFileError, read_key_file
+
+    key = f"spacecraft[{index}].sdls_key_file"
+    assert sc.sdls_key_file is not None
+    try:
+        read_key_file(sc.sdls_key_file, sc.name).association(sc.sdls_spi)
+    except KeyFileError as exc:
+        raise ConfigError([ConfigIssue(key, str(exc))]) from None
+    except KeyError as exc:
+        raise ConfigError([ConfigIssue(key, f"{sc.sdls_key_file}: {exc.args[0]}")]) from None
 
 
 @dataclass(frozen=True, config=_SCHEMA)
@@ -942,6 +1029,8 @@ class Config(Section):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     archive: ArchiveConfig = Field(default_factory=ArchiveConfig)
+    parameters: ParametersConfig = Field(default_factory=ParametersConfig)
+    remote_write: Annotated[tuple[RemoteWriteConfig, ...], BeforeValidator(_one_or_many)] = ()
     limits: LimitTables = ()
     commanding: CommandingConfig = Field(default_factory=CommandingConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
@@ -951,6 +1040,12 @@ class Config(Section):
     def check(self, given, context):
         yield from _duplicates(self.links, "links", "link name {!r} is already used by {}")
         yield from _duplicates(self.spacecraft, "spacecraft", "spacecraft {!r} is already configured by {}")
+        labels: dict[str, int] = {}
+        for i, endpoint in enumerate(self.remote_write):
+            if endpoint.label in labels:
+                yield ("remote_write", i, "name"), (f"{endpoint.label!r} is already the name of "
+                                                    f"remote_write[{labels[endpoint.label]}]; give each its own name")
+            labels.setdefault(endpoint.label, i)
         names = {s.name for s in self.spacecraft}
         declared = ", ".join(sorted(names)) or "none declared"
         for i, link in enumerate(self.links):
@@ -986,6 +1081,8 @@ class Config(Section):
                 tls_path = getattr(self.mqtt.tls, name, None) if self.mqtt.tls else None
                 if tls_path is not None and not os.access(tls_path, os.R_OK):
                     issues.append(ConfigIssue(f"mqtt.tls.{name}", f"cannot read {tls_path}", self.source))
+        for i, endpoint in enumerate(self.remote_write):
+            attempts.append(lambda i=i, endpoint=endpoint: endpoint.headers(i))
         if self.commanding.enabled:
             env = os.environ if environ is None else environ
 
@@ -996,6 +1093,9 @@ class Config(Section):
 
             attempts.append(station_token)
             attempts += [functools.partial(op.resolve_token, environ) for op in self.commanding.operators]
+        for index, sc in enumerate(self.spacecraft):
+            if sc.sdls_key_file is not None:
+                attempts.append(functools.partial(_check_key_file, sc, index))
         for attempt in attempts:
             try:
                 attempt()

@@ -23,6 +23,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from groundstation.api import CommandApi
@@ -38,10 +39,15 @@ from groundstation.mqtt_sink import MqttPublisher
 from groundstation.network.consumer import MergeConsumer
 from groundstation.network.merge import FrameMerger, Released
 from groundstation.network.station import Route, StationForwarder
+from groundstation.parameter_archive import SUBDIR as PARAMETERS_SUBDIR
+from groundstation.parameter_archive import ParameterArchive
+from groundstation.parameter_history import HistoryApi
+from groundstation.remote_write import Endpoint, RemoteWriter
+from groundstation.uplink_security import FrameSecurity, UplinkSecurityError
 from links import Backoff, Link, LinkClosed, open_link
 from protocols.ccsds.sync import FrameSynchronizer
-from protocols.ccsds.tmframe import FrameProfile
-from protocols.missions import Registry
+from protocols.errors import DefinitionError
+from protocols.missions import Registry, load_xtce_file
 from protocols.missions import registry as mission_registry
 
 log = logging.getLogger("queqiao.daemon")
@@ -68,7 +74,7 @@ class Daemon:
         """``tokens``: extra API tokens (token -> (operator, role)), e.g. the demo's generated one."""
         self._extra_tokens = dict(tokens or {})
         self.config = config
-        self.registry = registry or mission_registry()
+        self.registry = self._with_xtce(registry or mission_registry(), config)
         self.metrics = Metrics(config.metrics.latency_buckets or LATENCY_BUCKETS)
         enabled = [sc.name for sc in config.spacecraft if sc.enabled] or list(self.registry.names)
         unknown = [n for n in enabled if n not in self.registry]
@@ -82,6 +88,7 @@ class Daemon:
         self.events = ChainEvents(on_event=self._on_event, on_parameter=self._on_parameter,
                                   on_report=self._on_report, on_clcw=self._on_clcw)
         self.auth = self._authenticator() if config.commanding.enabled else None
+        self.uplink_security = self._uplink_security() if config.commanding.enabled else {}
         self.chain = FrameChain(self.registry, self.metrics, spacecraft=enabled, events=self.events,
                                 limit_overrides=overrides)
         for sc in config.spacecraft:
@@ -92,6 +99,8 @@ class Daemon:
         self.http: HttpServer | None = None
         self.mqtt: MqttPublisher | None = None
         self.archive: ArchiveWriter | None = None
+        self.parameters: ParameterArchive | None = None
+        self.remote_writers: list[RemoteWriter] = []
         self.archive_spool: ArchiveSpool | None = None  # in front of the writer: a full disk never stops ingest
         self.links: list[LinkRuntime] = [self._link_runtime(lc) for lc in config.links if lc.enabled]
         self.started = time.time()
@@ -118,6 +127,22 @@ class Daemon:
 
     # ------------------------------------------------------------------ set-up
 
+    @staticmethod
+    def _with_xtce(registry: Registry, config: Config) -> Registry:
+        """The mission database plus the spacecraft that ``[[spacecraft]] xtce = "FILE"`` entries define
+        (a new Registry: the process-wide one stays as loaded)."""
+        entries = [(sc, sc.xtce) for sc in config.spacecraft if sc.xtce is not None]
+        if not entries:
+            return registry
+        combined = Registry(list(registry))
+        for sc, path in entries:
+            try:
+                combined.register(load_xtce_file(path, name=sc.name, scid=sc.scid), origin=str(path))
+            except DefinitionError as exc:
+                raise StartupError(f"spacecraft {sc.name!r} xtce = {str(path)!r}: {exc}") from None
+        combined.check_relays()
+        return combined
+
     def _link_runtime(self, lc: LinkConfig) -> LinkRuntime:
         backoff = Backoff(initial=lc.reconnect_min_s, maximum=lc.reconnect_max_s)
         link = open_link(lc.url, role="in", spacecraft="+", name=lc.name, backoff=backoff)
@@ -128,7 +153,7 @@ class Daemon:
                                    f"links.spacecraft so the synchroniser knows the frame length")
             if lc.spacecraft not in self.registry:
                 raise StartupError(f"link {lc.name}: unknown spacecraft {lc.spacecraft!r}")
-            profile = FrameProfile.from_mission(self.registry.spacecraft(lc.spacecraft).profile)
+            profile = self.registry.spacecraft(lc.spacecraft).profile.frame
             runtime.frame_length = profile.frame_length
             runtime.derandomize = profile.randomized
         return runtime
@@ -151,6 +176,23 @@ class Daemon:
                                "or give [[commanding.operators]]")
         return auth
 
+    def _uplink_security(self) -> dict[str, FrameSecurity]:
+        """SDLS for every commanded spacecraft with a key file; one whose profile requires SDLS needs one."""
+        out = {}
+        for sc in self.config.spacecraft:
+            if not sc.enabled or sc.uplink is None:
+                continue
+            if sc.sdls_key_file is None:
+                if self.registry.spacecraft(sc.name).sdls_required:
+                    raise StartupError(f"spacecraft {sc.name} requires SDLS (its profile): its telecommands would all "
+                                       "be refused; set sdls_key_file in its [[spacecraft]] (docs/OPERATIONS.md)")
+                continue
+            try:
+                out[sc.name] = FrameSecurity.open(sc.name, sc.sdls_key_file, sc.sdls_spi, self._history_path().parent)
+            except UplinkSecurityError as exc:
+                raise StartupError(f"spacecraft {sc.name}: {exc}") from None
+        return out
+
     def _history_path(self) -> Path:
         return self.config.commanding.history_file or self.config.archive.dir.parent / "commands.sqlite"
 
@@ -168,7 +210,8 @@ class Daemon:
             link = await stack.enter_async_context(open_link(sc.uplink, role="out", spacecraft=sc.name, end="ground",
                                                              name=f"{sc.name}-uplink", receive=False))
             commander = Commander(self.registry.spacecraft(sc.name), link, self.history, self.metrics,
-                                  UplinkSettings(tc_vcid=sc.tc_vcid, **settings))
+                                  UplinkSettings(tc_vcid=sc.tc_vcid, **settings),
+                                  security=self.uplink_security.get(sc.name))
             self.commanders[sc.name] = commander
             tasks.append(group.create_task(commander.run_timers(), name=f"commanding {sc.name}"))
         log.info("commanding enabled for %s", ", ".join(sorted(self.commanders)) or "no spacecraft (no uplinks)")
@@ -183,6 +226,13 @@ class Daemon:
         except (OSError, RuntimeError) as exc:
             raise StartupError(f"archive {cfg.archive.dir}: {exc}") from exc
         self.archive_spool = ArchiveSpool(self.archive, max_bytes=cfg.archive.buffer_max_bytes)
+        if cfg.parameters.enabled:
+            try:
+                self.parameters = ParameterArchive(cfg.archive.dir / PARAMETERS_SUBDIR, **_parameter_kwargs(cfg))
+            except OSError as exc:
+                raise StartupError(f"parameter archive {cfg.archive.dir / PARAMETERS_SUBDIR}: {exc}") from exc
+        self.remote_writers = _remote_writers(cfg)
+        self.events.on_samples = self._on_samples
         try:
             async with contextlib.AsyncExitStack() as stack:
                 if cfg.mqtt.enabled:
@@ -195,6 +245,7 @@ class Daemon:
                     self.history = CommandHistory(self._history_path())
                     stack.callback(self.history.close)
                     CommandApi(self.commanders, self.history, self.auth).install(self.http.app)
+                    HistoryApi(self.registry, cfg.archive.dir, self.auth).install(self.http.app)
                 try:
                     await stack.enter_async_context(self.http)
                 except OSError as exc:
@@ -214,6 +265,10 @@ class Daemon:
                     if self.merge_consumer is not None:
                         tasks.append(group.create_task(self.merge_consumer.run(sorted(self.chain.chains)),
                                                        name="merge"))
+                    if self.parameters is not None:
+                        tasks.append(group.create_task(self.parameters.run(), name="parameter archive"))
+                    tasks += [group.create_task(w.run(), name=f"remote write ({w.timestamp} time)")
+                              for w in self.remote_writers]
                     if self.mqtt is not None:
                         tasks.append(group.create_task(self._publish_status(), name="mqtt status"))
                     await stop.wait()
@@ -304,6 +359,13 @@ class Daemon:
         if commander is not None:
             commander.on_clcw(clcw)
 
+    def _on_samples(self, spacecraft: str, definition, raw, onboard, ground_time: float) -> None:
+        """Every decoded housekeeping group: to the parameter archive and every remote-write endpoint."""
+        if self.parameters is not None:
+            self.parameters.add(spacecraft, definition, raw, onboard, ground_time)
+        for writer in self.remote_writers:
+            writer.add(spacecraft, definition, raw, onboard, ground_time)
+
     def _on_event(self, spacecraft: str, event: dict) -> None:
         if self.mqtt is not None:
             self.mqtt.event(spacecraft, event)
@@ -328,6 +390,12 @@ class Daemon:
             stats = self.archive.stats()
             metrics.set("queqiao_archive_bytes", (), stats.bytes)
             metrics.set("queqiao_archive_segments", (), stats.segments)
+        if self.parameters is not None:
+            stats = self.parameters.stats
+            metrics.set("queqiao_parameter_archive_samples_total", (), stats.samples_written)
+            metrics.set("queqiao_parameter_archive_samples_dropped_total", (), stats.samples_dropped)
+            metrics.set("queqiao_parameter_archive_write_errors_total", (), stats.write_errors)
+            metrics.set("queqiao_parameter_archive_pending_samples", (), self.parameters.pending_samples)
             metrics.set("queqiao_archive_records_total", (), self.archive.frames_appended)
             metrics.set("queqiao_archive_damaged_regions_total", (), self.archive.damaged_regions)
             metrics.set("queqiao_archive_quarantined_files_total", (), self.archive.quarantined)
@@ -350,6 +418,13 @@ class Daemon:
                 metrics.set("queqiao_merge_lateness_seconds", labels, counts.lateness_s)
                 for reason, n in counts.rejected.items():
                     metrics.set("queqiao_merge_rejected_total", (*labels, reason), n)
+        for writer in self.remote_writers:
+            for endpoint in writer.endpoints:
+                label = (endpoint.name,)
+                metrics.set("queqiao_remote_write_samples_sent_total", label, endpoint.stats.samples_sent)
+                metrics.set("queqiao_remote_write_samples_retried_total", label, endpoint.stats.samples_retried)
+                metrics.set("queqiao_remote_write_samples_dropped_total", label, endpoint.stats.samples_dropped)
+                metrics.set("queqiao_remote_write_queue_samples", label, endpoint.queued_samples)
         if self.mqtt is not None:
             metrics.set("queqiao_mqtt_connected", (), int(self.mqtt.connected))
             metrics.set("queqiao_mqtt_messages_published_total", (), self.mqtt.published)
@@ -384,6 +459,28 @@ class Daemon:
 
 def _writer_kwargs(config: Config) -> dict:
     return config.archive.writer_kwargs()
+
+
+def _parameter_kwargs(config: Config) -> dict:
+    """By default the parameter archive keeps its samples as long as the frame archive keeps frames."""
+    p = config.parameters
+    age = p.retention_max_age_s if p.retention_max_age_s is not None else config.archive.retention_max_age_s
+    return {"retention": timedelta(seconds=age) if age is not None else None, "flush_interval": p.flush_interval_s,
+            "max_pending_samples": p.max_pending_samples}
+
+
+def _remote_writers(config: Config) -> list[RemoteWriter]:
+    """One writer per timestamp choice (a request is encoded once for all its endpoints)."""
+    by_time: dict[str, list[Endpoint]] = {}
+    for i, rw in enumerate(config.remote_write):
+        try:
+            headers = rw.headers(i)
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from exc
+        by_time.setdefault(rw.timestamp, []).append(
+            Endpoint(rw.url, name=rw.label, headers=headers, queue_max_samples=rw.queue_max_samples))
+    return [RemoteWriter(endpoints, timestamp=timestamp, external_labels={"station": config.station.name})
+            for timestamp, endpoints in by_time.items()]
 
 
 def _mqtt_options(config: Config) -> dict:

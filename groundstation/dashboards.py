@@ -44,7 +44,12 @@ from protocols.parameters import Limits, StateLimits, States
 
 #: The provisioned Prometheus datasource (deploy/grafana/provisioning/datasources/prometheus.yaml).
 DATASOURCE_UID = "queqiao-prometheus"
-DATASOURCE = dash_m.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
+#: The full-resolution store that [[remote_write]] fills (deploy/grafana/provisioning/datasources/full-resolution.yaml).
+FULL_RESOLUTION_UID = "queqiao-full-resolution"
+#: Every panel queries the dashboard's `datasource` variable: the scraping Prometheus by default, or any other
+#: Prometheus-API datasource, such as the full-resolution store, chosen at the top of the dashboard.
+DATASOURCE_VARIABLE = "datasource"
+DATASOURCE = dash_m.DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VARIABLE}}}")
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "dashboards"
 TAG = "queqiao"
 HEALTH_TAG = "queqiao-health"
@@ -201,8 +206,12 @@ def row(ids: PanelIds, title: str) -> dash_b.Row:
 
 
 def _dashboard(uid: str, title: str, description: str, tags: list[str]) -> dash_b.Dashboard:
+    default = dash_m.VariableOption(selected=True, text="Queqiao Prometheus", value=DATASOURCE_UID)
+    source = (dash_b.DatasourceVariable(DATASOURCE_VARIABLE).label("Data source").type("prometheus")
+              .current(default).description("The scraping Prometheus, or the full-resolution store (docs/HISTORY.md)"))
     return (dash_b.Dashboard(title).uid(uid).description(description).tags(tags).refresh("10s").time("now-1h", "now")
             .timezone("utc").tooltip(dash_m.DashboardCursorSync.CROSSHAIR).readonly()
+            .with_variable(source)
             .link(dash_b.DashboardLink("Queqiao").type(dash_m.DashboardLinkType.DASHBOARDS).tags([TAG])
                   .as_dropdown(True).include_vars(False).keep_time(True)))
 

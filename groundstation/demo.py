@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import sys
-import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from groundstation.auth import new_token
@@ -23,12 +23,15 @@ from groundstation.config import (
     Config,
     LinkConfig,
     MqttConfig,
+    RemoteWriteConfig,
     SpacecraftConfig,
     StationConfig,
 )
 from groundstation.daemon import Daemon, StartupError, configure_logging, install_signal_handlers
+from groundstation.parameter_history import DEMO_ARCHIVE_HELP, fresh_demo_archive
 from groundstation.send import TOKEN_ENV
 from links import parse_link_url
+from links.keyfiles import new_associations, write_key_file
 from protocols.missions import registry as mission_registry
 
 log = logging.getLogger("queqiao.demo")
@@ -42,22 +45,48 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def demo_keys(missions: list[str], archive: Path) -> dict[str, Path]:
+    """SDLS key files for the spacecraft that require SDLS, in a directory beside the archive (mode 0700,
+    files 0600); kept from an earlier run with the same archive, so its sequence numbers go on."""
+    reg = mission_registry()
+    wanted = [m for m in missions if reg.spacecraft(m).sdls_required]
+    if not wanted:
+        return {}
+    directory = archive.with_name(archive.name + "-keys")
+    directory.mkdir(mode=0o700, exist_ok=True)
+    directory.chmod(0o700)
+    keys = {}
+    for mission in wanted:
+        path = directory / f"{mission}.sdls.toml"
+        if not path.exists():
+            write_key_file(path, mission, new_associations({1: "HMAC-SHA-256", 2: "AES-256-GCM"}))
+        keys[mission] = path
+    return keys
+
+
 def demo_config(missions: list[str], *, http: str, archive: Path, downlink_port: int, uplink_ports: dict[str, int],
-                mqtt: str | None) -> Config:
+                mqtt: str | None, keys: dict[str, Path] | None = None, remote_write: Sequence[str] = ()) -> Config:
+    keys = keys or {}
     return Config(
         station=StationConfig(name="queqiao-demo", http_listen=http),
         links=(LinkConfig(name="demo-udp", url=parse_link_url(f"udp://127.0.0.1:{downlink_port}")),),
-        spacecraft=tuple(SpacecraftConfig(name=m, uplink=parse_link_url(f"udp://127.0.0.1:{uplink_ports[m]}"))
+        # The ground authenticates with SA 1 (HMAC-SHA-256); the spacecraft also knows SA 2 (AES-256-GCM).
+        spacecraft=tuple(SpacecraftConfig(name=m, uplink=parse_link_url(f"udp://127.0.0.1:{uplink_ports[m]}"),
+                                          sdls_key_file=keys.get(m), sdls_spi=1 if m in keys else None)
                          for m in missions),
         mqtt=MqttConfig(enabled=True, url=mqtt) if mqtt else MqttConfig(),
         archive=ArchiveConfig(dir=archive, fsync="interval", segment_max_bytes=64 * 1024 * 1024,
                               retention_max_bytes=1024 * 1024 * 1024),
         commanding=CommandingConfig(enabled=True, history_file=archive.with_name(archive.name + "-commands.sqlite")),
+        remote_write=tuple(RemoteWriteConfig(url=url) for url in remote_write),
     )
 
 
-def banner(daemon: Daemon, missions: list[str], archive: Path, token: str | None, out=sys.stdout) -> None:
+def banner(daemon: Daemon, missions: list[str], archive: Path, token: str | None, out=sys.stdout,
+           keys: dict[str, Path] | None = None) -> None:
     url = daemon.http.url
+    keys_line = (f"  SDLS keys   {next(iter(keys.values())).parent}  (uplink of {', '.join(keys)} authenticated)\n"
+                 if keys else "")
     token_line = (f"  API token   {token}   (generated for this run; export {TOKEN_ENV}=... to choose one)\n"
                   if token else f"  API token   from ${TOKEN_ENV}\n")
     print(f"""
@@ -68,7 +97,7 @@ Queqiao demo: {len(missions)} spacecraft ({', '.join(missions)}) -> UDP -> groun
   live view   groundstation watch --url {url} --spacecraft {missions[0]}
   command     {TOKEN_ENV}=<token> groundstation send --api {url} {missions[0]} PING --wait
 {token_line}  archive     {archive}
-
+{keys_line}
   Grafana: run Prometheus with deploy/prometheus/prometheus.yml (it scrapes {DEFAULT_HTTP}),
   then Grafana with deploy/grafana/provisioning; see docs/GRAFANA.md.
   Stop with Ctrl-C.
@@ -76,12 +105,14 @@ Queqiao demo: {len(missions)} spacecraft ({', '.join(missions)}) -> UDP -> groun
 
 
 async def run_demo(missions: list[str], *, http: str, archive: Path, mqtt: str | None, duration: float | None,
-                   time_scale: float, faults: list[str], out=sys.stdout) -> int:
+                   time_scale: float, faults: list[str], remote_write: Sequence[str] = (), out=sys.stdout) -> int:
     from flightsw.runtime import Emulator
 
     port = free_udp_port()
     uplinks = {m: free_udp_port() for m in missions}
-    config = demo_config(missions, http=http, archive=archive, downlink_port=port, uplink_ports=uplinks, mqtt=mqtt)
+    keys = demo_keys(missions, archive)
+    config = demo_config(missions, http=http, archive=archive, downlink_port=port, uplink_ports=uplinks, mqtt=mqtt,
+                         keys=keys, remote_write=remote_write)
     stop = asyncio.Event()
     install_signal_handlers(stop)
     # The demo always commands: QUEQIAO_API_TOKEN when set, else a token made for this run and printed.
@@ -99,12 +130,13 @@ async def run_demo(missions: list[str], *, http: str, archive: Path, mqtt: str |
         await asyncio.sleep(0.025)
     if daemon_task.done():
         return await _daemon_result(daemon_task)
-    banner(daemon, missions, archive, generated, out)
+    banner(daemon, missions, archive, generated, out, keys)
     async with contextlib.AsyncExitStack() as stack:
         for seed, mission in enumerate(missions):
             emulator = Emulator(mission, downlink=f"udp://127.0.0.1:{port}",
                                 uplink=f"udp://127.0.0.1:{uplinks[mission]}", seed=seed, time_scale=time_scale,
-                                faults=[f.split("=", 1)[1] for f in faults if f.split("=", 1)[0] == mission])
+                                faults=[f.split("=", 1)[1] for f in faults if f.split("=", 1)[0] == mission],
+                                sdls_key_files=[str(keys[mission])] if mission in keys else ())
             await stack.enter_async_context(emulator)
         try:
             await asyncio.wait_for(stop.wait(), timeout=duration)
@@ -135,9 +167,9 @@ def run(args) -> int:
         if "=" not in fault or fault.split("=", 1)[0] not in missions:
             print(f"error: --fault takes MISSION=SPEC for one of {missions}, not {fault!r}", file=sys.stderr)
             return 2
-    archive = Path(args.archive) if args.archive else Path(tempfile.mkdtemp(prefix="queqiao-demo-archive-"))
+    archive = Path(args.archive) if args.archive else fresh_demo_archive()
     try:
-        return asyncio.run(run_demo(missions, http=args.http, archive=archive, mqtt=args.mqtt,
+        return asyncio.run(run_demo(missions, http=args.http, archive=archive, mqtt=args.mqtt, remote_write=args.remote_write,
                                     duration=args.duration, time_scale=args.time_scale, faults=args.fault))
     except KeyboardInterrupt:
         return 0
@@ -148,7 +180,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--mission", action="append", help="spacecraft to emulate (repeatable; default: all)")
     parser.add_argument("--http", default=DEFAULT_HTTP, help="HOST:PORT for /metrics, /healthz and the API")
     parser.add_argument("--mqtt", help="also publish decoded values to this broker (mqtt://host:port)")
-    parser.add_argument("--archive", help="archive directory (default: a new temporary directory)")
+    parser.add_argument("--archive", help="archive directory, frames and parameters (default: "
+                        f"{DEMO_ARCHIVE_HELP}, emptied at each start; `groundstation history` reads it by default)")
+    parser.add_argument("--remote-write", action="append", default=[], metavar="URL",
+                        help="also send every sample to this Prometheus remote-write receiver (repeatable), e.g. "
+                             "http://127.0.0.1:8428/api/v1/write")
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
     parser.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second (default 1)")
     parser.add_argument("--fault", action="append", default=[], metavar="MISSION=SPEC",

@@ -20,10 +20,15 @@ from groundstation.chain import ChainEvents, FrameChain, Sample
 from groundstation.http import HttpServer
 from groundstation.metrics import Metrics
 from groundstation.mqtt_sink import MqttPublisher
+from groundstation.parameter_archive import SUBDIR as PARAMETERS_SUBDIR
+from groundstation.parameter_archive import ParameterArchive, remove_range
 from protocols.missions import Registry
 from protocols.missions import registry as mission_registry
 
 log = logging.getLogger("queqiao.replay")
+
+#: A replay flushes the parameter archive whenever this many samples are pending (memory stays bounded).
+REPLAY_FLUSH_SAMPLES = 2_000_000
 
 
 def parse_time(text: str) -> int:
@@ -105,6 +110,23 @@ async def replay_command_async(args, registry: Registry) -> int:
 
     events = ChainEvents(on_parameter=on_parameter,
                          on_event=(lambda sc, event: mqtt.event(sc, event)) if mqtt is not None else None)
+    parameters = None
+    if args.parameters:
+        # Rebuild: the range's samples are removed first, so a replay never doubles a sample.
+        parameters = ParameterArchive(Path(args.archive) / PARAMETERS_SUBDIR)
+        for name in names:
+            removed = remove_range(parameters.root, name, start_ns / 1e9 if start_ns is not None else None,
+                                   end_ns / 1e9 if end_ns is not None else None)
+            if removed:
+                print(f"{name}: {removed} archived samples of the range removed, to be written again")
+
+        def on_samples(sc: str, definition, raw, onboard, ground_time: float) -> None:
+            assert parameters is not None
+            parameters.add(sc, definition, raw, onboard, ground_time)
+            if parameters.pending_samples >= REPLAY_FLUSH_SAMPLES:
+                parameters.flush()
+
+        events.on_samples = on_samples
     chain = FrameChain(registry, metrics, spacecraft=names, events=events)
     only = None
     if args.spacecraft:
@@ -124,6 +146,10 @@ async def replay_command_async(args, registry: Registry) -> int:
                                             only=only, progress=lambda n: bar.advance(task, n))
         values = len(metrics.series("queqiao_parameter_value"))
         print(f"replayed {count} frames; {values} parameters decoded")
+        if parameters is not None:
+            await asyncio.to_thread(parameters.flush)
+            await asyncio.to_thread(parameters.compact, all_hours=True)
+            print(f"parameter archive: {parameters.stats.samples_written} samples written")
         if http is not None and args.hold:
             print("serving metrics until interrupted (Ctrl-C)")
             await asyncio.Event().wait()
@@ -157,4 +183,6 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--http", help="HOST:PORT to serve the replay's /metrics on")
     parser.add_argument("--hold", action="store_true", help="with --http: keep serving after the replay")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--parameters", action="store_true",
+                        help="rebuild the parameter archive (ARCHIVE/parameters) for the range from the frames")
     parser.set_defaults(func=run)

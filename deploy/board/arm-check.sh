@@ -244,7 +244,7 @@ cp "$sdist" "$repo/deploy/board/board-setup.sh" "$repo/deploy/systemd/queqiao-fl
 say "board-setup.sh inside the rootfs: pip install $(basename "$sdist") (compiles the kernels under qemu)"
 t0=$(now)
 if ! chroot_run "$rootfs" bash "$inst/board-setup.sh" --sdist "$inst/$(basename "$sdist")" --mission "${missions[0]}" \
-     --downlink "file:///var/tmp/arm-check-${missions[0]}.cadu" --no-systemd 2>&1 | sed -u 's/^/  | /'; then
+     --downlink "file:///var/tmp/arm-check-${missions[0]}.cadu" --uplink "" --no-systemd 2>&1 | sed -u 's/^/  | /'; then
   die "board-setup.sh failed inside the rootfs (output above)"
 fi
 t_install=$(secs "$t0" "$(now)")

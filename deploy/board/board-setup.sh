@@ -3,7 +3,9 @@
 # deploy/board/install.sh copied there (or by hand, or inside the arm-check rootfs).
 #
 #   sudo bash board-setup.sh --sdist queqiao-0.1.0.tar.gz --mission zhurong \
-#        --downlink udp://GROUND-STATION:10015 [--uplink udp://0.0.0.0:10016]
+#        --downlink udp://GROUND-STATION:10015 --uplink udp://BOARD-ADDRESS:10016 [--sdls-keys FILE]
+#
+# The uplink is bound to the address given; there is no default (a new env file needs --uplink).
 #
 # What it does:
 #   1. apt: python3, python3-venv, and python3-dev + gcc for the compiled kernels
@@ -20,7 +22,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 sdist=""
 mission=zhurong
 downlink=""
-uplink="udp://0.0.0.0:10016"
+uplink=""
+uplink_given=0
+sdls_keys=""
 opts=""
 venv=/opt/queqiao/venv
 etc=/etc
@@ -63,7 +67,8 @@ while (($#)); do
     --sdist) sdist=${2:?--sdist needs a file}; shift 2 ;;
     --mission) mission=${2:?--mission needs a name}; shift 2 ;;
     --downlink) downlink=${2:?--downlink needs a URL}; shift 2 ;;
-    --uplink) uplink=${2-}; shift 2 ;;  # "": the downlink's return direction (tcp, serial, mqtt) or none
+    --uplink) uplink=${2-}; uplink_given=1; shift 2 ;;  # "": the downlink's return direction (tcp, serial, mqtt)
+    --sdls-keys) sdls_keys=${2:?--sdls-keys needs a file}; shift 2 ;;
     --opts) opts=${2-}; shift 2 ;;
     --venv) venv=${2:?--venv needs a directory}; shift 2 ;;
     --etc) etc=${2:?--etc needs a directory}; shift 2 ;;
@@ -82,6 +87,7 @@ done
 [ -f "$sdist" ] || die "no such sdist: $sdist"
 [[ "$mission" =~ ^[a-z0-9][a-z0-9_-]*$ ]] || die "--mission '$mission': use the spacecraft's name, e.g. zhurong"
 [ -f "$unit" ] || die "no unit file at $unit"
+[ -z "$sdls_keys" ] || [ -f "$sdls_keys" ] || die "no SDLS key file $sdls_keys"
 for url in "$downlink" "$uplink"; do
   [ -z "$url" ] || [[ "$url" == *://* ]] || die "'$url' is not a link URL (udp://HOST:PORT, tcp://..., serial:///dev/..., mqtt://...)"
 done
@@ -161,6 +167,8 @@ if [ -f "$env_file" ] && [ -z "$downlink" ]; then
   say "keeping $env_file"
 else
   [ -n "$downlink" ] || die "--downlink URL is required (no $env_file yet)"
+  ((uplink_given)) || die "--uplink URL is required (no all-interfaces default): the board address telecommands \
+arrive on, e.g. udp://BOARD-ADDRESS:10016, or --uplink '' for the downlink's return direction"
   [ -f "$env_file" ] && cp -p "$env_file" "$env_file.bak"
   tmp_env=$(mktemp "$etc/queqiao/.flightsw-env.XXXXXX")
   if [ -f "$env_template" ]; then
@@ -176,6 +184,19 @@ else
   chmod 0640 "$tmp_env"
   mv -f "$tmp_env" "$env_file"
   say "wrote $env_file (DOWNLINK=$downlink UPLINK=$uplink)"
+fi
+
+# SDLS keys: root's file, handed to the unit's dynamic user as a systemd credential (the service
+# reads its own 0400 copy under $CREDENTIALS_DIRECTORY; the file itself stays 0600 root).
+if [ -n "$sdls_keys" ]; then
+  install -d -m 0700 "$etc/queqiao/keys"
+  install -m 0600 "$sdls_keys" "$etc/queqiao/keys/$mission.sdls.toml"
+  dropin="$unit_dir/queqiao-flightsw@$mission.service.d"
+  install -d -m 0755 "$dropin"
+  printf '[Service]\nLoadCredential=sdls-keys:%s\nEnvironment=SDLS_OPTS=--sdls-keys=%%d/sdls-keys\n' \
+    "/etc/queqiao/keys/$mission.sdls.toml" >"$dropin/sdls.conf"
+  chmod 0644 "$dropin/sdls.conf"
+  say "installed the SDLS keys as $etc/queqiao/keys/$mission.sdls.toml (credential of $service)"
 fi
 
 # ---------------------------------------------------------------------------- 4. systemd

@@ -3,7 +3,13 @@
 # as a service, from this checkout, over SSH.
 #
 #   deploy/board/install.sh --host raspberrypi.local [--user pi] [--mission zhurong] \
-#       [--downlink udp://GROUND-STATION:10015] [--uplink udp://0.0.0.0:10016]
+#       [--downlink udp://GROUND-STATION:10015] --uplink udp://BOARD-ADDRESS:10016 \
+#       [--sdls-keys haiyang2d.sdls.toml]
+#
+# The uplink is bound to the address given, and there is no default: whoever reaches that
+# port can send telecommands, so bind the board's address on the ground-station network
+# (not 0.0.0.0), firewall it, and authenticate the uplink with SDLS keys (--sdls-keys;
+# required by haiyang2d and ilrs-lander; docs/OPERATIONS.md "Uplink security").
 #
 # The board: 64-bit Raspberry Pi OS or Debian (bookworm or newer: Python >= 3.11),
 # reachable with ssh as a user that may sudo (or root), with network access to the
@@ -28,7 +34,9 @@ port=""
 identity=""
 mission=zhurong
 downlink=""
-uplink="udp://0.0.0.0:10016"
+uplink=""
+uplink_given=0
+sdls_keys=""
 opts=""
 ref=""
 extra=()
@@ -46,8 +54,12 @@ Options:
   --identity FILE      ssh private key
   --mission NAME       spacecraft to emulate (default: $mission)
   --downlink URL       where the frames go (default: udp://<this machine>:10015)
-  --uplink URL         where telecommands come from (default: $uplink; "" for the
-                       downlink's own return direction: tcp, serial, mqtt)
+  --uplink URL         where telecommands come from, bound as given (required; e.g.
+                       udp://BOARD-ADDRESS:10016; "" for the downlink's own return
+                       direction: tcp, serial, mqtt)
+  --sdls-keys FILE     SDLS key file for the spacecraft (mode 0600/0640), installed on the
+                       board as /etc/queqiao/keys/MISSION.sdls.toml (root, 0600) and given
+                       to the service as a systemd credential
   --opts "ARGS"        more options for 'flightsw run'
   --ref GIT-REF        build from a committed revision (git archive) instead of the working tree
   --no-compiler        do not install gcc/python3-dev on the board (pure-Python kernels)
@@ -69,7 +81,8 @@ while (($#)); do
     --identity) identity=${2:?--identity needs a file}; shift 2 ;;
     --mission) mission=${2:?--mission needs a name}; shift 2 ;;
     --downlink) downlink=${2:?--downlink needs a URL}; shift 2 ;;
-    --uplink) uplink=${2-}; shift 2 ;;
+    --uplink) uplink=${2-}; uplink_given=1; shift 2 ;;
+    --sdls-keys) sdls_keys=${2:?--sdls-keys needs a file}; shift 2 ;;
     --opts) opts=${2-}; shift 2 ;;
     --ref) ref=${2:?--ref needs a git revision}; shift 2 ;;
     --no-compiler|--no-start) extra+=("$1"); shift ;;
@@ -121,6 +134,16 @@ if [ -n "$sdist_only" ]; then
 fi
 
 [ -n "$host" ] || { usage >&2; die "--host is required"; }
+((uplink_given)) || die "--uplink URL is required (no all-interfaces default): the board address telecommands \
+arrive on, e.g. --uplink udp://BOARD-ADDRESS:10016, or --uplink '' for the downlink's return direction"
+case "$uplink" in
+  *://0.0.0.0:*|*://\[::\]:*) echo "install: WARNING: --uplink $uplink listens on every interface of the board;" \
+    "prefer its address on the ground-station network, and firewall the port" >&2 ;;
+esac
+if [ -n "$sdls_keys" ]; then
+  [ -f "$sdls_keys" ] || die "no SDLS key file $sdls_keys"
+  (( ($(stat -c %a "$sdls_keys") & 8#007) == 0 )) || die "SDLS key file $sdls_keys is readable by others: chmod 0600 $sdls_keys"
+fi
 [[ "$mission" =~ ^[a-z0-9][a-z0-9_-]*$ ]] || die "--mission '$mission': use the spacecraft's name, e.g. zhurong"
 
 work=$(mktemp -d)
@@ -157,10 +180,11 @@ fi
 [ -n "$downlink" ] || downlink="udp://${client_ip}:10015"
 
 run scp "${scp_opts[@]}" "$sdist" "$board_dir/board-setup.sh" "$repo/deploy/systemd/queqiao-flightsw@.service" \
-  "$repo/deploy/systemd/flightsw.env.example" "$target:$remote_dir/"
+  "$repo/deploy/systemd/flightsw.env.example" ${sdls_keys:+"$sdls_keys"} "$target:$remote_dir/"
 
 setup=(bash "$remote_dir/board-setup.sh" --sdist "$remote_dir/$(basename "$sdist")" --mission "$mission"
        --downlink "$downlink" --uplink "$uplink" --opts "$opts" ${extra[@]+"${extra[@]}"})
+[ -n "$sdls_keys" ] && setup+=(--sdls-keys "$remote_dir/$(basename "$sdls_keys")")
 remote_cmd=$(printf ' %q' "${setup[@]}")
 [ "$remote_user" = root ] || remote_cmd="sudo$remote_cmd"
 # -t: sudo may ask for a password.
@@ -188,7 +212,7 @@ install: queqiao-flightsw@$mission is $state on $host, sending frames to $downli
       spacecraft = "$mission"
 
   then: sudo systemctl restart queqiao-groundstation   (or: groundstation run --config FILE)
-  Telecommands go to the board's uplink, $(if [ -n "$uplink" ]; then echo "${uplink/0.0.0.0/$host}"; else echo "the downlink's return direction"; fi).
+  Telecommands go to the board's uplink, $(if [ -n "$uplink" ]; then echo "${uplink/0.0.0.0/$host}"; else echo "the downlink's return direction"; fi)$(if [ -n "$sdls_keys" ]; then echo ", authenticated with the keys of $(basename "$sdls_keys") (set sdls_key_file for $mission in groundstation.toml)"; fi).
   On the board:  systemctl status queqiao-flightsw@$mission ;  journalctl -u queqiao-flightsw@$mission -f
   Change links:  sudoedit /etc/queqiao/flightsw-$mission.env && sudo systemctl restart queqiao-flightsw@$mission
 NEXT

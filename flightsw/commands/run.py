@@ -89,6 +89,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--flood", action="store_true",
                    help="send housekeeping as fast as the CPU allows, ignoring the frame rate (load tests)")
     p.add_argument("--tc-randomized", action="store_true", help="CLTUs carry randomized TC frames")
+    p.add_argument("--sdls-keys", action="append", default=[], metavar="FILE",
+                   help="SDLS key file (CCSDS 355.0-B-2 security associations; mode 0600/0640) whose keys "
+                        "telecommand frames must be authenticated with (repeatable)")
+    p.add_argument("--sdls-window", type=int, default=None, metavar="N",
+                   help="SDLS anti-replay window: how far beyond the last accepted sequence number a frame "
+                        "may be (default 65536)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=run)
 
@@ -103,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
                             duration=args.duration, passes=args.pass_schedule, bitrate=args.bitrate,
                             store_bytes=args.store_bytes, farm_window=args.farm_window, tc_vcid=args.tc_vcid,
                             drift_ppm=args.drift_ppm, epoch=args.epoch, tc_randomized=args.tc_randomized,
-                            flood=args.flood, hk_periods=dict(args.hk_period))
+                            flood=args.flood, hk_periods=dict(args.hk_period), sdls_key_files=args.sdls_keys,
+                            **({"sdls_window": args.sdls_window} if args.sdls_window is not None else {}))
     except EmulatorError as exc:
         print(f"flightsw run: error: {exc}", file=sys.stderr)
         return 2

@@ -5,6 +5,6 @@ with :func:`flightsw.model.register_model`.  Shared plumbing: :mod:`flightsw.mis
 """
 from __future__ import annotations
 
-from flightsw.missions import change5_orbiter, haiyang2d, ilrs_lander, tianwen1, zhurong  # noqa: F401
+from flightsw.missions import change5_lander, change5_orbiter, haiyang2d, ilrs_lander, tianwen1, zhurong  # noqa: F401
 
-__all__ = ["change5_orbiter", "haiyang2d", "ilrs_lander", "tianwen1", "zhurong"]
+__all__ = ["change5_lander", "change5_orbiter", "haiyang2d", "ilrs_lander", "tianwen1", "zhurong"]

@@ -31,6 +31,17 @@ EXECUTION_FAILED, REFUSED_IN_MODE, TIMEOUT, RESOURCE_BUSY, CONSTRAINT_VIOLATED =
 _ABSOLUTE_ONBOARD_S = 1e9
 
 
+#: One-way light time Earth-Moon at the mean distance (s).
+MOON_LIGHT_TIME_S = 384_400.0 / 299_792.458
+#: The cold sky a lunar lander sees beside the regolith (degC).
+LUNAR_SKY_C = -230.0
+
+
+def lunar_sink_c(regolith_c: float) -> float:
+    """Radiative sink of a lander's surfaces: half their view is the regolith, half the cold sky."""
+    return 0.5 * regolith_c + 0.5 * LUNAR_SKY_C
+
+
 def refused(detail: str, code: int = REFUSED_IN_MODE) -> CommandOutcome:
     return CommandOutcome(ok=False, error_code=code, detail=detail)
 
@@ -229,6 +240,9 @@ class Obdh:
             "tc_accepted": self.tc_accepted % 65536,
             "tc_rejected": self.tc_rejected,
             "obc_temperature": temperature_c,
+            # The uplink security counters belong to the runtime's TC receiver, which fills them in.
+            "sdls_frames_accepted": 0, "sdls_rejected_unauthenticated": 0, "sdls_rejected_forged": 0,
+            "sdls_rejected_replayed": 0, "sdls_rejected_out_of_window": 0, "sdls_last_sequence": 0,
         }
 
     def step(self, dt: float, rng: random.Random, *, produced_bits: float, downlink_bps: float,

@@ -17,7 +17,17 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from flightsw.missions.common import CONSTRAINT_VIOLATED, RESOURCE_BUSY, Array, BaseModel, Heater, PowerSystem, refused
+from flightsw.missions.common import (
+    CONSTRAINT_VIOLATED,
+    MOON_LIGHT_TIME_S,
+    RESOURCE_BUSY,
+    Array,
+    BaseModel,
+    Heater,
+    PowerSystem,
+    lunar_sink_c,
+    refused,
+)
 from flightsw.model import CommandOutcome, register_model
 from flightsw.physics import (
     Battery,
@@ -93,7 +103,7 @@ class IlrsLanderModel(BaseModel):
         return 5.0 + 6.68 * math.sin(2 * math.pi * t / DRACONIC_MONTH_S + self.earth_phase)
 
     def light_time_s(self) -> float:
-        return 384_400.0 / 299_792.458
+        return MOON_LIGHT_TIME_S
 
     # -- physics --------------------------------------------------------------------------
 
@@ -104,7 +114,7 @@ class IlrsLanderModel(BaseModel):
         sun = self.sun.at(t)
         self.sun_el = sun.elevation_deg
         self.regolith_c = lunar_surface_temperature_c(self.sun_el)
-        self.sink_c = 0.5 * self.regolith_c + 0.5 * -230.0  # half regolith, half cold sky
+        self.sink_c = lunar_sink_c(self.regolith_c)
         self._station_mode()
         self._seismic(dt)
         self._hammer_step(dt)

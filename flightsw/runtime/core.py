@@ -58,10 +58,10 @@ from flightsw.core.msgids import (
 from flightsw.model import RUNTIME_COMMANDS, CommandOutcome, MissionModel, NotMine
 from flightsw.runtime.generic import GenericModel
 from flightsw.runtime.reports import Ack, ReportTable
-from flightsw.runtime.uplink import TcReceiver
+from flightsw.runtime.uplink import TcReceiver, TcSecurity
 from protocols.ccsds.clcw import Clcw
+from protocols.ccsds.sdls import DEFAULT_WINDOW, SecurityAssociation, SecurityError
 from protocols.ccsds.sync import build_cadu, build_cadus
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.ccsds.vcmux import FrameMux
 from protocols.codec import PacketCodec
 from protocols.errors import ProtocolError
@@ -108,6 +108,13 @@ class RuntimeConfig:
     hk_periods: Mapping[str, float] = field(default_factory=dict)
     #: Housekeeping packets disabled at start.
     hk_disabled: Sequence[str] = ()
+    #: SDLS security associations by SPI (CCSDS 355.0-B-2); given, every TC frame must pass them.
+    sdls_associations: Mapping[int, SecurityAssociation] | None = None
+    #: Whether TC frames must be authenticated; None: as the spacecraft's profile says.  Required
+    #: without associations, every frame is refused.
+    sdls_required: bool | None = None
+    #: Anti-replay window: how far beyond the last accepted sequence number a frame may be.
+    sdls_window: int = DEFAULT_WINDOW
 
     def start_utc(self) -> datetime:
         if self.start is not None:
@@ -169,7 +176,7 @@ class _HkEncoder:
 
     def columns(self, values: Mapping[str, Any]) -> dict[str, Any]:
         cols: dict[str, Any] = {}
-        for leaf, path, param, bounds in self.params:
+        for leaf, path, _param, bounds in self.params:
             v = values[leaf]
             if bounds is not None:
                 v = float(v)
@@ -189,7 +196,7 @@ class _HkEncoder:
     def encode_many(self, rows: Sequence[Mapping[str, Any]], sequence_counts, coarse, fine) -> bytes:
         """Many reports of this packet at once (the flood benchmark)."""
         cols: dict[str, Any] = {}
-        for leaf, path, param, bounds in self.params:
+        for leaf, path, _param, bounds in self.params:
             values = [r[leaf] for r in rows]
             if bounds is not None:
                 cols[path] = np.clip(np.asarray(values, dtype=float), *bounds)
@@ -268,7 +275,7 @@ class FlightSoftware:
         self.sequence: dict[int, int] = {}
         self.reports = ReportTable(sc)
         self.mission_profile = sc.profile
-        self.frame_profile = FrameProfile.from_mission(sc.profile)
+        self.frame_profile = sc.profile.frame
         self.mux = FrameMux(self.frame_profile, sc.scid)
         self.realtime_vc = sc.profile.realtime_vc
         self.playback_vc = sc.profile.playback_vc
@@ -278,7 +285,11 @@ class FlightSoftware:
         self._frame_index = 0
         self.frames_skipped = 0
         # Telecommands.
-        self.tc = TcReceiver(sc.scid, vcid=cfg.tc_vcid, window=cfg.farm_window)
+        required = sc.sdls_required if cfg.sdls_required is None else cfg.sdls_required
+        security = (TcSecurity(cfg.sdls_associations or {}, window=cfg.sdls_window)
+                    if required or cfg.sdls_associations else None)
+        self.tc = TcReceiver(sc.scid, vcid=cfg.tc_vcid, window=cfg.farm_window, security=security)
+        self._security_reported: dict[str, float] = {}
         self.commands_by_header: dict[tuple[int, int, int], list[Command]] = {}
         for c in sc.commands:
             self.commands_by_header.setdefault((c.apid, c.service, c.subtype), []).append(c)
@@ -371,6 +382,12 @@ class FlightSoftware:
         if "tc_accepted" in enc.leaves:
             values["tc_accepted"] = self.tc_accepted & 0xFFFF
             values["tc_rejected"] = min(self.tc_rejected, 0xFFFF)
+        security = self.tc.security
+        if security is not None and "sdls_frames_accepted" in enc.leaves:
+            values["sdls_frames_accepted"] = security.accepted & 0xFFFF
+            for reason in ("unauthenticated", "forged", "replayed", "out_of_window"):
+                values[f"sdls_rejected_{reason}"] = min(security.rejected[reason], 0xFFFF)
+            values["sdls_last_sequence"] = security.last_sequence & 0xFFFFFFFF
         if "storage_used" in enc.leaves:
             used = sum(s.used_bytes for s in self.stores.values())
             cap = sum(s.capacity_bytes for s in self.stores.values())
@@ -502,9 +519,33 @@ class FlightSoftware:
 
     def receive_tc_frame(self, data: bytes) -> None:
         verdict = self.tc.receive(data)
+        if verdict.security is not None:
+            self._security_rejected(verdict.security)
         if verdict.deliver:
             self._packets_of(verdict.frame.data)  # type: ignore[union-attr]
         self._update_clcw()
+
+    #: Security rejection events: the first of each reason at once, then at most one per this many seconds.
+    SECURITY_EVENT_INTERVAL_S = 1.0
+
+    def _security_rejected(self, exc: SecurityError) -> None:
+        """Report a frame refused by SDLS: a PUS 5 event and a log line, each bounded in rate (a flood
+        of forged frames must not flood the downlink or the log); the counts in HK stay exact."""
+        now = self.clock.now()
+        last = self._security_reported.get(exc.cause)
+        if last is not None and now - last < self.SECURITY_EVENT_INTERVAL_S:
+            self.counters["sdls_events_suppressed"] += 1
+            return
+        self._security_reported[exc.cause] = now
+        count = self.tc.security.rejected[exc.cause] if self.tc.security else 0
+        log.warning("TC frame refused by SDLS (%s, %d since boot): %s", exc.cause, count, exc)
+        try:
+            ev = self.spacecraft.event("tc_frame_rejected_security")
+        except KeyError:
+            return
+        self.executive.report_event("TC", ev.event_id, ev.severity, ev.description, {
+            "reason": exc.cause.upper(), "spi": exc.spi or 0, "sequence_number": exc.sequence_number or 0,
+            "rejected": count})
 
     def _packets_of(self, data: bytes) -> None:
         pos = 0
@@ -701,7 +742,7 @@ class FlightSoftware:
             n = min(batch, count - done)
             ot = self.onboard.now()
             share = [n // len(defs) + (1 if i < n % len(defs) else 0) for i in range(len(defs))]
-            for enc, k in zip(defs, share):
+            for enc, k in zip(defs, share, strict=True):
                 if not k:
                     continue
                 apid = enc.packet.apid
@@ -736,6 +777,9 @@ class FlightSoftware:
             "spacecraft": self.spacecraft.name, "sim_time": self.clock.now(), "mode": self.model.mode,
             "frame_rate": self.frame_rate, "bitrate": self.bitrate, "counters": dict(self.counters),
             "tc": dict(self.tc.counters), "farm": self.tc.farm.clcw_fields(),
+            "sdls": None if self.tc.security is None else {
+                "associations": sorted(self.tc.security.associations), "accepted": self.tc.security.accepted,
+                "rejected": dict(self.tc.security.rejected), "last_sequence": dict(self.tc.security.replay.last)},
             "stores": {n: s.housekeeping() for n, s in self.stores.items()},
             "faults": self.faults.describe(),
         }
@@ -802,10 +846,11 @@ def spacecraft_summary(sc: Spacecraft) -> dict[str, Any]:
         "tc_apid": tc_apid, "tc_apids": tc_apids,
         "vcids": [vc.vcid for vc in p.virtual_channels],
         "realtime_vc": p.realtime_vc, "playback_vc": p.playback_vc,
-        "frame": {"type": p.frame_type.value, "length": p.frame_length, "ocf": p.ocf, "fecf": p.fecf,
-                  "randomized": p.randomizer},
+        "frame": {"type": p.frame.kind, "length": p.frame.frame_length, "ocf": p.frame.has_ocf,
+                  "fecf": p.frame.has_fecf, "randomized": p.frame.randomized},
         "housekeeping": [{"name": h.name, "apid": h.apid, "sid": h.sid, "period": h.period, "size": h.size}
                          for h in sc.housekeeping],
         "commands": [c.name for c in sc.commands],
+        "sdls_required": sc.sdls_required,
     }
 

@@ -22,7 +22,9 @@ from flightsw.model import MissionModel
 from flightsw.runtime.core import FlightSoftware, RuntimeConfig
 from flightsw.runtime.uplink import CltuExtractor
 from links import Link, LinkClosed, LinkUrl, LinkUrlError, open_link, parse_link_url
+from links.keyfiles import KeyFileError, read_key_file
 from protocols.ccsds.cltu import START_SEQUENCE, decode_cltu
+from protocols.ccsds.sdls import SecurityAssociation
 from protocols.errors import ProtocolError
 from protocols.missions import Spacecraft, registry
 
@@ -73,6 +75,21 @@ def check_link(url: str, *, binds: bool) -> LinkUrl:
     return spec
 
 
+def load_associations(spacecraft: str, paths: Sequence[str]) -> dict[int, SecurityAssociation]:
+    """The security associations of ``spacecraft`` in the key files ``paths``; EmulatorError on a bad file."""
+    associations: dict[int, SecurityAssociation] = {}
+    for path in paths:
+        try:
+            keys = read_key_file(path, spacecraft)
+        except KeyFileError as exc:
+            raise EmulatorError(str(exc)) from None
+        clash = sorted(set(keys.associations) & set(associations))
+        if clash:
+            raise EmulatorError(f"SDLS key file {path}: SPI {clash} already given by another key file")
+        associations.update(keys.associations)
+    return associations
+
+
 class _Stop(Exception):
     """Ends the emulator's task group."""
 
@@ -84,14 +101,20 @@ class Emulator:
     ``uplink``: link URL telecommands come from (None: the downlink's own return direction
     for TCP, serial and MQTT links).  ``duration``: stop after this many simulated seconds.
     Other keywords are :class:`RuntimeConfig` fields (``bitrate``, ``passes``, ``store_bytes``,
-    ``farm_window``, ``tc_vcid``, ``drift_ppm``, ``epoch``, ``hk_periods``, ``virtual``...).
+    ``farm_window``, ``tc_vcid``, ``drift_ppm``, ``epoch``, ``hk_periods``, ``virtual``, ``sdls_required``,
+    ``sdls_window``...).  ``sdls_key_files``: SDLS key files whose security associations the
+    spacecraft accepts (each must be this spacecraft's and readable by no one else).
     """
 
     def __init__(self, mission: str | Spacecraft, *, downlink: str, uplink: str | None = None, seed: int = 0,
                  time_scale: float = 1.0, faults: Sequence[str] = (), start: datetime | None = None,
                  duration: float | None = None, model_class: type[MissionModel] | None = None,
-                 tc_randomized: bool = False, flood: bool = False, **config: Any) -> None:
+                 tc_randomized: bool = False, flood: bool = False, sdls_key_files: Sequence[str] = (),
+                 **config: Any) -> None:
         self.spacecraft = resolve_spacecraft(mission)
+        associations = load_associations(self.spacecraft.name, sdls_key_files)
+        if associations:
+            config["sdls_associations"] = associations
         if not time_scale > 0:
             raise EmulatorError(f"time scale must be > 0, not {time_scale}")
         self.downlink_url = check_link(downlink, binds=False)
@@ -109,6 +132,9 @@ class Emulator:
             raise EmulatorError(f"emulator option: {exc}") from None
         except ValueError as exc:  # fault specs, pass windows, periods
             raise EmulatorError(str(exc)) from None
+        if self.runtime.tc.security is not None and not associations:
+            log.warning("%s requires SDLS but was given no key file: every telecommand will be refused "
+                        "(give --sdls-keys FILE; docs/EMULATOR.md)", self.spacecraft.name)
         self.duration = duration
         self.tc_randomized = tc_randomized
         self.flood = flood

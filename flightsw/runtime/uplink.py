@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from protocols.ccsds.cltu import BLOCK_LENGTH, START_SEQUENCE, TAIL_SEQUENCE, decode_cltu
 from protocols.ccsds.cop1 import Farm1, FarmResult, FrameKind
+from protocols.ccsds.sdls import DEFAULT_WINDOW, AntiReplayWindow, SecurityAssociation, SecurityError, process_security
 from protocols.ccsds.tcframe import TcFrame, TcProfile, parse_tc_frame
 from protocols.errors import ProtocolError
 
@@ -77,6 +79,7 @@ class FrameVerdict:
     kind: FrameKind | None
     farm: FarmResult | None
     reason: str  # "accepted", "bypass", "unlock", "set_vr", FARM reasons, or a rejection reason
+    security: SecurityError | None = None  # why security processing refused the frame
 
     @property
     def deliver(self) -> bool:
@@ -84,13 +87,34 @@ class FrameVerdict:
         return self.farm is not None and self.farm.accepted and self.kind in (FrameKind.AD, FrameKind.BD)
 
 
-class TcReceiver:
-    """Checks TC frames (length, FECF, SCID, VCID) and runs them through FARM-1."""
+class TcSecurity:
+    """The receiving end of SDLS (CCSDS 355.0-B-2): the spacecraft's SAs and the anti-replay state per SPI.
 
-    def __init__(self, scid: int, *, vcid: int = 0, window: int = 10, profile: TcProfile = TcProfile()) -> None:
+    With no SAs every frame is refused as unauthenticated (a spacecraft that requires SDLS but
+    was given no keys accepts nothing rather than everything).
+    """
+
+    def __init__(self, associations: Mapping[int, SecurityAssociation], *, window: int = DEFAULT_WINDOW) -> None:
+        self.associations = dict(associations)
+        self.replay = AntiReplayWindow(window)
+        self.accepted = 0
+        self.rejected: Counter[str] = Counter()
+
+    @property
+    def last_sequence(self) -> int:
+        return max(self.replay.last.values(), default=0)
+
+
+class TcReceiver:
+    """Checks TC frames (length, FECF, SCID, VCID), their security when SDLS is on, and runs them
+    through FARM-1: security comes first, so only authentic frames can move V(R) or unlock FARM."""
+
+    def __init__(self, scid: int, *, vcid: int = 0, window: int = 10, profile: TcProfile | None = None,
+                 security: TcSecurity | None = None) -> None:
         self.scid = scid
         self.vcid = vcid
-        self.profile = profile
+        self.profile = profile or TcProfile()
+        self.security = security
         self.farm = Farm1(window=window)
         self.counters: Counter[str] = Counter()
 
@@ -105,6 +129,17 @@ class TcReceiver:
             return self._reject(frame, "wrong_scid", f"SCID {frame.scid}, this spacecraft is {self.scid}")
         if frame.vcid != self.vcid:
             return self._reject(frame, "wrong_vcid", f"VCID {frame.vcid}, the command VC is {self.vcid}")
+        if self.security is not None:
+            sec = self.security
+            try:
+                frame = process_security(data, sec.associations, self.profile, sec.replay).frame
+            except SecurityError as exc:
+                sec.rejected[exc.cause] += 1
+                self.counters[f"sdls_{exc.cause}"] += 1  # logged by the runtime, at a bounded rate
+                return FrameVerdict(frame, None, None, f"sdls_{exc.cause}", exc)
+            except ProtocolError as exc:
+                return self._reject(frame, "bad_frame", str(exc))
+            sec.accepted += 1
         if frame.bypass_flag == 0 and frame.control_command_flag == 1:
             return self._reject(frame, "bad_flags", "control command flag without bypass (reserved)")
         kind = (FrameKind.AD if frame.bypass_flag == 0 else

@@ -109,11 +109,11 @@ def _field(name: str, value: int, bits: int) -> int:
     return value
 
 
-def build_tc_frame(frame: TcFrame, profile: TcProfile = TcProfile()) -> bytes:
-    total = len(frame.data) + profile.overhead
-    if total > TC_MAX_FRAME_LENGTH or not frame.data:
-        raise ProtocolError("TC transfer frame", f"{len(frame.data)} data octets: 1..{profile.max_data_length}",
-                            field="data")
+def tc_frame_headers(frame: TcFrame, total: int, profile: TcProfile = TcProfile()) -> bytes:
+    """The primary header (and segment header, if the profile has one) of a frame of ``total`` octets.
+
+    Space Data Link Security needs them before the frame exists: its MAC covers them.
+    """
     word0 = (_field("primary.version", frame.version, 2) << 14) | (_field("primary.bypass_flag", frame.bypass_flag,
                                                                           1) << 13) \
         | (_field("primary.control_command_flag", frame.control_command_flag, 1) << 12) \
@@ -123,7 +123,15 @@ def build_tc_frame(frame: TcFrame, profile: TcProfile = TcProfile()) -> bytes:
     if profile.has_segment_header:
         out += bytes([(_field("segment.sequence_flags", frame.segment_sequence_flags, 2) << 6)
                       | _field("segment.map_id", frame.map_id, 6)])
-    out += bytes(frame.data)
+    return out
+
+
+def build_tc_frame(frame: TcFrame, profile: TcProfile = TcProfile()) -> bytes:
+    total = len(frame.data) + profile.overhead
+    if total > TC_MAX_FRAME_LENGTH or not frame.data:
+        raise ProtocolError("TC transfer frame", f"{len(frame.data)} data octets: 1..{profile.max_data_length}",
+                            field="data")
+    out = tc_frame_headers(frame, total, profile) + bytes(frame.data)
     if profile.has_fecf:
         out += _crc.crc16(out).to_bytes(2, "big")
     return out

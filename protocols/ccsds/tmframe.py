@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import construct as cs
+import numpy as np
 
 from cython_ext import crc as _crc
 from protocols.ccsds.clcw import CLCW_LENGTH, Clcw
@@ -47,12 +48,57 @@ TM_IDLE_VCID = 7
 AOS_IDLE_VCID = 63
 
 
+#: Interleave depths 131.0-B allows for the Reed-Solomon code.
+RS_INTERLEAVE_DEPTHS = (1, 2, 3, 4, 5, 8)
+
+
+@dataclass(frozen=True, slots=True)
+class ReedSolomon:
+    """The Reed-Solomon code on the frames (131.0-B-5 4.3): E = 16 is RS(255,223), E = 8 RS(255,239);
+    ``interleave`` codewords per frame, symbols in the ``basis`` ("dual" is the standard's)."""
+
+    e: int = 16
+    interleave: int = 1
+    basis: Literal["dual", "conventional"] = "dual"
+
+    def __post_init__(self) -> None:
+        if self.e not in (8, 16):
+            raise ValueError(f"Reed-Solomon E={self.e}: 8 or 16")
+        if self.interleave not in RS_INTERLEAVE_DEPTHS:
+            raise ValueError(f"Reed-Solomon interleave depth {self.interleave}: one of {RS_INTERLEAVE_DEPTHS}")
+        if self.basis not in ("dual", "conventional"):
+            raise ValueError(f"Reed-Solomon basis {self.basis!r}: dual or conventional")
+
+    @property
+    def check_length(self) -> int:
+        """Check symbol octets after the frame (2E per codeword)."""
+        return 2 * self.e * self.interleave
+
+
+@dataclass(frozen=True, slots=True)
+class InsertZoneTime:
+    """An onboard time in the AOS insert zone: ``length`` octets at ``offset`` (in the insert zone),
+    an unsigned count of ``unit`` seconds since ``epoch`` (Unix seconds)."""
+
+    offset: int
+    length: int
+    unit: float
+    epoch: float
+    byteorder: Literal["big", "little"] = "big"
+
+    def to_unix(self, zone: bytes) -> float:
+        return self.epoch + int.from_bytes(zone[self.offset:self.offset + self.length], self.byteorder) * self.unit
+
+
 @dataclass(frozen=True, slots=True)
 class FrameProfile:
-    """What a physical channel's frames look like; every frame builder and parser takes one.
+    """What a physical channel's frames look like; every frame builder and parser takes one, and the
+    mission database declares each spacecraft's (``Spacecraft.profile.frame``).
 
     ``secondary_header_length`` is the whole TM secondary header (ID octet included), 0 = none.
-    ``randomized`` says whether the CADU layer applies the TM pseudo-randomizer.
+    ``randomized`` says whether the CADU layer applies the TM pseudo-randomizer; ``rs`` the
+    Reed-Solomon code between the ASM and the frame (None = none); ``insert_zone_time`` what of
+    the AOS insert zone is an onboard time (None = nothing known).
     """
 
     frame_length: int = 1115
@@ -63,8 +109,14 @@ class FrameProfile:
     kind: Literal["TM", "AOS"] = "TM"
     aos_fhec: bool = False
     insert_zone_length: int = 0
+    rs: ReedSolomon | None = None
+    insert_zone_time: InsertZoneTime | None = None
 
     def __post_init__(self) -> None:
+        t = self.insert_zone_time
+        if t is not None and not (0 <= t.offset and t.offset + t.length <= self.insert_zone_length):
+            raise ValueError(f"insert zone time at {t.offset}+{t.length} outside the {self.insert_zone_length}-octet "
+                             "insert zone")
         if self.kind not in ("TM", "AOS"):
             raise ValueError(f"frame kind {self.kind!r}: TM or AOS")
         if self.kind == "TM":
@@ -78,15 +130,6 @@ class FrameProfile:
             raise ValueError("AOS frames have no secondary header (use the insert zone)")
         if self.zone_length < 1:
             raise ValueError(f"frame length {self.frame_length} leaves no room for data")
-
-    @classmethod
-    def from_mission(cls, mission_profile) -> FrameProfile:
-        """From a mission database profile (:class:`protocols.missions.model.FrameProfile`), read by name."""
-        kind = getattr(mission_profile.frame_type, "value", mission_profile.frame_type)
-        return cls(frame_length=mission_profile.frame_length, has_ocf=bool(mission_profile.ocf),
-                   has_fecf=bool(mission_profile.fecf), randomized=bool(mission_profile.randomizer),
-                   kind=str(kind).upper(), aos_fhec=bool(getattr(mission_profile, "fhec", False)),
-                   insert_zone_length=int(getattr(mission_profile, "insert_zone", 0) or 0))
 
     @property
     def version(self) -> int:
@@ -279,6 +322,59 @@ def aos_frame_struct(profile: FrameProfile) -> cs.Struct:
     return cs.Struct(*fields)
 
 
+# --------------------------------------------------------------------------- the header decoder
+
+#: Field names of the decoded headers, as the construct definitions above name them.
+TM_HEADER_FIELDS = tuple(sc.name for sc in TmPrimaryHeader.subcon.subcons)
+AOS_HEADER_FIELDS = tuple(sc.name for sc in AosPrimaryHeader.subcon.subcons)
+
+
+_TM_DECODE = {
+    "version": lambda b: b[:, 0] >> 6, "scid": lambda b: ((b[:, 0] & 0x3F) << 4) | (b[:, 1] >> 4),
+    "vcid": lambda b: (b[:, 1] >> 1) & 7, "ocf_flag": lambda b: b[:, 1] & 1, "mc_count": lambda b: b[:, 2],
+    "vc_count": lambda b: b[:, 3], "secondary_header_flag": lambda b: b[:, 4] >> 7,
+    "sync_flag": lambda b: (b[:, 4] >> 6) & 1, "packet_order_flag": lambda b: (b[:, 4] >> 5) & 1,
+    "segment_length_id": lambda b: (b[:, 4] >> 3) & 3, "fhp": lambda b: ((b[:, 4] & 7) << 8) | b[:, 5],
+}
+_AOS_DECODE = {
+    "version": lambda b: b[:, 0] >> 6, "scid": lambda b: ((b[:, 0] & 0x3F) << 2) | (b[:, 1] >> 6),
+    "vcid": lambda b: b[:, 1] & 0x3F, "vc_count": lambda b: (b[:, 2] << 16) | (b[:, 3] << 8) | b[:, 4],
+    "replay_flag": lambda b: b[:, 5] >> 7, "vc_count_usage_flag": lambda b: (b[:, 5] >> 6) & 1,
+    "spare": lambda b: (b[:, 5] >> 4) & 3, "vc_count_cycle": lambda b: b[:, 5] & 0xF,
+}
+
+
+def decode_headers(rows: np.ndarray, kind: str, mpdu_offset: int | None = None,
+                   fields: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Every primary header field of many frames at once: ``rows`` is (frames, >= 6 octets) of uint8.
+
+    The one decoder of TM and AOS primary headers: the chain's frame checks and router, the
+    demultiplexer (both its walks) and :func:`parse_frame` all read headers through it.  The
+    fields are those of :data:`TmPrimaryHeader` / :data:`AosPrimaryHeader`, under their names, as
+    int64 columns; ``tests/protocols/test_ccsds_frames.py`` proves them equal to the construct
+    definitions field for field on random frames.  AOS with ``mpdu_offset`` (the packet zone's
+    offset, :attr:`FrameProfile.zone_offset`) adds the M_PDU header's first header pointer as ``fhp``.
+    ``fields``: only these (the hot path asks for what it uses).
+    """
+    b = rows[:, :6].astype(np.int64)
+    decoders = _TM_DECODE if kind == "TM" else _AOS_DECODE
+    out = {name: decoders[name](b) for name in (fields or decoders) if name in decoders}
+    if kind != "TM" and mpdu_offset is not None and (fields is None or "fhp" in fields):
+        out["fhp"] = ((rows[:, mpdu_offset - 2].astype(np.int64) & 7) << 8) | rows[:, mpdu_offset - 1]
+    return out
+
+
+def header_rows(frames: list[bytes], length: int = TM_PRIMARY_HEADER_LENGTH) -> np.ndarray:
+    """The first ``length`` octets of each frame (each at least that long) as a (frames, length) array."""
+    return np.frombuffer(b"".join([f[:length] for f in frames]), dtype=np.uint8).reshape(len(frames), length)
+
+
+def _decode_one(buffer, offset: int, kind: str, mpdu_offset: int | None = None) -> dict[str, int]:
+    end = offset + (mpdu_offset or TM_PRIMARY_HEADER_LENGTH)
+    row = np.frombuffer(bytes(buffer[offset:end]), dtype=np.uint8).reshape(1, end - offset)
+    return {name: int(column[0]) for name, column in decode_headers(row, kind, mpdu_offset).items()}
+
+
 # --------------------------------------------------------------------------- typed frames
 
 _TM_HEADER = struct.Struct(">HBBH")
@@ -396,9 +492,7 @@ def unpack_tm_header(buffer, offset: int = 0) -> tuple[int, ...]:
     """(version, scid, vcid, ocf_flag, mc_count, vc_count, secondary_header_flag, sync_flag,
     packet_order_flag, segment_length_id, fhp)."""
     require("TM transfer frame primary header", len(buffer), offset, TM_PRIMARY_HEADER_LENGTH)
-    w, mc, vc, st = _TM_HEADER.unpack_from(buffer, offset)
-    return (w >> 14, (w >> 4) & 0x3FF, (w >> 1) & 7, w & 1, mc, vc, st >> 15, (st >> 14) & 1, (st >> 13) & 1,
-            (st >> 11) & 3, st & 0x7FF)
+    return tuple(_decode_one(buffer, offset, "TM").values())
 
 
 def build_tm_frame(frame: TmFrame, profile: FrameProfile) -> bytes:
@@ -433,6 +527,17 @@ def _check_fecf(structure: str, buffer, offset: int, profile: FrameProfile, veri
     return ok
 
 
+def fecf_ok_many(buffer, frame_length: int) -> np.ndarray:
+    """Does each frame's FECF check, for back-to-back frames of ``frame_length`` in ``buffer`` (one kernel call)."""
+    n = len(buffer) // frame_length
+    if not n:
+        return np.zeros(0, dtype=bool)
+    computed = _crc.crc16_strided(buffer, frame_length, frame_length - FECF_LENGTH)
+    rows = np.frombuffer(buffer, dtype=np.uint8, count=n * frame_length).reshape(n, frame_length)
+    received = (rows[:, frame_length - 2].astype(np.uint16) << 8) | rows[:, frame_length - 1]
+    return np.asarray(computed, dtype=np.uint16) == received
+
+
 def parse_tm_frame(buffer, profile: FrameProfile, offset: int = 0, *, verify: bool = False) -> TmFrame:
     """The TM frame at ``offset``.  ``verify=True`` raises ChecksumError on a bad FECF;
     otherwise the result's ``crc_ok`` tells.  Header/profile mismatches raise ProtocolError."""
@@ -460,7 +565,7 @@ def parse_tm_frame(buffer, profile: FrameProfile, offset: int = 0, *, verify: bo
     z = offset + profile.zone_offset
     ocf = None
     if profile.has_ocf:
-        o = offset + profile.ocf_offset
+        o = offset + profile.zone_offset + profile.zone_length  # the OCF follows the data
         ocf = int.from_bytes(buffer[o:o + OCF_LENGTH], "big")
     return TmFrame(scid, vcid, bytes(buffer[z:z + profile.zone_length]), fhp, mc, vc, ocf, secondary, sh_version,
                    sync, order, seglen, version, ok)
@@ -480,10 +585,7 @@ def pack_aos_header(scid: int, vcid: int, vc_count: int, *, replay_flag: int = 0
 def unpack_aos_header(buffer, offset: int = 0) -> tuple[int, ...]:
     """(version, scid, vcid, vc_count, replay_flag, vc_count_usage_flag, spare, vc_count_cycle)."""
     require("AOS transfer frame primary header", len(buffer), offset, AOS_PRIMARY_HEADER_LENGTH)
-    w = (buffer[offset] << 8) | buffer[offset + 1]
-    sig = buffer[offset + 5]
-    return (w >> 14, (w >> 6) & 0xFF, w & 0x3F, int.from_bytes(buffer[offset + 2:offset + 5], "big"), sig >> 7,
-            (sig >> 6) & 1, (sig >> 4) & 3, sig & 0xF)
+    return tuple(_decode_one(buffer, offset, "AOS").values())
 
 
 def build_aos_frame(frame: AosFrame, profile: FrameProfile) -> bytes:
@@ -509,7 +611,10 @@ def build_aos_frame(frame: AosFrame, profile: FrameProfile) -> bytes:
 def parse_aos_frame(buffer, profile: FrameProfile, offset: int = 0, *, verify: bool = False) -> AosFrame:
     s = "AOS transfer frame"
     require(s, len(buffer), offset, profile.frame_length)
-    version, scid, vcid, vc, replay, usage, _spare, cycle = unpack_aos_header(buffer, offset)
+    require(s, len(buffer), offset, profile.frame_length)
+    h = _decode_one(buffer, offset, "AOS", profile.zone_offset)
+    version, scid, vcid, vc, fhp = h["version"], h["scid"], h["vcid"], h["vc_count"], h["fhp"]
+    replay, usage, cycle = h["replay_flag"], h["vc_count_usage_flag"], h["vc_count_cycle"]
     if version != AOS_VERSION:
         raise ProtocolError(s, f"version {version}, expected {AOS_VERSION}", field="primary.version", offset=offset)
     ok = _check_fecf(s, buffer, offset, profile, verify)
@@ -521,11 +626,10 @@ def parse_aos_frame(buffer, profile: FrameProfile, offset: int = 0, *, verify: b
         p += AOS_FHEC_LENGTH
     insert = bytes(buffer[p:p + profile.insert_zone_length])
     p += profile.insert_zone_length
-    fhp = ((buffer[p] << 8) | buffer[p + 1]) & 0x7FF
     z = offset + profile.zone_offset
     ocf = None
     if profile.has_ocf:
-        o = offset + profile.ocf_offset
+        o = offset + profile.zone_offset + profile.zone_length  # the OCF follows the data
         ocf = int.from_bytes(buffer[o:o + OCF_LENGTH], "big")
     return AosFrame(scid, vcid, bytes(buffer[z:z + profile.zone_length]), fhp, vc, ocf, replay, usage, cycle, fhec,
                     insert, version, ok, fhec_ok)

@@ -36,14 +36,17 @@ from protocols.ccsds.spacepacket import (
     idle_packet,
 )
 from protocols.ccsds.tmframe import (
-    FECF_LENGTH,
     FHP_IDLE_DATA_ONLY,
     FHP_NO_PACKET_START,
     FrameProfile,
     aos_fhec,
+    decode_headers,
+    fecf_ok_many,
     pack_aos_header,
     pack_tm_header,
 )
+from protocols.codec.stream import BAD_HEADER as SPLIT_BAD_HEADER
+from protocols.codec.stream import split_packets
 from protocols.errors import ProtocolError
 
 # --------------------------------------------------------------------------- mux
@@ -248,6 +251,25 @@ class DemuxResult:
     anomalies: list[Anomaly] = field(default_factory=list)
 
 
+class PacketColumns(NamedTuple):
+    """A batch's packets in place: packet ``i`` is ``stream[offsets[i]:offsets[i] + lengths[i]]``, in the
+    order the demultiplexer completes them; ``anomalies`` as :class:`DemuxResult` reports them."""
+
+    stream: np.ndarray
+    offsets: np.ndarray
+    lengths: np.ndarray
+    anomalies: list[Anomaly]
+
+    @classmethod
+    def of(cls, packets: list[bytes], anomalies: list[Anomaly]) -> PacketColumns:
+        """Whole packets (bytes) back to back in one stream."""
+        lengths = np.fromiter(map(len, packets), dtype=np.int64, count=len(packets))
+        offsets = np.zeros(len(packets), dtype=np.int64)
+        if len(packets) > 1:
+            np.cumsum(lengths[:-1], out=offsets[1:])
+        return cls(np.frombuffer(b"".join(packets), dtype=np.uint8), offsets, lengths, anomalies)
+
+
 @dataclass(slots=True)
 class _RxChannel:
     expected: int | None = None  # next VC count
@@ -263,52 +285,82 @@ class FrameDemux:
 
     ``keep_idle``: emit idle packets (APID 0x7FF) too (default: drop and count them).
     ``check_fecf``: verify the FECF when the profile has one.
+    ``column_walk``: let :meth:`feed_batch` split clean batches in columns (False: always frame by frame).
     """
 
-    def __init__(self, profile: FrameProfile, *, keep_idle: bool = False, check_fecf: bool = True) -> None:
+    def __init__(self, profile: FrameProfile, *, keep_idle: bool = False, check_fecf: bool = True,
+                 column_walk: bool = True) -> None:
         self.profile = profile
         self.keep_idle = keep_idle
         self.check_fecf = check_fecf and profile.has_fecf
         self.counters: Counter[str] = Counter()
         self._channels: dict[tuple[int, int], _RxChannel] = {}
         self._index = 0  # frames seen
+        self._columns = _ColumnWalk(self) if column_walk and profile.kind == "TM" else None
+
+    def feed_batch(self, frames: list[bytes], headers: dict[str, np.ndarray] | None = None) -> PacketColumns:
+        """Like :meth:`feed` (same packets in the same order, same anomalies and counters, same state
+        after), as columns.  A clean TM batch (every pointer agrees with the packet boundaries, no
+        synchronisation flag, no idle-only frames on a data VC) is split per VC in one kernel call
+        per run of consecutive frames; any other batch is walked frame by frame.  ``headers``: the
+        frames' :func:`decode_headers` columns when the caller has them (at least :data:`BATCH_FIELDS`)."""
+        if self._columns is not None and frames:
+            done = self._columns.feed(frames, headers)
+            if done is not None:
+                return done
+        result = self.feed(frames)
+        return PacketColumns.of([p.data for p in result.packets], result.anomalies)
 
     def feed(self, frames: Iterable[bytes]) -> DemuxResult:
         """Process frames (each exactly ``profile.frame_length`` octets)."""
         result = DemuxResult()
         fl = self.profile.frame_length
-        for frame in frames:
+        # Packets are handed out as bytes, never views.
+        batch = [frame if type(frame) is bytes else bytes(frame) for frame in frames]
+        whole = [frame for frame in batch if len(frame) == fl]
+        data = b"".join(whole)
+        oks = self._fecf_ok(data, len(whole))
+        headers = self._headers(data, len(whole))
+        k = 0
+        for frame in batch:
             index = self._index
             self._index += 1
-            if type(frame) is not bytes:  # packets are handed out as bytes, never views
-                frame = bytes(frame)
             if len(frame) != fl:
                 self._anomaly(result, "frame_length", index, None, None, 0,
                               f"{len(frame)} octets, the profile's frames have {fl}")
                 continue
-            ok = True
-            if self.check_fecf:
-                ok = _crc.crc16(frame[:fl - FECF_LENGTH]) == ((frame[fl - 2] << 8) | frame[fl - 1])
-            self._frame(frame, index, ok, result)
+            self._frame(frame, index, oks[k], headers[k], result)
+            k += 1
         return result
+
+    def _fecf_ok(self, buffer, n: int) -> list[bool]:
+        if not (self.check_fecf and n):
+            return [True] * n
+        return fecf_ok_many(memoryview(buffer)[:n * self.profile.frame_length], self.profile.frame_length).tolist()
+
+    def _headers(self, buffer, n: int) -> list[tuple[int, int, int, int, int, int]]:
+        """(version, scid, vcid, vc count, fhp, sync flag) of each frame, from the one header decoder."""
+        p = self.profile
+        if not n:
+            return []
+        rows = np.frombuffer(buffer, dtype=np.uint8, count=n * p.frame_length).reshape(n, p.frame_length)
+        h = decode_headers(rows, p.kind, p.zone_offset if p.kind == "AOS" else None)
+        sync = h["sync_flag"] if p.kind == "TM" else np.zeros(n, dtype=np.int64)
+        return list(zip(h["version"].tolist(), h["scid"].tolist(), h["vcid"].tolist(), h["vc_count"].tolist(),
+                        h["fhp"].tolist(), sync.tolist(), strict=True))
 
     def feed_buffer(self, buffer) -> DemuxResult:
         """Process back-to-back frames in one buffer; the FECFs are checked in one kernel call."""
         fl = self.profile.frame_length
         n = len(buffer) // fl
         result = DemuxResult()
-        if self.check_fecf and n:
-            computed = _crc.crc16_strided(buffer, fl, fl - FECF_LENGTH)
-            rows = np.frombuffer(buffer, dtype=np.uint8, count=n * fl).reshape(n, fl)
-            received = (rows[:, fl - 2].astype(np.uint16) << 8) | rows[:, fl - 1]
-            oks = (np.asarray(computed, dtype=np.uint16) == received).tolist()
-        else:
-            oks = [True] * n
+        oks = self._fecf_ok(buffer, n)
+        headers = self._headers(buffer, n)
         data = bytes(buffer)
         for i in range(n):
             index = self._index
             self._index += 1
-            self._frame(data[i * fl:(i + 1) * fl], index, oks[i], result)
+            self._frame(data[i * fl:(i + 1) * fl], index, oks[i], headers[i], result)
         if len(buffer) % fl:
             index = self._index
             self._index += 1
@@ -344,27 +396,15 @@ class FrameDemux:
         ch.total = 0
         return n
 
-    def _frame(self, frame: bytes, index: int, crc_ok: bool, result: DemuxResult) -> None:
+    def _frame(self, frame: bytes, index: int, crc_ok: bool, header: tuple[int, int, int, int, int, int],
+               result: DemuxResult) -> None:
         p = self.profile
         counters = self.counters
         counters["frames"] += 1
         if not crc_ok:
             self._anomaly(result, "fecf", index, None, None, 0, "FECF mismatch: frame dropped")
             return
-        b0 = frame[0]
-        if p.kind == "TM":
-            version = b0 >> 6
-            scid = ((b0 & 0x3F) << 4) | (frame[1] >> 4)
-            vcid = (frame[1] >> 1) & 7
-            vc = frame[3]
-            fhp = ((frame[4] & 7) << 8) | frame[5]
-        else:
-            version = b0 >> 6
-            scid = ((b0 & 0x3F) << 2) | (frame[1] >> 6)
-            vcid = frame[1] & 0x3F
-            vc = (frame[2] << 16) | (frame[3] << 8) | frame[4]
-            z = p.zone_offset
-            fhp = ((frame[z - 2] & 7) << 8) | frame[z - 1]
+        version, scid, vcid, vc, fhp, sync_flag = header
         if version != p.version:
             self._anomaly(result, "version", index, None, None, 0,
                           f"transfer frame version {version}, the profile's {p.kind} frames have {p.version}")
@@ -373,7 +413,7 @@ class FrameDemux:
             # Without a FECF this is the only check on the header: do not trust its VCID or count.
             self._anomaly(result, "fhec", index, None, None, 0, "AOS frame header error control does not check")
             return
-        if p.kind == "TM" and frame[4] & 0x40:
+        if sync_flag:
             # Synchronisation flag 1: the data field is not packets (VCA_SDU), the FHP is undefined.
             self._anomaly(result, "not_packets", index, scid, vcid, 0,
                           "synchronisation flag set: the data field does not carry packets")
@@ -506,6 +546,215 @@ class FrameDemux:
                 return
         self.counters["packets"] += 1
         result.packets.append(DemuxPacket(scid, vcid, frame, offset, data))
+
+
+#: Header fields the column walk reads (what :meth:`FrameDemux.feed_batch` needs in ``headers``).
+BATCH_FIELDS = ("version", "scid", "vcid", "vc_count", "fhp", "sync_flag")
+
+
+class _ColumnWalk:
+    """:meth:`FrameDemux.feed_batch` for clean TM batches: packets found per VC in columns.
+
+    Per virtual channel the frames are cut at frame count gaps (where the demultiplexer drops the
+    packet in progress and waits for a first header pointer), and each run of consecutive frames
+    is split in one kernel pass over its data fields, with the channel's packet in progress in
+    front.  The batch qualifies when no frame has the synchronisation flag or a pointer past the
+    data field, no data VC carries idle-only frames, and every first header pointer agrees with
+    the packet boundaries of the walk: then the frame-by-frame walk would report nothing but the
+    gaps and emit exactly these packets in the same order, and the channel state and counters are
+    advanced as it would have left them.  Otherwise nothing is changed (``feed`` returns None).
+    """
+
+    def __init__(self, demux: FrameDemux) -> None:
+        self.demux = demux
+
+    def feed(self, frames: list[bytes], h: dict[str, np.ndarray] | None) -> PacketColumns | None:
+        demux, p = self.demux, self.demux.profile
+        fl = p.frame_length
+        n = len(frames)
+        if any(len(f) != fl for f in frames):
+            return None
+        data = b"".join(frames)
+        rows = np.frombuffer(data, dtype=np.uint8).reshape(n, fl)
+        if demux.check_fecf and not all(demux._fecf_ok(data, n)):
+            return None
+        if h is None:
+            h = decode_headers(rows, "TM", fields=BATCH_FIELDS)
+        scids = h["scid"]
+        if (h["version"] != p.version).any() or h["sync_flag"].any() or (scids != scids[0]).any():
+            return None
+        fhps, counts, vcids = h["fhp"], h["vc_count"], h["vcid"]
+        if ((fhps >= p.zone_length) & (fhps != FHP_NO_PACKET_START) & (fhps != FHP_IDLE_DATA_ONLY)).any():
+            return None
+        scid = int(scids[0])
+        plans = []
+        one = int(vcids[0]) if (vcids == vcids[0]).all() else None
+        for vcid in [one] if one is not None else np.unique(vcids).tolist():
+            index = np.arange(n) if one is not None else np.flatnonzero(vcids == vcid)
+            plan = self._plan(rows, scid, vcid, index, counts, fhps)
+            if plan is None:
+                return None
+            plans.append(plan)
+        return self._commit(scid, n, counts, plans)
+
+    def _plan(self, rows, scid: int, vcid: int, index: np.ndarray, counts: np.ndarray, fhps: np.ndarray):
+        """One VC's share of the batch: (vcid, index, gaps [(position, lost, dropped)], segments or None)."""
+        p = self.demux.profile
+        modulus = p.count_modulus
+        ch = self.demux._channels.get((scid, vcid))
+        if ch is not None and not ch.synced and ch.buf:
+            return None
+        vc = counts[index]
+        previous = np.empty_like(vc)
+        previous[1:] = (vc[:-1] + 1) % modulus
+        previous[0] = vc[0] if ch is None or ch.expected is None else ch.expected
+        gap_at = np.flatnonzero(vc != previous).tolist()
+        lost = ((vc - previous) % modulus).tolist()
+        fhp = fhps[index]
+        idle = fhp == FHP_IDLE_DATA_ONLY
+        held = len(ch.buf) if ch is not None else 0
+        if idle.all():
+            # A gap still drops the packet in progress, even before frames of only idle data.
+            gaps = [(g, lost[g], held if k == 0 else 0) for k, g in enumerate(gap_at)]
+            return vcid, index, gaps, None
+        if idle.any():
+            return None
+        synced = ch is not None and ch.synced
+        prefix = bytes(ch.buf) if ch is not None and synced else b""
+        cuts = [0, *gap_at, index.size]
+        gaps = []
+        segments = []
+        for start, stop in zip(cuts[:-1], cuts[1:], strict=True):
+            if start == stop:
+                continue
+            if start in gap_at:  # the demultiplexer drops the packet in progress and resynchronises
+                gaps.append((start, lost[start], len(prefix)))
+                synced, prefix = False, b""
+            walked = self._walk(rows, index[start:stop], fhp[start:stop], synced, prefix)
+            if walked is None:
+                return None
+            segments.append((start, stop, walked))
+            synced = walked[5]
+            prefix = walked[0][walked[4]:].tobytes() if walked[4] is not None else b""
+        return vcid, index, gaps, segments
+
+    def _walk(self, rows: np.ndarray, index: np.ndarray, fhp: np.ndarray, synced: bool, prefix: bytes):
+        """Packets of consecutive frames of one VC, or None when a pointer or header does not check.
+
+        (stream, offsets, lengths, frame completing each packet, tail start or None, synced, skipped octets).
+        """
+        p = self.demux.profile
+        zo, zl = p.zone_offset, p.zone_length
+        k = index.size
+        skipped = 0
+        if synced:
+            if not prefix and fhp[0] != 0:
+                return None
+            start, first = 0, 0
+        else:
+            # Unsynchronised: frames without a packet start are skipped, then the pointer is trusted.
+            starts = np.flatnonzero(fhp != FHP_NO_PACKET_START)
+            if starts.size == 0:
+                empty = np.empty(0, np.int64)
+                return np.empty(0, np.uint8), empty, empty, empty, None, False, k * zl
+            first = int(starts[0])
+            prefix = b""
+            start = first * zl + int(fhp[first])
+            skipped = start
+        npre = len(prefix)
+        # One copy: the packet in progress, then the data fields back to back.
+        stream = np.empty(npre + k * zl, dtype=np.uint8)
+        stream[:npre] = np.frombuffer(prefix, dtype=np.uint8)
+        zones = stream[npre:].reshape(k, zl)
+        first_row, last_row = int(index[0]), int(index[-1])
+        if last_row - first_row + 1 == k:  # one VC only: a plain slice, no gather
+            zones[...] = rows[first_row:last_row + 1, zo:zo + zl]
+        else:
+            np.take(rows[:, zo:zo + zl], index, axis=0, out=zones)
+        split = split_packets(stream, start=start)
+        if split.status == SPLIT_BAD_HEADER:
+            return None
+        offs, lens = split.offsets, split.lengths
+        tail = split.end if split.end < stream.size else None
+        # Where a packet (or the tail packet) starts in each frame must be what the frame's pointer says.
+        starts = offs if tail is None else np.append(offs, tail)
+        starts = starts[starts >= npre] - npre if npre else starts
+        frame_of = starts // zl
+        expected = np.full(k, FHP_NO_PACKET_START, dtype=np.int64)
+        if starts.size:
+            # Starts ascend: the first of each frame is where the frame changes (no sort needed).
+            at = np.flatnonzero(np.concatenate(([True], frame_of[1:] != frame_of[:-1])))
+            head = frame_of[at]
+            expected[head] = starts[at] - head * zl
+        if (expected[first:] != fhp[first:]).any():
+            return None
+        completes = (offs + lens - 1 - npre) // zl
+        return stream, offs, lens, completes, tail, True, skipped
+
+    def _commit(self, scid: int, n: int, counts: np.ndarray, plans: list) -> PacketColumns:
+        """Every channel checks: advance the demultiplexer's state and gather the packets."""
+        demux, p = self.demux, self.demux.profile
+        zo, zl = p.zone_offset, p.zone_length
+        base = demux._index
+        demux._index += n
+        counters = demux.counters
+        counters["frames"] += n
+        anomalies: list[Anomaly] = []
+        pieces, offsets, lengths, done = [], [], [], []
+        at = 0
+        for vcid, index, gaps, segments in plans:
+            ch = demux._channels.get((scid, vcid))
+            if ch is None:
+                ch = demux._channels[(scid, vcid)] = _RxChannel()
+            for position, lost, dropped in gaps:
+                counters["lost_frames"] += lost
+                frame = base + int(index[position])
+                count = int(counts[index[position]])
+                expected = (count - lost) % p.count_modulus
+                anomalies.append(Anomaly("frame_gap", frame, scid, vcid, dropped,
+                                         f"{lost} frame(s) lost: VC count {count}, expected {expected}"))
+                counters["frame_gap"] += 1
+                counters["dropped_octets"] += dropped
+            ch.expected = (int(counts[index[-1]]) + 1) % p.count_modulus
+            if segments is None:
+                counters["idle_frames"] += index.size
+                if gaps:
+                    ch.buf, ch.total, ch.synced = bytearray(), 0, False
+                continue
+            for start, stop, (stream, offs, lens, completes, tail, synced, skipped) in segments:
+                counters["skipped_octets"] += skipped
+                ch.synced = synced
+                ch.buf = bytearray(stream[tail:].tobytes()) if tail is not None else bytearray()
+                ch.total = 0
+                if tail is not None:
+                    if len(ch.buf) >= 6:
+                        ch.total = ((ch.buf[4] << 8) | ch.buf[5]) + 7
+                    prefix = stream.size - (stop - start) * zl
+                    frame = (tail - prefix) // zl if tail >= prefix else 0
+                    ch.frame, ch.offset = base + int(index[start + frame]), zo + (tail - prefix) % zl
+                if offs.size == 0:
+                    continue
+                apids = ((stream[offs] & 0x07).astype(np.int64) << 8) | stream[offs + 1]
+                real = apids != IDLE_APID
+                idle_count = int(offs.size - np.count_nonzero(real))
+                counters["idle_packets"] += idle_count
+                if idle_count and not demux.keep_idle:
+                    offs, lens, completes = offs[real], lens[real], completes[real]
+                counters["packets"] += int(offs.size)
+                pieces.append(stream)
+                offsets.append(offs + at)
+                lengths.append(lens)
+                done.append(index[start:stop][completes])
+                at += stream.size
+        anomalies.sort(key=lambda a: a.frame)
+        if not pieces:
+            return PacketColumns(np.empty(0, np.uint8), np.empty(0, np.int64), np.empty(0, np.int64), anomalies)
+        if len(pieces) == 1:
+            return PacketColumns(pieces[0], offsets[0], lengths[0], anomalies)
+        # The frame-by-frame walk emits a packet with the frame that completes it: same order here.
+        order = np.argsort(np.concatenate(done), kind="stable")
+        return PacketColumns(np.concatenate(pieces), np.concatenate(offsets)[order], np.concatenate(lengths)[order],
+                             anomalies)
 
 
 def demux_frames(frames: Iterable[bytes], profile: FrameProfile) -> DemuxResult:

@@ -1,7 +1,8 @@
 """Chang'e-5 orbiter, extended mission in a periodic orbit around Sun-Earth L1 (from March 2021).
 
-Public facts used: SCID 91, AOS frames, VC1 realtime, low-rate downlink 2048 baud
-on a 65536 Hz subcarrier, Reed-Solomon codeword 252 octets in the standard dual
+Public facts used: SCID 108 (the orbiter in every recording from 2020-12-12 on; 91 is the
+lander stack, protocols.missions.change5_lander), AOS frames, VC1 realtime, low-rate
+downlink 2048 baud on a 65536 Hz subcarrier, Reed-Solomon codeword 252 octets in the standard dual
 basis (so 220-octet frames), 2 s per frame; after returning the sample capsule
 (2020-12-17) it flew to Sun-Earth L1, ~1.5 million km from Earth, on a periodic
 orbit of about six months.  Invented: playback VC, APIDs, layouts, scalings, limits.
@@ -39,9 +40,9 @@ from protocols.missions.common import (
 from protocols.missions.model import (
     Apid,
     Command,
+    Downlink,
     EventReport,
     FrameProfile,
-    FrameType,
     HousekeepingPacket,
     Instrument,
     Spacecraft,
@@ -149,21 +150,30 @@ COMMANDS = (
     ]),
 )
 
-SPACECRAFT = Spacecraft(
-    name="change5-orbiter",
-    scid=91,
-    description="Chang'e-5 orbiter in its extended mission around Sun-Earth L1",
-    profile=FrameProfile(
-        frame_type=FrameType.AOS, frame_length=220, ocf=False, fecf=False, randomizer=True,
+
+def change5_profile(*, playback_vc: int, notes: str) -> Downlink:
+    """The Chang'e-5 downlink, the same on the orbiter and the lander: 220-octet AOS frames in
+    252-octet RS codewords (dual basis), randomized, 2048 baud, VC1 real time."""
+    return Downlink(
+        frame=FrameProfile(kind="AOS", frame_length=220, has_ocf=False, has_fecf=False, randomized=True),
         virtual_channels=(
             VirtualChannel(1, "realtime", "Real-time telemetry"),
-            VirtualChannel(3, "playback", "Replay of stored telemetry"),
+            VirtualChannel(playback_vc, "playback", "Replay of stored telemetry"),
             VirtualChannel(63, "idle", "Fill"),
         ),
-        realtime_vc=1, playback_vc=3,
+        realtime_vc=1, playback_vc=playback_vc,
         reed_solomon="RS(252,220), E=16, dual basis", symbol_rate=2048,
-        source="mixed",
-        notes="Public: SCID 91, AOS frames, VC1 realtime, 2048 baud on a 65536 Hz subcarrier, RS codeword "
+        source="mixed", notes=notes,
+    )
+
+
+SPACECRAFT = Spacecraft(
+    name="change5-orbiter",
+    scid=108,
+    description="Chang'e-5 orbiter in its extended mission around Sun-Earth L1",
+    profile=change5_profile(
+        playback_vc=3,
+        notes="Public: SCID 108, AOS frames, VC1 realtime, 2048 baud on a 65536 Hz subcarrier, RS codeword "
               "252 octets in dual basis (2 s per frame). Assumed: VC3 playback (as on Tianwen-1), randomizer on, "
               "no OCF, no FECF, VC63 idle.",
     ),

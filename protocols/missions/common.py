@@ -216,8 +216,24 @@ def attitude_hk(*, apid: int, sid: int, period: float, modes: Mapping[int, str],
                               description=description or "Attitude and orbit control", fields=fields)
 
 
-def obdh_hk(*, apid: int, sid: int, period: float, storage_gbit: float) -> HousekeepingPacket:
-    """On-board computer and mass memory report (same shape on every spacecraft)."""
+def sdls_fields() -> list[cs.Construct]:
+    """Uplink security counters (CCSDS 355.0-B-2) of a spacecraft that authenticates its telecommands."""
+    counts = {"UNAUTHENTICATED": "without a security header of a known SA",
+              "FORGED": "whose MAC did not verify", "REPLAYED": "whose sequence number was not beyond the last",
+              "OUT_OF_WINDOW": "whose sequence number was beyond the anti-replay window"}
+    fields = ["sdls_frames_accepted" / param(U16, "", "TC frames that passed security processing (wraps)",
+                                             warn=(0, 65535), crit=(0, 65535))]
+    fields += [f"sdls_rejected_{name.lower()}" / param(U16, "", f"TC frames refused: {what}", warn=(0, 0),
+                                                       crit=(0, 100))
+               for name, what in counts.items()]
+    fields.append("sdls_last_sequence" / param(U32, "", "Last accepted SDLS sequence number (the ground's SA)",
+                                               warn=(0, 4e9), crit=(0, 4294967295)))
+    return fields
+
+
+def obdh_hk(*, apid: int, sid: int, period: float, storage_gbit: float, sdls: bool = False) -> HousekeepingPacket:
+    """On-board computer and mass memory report (same shape on every spacecraft; with ``sdls``, the
+    uplink security counters follow)."""
     return HousekeepingPacket("obdh", apid=apid, sid=sid, subsystem="obdh", period=period,
                               description=f"On-board data handling: computer and {storage_gbit:g} Gbit mass memory",
                               fields=[
@@ -233,6 +249,7 @@ def obdh_hk(*, apid: int, sid: int, period: float, storage_gbit: float) -> House
         "tc_rejected" / param(U16, "", "Telecommands rejected since boot", warn=(0, 10), crit=(0, 100)),
         "obc_temperature" / param(S16, "degC", "On-board computer board temperature", CENTI,
                                   warn=(-20, 55), crit=(-35, 70)),
+        *(sdls_fields() if sdls else []),
     ])
 
 
@@ -314,6 +331,8 @@ FAULT_SLOTS = 32
 FAULT_KINDS = {0: "STUCK", 1: "NOISE", 2: "BIAS", 3: "BATTERY_DEGRADATION", 4: "THERMAL_RUNAWAY",
                5: "SAFE_MODE", 6: "DROP_FRAMES", 7: "CORRUPT_FRAMES", 8: "LINK_OUTAGE"}
 MISSION_FUNCTIONS = 0x0100
+#: Why the spacecraft refused a TC frame's security (CCSDS 355.0-B-2), as its event and housekeeping name it.
+SDLS_REASONS = {1: "UNAUTHENTICATED", 2: "FORGED", 3: "REPLAYED", 4: "OUT_OF_WINDOW"}
 
 #: Event IDs of the standard events; mission events start at 0x0100.
 MISSION_EVENTS = 0x0100
@@ -386,6 +405,13 @@ def standard_events(*, apid: int, instruments: Sequence[Instrument], housekeepin
         EventReport("fault_cleared", apid=apid, event_id=0x0016, severity=1, subsystem="obdh",
                     description="A fault was cleared (by command or at the end of its duration)",
                     aux=["slot" / aux(U8, "", "Fault slot (position in the emulator's --fault list)")]),
+        EventReport("tc_frame_rejected_security", apid=apid, event_id=0x0017, severity=3, subsystem="comms",
+                    description="A TC frame failed security processing (CCSDS 355.0-B-2): unauthenticated, forged "
+                                "or replayed; the first of each reason at once, then at most one a second",
+                    aux=["reason" / aux_state(U8, SDLS_REASONS, "Why the frame was refused"),
+                         "spi" / aux(U16, "", "Security parameter index of the frame (0: none)"),
+                         "sequence_number" / aux(U32, "", "The frame's sequence number (0: none)"),
+                         "rejected" / aux(U32, "", "Frames refused for this reason since boot")]),
     ]
     if instruments:
         events.append(EventReport(

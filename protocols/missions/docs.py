@@ -84,13 +84,13 @@ def render_spacecraft(sc: Spacecraft) -> list[str]:
     out = [f"## {sc.name}", "", f"{sc.description}. SCID **{sc.scid}**.", ""]
     out += ["### Frame profile", ""]
     out += _table(["property", "value"], [
-        ("frame type", prof.frame_type.value),
-        ("frame length", f"{prof.frame_length} octets"),
-        ("OCF (CLCW)", _yes(prof.ocf)),
-        ("FECF", _yes(prof.fecf)),
-        ("randomizer", _yes(prof.randomizer)),
-        ("FHEC", _yes(prof.fhec)),
-        ("insert zone", f"{prof.insert_zone} octets"),
+        ("frame type", prof.frame.kind),
+        ("frame length", f"{prof.frame.frame_length} octets"),
+        ("OCF (CLCW)", _yes(prof.frame.has_ocf)),
+        ("FECF", _yes(prof.frame.has_fecf)),
+        ("randomizer", _yes(prof.frame.randomized)),
+        ("FHEC", _yes(prof.frame.aos_fhec)),
+        ("insert zone", f"{prof.frame.insert_zone_length} octets"),
         ("Reed-Solomon", prof.reed_solomon or "none"),
         ("symbol rate", f"{prof.symbol_rate:g} baud" if prof.symbol_rate else "not specified"),
         ("virtual channels", "; ".join(f"VC{vc.vcid} {vc.name}: {vc.description}" for vc in prof.virtual_channels)),
@@ -147,7 +147,7 @@ def render(reg: Registry) -> str:
            "Limits read: *nominal* inside the warning range, *warning* outside it but inside the critical range, "
            "*critical* outside the critical range. Calibrations give the engineering value from the raw one.", ""]
     out += _table(["spacecraft", "SCID", "frames", "APIDs", "HK packets", "parameters", "events", "commands"],
-                  [(f"[{sc.name}](#{sc.name})", sc.scid, f"{sc.profile.frame_type.value} {sc.profile.frame_length}",
+                  [(f"[{sc.name}](#{sc.name})", sc.scid, f"{sc.profile.frame.kind} {sc.profile.frame.frame_length}",
                     ", ".join(str(a.number) for a in sc.apids), len(sc.housekeeping),
                     sum(len(p.parameters()) for p in sc.housekeeping), len(sc.events), len(sc.commands))
                    for sc in crafts])

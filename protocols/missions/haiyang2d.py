@@ -35,9 +35,9 @@ from protocols.missions.common import (
 from protocols.missions.model import (
     Apid,
     Command,
+    Downlink,
     EventReport,
     FrameProfile,
-    FrameType,
     HousekeepingPacket,
     Instrument,
     Spacecraft,
@@ -87,7 +87,7 @@ HOUSEKEEPING = (
         "position_error" / param(U16, "m", "Estimated position error of the fix", Linear(0.01), warn=(0, 10),
                                  crit=(0, 100)),
     ]),
-    obdh_hk(apid=PLATFORM, sid=5, period=32.0, storage_gbit=256),
+    obdh_hk(apid=PLATFORM, sid=5, period=32.0, storage_gbit=256, sdls=True),
     HousekeepingPacket("comms", apid=PLATFORM, sid=6, subsystem="comms", period=16.0,
                        description="S-band TT&C and X-band payload data transmitters", fields=[
         *radio_fields("sband", "S-band TT&C", tx_power=((1, 6), (0.5, 8)), rx_level=((-120, -60), (-130, -50)),
@@ -180,8 +180,8 @@ SPACECRAFT = Spacecraft(
     name="haiyang2d",
     scid=466,
     description="HY-2D ocean dynamics satellite: altimetry, sea surface wind, radiometry",
-    profile=FrameProfile(
-        frame_type=FrameType.TM, frame_length=1115, ocf=True, fecf=True, randomizer=True,
+    profile=Downlink(
+        frame=FrameProfile(kind="TM", frame_length=1115, has_ocf=True, has_fecf=True, randomized=True),
         virtual_channels=(
             VirtualChannel(0, "realtime", "Real-time housekeeping and events"),
             VirtualChannel(1, "playback", "Stored housekeeping and payload data"),
@@ -199,4 +199,5 @@ SPACECRAFT = Spacecraft(
     housekeeping=HOUSEKEEPING,
     events=EVENTS,
     commands=COMMANDS,
+    sdls_required=True,
 )

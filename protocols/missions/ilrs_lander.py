@@ -37,9 +37,9 @@ from protocols.missions.common import (
 from protocols.missions.model import (
     Apid,
     Command,
+    Downlink,
     EventReport,
     FrameProfile,
-    FrameType,
     HousekeepingPacket,
     Instrument,
     Spacecraft,
@@ -101,7 +101,7 @@ HOUSEKEEPING = (
                    "rhu_heat" / param(U16, "W", "Heat delivered by the radioisotope heater loop", Linear(0.1),
                                       warn=(40, 130), crit=(20, 150)),
                ]),
-    obdh_hk(apid=PLATFORM, sid=3, period=60.0, storage_gbit=64),
+    obdh_hk(apid=PLATFORM, sid=3, period=60.0, storage_gbit=64, sdls=True),
     HousekeepingPacket("comms", apid=PLATFORM, sid=4, subsystem="comms", period=60.0,
                        description="X-band direct-to-Earth link and high-gain antenna", fields=[
         *radio_fields("xband", "X-band", tx_power=((15, 45), (10, 55)), rx_level=((-150, -95), (-160, -85)),
@@ -207,8 +207,8 @@ SPACECRAFT = Spacecraft(
     name="ilrs-lander",
     scid=673,
     description="Lunar south-pole research station lander (notional ILRS element), long-term unattended",
-    profile=FrameProfile(
-        frame_type=FrameType.TM, frame_length=1024, ocf=True, fecf=True, randomizer=True,
+    profile=Downlink(
+        frame=FrameProfile(kind="TM", frame_length=1024, has_ocf=True, has_fecf=True, randomized=True),
         virtual_channels=(
             VirtualChannel(0, "realtime", "Real-time housekeeping and events"),
             VirtualChannel(2, "playback", "Stored housekeeping and science, dumped each Earth pass"),
@@ -226,4 +226,5 @@ SPACECRAFT = Spacecraft(
     housekeeping=HOUSEKEEPING,
     events=EVENTS,
     commands=COMMANDS,
+    sdls_required=True,
 )

@@ -13,13 +13,13 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import construct as cs
 
 from protocols.ccsds.pus import tc_packet, tm_packet
 from protocols.ccsds.spacepacket import PacketType
+from protocols.ccsds.tmframe import FrameProfile
 from protocols.errors import DefinitionError, ProtocolError, TruncatedError
 from protocols.parameters import Limits, LimitState, Parameter, StateLimits, States, parameters_of
 
@@ -36,19 +36,6 @@ KEY_LENGTH = 2
 # --------------------------------------------------------------------------- frame profile
 
 
-class FrameType(str, Enum):
-    TM = "TM"    # CCSDS 132.0-B
-    AOS = "AOS"  # CCSDS 732.0-B
-
-    @property
-    def scid_bits(self) -> int:
-        return 10 if self is FrameType.TM else 8
-
-    @property
-    def vcid_bits(self) -> int:
-        return 3 if self is FrameType.TM else 6
-
-
 @dataclass(frozen=True)
 class VirtualChannel:
     vcid: int
@@ -57,28 +44,20 @@ class VirtualChannel:
 
 
 @dataclass(frozen=True)
-class FrameProfile:
-    """How a spacecraft's packets travel: the transfer frame, as plain data.
+class Downlink:
+    """How a spacecraft's packets travel: its transfer frames and the virtual channels on them.
 
-    The frame construct layer (:mod:`protocols.ccsds`) reads this to build its
-    frames; nothing here depends on it.
+    ``frame`` is the one frame profile type, :class:`protocols.ccsds.tmframe.FrameProfile` (frame
+    kind and length, OCF, FECF, FHEC, insert zone and its time, Reed-Solomon, randomizer) that
+    every frame builder, parser, the emulator and the ground take as it is.
     """
 
-    frame_type: FrameType
-    #: Transfer frame length in octets, headers and trailers included, ASM and
-    #: Reed-Solomon check symbols excluded.
-    frame_length: int
-    ocf: bool
-    fecf: bool
-    randomizer: bool
+    frame: FrameProfile
     virtual_channels: tuple[VirtualChannel, ...]
     realtime_vc: int
     playback_vc: int
-    #: AOS frame header error control (RS(10,6)); always False for TM frames.
-    fhec: bool = False
-    #: AOS insert zone length in octets (0 = none).
-    insert_zone: int = 0
-    #: Reed-Solomon code on the frame, as text (None = none).
+    #: The real spacecraft's Reed-Solomon code as published, as text (None = none or not known).  Our
+    #: emulated frames carry a code only when ``frame.rs`` says so.
     reed_solomon: str | None = None
     #: Channel symbol rate of the low-rate downlink, symbols/s (None = unknown).
     symbol_rate: float | None = None
@@ -95,27 +74,25 @@ class FrameProfile:
         raise KeyError(f"no virtual channel {key!r}")
 
     def check(self, scid: int, where: str) -> None:
-        if not 0 <= scid < (1 << self.frame_type.scid_bits):
-            raise DefinitionError(f"{where}: SCID {scid} does not fit the {self.frame_type.value} frame's "
-                                  f"{self.frame_type.scid_bits}-bit field")
-        if self.fhec and self.frame_type is not FrameType.AOS:
-            raise DefinitionError(f"{where}: FHEC exists only in AOS frames")
-        header = 6 + (2 if self.fhec else 0) + self.insert_zone
-        trailer = (4 if self.ocf else 0) + (2 if self.fecf else 0)
+        frame = self.frame
+        if not isinstance(frame, FrameProfile):
+            raise DefinitionError(f"{where}: the downlink's frame must be a FrameProfile, got {type(frame).__name__}")
+        if not 0 <= scid <= frame.max_scid:
+            raise DefinitionError(f"{where}: SCID {scid} does not fit the {frame.kind} frame's "
+                                  f"{frame.max_scid.bit_length()}-bit field")
         # At least a few data octets, and the 16-bit frame length limit of the CCSDS books.
-        if not header + trailer + 8 <= self.frame_length <= 2048:
-            raise DefinitionError(f"{where}: frame length {self.frame_length} leaves no room for data "
-                                  f"(headers {header} + trailers {trailer}) or exceeds 2048")
+        if frame.zone_length < 8 or frame.frame_length > 2048:
+            raise DefinitionError(f"{where}: frame length {frame.frame_length} leaves no room for data "
+                                  f"(headers {frame.header_length} + trailers {frame.trailer_length}) or exceeds 2048")
         vcids = [vc.vcid for vc in self.virtual_channels]
         names = [vc.name for vc in self.virtual_channels]
         for label, seen in (("VCID", vcids), ("virtual channel name", names)):
             dup = sorted({x for x in seen if seen.count(x) > 1}, key=str)
             if dup:
                 raise DefinitionError(f"{where}: duplicate {label} {dup}")
-        limit = 1 << self.frame_type.vcid_bits
         for vc in self.virtual_channels:
-            if not 0 <= vc.vcid < limit:
-                raise DefinitionError(f"{where}: VCID {vc.vcid} does not fit the {self.frame_type.value} frame")
+            if not 0 <= vc.vcid <= frame.max_vcid:
+                raise DefinitionError(f"{where}: VCID {vc.vcid} does not fit the {frame.kind} frame")
         for role, vcid in (("realtime", self.realtime_vc), ("playback", self.playback_vc)):
             if vcid not in vcids:
                 raise DefinitionError(f"{where}: {role} VC {vcid} is not among the virtual channels {vcids}")
@@ -541,7 +518,7 @@ class Spacecraft:
     name: str
     scid: int
     description: str
-    profile: FrameProfile
+    profile: Downlink
     apids: tuple[Apid, ...]
     housekeeping: tuple[HousekeepingPacket, ...]
     events: tuple[EventReport, ...]
@@ -549,8 +526,13 @@ class Spacecraft:
     instruments: tuple[Instrument, ...] = ()
     #: PUS 1 verification and 17,2 ping reports; None = the standard set for the APIDs that take commands.
     reports: tuple[ServiceReport, ...] | None = None
+    #: Telecommand frames must be authenticated (CCSDS 355.0-B-2 SDLS); the emulator refuses all others.
+    sdls_required: bool = False
     #: Where this definition came from (module name or file), filled by the registry.
     origin: str = field(default="", compare=False)
+    #: Every housekeeping parameter must have limits (built-in missions); an imported XTCE
+    #: database defines alarms where it has them, and its other parameters are exported unchecked.
+    require_limits: bool = field(default=True, compare=False)
 
     def __post_init__(self) -> None:
         self.apids = tuple(self.apids)
@@ -573,8 +555,8 @@ class Spacecraft:
             raise DefinitionError(f"{where}: name must be lower-case letters, digits and '-'")
         if not isinstance(self.scid, int) or self.scid < 0:
             raise DefinitionError(f"{where}: SCID must be a non-negative integer, got {self.scid!r}")
-        if not isinstance(self.profile, FrameProfile):
-            raise DefinitionError(f"{where}: profile must be a FrameProfile, got {type(self.profile).__name__}")
+        if not isinstance(self.profile, Downlink):
+            raise DefinitionError(f"{where}: profile must be a Downlink, got {type(self.profile).__name__}")
         self.profile.check(self.scid, where)
         if self.profile.relay_via == self.name:
             raise DefinitionError(f"{where}: cannot relay through itself")
@@ -592,25 +574,28 @@ class Spacecraft:
             if p.apid not in declared:
                 raise DefinitionError(f"{where} packet {p.name!r}: APID {p.apid} is not one of the spacecraft's "
                                       f"APIDs {sorted(declared)}")
-        _unique(where, "housekeeping SID", [p.sid for p in self.housekeeping],
-                names=[p.name for p in self.housekeeping])
+        keyed = [p for p in self.housekeeping if p.sid is not None]  # an imported packet may have no SID
+        _unique(where, "housekeeping SID", [p.sid for p in keyed], names=[p.name for p in keyed])
         _unique(where, "event ID", [e.event_id for e in self.events], names=[e.name for e in self.events])
         _unique(where, "function ID", [c.function_id for c in self.commands if c.function_id is not None],
                 names=[c.name for c in self.commands if c.function_id is not None])
         _unique(where, "packet identity (type, APID, service, subtype, key)", [p.lookup_key for p in packets],
                 names=[p.name for p in packets])
         # A housekeeping parameter's leaf name is its MQTT topic level and Prometheus label:
-        # two packets must not both claim one name.
+        # two packets must not both claim one name.  An imported database (require_limits False)
+        # names one subsystem per packet, so its names need only be unique within the packet.
         owners: dict[str, str] = {}
         for packet in self.housekeeping:
             for path, param in packet.parameters():
                 leaf = path.removeprefix("hk.")
+                if not self.require_limits:
+                    leaf = f"{packet.subsystem}/{path.rsplit('.', 1)[-1]}"
                 if leaf in owners:
                     raise DefinitionError(f"{where}: parameter name {leaf!r} overlaps: defined in packet "
                                           f"{owners[leaf]!r} and in packet {packet.name!r}")
                 owners[leaf] = packet.name
                 _check_limits(path, param, f"{where} packet {packet.name!r}")
-                if param.limits is None:
+                if param.limits is None and self.require_limits:
                     raise DefinitionError(f"{where} packet {packet.name!r} parameter {path!r} has no limits")
         for instrument in self.instruments:
             if instrument.power_parameter is None:
@@ -698,6 +683,6 @@ def states_of(items: Iterable[tuple[int, str]]) -> States:
 
 
 __all__ = [
-    "Apid", "Argument", "Command", "EventReport", "FrameProfile", "FrameType", "HousekeepingPacket", "Instrument",
+    "Apid", "Argument", "Command", "Downlink", "EventReport", "FrameProfile", "HousekeepingPacket", "Instrument",
     "PacketDef", "ServiceReport", "Spacecraft", "StateLimits", "VirtualChannel", "states_of",
 ]

@@ -5,7 +5,8 @@ returns the process-wide default one, built once from
 
 1. the built-in mission modules (:data:`BUILTIN_MODULES`),
 2. modules named by entry points in the ``queqiao.missions`` group,
-3. modules or ``.py`` files listed in ``QUEQIAO_MISSION_PATH`` (``os.pathsep``-separated),
+3. modules, ``.py`` files or XTCE ``.xml`` files listed in ``QUEQIAO_MISSION_PATH``
+   (``os.pathsep``-separated),
 
 so users add a spacecraft without editing project code.  A mission module exposes
 ``SPACECRAFT`` (one :class:`Spacecraft`) or ``SPACECRAFTS`` (several); an entry
@@ -39,6 +40,8 @@ BUILTIN_MODULES = (
     "protocols.missions.change5_orbiter",
     "protocols.missions.haiyang2d",
     "protocols.missions.ilrs_lander",
+    # Last: the demo seeds each emulator by its place in this list, and the older scenarios keep theirs.
+    "protocols.missions.change5_lander",
 )
 #: Octets needed to identify a packet: primary header, PUS flags/service/subtype.
 _SERVICE_OFFSET = PRIMARY_HEADER_LENGTH + 1
@@ -201,6 +204,9 @@ class Registry:
         service, subtype = data[_SERVICE_OFFSET], data[_SERVICE_OFFSET + 1]
         candidates = [p for (t, a, s, st, _), p in self._packets[sc.scid].items()
                       if (t, a, s, st) == (ptype, apid, service, subtype)]
+        # Packets without a PUS secondary header (imported XTCE definitions) are known by APID alone.
+        candidates += [p for (t, a, s, _, _), p in self._packets[sc.scid].items()
+                       if s is None and (t, a) == (ptype, apid)]
         for p in candidates:
             if p.key_offset is None:
                 return p
@@ -233,7 +239,7 @@ class Registry:
                 for path, prm in p.parameters():
                     out.append(ParameterInfo(
                         spacecraft=sc.name, subsystem=p.subsystem, packet=p.name, path=path,
-                        name=path.split(".", 1)[1] if "." in path else path, data_type=data_type(prm),
+                        name=path.rsplit(".", 1)[-1], data_type=data_type(prm),
                         unit=prm.unit, calibration=prm.calibration, limits=prm.limits,
                         description=prm.description, parameter=prm, kind=p.kind))
         return out
@@ -289,6 +295,23 @@ def import_mission_file(path: str | os.PathLike[str]) -> ModuleType:
     return module
 
 
+def load_xtce_file(path: str | os.PathLike[str], *, name: str | None = None, scid: int | None = None) -> Spacecraft:
+    """A spacecraft from an XTCE file (``name``/``scid`` override or complete what the document says).
+
+    The ``[[spacecraft]] xtce = "FILE"`` configuration entry and ``QUEQIAO_MISSION_PATH``
+    entries ending in ``.xml`` both come here.  A foreign document names no SCID: without
+    ``scid`` the file must carry Queqiao's own spacecraft facts (an exported file does).
+    """
+    from protocols.xtce import from_xtce  # the XTCE reader builds on the mission model
+
+    file = Path(path).expanduser().resolve()
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise DefinitionError(f"XTCE file {file}: cannot read it: {exc.strerror}") from None
+    return from_xtce(data, origin=str(file), name=name, scid=scid)
+
+
 def _path_entries(value: str | None) -> list[str]:
     return [e.strip() for e in (value or "").split(os.pathsep) if e.strip()]
 
@@ -313,7 +336,9 @@ def load_registry(*, builtins: bool = True, entry_points: bool = True,
             sources.append((f"entry point {ep.name} = {ep.value}", ep.load))
     path = os.environ.get(PATH_VARIABLE) if mission_path is None else mission_path
     for entry in _path_entries(path):
-        if _is_file_entry(entry):
+        if entry.endswith(".xml"):
+            sources.append((entry, lambda entry=entry: load_xtce_file(entry)))
+        elif _is_file_entry(entry):
             sources.append((entry, lambda entry=entry: import_mission_file(entry)))
         else:
             sources.append((entry, lambda entry=entry: importlib.import_module(entry)))

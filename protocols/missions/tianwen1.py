@@ -44,9 +44,9 @@ from protocols.missions.common import (
 from protocols.missions.model import (
     Apid,
     Command,
+    Downlink,
     EventReport,
     FrameProfile,
-    FrameType,
     HousekeepingPacket,
     Instrument,
     Spacecraft,
@@ -280,14 +280,14 @@ SPACECRAFT = Spacecraft(
     name="tianwen1",
     scid=245,
     description="Tianwen-1 Mars orbiter: orbit science and relay for the Zhurong rover",
-    profile=FrameProfile(
-        frame_type=FrameType.AOS, frame_length=220, ocf=False, fecf=False, randomizer=True,
+    profile=Downlink(
+        frame=FrameProfile(kind="AOS", frame_length=220, has_ocf=False, has_fecf=False, randomized=True),
         virtual_channels=(
             VirtualChannel(1, "realtime", "Real-time telemetry"),
             VirtualChannel(3, "playback", "Replay of stored telemetry (replay flag set)"),
             VirtualChannel(63, "idle", "Fill"),
         ),
-        realtime_vc=1, playback_vc=3, fhec=False,
+        realtime_vc=1, playback_vc=3,
         reed_solomon="RS(252,220), E=16, conventional (not dual) basis", symbol_rate=16384,
         source="mixed",
         notes="Public: SCID 245, 220-octet AOS frames, no FHEC, no FECF (RS only), VC1 realtime / VC3 replay, "

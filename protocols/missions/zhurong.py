@@ -41,9 +41,9 @@ from protocols.missions.common import (
 from protocols.missions.model import (
     Apid,
     Command,
+    Downlink,
     EventReport,
     FrameProfile,
-    FrameType,
     HousekeepingPacket,
     Instrument,
     Spacecraft,
@@ -305,8 +305,8 @@ SPACECRAFT = Spacecraft(
     name="zhurong",
     scid=83,
     description="Zhurong Mars rover (Tianwen-1); telemetry relayed through the Tianwen-1 orbiter",
-    profile=FrameProfile(
-        frame_type=FrameType.AOS, frame_length=220, ocf=False, fecf=False, randomizer=True,
+    profile=Downlink(
+        frame=FrameProfile(kind="AOS", frame_length=220, has_ocf=False, has_fecf=False, randomized=True),
         virtual_channels=(
             VirtualChannel(1, "realtime", "Housekeeping and events, live during a relay session"),
             VirtualChannel(3, "playback", "Stored housekeeping and science dumped from mass memory"),

@@ -11,7 +11,7 @@ import pytest
 BIN = Path(sys.executable).parent
 
 COMMANDS = {
-    "groundstation": ["run", "demo", "replay", "inspect", "send", "watch", "check-config"],
+    "groundstation": ["run", "demo", "replay", "inspect", "send", "watch", "check-config", "mdb"],
     "flightsw": ["missions", "run"],
 }
 

@@ -12,6 +12,8 @@ import pytest
 from flightsw.runtime import Emulator
 from groundstation.config import parse_config
 from groundstation.daemon import Daemon
+from links.keyfiles import new_associations, write_key_file
+from protocols.missions import registry
 
 TOKEN = "operator-token-for-tests-0123"
 VIEWER = "viewer-token-for-tests-01234"
@@ -44,11 +46,18 @@ class Station:
         self.uplinks = {m: free_udp() for m in missions}
         monkeypatch.setenv("QQ_TEST_OPERATOR", TOKEN)
         monkeypatch.setenv("QQ_TEST_VIEWER", VIEWER)
+        # Spacecraft that require SDLS share a key file with the ground (kept across restarts in one test).
+        self.keys = {}
+        for m in missions:
+            if registry().spacecraft(m).sdls_required:
+                self.keys[m] = tmp_path / f"{m}.sdls.toml"
+                if not self.keys[m].exists():
+                    write_key_file(self.keys[m], m, new_associations({1: "HMAC-SHA-256"}))
         spacecraft = "".join(f"""
 [[spacecraft]]
 name = "{m}"
 uplink = "udp://127.0.0.1:{(uplink_proxy or {}).get(m, self.uplinks[m])}"
-""" for m in missions)
+""" + (f'sdls_key_file = "{self.keys[m]}"\n' if m in self.keys else "") for m in missions)
         self.config = parse_config(f"""
 [[links]]
 name = "udp-in"
@@ -79,7 +88,8 @@ token_env = "QQ_TEST_VIEWER"
                 break
             await asyncio.sleep(0.025)
         self.emulators = [Emulator(m, downlink=f"udp://127.0.0.1:{self.downlink}",
-                                   uplink=f"udp://127.0.0.1:{self.uplinks[m]}", seed=1, bitrate=512_000)
+                                   uplink=f"udp://127.0.0.1:{self.uplinks[m]}", seed=1, bitrate=512_000,
+                                   sdls_key_files=[str(self.keys[m])] if m in self.keys else ())
                           for m in self.missions]
         for emulator in self.emulators:
             await emulator.__aenter__()

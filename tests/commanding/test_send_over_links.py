@@ -14,6 +14,8 @@ from contextlib import ExitStack
 
 import pytest
 
+from links.keyfiles import new_associations, write_key_file
+from protocols.missions import registry
 from tests.realcomponents.components import Mosquitto
 
 TOKEN = "station-token-for-tests-000111"
@@ -54,6 +56,40 @@ def wait_ready(http: int, process: subprocess.Popen, commanded: str) -> None:
 
 
 INSTRUMENT = {"zhurong": "ROPER", "haiyang2d": "ALTIMETER"}
+
+
+def sdls_keys(tmp_path, mission, spi: int = 1) -> tuple[list[str], str]:
+    """For a spacecraft that requires SDLS: (the emulator's --sdls-keys arguments, the [[spacecraft]] lines).
+    The key file holds SPI 1 (HMAC-SHA-256) and SPI 2 (AES-256-GCM); the ground uses ``spi``."""
+    if not registry().spacecraft(mission).sdls_required:
+        return [], ""
+    path = write_key_file(tmp_path / f"{mission}.sdls.toml", mission,
+                          new_associations({1: "HMAC-SHA-256", 2: "AES-256-GCM"}))
+    return ["--sdls-keys", str(path)], f'sdls_key_file = "{path}"\nsdls_spi = {spi}'
+
+
+def station_config(tmp_path, http: int, link_lines: str, mission: str, uplink: str, key_line: str, *,
+                   verification_timeout_s: float | None = 30):
+    """The ground station's configuration file for one commanded spacecraft."""
+    config = tmp_path / "gs.toml"
+    timeout = f"verification_timeout_s = {verification_timeout_s}" if verification_timeout_s else ""
+    config.write_text(f"""
+[station]
+http_listen = "127.0.0.1:{http}"
+[[links]]
+name = "downlink"
+{link_lines}
+[[spacecraft]]
+name = "{mission}"
+uplink = "{uplink}"
+{key_line}
+[archive]
+dir = "{tmp_path / 'archive'}"
+[commanding]
+enabled = true
+{timeout}
+""")
+    return config
 
 
 class NullModem:
@@ -116,25 +152,11 @@ def setups(tmp_path, mission, stack):
 def run_round_trip(tmp_path, mission, emulator_args, link_lines, uplink, env_extra=None):
     http = free_port()
     env = dict(os.environ, QUEQIAO_API_TOKEN=TOKEN, **(env_extra or {}))
-    config = tmp_path / "gs.toml"
-    config.write_text(f"""
-[station]
-http_listen = "127.0.0.1:{http}"
-[[links]]
-name = "downlink"
-{link_lines}
-[[spacecraft]]
-name = "{mission}"
-uplink = "{uplink}"
-[archive]
-dir = "{tmp_path / 'archive'}"
-[commanding]
-enabled = true
-verification_timeout_s = 30
-""")
+    key_args, key_line = sdls_keys(tmp_path, mission)
+    config = station_config(tmp_path, http, link_lines, mission, uplink, key_line)
     with ExitStack() as stack:
         fsw = start(stack, [PY, "-m", "flightsw.cli", "run", "--mission", mission, "--bitrate", "100000",
-                            *emulator_args], env)
+                            *emulator_args, *key_args], env)
         time.sleep(0.3)
         gs = start(stack, [PY, "-m", "groundstation.cli", "run", "--config", str(config)], env)
         wait_ready(http, gs, mission)
@@ -174,25 +196,12 @@ def test_send_fails_with_nonzero_exit_when_the_spacecraft_refuses(tmp_path):
         emulator_args, link_lines, uplink = setups(tmp_path, "haiyang2d", stack)["udp"]
     http = free_port()
     env = dict(os.environ, QUEQIAO_API_TOKEN=TOKEN)
-    config = tmp_path / "gs.toml"
-    config.write_text(f"""
-[station]
-http_listen = "127.0.0.1:{http}"
-[[links]]
-name = "downlink"
-{link_lines}
-[[spacecraft]]
-name = "haiyang2d"
-uplink = "{uplink}"
-[archive]
-dir = "{tmp_path / 'archive'}"
-[commanding]
-enabled = true
-""")
+    key_args, key_line = sdls_keys(tmp_path, "haiyang2d")
+    config = station_config(tmp_path, http, link_lines, "haiyang2d", uplink, key_line, verification_timeout_s=None)
     send = [PY, "-m", "groundstation.cli", "send", "--api", f"http://127.0.0.1:{http}", "haiyang2d"]
     with ExitStack() as stack:
         start(stack, [PY, "-m", "flightsw.cli", "run", "--mission", "haiyang2d", "--bitrate", "256000",
-                      *emulator_args], env)
+                      *emulator_args, *key_args], env)
         time.sleep(0.3)
         gs = start(stack, [PY, "-m", "groundstation.cli", "run", "--config", str(config)], env)
         wait_ready(http, gs, "haiyang2d")

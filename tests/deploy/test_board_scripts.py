@@ -82,7 +82,8 @@ def test_sdist_build_leaves_the_checkout_alone(sdist):
 
 def test_install_dry_run_shows_the_ssh_steps():
     proc = run([str(INSTALL), "--host", "pi.example", "--user", "pi", "--mission", "haiyang2d",
-                "--downlink", "udp://192.0.2.10:10015", "--opts", "--rate 2", "--dry-run"], timeout=300)
+                "--downlink", "udp://192.0.2.10:10015", "--uplink", "udp://192.0.2.20:10016", "--opts", "--rate 2",
+                "--dry-run"], timeout=300)
     assert proc.returncode == 0, explain(proc)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("+ ")]
     assert len(lines) == 2, proc.stdout
@@ -92,7 +93,18 @@ def test_install_dry_run_shows_the_ssh_steps():
         assert shipped in scp
     assert ssh.startswith("+ ssh ") and "pi@pi.example" in ssh
     assert "sudo\\ bash" in ssh and "--mission\\ haiyang2d" in ssh and "udp://192.0.2.10:10015" in ssh
-    assert "nothing was copied" in proc.stdout
+    assert "nothing was copied" in proc.stdout and "udp://192.0.2.20:10016" in ssh
+
+
+def test_install_requires_an_uplink_address_and_refuses_readable_keys(tmp_path):
+    base = [str(INSTALL), "--host", "pi.example", "--mission", "haiyang2d", "--downlink", "udp://192.0.2.10:10015"]
+    proc = run([*base, "--dry-run"])
+    assert proc.returncode == 1 and "--uplink URL is required (no all-interfaces default)" in proc.stderr, explain(proc)
+    keys = tmp_path / "hy2d.toml"
+    keys.write_text("secret")
+    keys.chmod(0o644)
+    proc = run([*base, "--uplink", "udp://192.0.2.20:10016", "--sdls-keys", str(keys), "--dry-run"])
+    assert proc.returncode == 1 and "readable by others" in proc.stderr, explain(proc)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -117,7 +129,8 @@ def test_board_setup_private_install_without_compiler_falls_back_to_pure_python(
     env = {**os.environ, "QUEQIAO_NO_CYTHON": "1"}  # as on a board without a compiler
     proc = subprocess.run(
         [str(SETUP), "--sdist", str(sdist), "--no-apt", "--no-systemd", "--venv", str(venv), "--etc", str(etc),
-         "--mission", "haiyang2d", "--downlink", "udp://192.0.2.10:10015", "--opts", "--seed 7"],
+         "--mission", "haiyang2d", "--downlink", "udp://192.0.2.10:10015", "--uplink", "udp://192.0.2.20:10016",
+         "--opts", "--seed 7"],
         capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
     assert proc.returncode == 0, explain(proc)
     out = proc.stdout + proc.stderr
@@ -131,7 +144,8 @@ def test_board_setup_private_install_without_compiler_falls_back_to_pure_python(
     env_file = etc / "queqiao/flightsw-haiyang2d.env"
     values = dict(line.split("=", 1) for line in env_file.read_text().splitlines()
                   if line and not line.startswith("#"))
-    assert values == {"DOWNLINK": "udp://192.0.2.10:10015", "UPLINK": "udp://0.0.0.0:10016", "FLIGHTSW_OPTS": "--seed 7"}
+    assert values == {"DOWNLINK": "udp://192.0.2.10:10015", "UPLINK": "udp://192.0.2.20:10016",
+                      "FLIGHTSW_OPTS": "--seed 7"}
     assert env_file.stat().st_mode & 0o777 == 0o640
 
 

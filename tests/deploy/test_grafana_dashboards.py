@@ -82,7 +82,7 @@ def test_one_health_dashboard_per_spacecraft(committed):
     assert len(uids) == len(set(uids))
     for sc in reg:
         d = committed[f"health-{sc.name}.json"]
-        (var,) = d["templating"]["list"]
+        (var,) = [v for v in d["templating"]["list"] if v["name"] != "datasource"]
         assert var["name"] == "spacecraft" and [o["value"] for o in var["options"]] == [sc.name]
         assert var["allowCustomValue"] is False
 
@@ -175,12 +175,17 @@ def test_panel_ids_unique_and_datasource_provisioned(committed):
     (prom,) = [d for d in ds if d["type"] == "prometheus"]
     assert prom["uid"] == dashboards.DATASOURCE_UID and prom["isDefault"] is True
     assert prom["url"] == "http://127.0.0.1:9090"
+    full = yaml.safe_load((PROVISIONING / "datasources" / "full-resolution.yaml").read_text())["datasources"]
+    assert [d["uid"] for d in full] == [dashboards.FULL_RESOLUTION_UID] and full[0]["type"] == "prometheus"
     for file, d in committed.items():
         ids = [p["id"] for p in panels(d)]
         assert len(ids) == len(set(ids)), file
+        (variable,) = [v for v in d["templating"]["list"] if v["name"] == dashboards.DATASOURCE_VARIABLE]
+        assert variable["type"] == "datasource" and variable["query"] == "prometheus"
+        assert variable["current"]["value"] == dashboards.DATASOURCE_UID, file
         for p in panels(d):
             if p["type"] != "row":
-                assert p["datasource"]["uid"] == dashboards.DATASOURCE_UID, (file, p["title"])
+                assert p["datasource"]["uid"] == "${datasource}", (file, p["title"])
 
 
 def test_dashboard_provider_points_at_the_documented_folder():

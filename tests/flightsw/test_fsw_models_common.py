@@ -162,6 +162,7 @@ RUNAWAY = {
     "zhurong": ("electronics_box", "thermal", "temp_electronics_box", 40.0),
     "tianwen1": ("hiric_optics", "thermal", "temp_hiric_optics", 60.0),
     "change5-orbiter": ("transponder", "thermal", "temp_transponder", 40.0),
+    "change5-lander": ("drill_motor", "thermal", "temp_drill_motor", 40.0),
     "haiyang2d": ("radiometer_receiver", "thermal", "temp_radiometer_receiver", 20.0),
     "ilrs-lander": ("electronics_cabin", "thermal", "temp_electronics_cabin", 120.0),
 }

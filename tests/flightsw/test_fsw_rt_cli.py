@@ -14,7 +14,6 @@ import pytest
 
 from flightsw.cli import main
 from protocols.ccsds.sync import FrameSynchronizer
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.missions import registry
 
@@ -29,6 +28,9 @@ def test_missions_json(capsys):
     zhurong = listed[names.index("zhurong")]
     assert zhurong["scid"] == 83 and zhurong["tc_apid"] == 288
     assert zhurong["vcids"] == [1, 3, 63] and 289 in zhurong["tm_apids"]
+    assert {m["name"]: m["sdls_required"] for m in listed if m["name"] in registry()} == {
+        "zhurong": False, "tianwen1": False, "change5-orbiter": False, "change5-lander": False, "haiyang2d": True,
+        "ilrs-lander": True}
 
 
 def test_missions_text(capsys):
@@ -68,7 +70,7 @@ def test_port_in_use_is_detected_at_start(capsys, kind, role):
 
 
 def _decode(capture: Path, mission: str = "zhurong"):
-    profile = FrameProfile.from_mission(registry().spacecraft(mission).profile)
+    profile = registry().spacecraft(mission).profile.frame
     frames = [f.data for f in FrameSynchronizer(profile.frame_length).feed(capture.read_bytes()).frames]
     return frames, FrameDemux(profile).feed(frames)
 

@@ -20,7 +20,7 @@ from flightsw.runtime import FlightSoftware, GenericModel, RuntimeConfig
 from flightsw.runtime.core import _HkEncoder
 from protocols.ccsds.cop1 import UNLOCK, set_vr_command
 from protocols.ccsds.tcframe import TcFrame
-from protocols.ccsds.tmframe import FrameProfile, parse_frame
+from protocols.ccsds.tmframe import parse_frame
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.missions import registry
 from protocols.missions.common import ACCEPTANCE_FAILURES, EXECUTION_FAILURES
@@ -32,6 +32,8 @@ EXEC = {v: k for k, v in EXECUTION_FAILURES.items()}
 
 def make(name: str = "zhurong", **config: Any) -> FlightSoftware:
     model_class = config.pop("model_class", None)
+    # These tests are about the runtime with plain TC frames; uplink security: test_fsw_sdls.py.
+    config.setdefault("sdls_required", False)
     return FlightSoftware(registry().spacecraft(name), RuntimeConfig(virtual=True, start=START, **config),
                           model_class=model_class)
 
@@ -41,7 +43,7 @@ class Ground:
 
     def __init__(self, rt: FlightSoftware) -> None:
         self.sc = rt.spacecraft
-        self.profile = FrameProfile.from_mission(self.sc.profile)
+        self.profile = self.sc.profile.frame
         self.demux = FrameDemux(self.profile)
         self.packets: list[tuple[int, PusTm]] = []
         self.anomalies: list = []
@@ -494,7 +496,7 @@ def test_flood_frames_decode():
     from protocols.ccsds.sync import FrameSynchronizer
 
     sync = FrameSynchronizer(rt.frame_profile.frame_length)
-    result = FrameDemux(FrameProfile.from_mission(rt.spacecraft.profile)).feed(f.data for f in sync.feed(stream).frames)
+    result = FrameDemux(rt.spacecraft.profile.frame).feed(f.data for f in sync.feed(stream).frames)
     tms = [PusTm.unpack(p.data, timestamp_len=6) for p in result.packets]
     events = [tm for tm in tms if tm.service == 5]  # the store's first link-state report
     assert len([tm for tm in tms if tm.service == 3]) == 5000 and len(events) <= 1 and not result.anomalies

@@ -19,10 +19,11 @@ import pytest
 from spacepackets.ecss.tm import PusTm
 
 from flightsw.runtime import Emulator
+from links.keyfiles import write_key_file
 from protocols.ccsds.cltu import encode_cltu
+from protocols.ccsds.sdls import HMAC_SHA256, SecurityAssociation, apply_security
 from protocols.ccsds.sync import FrameSynchronizer
 from protocols.ccsds.tcframe import TcFrame
-from protocols.ccsds.tmframe import FrameProfile
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.missions import registry
 
@@ -46,7 +47,7 @@ class Ground:
 
     def __init__(self, mission: str = MISSION) -> None:
         self.sc = registry().spacecraft(mission)
-        self.profile = FrameProfile.from_mission(self.sc.profile)
+        self.profile = self.sc.profile.frame
         self.sync = FrameSynchronizer(self.profile.frame_length, derandomize=self.profile.randomized)
         self.demux = FrameDemux(self.profile)
         self.frames = 0
@@ -305,7 +306,10 @@ async def test_several_emulators_in_one_loop_stop_event():
         assert {tm.apid for tm in ground.packets} <= {a.number for a in ground.sc.apids}
 
 
-async def test_udp_down_tcp_listen_up():
+async def test_udp_down_tcp_listen_up(tmp_path):
+    """haiyang2d requires SDLS: the CLTU carries an authenticated frame."""
+    sa = SecurityAssociation(1, HMAC_SHA256, os.urandom(32))
+    keys = write_key_file(tmp_path / "hy2d.toml", "haiyang2d", [sa])
     loop = asyncio.get_running_loop()
     ground = Ground("haiyang2d")
 
@@ -318,7 +322,7 @@ async def test_udp_down_tcp_listen_up():
     up = free_port(socket.SOCK_STREAM)
     try:
         async with Emulator("haiyang2d", downlink=f"udp://127.0.0.1:{down}", uplink=f"tcp-listen://127.0.0.1:{up}",
-                            time_scale=SCALE, start=START):
+                            time_scale=SCALE, start=START, sdls_key_files=[str(keys)]) as emu:
             for _ in range(50):
                 try:
                     _, writer = await asyncio.open_connection("127.0.0.1", up)
@@ -326,10 +330,11 @@ async def test_udp_down_tcp_listen_up():
                 except OSError:
                     await asyncio.sleep(0.05)
             packet, frame = ping(ground.sc)
-            writer.write(encode_cltu(frame))
+            writer.write(encode_cltu(apply_security(TcFrame.parse(frame), sa, 1)))
             await writer.drain()
             await ground.wait_for(ping_answered(ground, packet))
             writer.close()
+            assert emu.runtime.tc.security.accepted == 1
     finally:
         transport.close()
     assert not ground.anomalies

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from groundstation.archive import ArchiveReader, ArchiveSpool, ArchiveWriter
+from links.keyfiles import new_associations, write_key_file
 from tests.deploy.deploy_helpers import groundstation_process
 from tests.groundstation.test_archive import T0, frame
 from tests.groundstation.test_chain import frames_for, hk_packets
@@ -230,6 +231,8 @@ def test_a_daemon_on_a_full_disk_keeps_decoding_and_serving_then_archives_what_i
     uplink.settimeout(10)
     with small_tmpfs(tmp_path / "disk", "2m") as disk:
         config = tmp_path / "groundstation.toml"
+        # haiyang2d requires an authenticated uplink: the station holds its key file (keys never in the config).
+        keys = write_key_file(tmp_path / "haiyang2d.sdls.toml", "haiyang2d", new_associations({1: "HMAC-SHA-256"}))
         config.write_text(f"""
 [station]
 name = "disk-full-test"
@@ -237,6 +240,7 @@ name = "disk-full-test"
 [[spacecraft]]
 name = "haiyang2d"
 uplink = "udp://127.0.0.1:{uplink.getsockname()[1]}"
+sdls_key_file = "{keys}"
 
 [commanding]
 enabled = true

@@ -37,7 +37,7 @@ def nominal_values(packet) -> dict:
 
 def frames_for(name: str, packets: list[bytes], vcid: int | None = None) -> tuple[list[bytes], FrameProfile]:
     sc = registry().spacecraft(name)
-    profile = FrameProfile.from_mission(sc.profile)
+    profile = sc.profile.frame
     mux = FrameMux(profile, sc.scid)
     vc = sc.profile.realtime_vc if vcid is None else vcid
     mux.push_many(vc, packets)

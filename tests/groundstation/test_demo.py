@@ -47,12 +47,23 @@ def test_demo_exports_every_parameter_of_the_chosen_missions(tmp_path):
         ping = subprocess.run([sys.executable, "-m", "groundstation.cli", "send", "--api", f"http://127.0.0.1:{port}",
                                "zhurong", "PING", "--wait", "--timeout", "30"],
                               env=env, capture_output=True, text=True, timeout=60)
+        # haiyang2d requires SDLS: the demo made its keys and the ground authenticates the command.
+        secured_ping = subprocess.run([sys.executable, "-m", "groundstation.cli", "send", "--api",
+                                       f"http://127.0.0.1:{port}", "haiyang2d", "PING", "--wait", "--timeout", "30"],
+                                      env=env, capture_output=True, text=True, timeout=60)
     finally:
         demo.send_signal(signal.SIGINT)
         output = demo.communicate(timeout=20)[0]
     assert seen == expected, output
     assert elapsed < 30
     assert ping.returncode == 0 and ping.stdout.splitlines()[-1].endswith("completed"), ping.stdout + ping.stderr
+    assert secured_ping.returncode == 0 and secured_ping.stdout.splitlines()[-1].endswith("completed"), \
+        secured_ping.stdout + secured_ping.stderr
+    keys = tmp_path / "archive-keys"
+    assert keys.stat().st_mode & 0o777 == 0o700
+    assert [p.name for p in keys.iterdir()] == ["haiyang2d.sdls.toml"]
+    assert (keys / "haiyang2d.sdls.toml").stat().st_mode & 0o777 == 0o600
+    assert f"SDLS keys   {keys}  (uplink of haiyang2d authenticated)" in output
     assert "API token   from $QUEQIAO_API_TOKEN" in output
     assert f"http://127.0.0.1:{port}/metrics" in output
     assert demo.returncode == 0, output

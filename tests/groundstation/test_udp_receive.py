@@ -37,3 +37,42 @@ async def test_a_batch_carries_the_arrival_time_of_its_first_datagram():
             items = await link.receive_many()
         assert items[0][1] == b"x" * 10
         assert link.last_receipt >= later - 0.01
+
+
+async def _batches(link, interval: float, count: int) -> list[tuple[int, float]]:
+    """Send ``count`` datagrams ``interval`` apart; (batch size, receipt-to-handover seconds) of each batch."""
+    out: list[tuple[int, float]] = []
+
+    async def send() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for i in range(count):
+                tx.sendto(bytes([i % 256]) * 100, link.local_address)
+                await asyncio.sleep(interval)
+
+    sender = asyncio.create_task(send())
+    got = 0
+    while got < count:
+        items = await link.receive_many()
+        out.append((len(items), time.time() - link.last_receipt))
+        got += len(items)
+    await sender
+    return out
+
+
+async def test_frames_a_millisecond_apart_are_coalesced_within_the_latency_budget():
+    from links.transports import COALESCE_S
+
+    async with open_link("udp://127.0.0.1:0", role="in") as link:
+        await wait_up(link)
+        batches = await _batches(link, 0.001, 300)
+    settled = batches[20:]  # once the link has seen the rate
+    assert sum(n for n, _ in settled) / len(settled) >= 2  # shared batches, not one frame each
+    assert max(wait for _, wait in settled) < COALESCE_S + 0.05  # bounded wait (a loaded machine adds some)
+
+
+async def test_a_slow_link_never_waits():
+    async with open_link("udp://127.0.0.1:0", role="in") as link:
+        await wait_up(link)
+        batches = await _batches(link, 0.02, 15)
+    assert all(n == 1 for n, _ in batches)
+    assert sorted(wait for _, wait in batches)[len(batches) // 2] < 0.002  # handed over at once

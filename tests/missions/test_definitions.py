@@ -12,9 +12,9 @@ from protocols.errors import DefinitionError, ProtocolError
 from protocols.missions import (
     Apid,
     Command,
+    Downlink,
     EventReport,
     FrameProfile,
-    FrameType,
     HousekeepingPacket,
     Instrument,
     Registry,
@@ -30,7 +30,7 @@ REGISTRY = builtin_registry()
 #: UCUM-ish short units used by the missions ("" = dimensionless count, "state" = enumeration).
 UNITS = {"", "state", "V", "A", "W", "degC", "K", "Pa", "MPa", "m", "mm", "cm", "km", "AU", "m/s", "m/h", "deg",
          "deg/s", "rpm", "s", "ms", "us", "h", "d", "%", "dB", "dBm", "nT", "mJ", "kJ", "kg", "kB", "N", "1/s",
-         "uGy/h", "nm/s", "mW/m2", "ug/cm2", "V/m", "B"}
+         "uGy/h", "nm/s", "mW/m2", "ug/cm2", "V/m", "B", "N*m"}
 
 
 def test_every_housekeeping_parameter_is_complete():
@@ -72,10 +72,14 @@ def test_each_spacecraft_has_enough_and_the_standard_set():
 
 def test_public_facts_where_known():
     tw = REGISTRY.spacecraft(245)
-    assert (tw.name, tw.profile.frame_type, tw.profile.frame_length) == ("tianwen1", FrameType.AOS, 220)
-    assert (tw.profile.realtime_vc, tw.profile.playback_vc, tw.profile.fecf, tw.profile.fhec) == (1, 3, False, False)
-    ce5 = REGISTRY.spacecraft(91)
-    assert (ce5.name, ce5.profile.frame_type, ce5.profile.realtime_vc) == ("change5-orbiter", FrameType.AOS, 1)
+    assert (tw.name, tw.profile.frame.kind, tw.profile.frame.frame_length) == ("tianwen1", "AOS", 220)
+    assert (tw.profile.realtime_vc, tw.profile.playback_vc, tw.profile.frame.has_fecf, tw.profile.frame.aos_fhec) == \
+        (1, 3, False, False)
+    ce5 = REGISTRY.spacecraft(108)
+    assert (ce5.name, ce5.profile.frame.kind, ce5.profile.realtime_vc) == ("change5-orbiter", "AOS", 1)
+    lander = REGISTRY.spacecraft(91)
+    assert (lander.name, lander.profile.frame.kind, lander.profile.frame.frame_length) == ("change5-lander", "AOS", 220)
+    assert (lander.profile.realtime_vc, lander.profile.playback_vc, lander.profile.frame.has_fecf) == (1, 2, False)
     assert REGISTRY.spacecraft("zhurong").profile.relay_via == "tianwen1"
     for name in ("zhurong", "haiyang2d", "ilrs-lander"):
         assert REGISTRY.spacecraft(name).profile.source == "invented"
@@ -84,7 +88,7 @@ def test_public_facts_where_known():
 # --------------------------------------------------------------------------- bad definitions
 
 
-PROFILE = FrameProfile(frame_type=FrameType.TM, frame_length=256, ocf=True, fecf=True, randomizer=False,
+PROFILE = Downlink(frame=FrameProfile(kind="TM", frame_length=256, has_ocf=True, has_fecf=True, randomized=False),
                        virtual_channels=(VirtualChannel(0, "realtime", "live"), VirtualChannel(1, "playback", "dump")),
                        realtime_vc=0, playback_vc=1)
 
@@ -131,8 +135,8 @@ def make_spacecraft(**changes) -> Spacecraft:
     (lambda: make_spacecraft(instruments=(Instrument(1, "CAM", "camera", "power_volts"),)),
      r"power parameter 'power_volts' of instrument 'CAM' must be an enumeration with OFF and ON"),
     (lambda: make_spacecraft(scid=2000), r"SCID 2000 does not fit the TM frame's 10-bit field"),
-    (lambda: make_spacecraft(profile=FrameProfile(
-        frame_type=FrameType.AOS, frame_length=220, ocf=False, fecf=False, randomizer=True,
+    (lambda: make_spacecraft(profile=Downlink(
+        frame=FrameProfile(kind="AOS", frame_length=220, has_ocf=False, has_fecf=False, randomized=True),
         virtual_channels=(VirtualChannel(1, "realtime", "x"),), realtime_vc=1, playback_vc=3)),
      r"playback VC 3 is not among the virtual channels \[1\]"),
     (lambda: make_spacecraft(events=(
@@ -169,8 +173,8 @@ def test_duplicate_scid_and_name_in_registry():
 
 
 def test_unknown_relay_is_refused():
-    reg = Registry([make_spacecraft(profile=FrameProfile(
-        frame_type=FrameType.TM, frame_length=256, ocf=True, fecf=True, randomizer=False,
+    reg = Registry([make_spacecraft(profile=Downlink(
+        frame=FrameProfile(kind="TM", frame_length=256, has_ocf=True, has_fecf=True, randomized=False),
         virtual_channels=PROFILE.virtual_channels, realtime_vc=0, playback_vc=1, relay_via="nowhere"))])
     with pytest.raises(DefinitionError, match=r"'testsat': relays via 'nowhere', which is not registered"):
         reg.check_relays()

@@ -19,13 +19,14 @@ REGISTRY = builtin_registry()
 
 
 def test_builtin_spacecraft_by_name_and_scid():
-    assert REGISTRY.names == ["zhurong", "tianwen1", "change5-orbiter", "haiyang2d", "ilrs-lander"]
+    assert REGISTRY.names == ["zhurong", "tianwen1", "change5-orbiter", "haiyang2d", "ilrs-lander", "change5-lander"]
     for sc in REGISTRY:
         assert REGISTRY.spacecraft(sc.name) is sc
         assert REGISTRY.spacecraft(sc.scid) is sc
         assert sc.name in REGISTRY and sc.scid in REGISTRY
     assert REGISTRY.spacecraft(245).name == "tianwen1"
-    assert REGISTRY.spacecraft(91).name == "change5-orbiter"
+    assert REGISTRY.spacecraft(91).name == "change5-lander"    # the lander stack
+    assert REGISTRY.spacecraft(108).name == "change5-orbiter"  # the orbiter from 2020-12-12 on
     with pytest.raises(KeyError, match=r"no spacecraft 'voyager'; known: zhurong \(SCID 83\)"):
         REGISTRY.spacecraft("voyager")
 

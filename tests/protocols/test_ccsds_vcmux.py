@@ -248,3 +248,53 @@ def test_aos_frames_with_a_bad_fhec_are_dropped():
     result = demux_frames([frames[0], bytes(bad)] + frames[2:], profile)
     assert [a.kind for a in result.anomalies][:2] == ["fhec", "frame_gap"]
     assert all(p.vcid == 1 for p in result.packets)
+
+
+@settings(deadline=None, max_examples=60)
+@given(profiles, st.integers(0, 2**32), st.sampled_from([0.0, 0.02, 0.1]))
+def test_feed_batch_equals_the_frame_by_frame_walk(profile, seed, damage):
+    """FrameDemux.feed_batch (the column walk of clean TM batches) gives what feed gives: the same
+    packets in the same order, the same anomalies and counters, and the same state for the next batch."""
+    import numpy as np
+
+    rnd = random.Random(seed)
+    mux = FrameMux(profile, scid=0x42)
+    frames = []
+    for packet in make_packets(seed, 120, 3 * profile.zone_length):
+        mux.push(rnd.choice((0, 1)), packet)
+        if rnd.random() < 0.1:
+            frames += mux.frames(flush=rnd.random() < 0.5)
+        if rnd.random() < 0.03:
+            frames.append(mux.idle_frame())
+    frames += mux.frames(flush=True)
+    damaged = []
+    for frame in frames:
+        r = rnd.random()
+        if r < damage:
+            continue  # lost
+        if r < 2 * damage:
+            bad = bytearray(frame)
+            bad[rnd.randrange(4, min(8, len(bad)))] ^= 1 << rnd.randrange(8)  # a pointer or count bit
+            frame = bytes(bad)
+        damaged.append(frame)
+    columns, walk = FrameDemux(profile), FrameDemux(profile, column_walk=False)
+    walked = []
+    frame_by_frame = columns.feed
+    columns.feed = lambda batch: walked.append(len(batch)) or frame_by_frame(batch)  # type: ignore[method-assign]
+    i = 0
+    while i < len(damaged):
+        n = rnd.choice([1, 2, 5, 17])
+        batch = damaged[i:i + n]
+        i += n
+        a, b = columns.feed_batch(batch), walk.feed_batch(batch)
+        packets = lambda r: [r.stream[o:o + n].tobytes() for o, n in zip(r.offsets.tolist(), r.lengths.tolist(),  # noqa: E731
+                                                                         strict=True)]
+        assert packets(a) == packets(b)
+        assert [(x.kind, x.frame, x.vcid, x.dropped) for x in a.anomalies] == \
+            [(x.kind, x.frame, x.vcid, x.dropped) for x in b.anomalies]
+        assert a.stream.dtype == np.uint8
+    assert columns.counters == walk.counters
+    if profile.kind == "TM" and damage == 0:
+        assert walked == []  # a clean TM stream never needs the frame-by-frame walk
+    tail_a, tail_b = columns.flush(), walk.flush()
+    assert [(x.kind, x.dropped) for x in tail_a.anomalies] == [(x.kind, x.dropped) for x in tail_b.anomalies]

@@ -28,6 +28,7 @@ MOSQUITTO = ("mosquitto", "/usr/sbin/mosquitto", "mosquitto")  # command, Debian
 MOSQUITTO_PASSWD = ("mosquitto_passwd", "/usr/bin/mosquitto_passwd", "mosquitto")
 PROMETHEUS = ("prometheus", "/usr/bin/prometheus", "prometheus")
 NATS_SERVER = ("nats-server", "/usr/sbin/nats-server", "nats-server")
+VICTORIA_METRICS = ("victoria-metrics", "/usr/bin/victoria-metrics", "victoria-metrics")
 
 
 class ComponentError(RuntimeError):
@@ -208,16 +209,70 @@ class Mosquitto(_Process):
         return self
 
 
-class Prometheus(_Process):
+class _PromQL:
+    """The Prometheus HTTP query API, which Prometheus and VictoriaMetrics both serve."""
+
+    name: str
+    url: str
+    check_alive: Callable[[], None]
+
+    def _get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def api(self, path: str, **params: str) -> dict:
+        """GET /api/v1/<path> and return its ``data``; raise on an error status."""
+        query = urllib.parse.urlencode(params)
+        status, body = self._get(f"/api/v1/{path}" + (f"?{query}" if query else ""))
+        doc = json.loads(body or b"{}")
+        if status != 200 or doc.get("status") != "success":
+            raise ComponentError(f"{self.name} /api/v1/{path} {params}: HTTP {status}: {doc.get('error', body[:200])}")
+        return doc["data"]
+
+    def query(self, promql: str) -> list[dict]:
+        """Instant query: the result list ([{"metric": {...}, "value": [ts, "v"]}, ...] for a vector)."""
+        data = self.api("query", query=promql)
+        if data["resultType"] in ("scalar", "string"):
+            return [{"metric": {}, "value": data["result"]}]
+        return data["result"]
+
+    def query_value(self, promql: str) -> float | None:
+        """The value of the first series of an instant query, or None if there is none."""
+        result = self.query(promql)
+        return float(result[0]["value"][1]) if result else None
+
+    def wait_for_value(self, promql: str, predicate: Callable[[float], bool] | None = None, *,
+                       timeout: float = 20.0) -> float:
+        """Poll ``promql`` until it has a value (satisfying ``predicate``), at most ``timeout`` s."""
+        def probe():
+            self.check_alive()
+            v = self.query_value(promql)
+            return (v,) if v is not None and (predicate is None or predicate(v)) else None
+
+        try:
+            return wait_until(probe, timeout=timeout, interval=0.25, what=f"a value for {promql!r}")[0]
+        except TimeoutError as exc:
+            raise ComponentError(f"{exc}; {self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        return f"{self.name} log:\n{_tail(Path(getattr(self, 'log_path', '')), 20)}"
+
+
+class Prometheus(_PromQL, _Process):
     """A private Prometheus on 127.0.0.1 scraping ``targets`` ("host:port") every ``scrape_interval``."""
 
     name = "prometheus"
 
     def __init__(self, workdir: Path, targets: Iterable[str], *, scrape_interval: str = "1s", port: int | None = None,
                  job: str = "queqiao", metrics_path: str = "/metrics", rule_files: Iterable[str] = (),
-                 binary: str | None = None) -> None:
+                 binary: str | None = None, extra_args: Iterable[str] = ()) -> None:
+        """``extra_args``: more command-line flags, e.g. ``--web.enable-remote-write-receiver``."""
         super().__init__(workdir)
         self.binary = binary or require_binary(PROMETHEUS)
+        self.extra_args = list(extra_args)
         self.targets = list(targets)
         for t in self.targets:
             host = t.rpartition(":")[0].strip("[]")
@@ -251,13 +306,6 @@ class Prometheus(_Process):
         }
         self.config_path.write_text(json.dumps(config, indent=2) + "\n")
 
-    def _get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-
     def _ready(self) -> bool:
         try:
             status, _body = self._get("/-/ready", timeout=1.0)
@@ -275,6 +323,7 @@ class Prometheus(_Process):
             f"--web.listen-address={self.host}:{self.port}",
             "--storage.tsdb.retention.time=1h",
             "--log.level=info",
+            *self.extra_args,
         ])
         try:
             wait_until(self._ready, timeout=timeout, interval=0.1, what=f"prometheus ready on {self.url}",
@@ -284,39 +333,8 @@ class Prometheus(_Process):
             raise ComponentError(f"{exc}\nprometheus log:\n{_tail(self.log_path)}") from None
         return self
 
-    def api(self, path: str, **params: str) -> dict:
-        """GET /api/v1/<path> and return its ``data``; raise on an error status."""
-        query = urllib.parse.urlencode(params)
-        status, body = self._get(f"/api/v1/{path}" + (f"?{query}" if query else ""))
-        doc = json.loads(body or b"{}")
-        if status != 200 or doc.get("status") != "success":
-            raise ComponentError(f"prometheus /api/v1/{path} {params}: HTTP {status}: {doc.get('error', body[:200])}")
-        return doc["data"]
-
-    def query(self, promql: str) -> list[dict]:
-        """Instant query: the result list ([{"metric": {...}, "value": [ts, "v"]}, ...] for a vector)."""
-        data = self.api("query", query=promql)
-        if data["resultType"] in ("scalar", "string"):
-            return [{"metric": {}, "value": data["result"]}]
-        return data["result"]
-
-    def query_value(self, promql: str) -> float | None:
-        """The value of the first series of an instant query, or None if there is none."""
-        result = self.query(promql)
-        return float(result[0]["value"][1]) if result else None
-
-    def wait_for_value(self, promql: str, predicate: Callable[[float], bool] | None = None, *,
-                       timeout: float = 20.0) -> float:
-        """Poll ``promql`` until it has a value (satisfying ``predicate``), at most ``timeout`` s."""
-        def probe():
-            self.check_alive()
-            v = self.query_value(promql)
-            return (v,) if v is not None and (predicate is None or predicate(v)) else None
-
-        try:
-            return wait_until(probe, timeout=timeout, interval=0.25, what=f"a value for {promql!r}")[0]
-        except TimeoutError as exc:
-            raise ComponentError(f"{exc}; targets: {self.target_health()}") from None
+    def diagnosis(self) -> str:
+        return f"targets: {self.target_health()}"
 
     def target_health(self) -> list[tuple[str, str, str]]:
         """(scrape URL, health, last error) of each active target: useful in failure messages."""
@@ -435,3 +453,46 @@ class NatsCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+class VictoriaMetrics(_PromQL, _Process):
+    """A private single-node VictoriaMetrics on 127.0.0.1: remote-write receiver at :attr:`write_url`,
+    the Prometheus query API beside it."""
+
+    name = "victoria-metrics"
+
+    def __init__(self, workdir: Path, *, port: int | None = None, binary: str | None = None) -> None:
+        super().__init__(workdir)
+        self.binary = binary or require_binary(VICTORIA_METRICS)
+        self.host = LOOPBACK
+        self.port = port or free_port()
+        self.storage = self.workdir / "data"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def write_url(self) -> str:
+        return f"{self.url}/api/v1/write"
+
+    def _ready(self) -> bool:
+        try:
+            status, _ = self._get("/health", timeout=1.0)
+        except OSError:
+            return False
+        return status == 200
+
+    def start(self, timeout: float = 30.0) -> VictoriaMetrics:
+        self.storage.mkdir(exist_ok=True)
+        self._spawn([
+            self.binary, f"-storageDataPath={self.storage}", f"-httpListenAddr={self.host}:{self.port}",
+            "-retentionPeriod=1d", "-search.disableCache",
+            # Samples are queryable at once (the test checks counts right after writing), and old ones accepted.
+            "-search.latencyOffset=0s", "-search.maxStalenessInterval=1h",
+        ])
+        try:
+            wait_until(self._ready, timeout=timeout, interval=0.1, what=f"victoria-metrics ready on {self.url}",
+                       alive=self.check_alive)
+        except (TimeoutError, ComponentError) as exc:
+            self.stop()
+            raise ComponentError(f"{exc}\nvictoria-metrics log:\n{_tail(self.log_path)}") from None
+        return self

@@ -1,6 +1,6 @@
 # demosat.py - a third-party mission module: Queqiao finds it through QUEQIAO_MISSION_PATH
 # or a `queqiao.missions` entry point, without any change to Queqiao itself.
-from protocols.missions import Apid, FrameProfile, FrameType, HousekeepingPacket, Instrument, Spacecraft, VirtualChannel
+from protocols.missions import Apid, Downlink, FrameProfile, HousekeepingPacket, Instrument, Spacecraft, VirtualChannel
 from protocols.missions.common import (
     CENTI,
     S16,
@@ -42,10 +42,10 @@ SPACECRAFT = Spacecraft(
     name="demosat",
     scid=700,
     description="A 3U CubeSat defined outside Queqiao",
-    profile=FrameProfile(frame_type=FrameType.TM, frame_length=256, ocf=True, fecf=True, randomizer=True,
-                         virtual_channels=(VirtualChannel(0, "realtime", "Live"),
-                                           VirtualChannel(1, "playback", "Stored")),
-                         realtime_vc=0, playback_vc=1),
+    profile=Downlink(frame=FrameProfile(kind="TM", frame_length=256, has_ocf=True, has_fecf=True, randomized=True),
+                     virtual_channels=(VirtualChannel(0, "realtime", "Live"),
+                                       VirtualChannel(1, "playback", "Stored")),
+                     realtime_vc=0, playback_vc=1),
     apids=(Apid(APID, "platform", "Everything"),),
     instruments=INSTRUMENTS,
     housekeeping=HOUSEKEEPING,

@@ -1,0 +1,84 @@
+"""Done-when of the XTCE import: a JPSS-1 XTCE file from space_packet_parser is a working spacecraft in
+`groundstation run`: its packets, in TM frames of a CADU capture read by a file link, show up in /metrics
+with the values space_packet_parser decodes from the same packets."""
+from __future__ import annotations
+
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
+
+from protocols.ccsds.sync import build_cadus
+from protocols.ccsds.vcmux import FrameMux
+from protocols.codec.stream import split_packets
+from protocols.xtce import from_xtce
+from protocols.xtce.reader import DEFAULT_PROFILE
+from tests.deploy.deploy_helpers import REPO, groundstation_process
+from tests.realcomponents.components import free_port, wait_until
+from tests.xtce.helpers import spp_definition
+
+DATA = REPO / "tests" / "data" / "space_packet_parser"
+JPSS_XML = DATA / "jpss1_geolocation_xtce_v1.xml"
+JPSS_PACKETS = DATA / "J01_G011_LZ_2021-04-09T00-00-00Z_V01.DAT1"
+#: NOAA-20's CCSDS spacecraft ID; the XTCE file itself names none.
+SCID = 159
+COUNT = 600
+
+
+def _metrics(address: str) -> dict:
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_jpss1_xtce_file_is_a_spacecraft_of_groundstation_run(tmp_path: Path):
+    data = JPSS_PACKETS.read_bytes()
+    stream = np.frombuffer(data, np.uint8)
+    split = split_packets(stream)
+    packets = [data[o:o + n] for o, n in zip(split.offsets[:COUNT].tolist(), split.lengths[:COUNT].tolist(),
+                                             strict=True)]
+    mux = FrameMux(DEFAULT_PROFILE.frame, SCID)
+    mux.push_many(DEFAULT_PROFILE.realtime_vc, packets)
+    capture = tmp_path / "jpss1.cadu"
+    capture.write_bytes(build_cadus(mux.frames(), randomize=DEFAULT_PROFILE.frame.randomized))
+    address = f"127.0.0.1:{free_port()}"
+    config = tmp_path / "groundstation.toml"
+    config.write_text(f"""
+[[spacecraft]]
+name = "jpss1"
+xtce = "{JPSS_XML}"
+scid = {SCID}
+
+[[links]]
+name = "capture"
+url = "file://{capture}"
+format = "cadu"
+spacecraft = "jpss1"
+
+[archive]
+dir = "{tmp_path / 'archive'}"
+""")
+    definition = from_xtce(JPSS_XML.read_bytes(), name="jpss1", scid=SCID).housekeeping[0]
+    expected = spp_definition(JPSS_XML.read_bytes()).parse_bytes(packets[-1])  # the latest value is the last packet's
+    argv = [sys.executable, "-m", "groundstation.cli", "run", "--config", str(config), "--http", address]
+    with groundstation_process(argv, address, tmp_path / "run.log", what="groundstation run", cwd=REPO):
+        def decoded():
+            m = _metrics(address)
+            total = m.get(("queqiao_packets_total", (("apid", "11"), ("spacecraft", "jpss1"))), 0)
+            return m if total >= COUNT else None
+
+        metrics = wait_until(decoded, timeout=30, interval=0.2, what="every JPSS packet counted")
+    values = {dict(labels)["parameter"]: (dict(labels), value) for (name, labels), value in metrics.items()
+              if name == "queqiao_parameter_value" and dict(labels)["spacecraft"] == "jpss1"}
+    assert len(values) == len(definition.xtce_names) == 20
+    for path, xtce_name in definition.xtce_names.items():
+        labels, value = values[path.rsplit(".", 1)[-1]]
+        assert labels["subsystem"] == "jpss_att_ephem"
+        assert labels["unit"] == dict(definition.parameters())[path].unit
+        assert value == float(expected[xtce_name]), (xtce_name, value, expected[xtce_name])
+    rejected = {k: v for k, v in metrics.items() if k[0] in ("queqiao_frames_rejected_total",
+                                                              "queqiao_packets_rejected_total")}
+    assert rejected == {}
