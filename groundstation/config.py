@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import re
+import ssl
 import stat
 import sys
 import tomllib
@@ -555,6 +556,13 @@ class MqttTlsConfig(Section):
         if (self.cert is None) != (self.key is None):
             yield None, "cert and key go together (a client certificate needs its key)"
 
+    def context(self) -> ssl.SSLContext:
+        """A client TLS context: these CAs (or the system's), this client certificate if given."""
+        context = ssl.create_default_context(cafile=str(self.ca) if self.ca else None)
+        if self.cert:
+            context.load_cert_chain(str(self.cert), str(self.key) if self.key else None)
+        return context
+
 
 @dataclass(frozen=True, config=_SCHEMA)
 class MqttConfig(Section):
@@ -616,13 +624,90 @@ class MqttConfig(Section):
         """The broker password: inline, or from the environment variable ``password_env``."""
         if self.password is not None:
             return self.password
-        if self.password_env is None:
-            return None
-        env = os.environ if environ is None else environ
-        if self.password_env not in env:
-            raise ConfigError([ConfigIssue("mqtt.password_env",
-                                           f"environment variable {self.password_env} is not set")])
-        return env[self.password_env]
+        return _from_environment("mqtt.password_env", self.password_env, environ)
+
+
+def _from_environment(key: str, name: str | None, environ: Mapping[str, str] | None) -> str | None:
+    """The value of the environment variable ``name`` (None if no variable is configured)."""
+    if name is None:
+        return None
+    env = os.environ if environ is None else environ
+    if name not in env:
+        raise ConfigError([ConfigIssue(key, f"environment variable {name} is not set")])
+    return env[name]
+
+
+def _is_nats_servers(value: str) -> bool:
+    parts = [urlsplit(u.strip()) for u in value.split(",")]
+    return all(p.scheme in ("nats", "tls") and p.hostname and not p.path.strip("/") and p.username is None
+               for p in parts)
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class NetworkTlsConfig(MqttTlsConfig):
+    """TLS files for the NATS connection (`tls://` servers); `cert` and `key` together for client certificates"""
+
+    TABLE = "[network.tls]"
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class NetworkConfig(Section):
+    """frames to and from the ground-station network (NATS JetStream)
+
+    A site forwards every received frame (after archiving it) to the JetStream stream of its
+    spacecraft, subjects `<subject_prefix>.frames.<spacecraft>.<vcid>`; a merge (`[merge]`)
+    reads them back. See docs/NETWORK.md.
+    """
+
+    TABLE = "[network]"
+
+    enabled: Bool = setting(False, "forward received frames to the network (a site of a network)")
+    url: Annotated[Text, _rule(_is_nats_servers, lambda v: (
+        f"{v!r} must be nats://HOST:PORT or tls://HOST:PORT, several separated by commas "
+        "(no path or credentials: use username, password_env, credentials_file)"))] = setting(
+        "nats://127.0.0.1:4222", "NATS servers, comma-separated (any member of the cluster will do)")
+    username: Text | None = setting(None, "NATS user")
+    password_env: EnvName | None = setting(None, "environment variable holding the NATS password")
+    credentials_file: ConfigPath | None = setting(None, "NATS `.creds` file (JWT and NKey seed) instead of a password")
+    tls: NetworkTlsConfig | None = setting(None, "`[network.tls]` below", shown_default="none")
+    subject_prefix: Annotated[Text, _rule(lambda v: bool(re.fullmatch(r"[A-Za-z0-9_-]+", v)), lambda v: (
+        f"{v!r}: one NATS subject token (letters, digits, _ and -)"))] = setting("queqiao", "first subject token")
+    replicas: Annotated[Int, annotated_types.Interval(ge=1, le=5)] = setting(
+        1, "copies of each stream in the JetStream cluster (3 in a three-node cluster)")
+    duplicate_window_s: Duration = setting(
+        120.0, "JetStream de-duplicates a message id within this window: the longest catch-up burst it must absorb")
+    stream_max_age_s: Duration = setting(86400.0, "frames older than this leave the streams")
+    publish_timeout_s: Duration = setting(5.0, "a publish not acknowledged within this is retried from the archive")
+    queue_frames: Annotated[Int, annotated_types.Ge(1)] = setting(
+        100_000, "frames held in memory for publishing; beyond it (network down) they are sent from the archive")
+
+    def resolve_password(self, environ: Mapping[str, str] | None = None) -> str | None:
+        return _from_environment("network.password_env", self.password_env, environ)
+
+
+@dataclass(frozen=True, config=_SCHEMA)
+class MergeConfig(Section):
+    """the merge: one best stream from every site's frames (`groundstation merge`)
+
+    Keeps one copy of each frame (spacecraft, VC, frame count with its epoch) — clean over
+    corrected over uncorrectable, fewer corrected symbols, earliest receipt — and feeds it to
+    this daemon's own archive and chain.
+    """
+
+    TABLE = "[merge]"
+
+    enabled: Bool = setting(False, "consume the network's streams (needs `[network] url`)")
+    stations: Annotated[tuple[Name, ...], BeforeValidator(_one_or_many)] = setting(
+        (), "the sites expected: a frame every one of them has passed is released without waiting")
+    wait_s: Annotated[Duration, _rule(lambda v: v <= 60, lambda v: f"must be at most 60 s, not {v}")] = setting(
+        0.2, "how long a frame waits for a better copy from a late site")
+    durable: Name = setting("queqiao-merge", "JetStream durable consumer name (one per merge)")
+    max_age_s: Duration = setting(
+        600.0, "a frame received longer ago than this is an old pass replayed: counted and dropped")
+    clock_skew_s: Duration = setting(
+        2.0, "a receipt time further than this in the future is a skewed clock: ranked by arrival instead")
+    fetch_batch: Annotated[Int, annotated_types.Interval(ge=1, le=10_000)] = setting(
+        1000, "messages fetched from a stream at once")
 
 
 @dataclass(frozen=True, config=_SCHEMA)
@@ -965,6 +1050,8 @@ class Config(Section):
     limits: LimitTables = ()
     commanding: CommandingConfig = Field(default_factory=CommandingConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    merge: MergeConfig = Field(default_factory=MergeConfig)
     source: str | None = None  # the file it came from
 
     def check(self, given, context):
@@ -982,6 +1069,9 @@ class Config(Section):
             if link.spacecraft is not None and link.spacecraft not in names:
                 yield ("links", i, "spacecraft"), (f"{link.spacecraft!r} is not a [[spacecraft]] of this station; "
                                                    f"{_did_you_mean(link.spacecraft, names)}declared: {declared}")
+        if self.merge.enabled and self.network.enabled:
+            yield ("merge", "enabled"), ("a merge does not forward to the network it reads: "
+                                         "set [network] enabled = false (url is still used)")
         for sc in dict.fromkeys(lim.spacecraft for lim in self.limits):
             if sc not in names:
                 yield ("limits", sc), f"{sc!r} is not a [[spacecraft]] of this station ({declared})"

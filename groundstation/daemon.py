@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -38,6 +39,9 @@ from groundstation.http import HttpServer
 from groundstation.labels import LabelDomains
 from groundstation.metrics import LATENCY_BUCKETS, Metrics
 from groundstation.mqtt_sink import MqttPublisher
+from groundstation.network.consumer import MergeConsumer
+from groundstation.network.merge import FrameMerger, Released
+from groundstation.network.station import Route, StationForwarder
 from groundstation.parameter_archive import SUBDIR as PARAMETERS_SUBDIR
 from groundstation.parameter_archive import ParameterArchive
 from groundstation.parameter_history import HistoryApi
@@ -120,6 +124,24 @@ class Daemon:
         served = {lc.name: [lc.spacecraft] if lc.spacecraft else list(self.chain.chains)
                   for lc in config.links if lc.enabled}
         self.link_watch = LinkWatch(self.recorder, served)
+        self.forwarder: StationForwarder | None = None
+        self.merger: FrameMerger | None = None
+        self.merge_consumer: MergeConsumer | None = None
+        self._network_setup()
+
+    def _network_setup(self) -> None:
+        cfg = self.config
+        routes = {(chain.profile.version, self.registry.spacecraft(name).scid): name
+                  for name, chain in self.chain.chains.items()}
+        if cfg.network.enabled:
+            self.forwarder = StationForwarder(
+                cfg.network, cfg.station.name,
+                {key: Route(name, self.chain.chains[name].profile.has_fecf) for key, name in routes.items()},
+                cfg.archive.dir, self.metrics, [r.config.name for r in self.links])
+        if cfg.merge.enabled:
+            self.merger = FrameMerger(routes, stations=cfg.merge.stations, wait_s=cfg.merge.wait_s,
+                                      max_age_s=cfg.merge.max_age_s, clock_skew_s=cfg.merge.clock_skew_s)
+            self.merge_consumer = MergeConsumer(cfg.network, cfg.merge, self.merger, self.metrics, self._merged)
 
     # ------------------------------------------------------------------ set-up
 
@@ -264,6 +286,11 @@ class Daemon:
                     tasks.append(group.create_task(self.archive_spool.sync_periodically(), name="archive sync"))
                     tasks.append(group.create_task(self.archive_spool.retry_periodically(), name="archive retry"))
                     tasks.append(group.create_task(self._watch_links(), name="link events"))
+                    if self.forwarder is not None:
+                        tasks.append(group.create_task(self.forwarder.run(), name="network forward"))
+                    if self.merge_consumer is not None:
+                        tasks.append(group.create_task(self.merge_consumer.run(sorted(self.chain.chains)),
+                                                       name="merge"))
                     if self.parameters is not None:
                         tasks.append(group.create_task(self.parameters.run(), name="parameter archive"))
                     tasks += [group.create_task(w.run(), name=f"remote write ({w.timestamp} time)")
@@ -300,9 +327,27 @@ class Daemon:
                 if not frames:
                     continue
             # Archive first: nothing below may lose a frame that was received.
-            archive.append_many(frames, link=name, time_ns=int(receipt * 1e9), flags=flags)
+            receipt_ns = int(receipt * 1e9)
+            archive.append_many(frames, link=name, time_ns=receipt_ns, flags=flags)
+            if self.forwarder is not None:
+                self.forwarder.offer(frames, name, receipt_ns, flags)
             self.metrics.inc("queqiao_link_bytes_received_total", (name,), sum(len(d) for _, d in items))
             self.chain.process(name, frames, receipt)
+
+    def _merged(self, released: list[Released]) -> None:
+        """The merge's output: archived under the site that carried each frame, then one chain for all."""
+        archive = self.archive_spool
+        assert archive is not None, "run() opens the archive before the merge"
+        start = 0
+        for i in range(1, len(released) + 1):
+            if i == len(released) or (released[i].message.station, released[i].message.receipt_ns) != \
+                    (released[start].message.station, released[start].message.receipt_ns):
+                first = released[start].message
+                archive.append_many([r.message.frame for r in released[start:i]], link=first.station,
+                                    time_ns=first.receipt_ns)
+                start = i
+        receipt = min(r.message.receipt_ns for r in released) / 1e9
+        self.chain.process("merge", [r.message.frame for r in released], receipt)
 
     def _synchronise(self, runtime: LinkRuntime, items) -> tuple[list[bytes], list[int]]:
         frames: list[bytes] = []
@@ -402,6 +447,18 @@ class Daemon:
             metrics.set("queqiao_archive_dropped_frames_total", (), spool.dropped_frames)
             for reason in WRITE_ERROR_REASONS:
                 metrics.set("queqiao_archive_write_errors_total", (reason,), spool.write_errors[reason])
+        if self.merger is not None:
+            metrics.set("queqiao_merge_pending_frames", (), self.merger.pending)
+            for labels, counts in self.merger.counts.items():
+                metrics.set("queqiao_merge_frames_offered_total", labels, counts.offered)
+                metrics.set("queqiao_merge_frames_chosen_total", labels, counts.chosen)
+                metrics.set("queqiao_merge_duplicates_dropped_total", labels, counts.duplicates)
+                metrics.set("queqiao_merge_gaps_filled_total", labels, counts.gaps_filled)
+                metrics.set("queqiao_merge_clock_skew_total", labels, counts.clock_skew)
+                metrics.set("queqiao_merge_late_frames_total", labels, counts.late)
+                metrics.set("queqiao_merge_lateness_seconds", labels, counts.lateness_s)
+                for reason, n in counts.rejected.items():
+                    metrics.set("queqiao_merge_rejected_total", (*labels, reason), n)
         for writer in self.remote_writers:
             for endpoint in writer.endpoints:
                 label = (endpoint.name,)
@@ -468,9 +525,6 @@ def _remote_writers(config: Config) -> list[RemoteWriter]:
 
 
 def _mqtt_options(config: Config) -> dict:
-    import os
-    import ssl
-
     mqtt = config.mqtt
     options: dict = {}
     if mqtt.username:
@@ -479,10 +533,7 @@ def _mqtt_options(config: Config) -> dict:
         if password:
             options["password"] = password
     if mqtt.tls is not None:
-        context = ssl.create_default_context(cafile=str(mqtt.tls.ca) if mqtt.tls.ca else None)
-        if mqtt.tls.cert:
-            context.load_cert_chain(str(mqtt.tls.cert), str(mqtt.tls.key) if mqtt.tls.key else None)
-        options["tls_context"] = context
+        options["tls_context"] = mqtt.tls.context()
     return options
 
 
@@ -517,6 +568,8 @@ def run_command(args) -> int:
     reg = mission_registry()
     try:
         config = load_config(args.config, missions=reg)
+        if getattr(args, "merge", False):
+            config = dataclasses.replace(config, merge=dataclasses.replace(config.merge, enabled=True))
     except ConfigError as exc:
         print(exc)
         return 2
@@ -533,3 +586,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--http", help="HOST:PORT for /metrics, /healthz and the API (overrides station.http_listen)")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (overrides station.log_level)")
     parser.set_defaults(func=run_command)
+    merge = subparsers.add_parser("merge", help="run the daemon as the network's merge (the [merge] section, enabled)")
+    merge.add_argument("--config", required=True, type=Path, help="the merge's TOML configuration file")
+    merge.add_argument("--http", help="HOST:PORT for /metrics, /healthz (overrides station.http_listen)")
+    merge.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (overrides station.log_level)")
+    merge.set_defaults(func=run_command, merge=True)

@@ -435,6 +435,28 @@ def ground_station() -> dash_b.Dashboard:
         Query(f"sum(rate({metric('queqiao_mqtt_messages_dropped_total')}[$__rate_interval])) or vector(0)",
               "dropped")], unit="mps", width=16,
         description="Messages per second published to the broker, and dropped while it was away."))
+    d = d.with_row(row(ids, "Network merge"))
+    per_site = "{{site}} {{spacecraft}}"
+    d = d.with_panel(timeseries(ids, "Station carrying the pass", [Query(
+        f"sum by (site, spacecraft) (rate({metric('queqiao_merge_frames_chosen_total')}[$__rate_interval]))"
+        " or vector(0)",
+        per_site)], unit="fps", width=12,
+        description="Frames per second the merge chose from each site: which station carried each part of a pass "
+                    "(0 on a daemon that is not a merge)."))
+    d = d.with_panel(timeseries(ids, "Gaps filled and duplicates dropped", [
+        Query(f"sum by (site, spacecraft) (rate({metric('queqiao_merge_gaps_filled_total')}[$__rate_interval]))"
+              " or vector(0)",
+              "filled by {{site}} {{spacecraft}}"),
+        Query(f"sum by (site, spacecraft) (rate({metric('queqiao_merge_duplicates_dropped_total')}"
+              "[$__rate_interval])) or vector(0)", "dropped from {{site}} {{spacecraft}}")], unit="fps", width=12,
+        description="Frames a site delivered that another missed, and a site's copies dropped for a better one."))
+    d = d.with_panel(timeseries(ids, "Merge lateness per site", [Query(
+        f"{metric('queqiao_merge_lateness_seconds')} or vector(0)", per_site)], unit=units.Seconds, width=12,
+        description="Merge arrival minus the site's ground receipt time, for the last frame of each site."))
+    d = d.with_panel(timeseries(ids, "Merge refusals", [Query(
+        f"sum by (site, reason) (rate({metric('queqiao_merge_rejected_total')}[$__rate_interval])) or vector(0)",
+        "{{site}} {{reason}}")], unit="ops", width=12,
+        description="Messages refused: garbage, unknown spacecraft, an old pass replayed."))
     d = d.with_row(row(ids, "Commanding"))
     commands = metric("queqiao_commands_total")
     d = d.with_panel(stat(ids, "Commands by result (time range)", [Query(

@@ -15,6 +15,7 @@ COMPONENTS=(
   "victoria-metrics  victoria-metrics"  # the full-resolution store remote write is tested against
   "/usr/lib/*/libfec.so  libfec-dev"    # the reference Reed-Solomon codec (a library: a path, not a command)
   "tmux              tmux"         # the 24-line terminal the watch test reads its screen from
+  "nats-server       nats-server"  # JetStream, clustered, for the station network
 )
 
 found() {  # also where root's PATH would look when this runs as another user; a /path glob for a library

@@ -1,4 +1,4 @@
-"""Real Mosquitto and Prometheus processes for tests: private instances on free loopback ports.
+"""Real Mosquitto, Prometheus and NATS server processes for tests: private instances on free loopback ports.
 
 Used through the fixtures in tests/realcomponents/conftest.py; importable on its own
 (``from components import Mosquitto, Prometheus``) for scripts that need the same.
@@ -27,6 +27,7 @@ LOOPBACK = "127.0.0.1"
 MOSQUITTO = ("mosquitto", "/usr/sbin/mosquitto", "mosquitto")  # command, Debian path, Debian package
 MOSQUITTO_PASSWD = ("mosquitto_passwd", "/usr/bin/mosquitto_passwd", "mosquitto")
 PROMETHEUS = ("prometheus", "/usr/bin/prometheus", "prometheus")
+NATS_SERVER = ("nats-server", "/usr/sbin/nats-server", "nats-server")
 VICTORIA_METRICS = ("victoria-metrics", "/usr/bin/victoria-metrics", "victoria-metrics")
 
 
@@ -361,6 +362,114 @@ class Prometheus(_PromQL, _Process):
         return [(t["scrapeUrl"], t["health"], t.get("lastError", "")) for t in data["activeTargets"]]
 
 
+class NatsServer(_Process):
+    """A private nats-server with JetStream on 127.0.0.1, its store in its own directory.
+
+    ``cluster_port`` and ``routes`` (other members' cluster ports) make it one node of a
+    cluster; :class:`NatsCluster` starts three.  ``extra_config``: more nats-server.conf lines.
+    """
+
+    name = "nats-server"
+
+    def __init__(self, workdir: Path, *, port: int | None = None, server_name: str = "n1",
+                 cluster_name: str = "queqiao", cluster_port: int | None = None, routes: Iterable[int] = (),
+                 extra_config: Iterable[str] = (), binary: str | None = None) -> None:
+        super().__init__(workdir)
+        self.binary = binary or require_binary(NATS_SERVER)
+        self.host = LOOPBACK
+        self.port = port or free_port()
+        self.monitor_port = free_port()
+        self.server_name = server_name
+        self.cluster_name = cluster_name
+        self.cluster_port = cluster_port
+        self.routes = list(routes)
+        self.extra_config = list(extra_config)
+        self.config_path = self.workdir / "nats-server.conf"
+        self.store = self.workdir / "jetstream"
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def _write_config(self) -> None:
+        lines = [f"server_name: {self.server_name}", f"listen: {self.host}:{self.port}",
+                 f"http: {self.host}:{self.monitor_port}",
+                 f'jetstream {{ store_dir: "{self.store}", max_memory_store: 64MB, max_file_store: 1GB }}']
+        if self.cluster_port is not None:
+            routes = ", ".join(f"nats-route://{self.host}:{p}" for p in self.routes)
+            lines.append(f"cluster {{ name: {self.cluster_name}, listen: {self.host}:{self.cluster_port}, "
+                         f"routes: [{routes}] }}")
+        lines += self.extra_config
+        self.config_path.write_text("\n".join(lines) + "\n")
+
+    def healthy(self) -> bool:
+        """JetStream up (in a cluster: the meta group has a leader)."""
+        try:
+            with urllib.request.urlopen(f"http://{self.host}:{self.monitor_port}/healthz", timeout=1.0) as resp:
+                return resp.status == 200
+        except (OSError, urllib.error.HTTPError):
+            return False
+
+    def launch(self) -> None:
+        self.store.mkdir(exist_ok=True)
+        self._write_config()
+        self._spawn([self.binary, "-c", str(self.config_path)])
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        try:
+            wait_until(self.healthy, timeout=timeout, interval=0.1, what=f"nats-server {self.server_name} healthy",
+                       alive=self.check_alive)
+        except (TimeoutError, ComponentError) as exc:
+            self.stop()
+            raise ComponentError(f"{exc}\nnats-server log:\n{_tail(self.log_path)}") from None
+
+    def start(self, timeout: float = 30.0) -> NatsServer:
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: a node lost without warning."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+class NatsCluster:
+    """``size`` nats-server nodes with JetStream, clustered over loopback; ``.url`` lists every node."""
+
+    def __init__(self, workdir: Path, size: int = 3, binary: str | None = None) -> None:
+        binary = binary or require_binary(NATS_SERVER)
+        cluster_ports = [free_port() for _ in range(size)]
+        self.nodes = [NatsServer(Path(workdir) / f"n{i + 1}", server_name=f"n{i + 1}", cluster_port=cluster_ports[i],
+                                 routes=[p for j, p in enumerate(cluster_ports) if j != i], binary=binary)
+                      for i in range(size)]
+
+    @property
+    def url(self) -> str:
+        return ",".join(node.url for node in self.nodes)
+
+    def start(self, timeout: float = 60.0) -> NatsCluster:
+        for node in self.nodes:  # all at once: each waits for the others' routes to elect a meta leader
+            node.launch()
+        try:
+            for node in self.nodes:
+                node.wait_ready(timeout)
+        except ComponentError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.stop()
+
+    def __enter__(self) -> NatsCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 class VictoriaMetrics(_PromQL, _Process):
     """A private single-node VictoriaMetrics on 127.0.0.1: remote-write receiver at :attr:`write_url`,
     the Prometheus query API beside it."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from components import MOSQUITTO, PROMETHEUS, Mosquitto, Prometheus, require_binary  # noqa: E402
+from components import MOSQUITTO, PROMETHEUS, Mosquitto, NatsCluster, NatsServer, Prometheus, require_binary  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
@@ -76,3 +76,19 @@ def mosquitto_binary() -> str:
 @pytest.fixture
 def prometheus_binary() -> str:
     return require_binary(PROMETHEUS)
+
+
+@pytest.fixture
+def nats_server(tmp_path_factory) -> Iterator[NatsServer]:
+    """One private nats-server with JetStream; ``.url``."""
+    server = NatsServer(tmp_path_factory.mktemp("nats")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path_factory) -> Iterator[NatsCluster]:
+    """Three clustered nats-server nodes with JetStream (streams may use replicas 3); ``.url``, ``.nodes``."""
+    cluster = NatsCluster(tmp_path_factory.mktemp("nats-cluster")).start()
+    yield cluster
+    cluster.stop()
