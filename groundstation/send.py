@@ -6,11 +6,14 @@
 The token comes from QUEQIAO_API_TOKEN (or the token file/variable named in
 the daemon's configuration with --config), never from the command line, so it
 stays out of shell history.  Exit status: 0 completed (or accepted for
-uplink without --wait), 1 failed / timed out / rejected, 2 refused or unreachable.
+uplink without --wait), 1 failed / timed out / rejected (or --timeout ran out
+first: the command goes on and the daemon records its outcome), 2 refused or
+unreachable.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -104,7 +107,9 @@ def run(args, out=sys.stdout) -> int:
         seen += 1
     if not args.wait:
         return 0
-    deadline = time.monotonic() + args.timeout
+    # --timeout bounds only this client's wait: the command's outcome is the daemon's to record.
+    record = body
+    deadline = math.inf if args.timeout is None else time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         time.sleep(0.2)
         try:
@@ -121,7 +126,8 @@ def run(args, out=sys.stdout) -> int:
         if record["final"]:
             print(f"command {command_id}: {record['state']}", file=out, flush=True)
             return 0 if record["state"] == "completed" else 1
-    print(f"command {command_id}: no final verification within {args.timeout:g} s", file=out, flush=True)
+    print(f"command {command_id}: stopped waiting after {args.timeout:g} s; it is still {record['state']} "
+          f"and the daemon records its outcome (GET {api}/api/v1/commands/{command_id})", file=out, flush=True)
     return 1
 
 
@@ -133,5 +139,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--api", default=DEFAULT_API, help="the daemon's HTTP address (default %(default)s)")
     parser.add_argument("--config", help="read the token's variable name from the daemon's configuration file")
     parser.add_argument("--wait", action="store_true", help="follow the verification stages until a final state")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait with --wait (default 60)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="stop waiting after this many seconds (default: until the final state, which the "
+                             "daemon's verification windows always reach); the command's outcome is unchanged")
     parser.set_defaults(func=run)

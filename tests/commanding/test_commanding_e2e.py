@@ -174,3 +174,26 @@ async def test_history_survives_a_restart(tmp_path, monkeypatch):
         assert status == 200 and record["state"] == "completed" and record["operator"] == "li.wei"
         status, listing = await station.call("GET", "/api/v1/commands?spacecraft=haiyang2d", VIEWER)
         assert [c["id"] for c in listing["commands"]] == [sent["id"]]
+
+
+async def test_send_timeout_only_stops_the_client_and_the_drive_still_completes(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from groundstation import send
+
+    # 0.1 m at 200 m/h without a turn: the rover takes about 2.6 s.
+    drive = ["distance=0.1", "heading=0", "speed=200", "mode=NORMAL"]
+    async with Station(tmp_path, ["zhurong"], monkeypatch) as station:
+        monkeypatch.setenv(send.TOKEN_ENV, TOKEN)  # the client's token, set once the daemon has started
+        args = argparse.Namespace(spacecraft="zhurong", command="DRIVE", arguments=drive, api=station.url,
+                                  config=None, wait=True, timeout=0.5)
+        assert await asyncio.to_thread(send.run, args) == 1
+        out = capsys.readouterr().out
+        assert "command 1: stopped waiting after 0.5 s; it is still started" in out
+        record = await station.until_final(1)
+        assert record["state"] == "completed" and record["timed_out_at"] is None
+        # Without --timeout the client waits for the final state.
+        args.timeout = None
+        assert await asyncio.to_thread(send.run, args) == 0
+        out = capsys.readouterr().out
+        assert out.rstrip().endswith("command 2: completed") and "  started" in out
