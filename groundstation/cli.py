@@ -8,7 +8,7 @@ from protocols.cli import command_line
 #: Modules contributing sub-commands (each has ``add_parser``), in --help order.
 COMMAND_MODULES: tuple[str, ...] = (
     "groundstation.daemon", "groundstation.demo", "groundstation.replay", "groundstation.inspect", "groundstation.send",
-    "groundstation.watch", "groundstation.parameter_history",
+    "groundstation.command_list", "groundstation.watch", "groundstation.parameter_history",
     "groundstation.config", "groundstation.mdb",
 )
 

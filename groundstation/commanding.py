@@ -22,6 +22,7 @@ counted in ``queqiao_commands_total{spacecraft,command,result}``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -109,6 +110,7 @@ class Commander:
         command = self.command(name)
         if not isinstance(arguments, dict):
             raise CommandError(400, "arguments must be a JSON object of name: value")
+        _check_types(command, arguments)
         seq = self._sequence.get(command.apid, 0)
         try:
             packet = command.build(sequence_count=seq, **arguments)
@@ -246,3 +248,20 @@ def _code_number(definition: PacketDef, values: dict) -> int | None:
         if path == "report.code":
             return int(param.calibration.to_raw(str(code)))
     return None
+
+
+def _check_types(command: Command, arguments: dict[str, Any]) -> None:
+    """Refuse what JSON would otherwise slip through: "5" or true for a number, 1 for a state name,
+    and names that are not the command's arguments (a packet's own fields, e.g. source_id or
+    sequence_count, are set by the station, never by a request)."""
+    unknown = sorted(set(arguments) - set(command.arguments))
+    if unknown:
+        raise CommandError(400, f"{command.name}: unknown argument(s) {unknown}; {command.name} takes "
+                                f"{list(command.arguments) or 'no arguments'}")
+    for name, value in arguments.items():
+        if isinstance(command.arguments[name].valid, frozenset):
+            if not isinstance(value, str):
+                raise CommandError(400, f"{command.name}: argument {name!r} must be a state name (a JSON string), "
+                                        f"not {json.dumps(value)}; one of {command.arguments[name].describe_range()}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CommandError(400, f"{command.name}: argument {name!r} must be a JSON number, not {json.dumps(value)}")

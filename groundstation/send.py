@@ -39,7 +39,7 @@ def parse_arguments(pairs: list[str]) -> dict:
     return arguments
 
 
-def _request(method: str, url: str, token: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, dict]:
+def api_request(method: str, url: str, token: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={
         "Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"})
@@ -91,7 +91,7 @@ def run(args, out=sys.stdout) -> int:
         return 2
     api = args.api.rstrip("/")
     try:
-        status, body = _request("POST", f"{api}/api/v1/commands", token,
+        status, body = api_request("POST", f"{api}/api/v1/commands", token,
                                 {"spacecraft": args.spacecraft, "command": args.command, "arguments": arguments})
     except (urllib.error.URLError, OSError) as exc:
         print(f"error: cannot reach the daemon at {api}: {exc}", file=sys.stderr)
@@ -113,7 +113,7 @@ def run(args, out=sys.stdout) -> int:
     while time.monotonic() < deadline:
         time.sleep(0.2)
         try:
-            status, record = _request("GET", f"{api}/api/v1/commands/{command_id}", token)
+            status, record = api_request("GET", f"{api}/api/v1/commands/{command_id}", token)
         except (urllib.error.URLError, OSError) as exc:
             print(f"error: lost the daemon: {exc}", file=sys.stderr)
             return 2

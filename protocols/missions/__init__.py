@@ -32,6 +32,7 @@ from protocols.missions.registry import (
     ParameterInfo,
     Registry,
     builtin_registry,
+    describe_command,
     get_command,
     get_packet,
     get_spacecraft,
@@ -47,6 +48,6 @@ __all__ = [
     "Apid", "Argument", "BUILTIN_MODULES", "Command", "ENTRY_POINT_GROUP", "Downlink", "EventReport", "FrameProfile",
     "HousekeepingPacket", "Instrument", "PATH_VARIABLE", "PacketDef", "ParameterInfo", "Registry", "ServiceReport",
     "Spacecraft", "VerificationWindows",
-    "VirtualChannel", "builtin_registry", "get_command", "get_packet", "get_spacecraft", "list_parameters",
+    "VirtualChannel", "builtin_registry", "describe_command", "get_command", "get_packet", "get_spacecraft", "list_parameters",
     "load_registry", "load_xtce_file", "registry", "reload_registry", "resolve_packet",
 ]
