@@ -39,7 +39,8 @@ def argument_text(arg: dict) -> str:
     return f"{arg['name']}: {arg['data_type']} {lo:g} .. {hi:g}{unit}"
 
 
-def run(args, out=sys.stdout) -> int:
+def run(args, out=None) -> int:
+    out = out or sys.stdout  # looked up at call time: the caller may have redirected it
     try:
         commands = _from_api(args.api, args.spacecraft) if args.api else _from_database(args.spacecraft)
     except (LookupError, urllib.error.URLError, OSError) as exc:

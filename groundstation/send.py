@@ -75,7 +75,8 @@ def _print_stage(stage: dict, out) -> None:
     print(f"  {stamp}  {stage['stage']}{extra}", file=out, flush=True)
 
 
-def run(args, out=sys.stdout) -> int:
+def run(args, out=None) -> int:
+    out = out or sys.stdout  # looked up at call time: the caller may have redirected it
     try:
         arguments = parse_arguments(args.arguments)
     except ValueError as exc:
@@ -131,11 +132,49 @@ def run(args, out=sys.stdout) -> int:
     return 1
 
 
+def complete_spacecraft(prefix: str, **_) -> list[str]:
+    """Bash completion (argcomplete) of the spacecraft name, from the mission database."""
+    from protocols.missions import registry
+
+    return [name for name in registry().names if name.startswith(prefix)]
+
+
+def complete_command(prefix: str, parsed_args, **_) -> list[str]:
+    """Bash completion of the command name for the spacecraft already typed."""
+    from protocols.missions import registry
+
+    try:
+        commands = registry().spacecraft(parsed_args.spacecraft).commands
+    except KeyError:
+        return []
+    return [c.name for c in commands if c.name.startswith(prefix.upper())]
+
+
+def complete_argument(prefix: str, parsed_args, **_) -> list[str]:
+    """Bash completion of NAME=VALUE: the command's argument names not given yet, then a state's names."""
+    from protocols.missions import registry
+
+    try:
+        command = registry().spacecraft(parsed_args.spacecraft).command(parsed_args.command)
+    except KeyError:
+        return []
+    name, sep, value = prefix.partition("=")
+    if sep:
+        arg = command.arguments.get(name)
+        if arg is None or not isinstance(arg.valid, frozenset):
+            return []
+        states = arg.describe_range().split(", ")
+        return [f"{name}={state}" for state in states if state.startswith(value.upper())]
+    given = {pair.partition("=")[0] for pair in parsed_args.arguments or []}
+    return [f"{n}=" for n in command.arguments if n.startswith(prefix) and n not in given]
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("send", help="send a telecommand through the running daemon")
-    parser.add_argument("spacecraft")
-    parser.add_argument("command")
-    parser.add_argument("arguments", nargs="*", metavar="NAME=VALUE")
+    parser.add_argument("spacecraft").completer = complete_spacecraft
+    parser.add_argument("command").completer = complete_command
+    parser.add_argument("arguments", nargs="*", metavar="NAME=VALUE").completer = (
+        complete_argument)
     parser.add_argument("--api", default=DEFAULT_API, help="the daemon's HTTP address (default %(default)s)")
     parser.add_argument("--config", help="read the token's variable name from the daemon's configuration file")
     parser.add_argument("--wait", action="store_true", help="follow the verification stages until a final state")
