@@ -10,21 +10,12 @@ from groundstation.history import CommandHistory
 from groundstation.metrics import Metrics
 from protocols.missions import builtin_registry
 from protocols.missions.zhurong import drive_completion_window
+from tests.commanding.test_uplink_security import CapturingLink
 
 SC = builtin_registry().spacecraft("zhurong")
 MOBILITY_REPORTS = {p.subtype: p for p in SC.packets if p.service == 1 and p.name.startswith("mobility_")}
 PLATFORM_REPORTS = {p.subtype: p for p in SC.packets if p.service == 1 and p.name.startswith("platform_")}
 DRIVE = {"distance": 5.0, "heading": 90.0, "speed": 100.0, "mode": "CRAB"}
-
-
-class CapturingLink:
-    framing = "datagram"
-
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def send(self, data: bytes) -> None:
-        self.sent.append(data)
 
 
 class Clock:
