@@ -4,6 +4,7 @@
     GET  /api/v1/commands/{id}       one command with its verification stages                      viewer
     GET  /api/v1/commands            history: ?spacecraft=&operator=&state=&since=&limit=           viewer
     GET  /api/v1/spacecraft          commandable spacecraft and their command signatures            viewer
+    GET  /api/v1/spacecraft/{name}/commands  its commands: arguments, types, ranges, units            viewer
 
 Every route needs ``Authorization: Bearer <token>``; sending needs the operator
 role.  Bad requests get a 4xx JSON ``{"error": ...}`` (and one rate-limited log
@@ -23,6 +24,7 @@ from groundstation.auth import Authenticator, AuthError, Operator
 from groundstation.commanding import Commander, CommandError
 from groundstation.history import STATES, CommandHistory
 from groundstation.http import json_error as _error
+from protocols.missions import describe_command
 
 #: Longest integer literal accepted in a request (a 64-bit value has at most 20 digits).
 MAX_INT_DIGITS = 40
@@ -81,6 +83,7 @@ class CommandApi:
         app.router.add_get("/api/v1/commands", self.list)
         app.router.add_get("/api/v1/commands/{id}", self.status)
         app.router.add_get("/api/v1/spacecraft", self.spacecraft)
+        app.router.add_get("/api/v1/spacecraft/{name}/commands", self.commands)
 
     def _who(self, request: web.Request, *, command: bool) -> Operator:
         header = request.headers.get("Authorization")
@@ -118,7 +121,8 @@ class CommandApi:
         except CommandError as exc:
             return _error(exc.status, f"{exc} (operator {operator.name})")
         record = self.history.get(command_id)
-        assert record is not None  # submit() just recorded it
+        if record is None:  # the history refused the record after accepting it (disk full in between)
+            return _error(503, f"command {command_id} was sent but its record cannot be read back")
         return web.json_response(record.as_json(), status=202)
 
     async def status(self, request: web.Request) -> web.Response:
@@ -162,3 +166,16 @@ class CommandApi:
              "commands": [cmd.signature() for cmd in c.spacecraft.commands]}
             for name, c in sorted(self.commanders.items())
         ]})
+
+    async def commands(self, request: web.Request) -> web.Response:
+        try:
+            self._who(request, command=False)
+        except AuthError as exc:
+            return _error(exc.status, str(exc))
+        name = request.match_info["name"]
+        commander = self.commanders.get(name)
+        if commander is None:
+            known = ", ".join(sorted(self.commanders)) or "none"
+            return _error(404, f"spacecraft {name!r} is not commanded by this station; commanded: {known}")
+        return web.json_response({"spacecraft": name,
+                                  "commands": [describe_command(c) for c in commander.spacecraft.commands]})

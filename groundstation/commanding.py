@@ -12,19 +12,23 @@ TC transfer frame (and a CLTU on byte-stream links) and sends it:
   OCF): each command is sent once, and only verification tells whether it arrived.
 
 PUS 1 reports coming down (acceptance, start, progress, completion, or their
-failures) advance the command in the history; a command without a final report
-within the verification timeout is recorded as timed out.  Final results are
+failures) advance the command in the history.  Each stage has its own window from
+the mission database (``Command.verification``: acceptance, start, completion,
+the last possibly depending on the arguments; every progress report restarts it);
+a command whose next report does not come within its window is recorded as timed
+out, and a report arriving later still corrects it (the history keeps both).  Final results are
 counted in ``queqiao_commands_total{spacecraft,command,result}``.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from groundstation.history import CommandHistory, HistoryWriteError
+from groundstation.history import REPORTED_STATES, CommandHistory, HistoryWriteError
 from groundstation.metrics import Metrics
 from groundstation.uplink_security import FrameSecurity
 from links import Link
@@ -57,6 +61,7 @@ class UplinkSettings:
     fop_window: int = 5
     fop_timeout_s: float = 2.0
     fop_transmission_limit: int = 5
+    #: The completion window of commands whose mission database entry declares none.
     verification_timeout_s: float = 60.0
 
 
@@ -81,7 +86,8 @@ class Commander:
         self._sequence: dict[int, int] = {}
         self._by_request: dict[tuple[int, int], int] = {}  # (APID, sequence count) -> command id
         self._names: dict[int, str] = {}
-        self._deadlines: dict[int, float] = {}
+        self._waiting: dict[int, tuple[str, float, float]] = {}  # command id -> (stage, window, deadline)
+        self._arguments: dict[int, dict[str, Any]] = {}
         self._transmitted: set[int] = set()
         if self.cop1:
             self._send(*self.fop.initiate(self.clock(), mode="clcw"))
@@ -104,6 +110,7 @@ class Commander:
         command = self.command(name)
         if not isinstance(arguments, dict):
             raise CommandError(400, "arguments must be a JSON object of name: value")
+        _check_types(command, arguments)
         seq = self._sequence.get(command.apid, 0)
         try:
             packet = command.build(sequence_count=seq, **arguments)
@@ -119,7 +126,8 @@ class Commander:
         self.history.set_packet(command_id, command.apid, seq)
         self._by_request[(command.apid, seq)] = command_id
         self._names[command_id] = name
-        self._deadlines[command_id] = self.clock() + self.settings.verification_timeout_s
+        self._arguments[command_id] = arguments
+        self._expect(command_id, "acceptance")
         log.info("command %d: %s %s %s by %s", command_id, self.spacecraft.name, name, arguments, operator)
         if self.cop1:
             self._send(*self.fop.submit(packet, command_id, self.clock()))
@@ -140,14 +148,17 @@ class Commander:
     def _send(self, transmits: list[Transmit], events: list[FopEvent]) -> None:
         for transmit in transmits:
             self.link.send(self._frame(transmit))
-            if transmit.tag is not None and transmit.tag not in self._transmitted:
-                self._transmitted.add(transmit.tag)
-                self.history.advance(transmit.tag, "uplinked", detail=f"{transmit.kind.value} frame")
+            tag = transmit.tag  # the command id a frame carries (None: a control frame)
+            if isinstance(tag, int) and tag not in self._transmitted:
+                self._transmitted.add(tag)
+                self._expect(tag, "acceptance")  # the acceptance window runs from the first uplink
+                self.history.advance(tag, "uplinked", detail=f"{transmit.kind.value} frame")
         for event in events:
-            if event.kind == "acknowledged" and event.tag is not None:
-                self.history.advance(event.tag, "uplinked", detail="received by the spacecraft (COP-1)")
-            elif event.kind == "rejected" and event.tag is not None:
-                self._final(event.tag, self._names.get(event.tag, "?"), "failed", detail=f"COP-1: {event.detail}")
+            tag = event.tag
+            if event.kind == "acknowledged" and isinstance(tag, int):
+                self.history.advance(tag, "uplinked", detail="received by the spacecraft (COP-1)")
+            elif event.kind == "rejected" and isinstance(tag, int):
+                self._final(tag, self._names.get(tag, "?"), "failed", detail=f"COP-1: {event.detail}")
             elif event.kind == "alert":
                 log.warning("%s COP-1 alert: %s; re-initialising the AD service", self.spacecraft.name, event.detail)
                 mode = "unlock" if "lockout" in event.detail else "clcw"
@@ -172,33 +183,55 @@ class Commander:
             return
         code = values.get("report.code")
         detail = str(code) if code is not None else ""
+        name = self._names.get(command_id, "?")
         if state in ("rejected", "failed", "completed"):
-            self._final(command_id, self._names.get(command_id, "?"), state,
-                        error_code=_code_number(definition, values), detail=detail)
-        else:
-            self.history.advance(command_id, state, detail=detail)
+            self._final(command_id, name, state, error_code=_code_number(definition, values), detail=detail)
+            return
+        record = self.history.advance(command_id, state, detail=detail)
+        if record.state != state:
+            return  # already final: a late in-flight report after completion or failure changes nothing
+        # Accepted: wait for the start; started, or progress: (re)start the completion window.
+        self._expect(command_id, "start" if state == "accepted" else "completion")
+        if record.stages and record.stages[-1].get("late"):
+            log.warning("command %d: %s %s %s reported after it had timed out", command_id,
+                        self.spacecraft.name, name, state)
+
+    def _expect(self, command_id: int, stage: str) -> None:
+        """Wait for ``stage``'s report for the window the mission database gives it."""
+        if command_id not in self._names:
+            return
+        current = self._waiting.get(command_id)
+        if stage == "acceptance" and current is not None and current[0] != "acceptance":
+            return  # a retransmission after acceptance does not reopen the acceptance window
+        command = self.spacecraft.command(self._names[command_id])
+        window = command.verification.window(stage, self._arguments.get(command_id, {}),
+                                             self.settings.verification_timeout_s)
+        self._waiting[command_id] = (stage, window, self.clock() + window)
 
     def _final(self, command_id: int, name: str, state: str, *, error_code: int | None = None,
                detail: str = "") -> None:
         record = self.history.get(command_id)
-        if record is None or record.final:
+        if record is None:
+            return
+        late = record.state == "timed_out" and state in REPORTED_STATES
+        if record.final and not late:
             return
         self.history.advance(command_id, state, error_code=error_code, detail=detail)
         self.metrics.inc("queqiao_commands_total", (self.spacecraft.name, name, state))
-        self._deadlines.pop(command_id, None)
-        level = logging.INFO if state == "completed" else logging.WARNING
-        log.log(level, "command %d: %s %s %s%s", command_id, self.spacecraft.name, name, state,
-                f" ({detail})" if detail else "")
+        self._waiting.pop(command_id, None)
+        level = logging.INFO if state == "completed" and not late else logging.WARNING
+        log.log(level, "command %d: %s %s %s%s%s", command_id, self.spacecraft.name, name, state,
+                f" ({detail})" if detail else "", " after it had timed out" if late else "")
 
     def tick(self) -> None:
-        """Timers: COP-1 retransmission and verification timeouts."""
+        """Timers: COP-1 retransmission and the verification windows."""
         now = self.clock()
         if self.cop1:
             self._send(*self.fop.on_timer(now))
-        for command_id, deadline in list(self._deadlines.items()):
+        for command_id, (stage, window, deadline) in list(self._waiting.items()):
             if now >= deadline:
                 self._final(command_id, self._names.get(command_id, "?"), "timed_out",
-                            detail=f"no final verification within {self.settings.verification_timeout_s:g} s")
+                            detail=f"no {stage} report within {window:g} s")
 
     async def run_timers(self) -> None:
         while True:
@@ -215,3 +248,20 @@ def _code_number(definition: PacketDef, values: dict) -> int | None:
         if path == "report.code":
             return int(param.calibration.to_raw(str(code)))
     return None
+
+
+def _check_types(command: Command, arguments: dict[str, Any]) -> None:
+    """Refuse what JSON would otherwise slip through: "5" or true for a number, 1 for a state name,
+    and names that are not the command's arguments (a packet's own fields, e.g. source_id or
+    sequence_count, are set by the station, never by a request)."""
+    unknown = sorted(set(arguments) - set(command.arguments))
+    if unknown:
+        raise CommandError(400, f"{command.name}: unknown argument(s) {unknown}; {command.name} takes "
+                                f"{list(command.arguments) or 'no arguments'}")
+    for name, value in arguments.items():
+        if isinstance(command.arguments[name].valid, frozenset):
+            if not isinstance(value, str):
+                raise CommandError(400, f"{command.name}: argument {name!r} must be a state name (a JSON string), "
+                                        f"not {json.dumps(value)}; one of {command.arguments[name].describe_range()}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CommandError(400, f"{command.name}: argument {name!r} must be a JSON number, not {json.dumps(value)}")

@@ -990,7 +990,8 @@ class CommandingConfig(Section):
     fop_transmission_limit: Annotated[Int, annotated_types.Ge(1)] = setting(
         5, "transmissions of a frame before the FOP gives up and re-initialises")
     verification_timeout_s: Duration = setting(
-        60.0, "time from submission to a final PUS 1 report, after which the command is `timed_out`")
+        60.0, "completion window (from the start report, restarted by each progress report) of commands whose "
+              "mission database entry declares none; a stage's report not in its window: `timed_out`")
     history_file: ConfigPath | None = setting(None, "the command history (SQLite, survives restarts)",
                                           shown_default="`<archive.dir>/../commands.sqlite`")
 

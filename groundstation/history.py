@@ -25,6 +25,8 @@ class HistoryWriteError(RuntimeError):
 
 #: Final states; anything else is still in flight.
 FINAL_STATES = ("completed", "failed", "timed_out", "rejected")
+#: States a report from the spacecraft sets: these correct a command the ground had timed out.
+REPORTED_STATES = ("accepted", "started", "progress", "completed", "failed", "rejected")
 STATES = ("queued", "uplinked", "accepted", "started", "progress") + FINAL_STATES
 
 _SCHEMA = """
@@ -73,7 +75,14 @@ class CommandRecord:
             "operator": self.operator, "state": self.state, "final": self.final, "error_code": self.error_code,
             "detail": self.detail, "submitted_at": self.submitted_at, "updated_at": self.updated_at,
             "apid": self.apid, "sequence_count": self.sequence_count, "stages": self.stages,
+            "timed_out_at": self.timed_out_at,
         }
+
+    @property
+    def timed_out_at(self) -> float | None:
+        """When the ground last gave up waiting (kept when a late report corrected the state)."""
+        times = [stage["time"] for stage in self.stages if stage["stage"] == "timed_out"]
+        return times[-1] if times else None
 
 
 class CommandHistory:
@@ -124,16 +133,21 @@ class CommandHistory:
 
     def advance(self, command_id: int, state: str, *, error_code: int | None = None, detail: str = "",
                 now: float | None = None) -> CommandRecord:
-        """Record a stage; a command already in a final state is left as it is."""
+        """Record a stage.  A command already in a final state is left as it is, except that a
+        report arriving after the ground timed the command out corrects it: both stay in
+        ``stages`` (the late one marked ``"late": true``)."""
         if state not in STATES:
             raise ValueError(f"unknown command state {state!r}")
         now = time.time() if now is None else now
         record = self.get(command_id)
         if record is None:
             raise KeyError(command_id)
-        if record.final:
+        late = record.state == "timed_out" and state in REPORTED_STATES
+        if record.final and not late:
             return record
-        stage = {"stage": state, "time": now}
+        stage: dict = {"stage": state, "time": now}
+        if late:
+            stage["late"] = True
         if error_code is not None:
             stage["error_code"] = error_code
         if detail:

@@ -6,11 +6,14 @@
 The token comes from QUEQIAO_API_TOKEN (or the token file/variable named in
 the daemon's configuration with --config), never from the command line, so it
 stays out of shell history.  Exit status: 0 completed (or accepted for
-uplink without --wait), 1 failed / timed out / rejected, 2 refused or unreachable.
+uplink without --wait), 1 failed / timed out / rejected (or --timeout ran out
+first: the command goes on and the daemon records its outcome), 2 refused or
+unreachable.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -36,7 +39,7 @@ def parse_arguments(pairs: list[str]) -> dict:
     return arguments
 
 
-def _request(method: str, url: str, token: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, dict]:
+def api_request(method: str, url: str, token: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method, headers={
         "Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"})
@@ -85,7 +88,8 @@ def _print_stage(stage: dict, out) -> None:
     print(f"  {stamp}  {stage['stage']}{extra}", file=out, flush=True)
 
 
-def run(args, out=sys.stdout) -> int:
+def run(args, out=None) -> int:
+    out = out or sys.stdout  # looked up at call time: the caller may have redirected it
     try:
         arguments = parse_arguments(args.arguments)
     except ValueError as exc:
@@ -96,7 +100,7 @@ def run(args, out=sys.stdout) -> int:
         return 2
     api = args.api.rstrip("/")
     try:
-        status, body = _request("POST", f"{api}/api/v1/commands", token,
+        status, body = api_request("POST", f"{api}/api/v1/commands", token,
                                 {"spacecraft": args.spacecraft, "command": args.command, "arguments": arguments})
     except (urllib.error.URLError, OSError) as exc:
         print(f"error: cannot reach the daemon at {api}: {exc}", file=sys.stderr)
@@ -112,11 +116,13 @@ def run(args, out=sys.stdout) -> int:
         seen += 1
     if not args.wait:
         return 0
-    deadline = time.monotonic() + args.timeout
+    # --timeout bounds only this client's wait: the command's outcome is the daemon's to record.
+    record = body
+    deadline = math.inf if args.timeout is None else time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         time.sleep(0.2)
         try:
-            status, record = _request("GET", f"{api}/api/v1/commands/{command_id}", token)
+            status, record = api_request("GET", f"{api}/api/v1/commands/{command_id}", token)
         except (urllib.error.URLError, OSError) as exc:
             print(f"error: lost the daemon: {exc}", file=sys.stderr)
             return 2
@@ -129,17 +135,58 @@ def run(args, out=sys.stdout) -> int:
         if record["final"]:
             print(f"command {command_id}: {record['state']}", file=out, flush=True)
             return 0 if record["state"] == "completed" else 1
-    print(f"command {command_id}: no final verification within {args.timeout:g} s", file=out, flush=True)
+    print(f"command {command_id}: stopped waiting after {args.timeout:g} s; it is still {record['state']} "
+          f"and the daemon records its outcome (GET {api}/api/v1/commands/{command_id})", file=out, flush=True)
     return 1
+
+
+def complete_spacecraft(prefix: str, **_) -> list[str]:
+    """Bash completion (argcomplete) of the spacecraft name, from the mission database."""
+    from protocols.missions import registry
+
+    return [name for name in registry().names if name.startswith(prefix)]
+
+
+def complete_command(prefix: str, parsed_args, **_) -> list[str]:
+    """Bash completion of the command name for the spacecraft already typed."""
+    from protocols.missions import registry
+
+    try:
+        commands = registry().spacecraft(parsed_args.spacecraft).commands
+    except KeyError:
+        return []
+    return [c.name for c in commands if c.name.startswith(prefix.upper())]
+
+
+def complete_argument(prefix: str, parsed_args, **_) -> list[str]:
+    """Bash completion of NAME=VALUE: the command's argument names not given yet, then a state's names."""
+    from protocols.missions import registry
+
+    try:
+        command = registry().spacecraft(parsed_args.spacecraft).command(parsed_args.command)
+    except KeyError:
+        return []
+    name, sep, value = prefix.partition("=")
+    if sep:
+        arg = command.arguments.get(name)
+        if arg is None or not isinstance(arg.valid, frozenset):
+            return []
+        states = arg.describe_range().split(", ")
+        return [f"{name}={state}" for state in states if state.startswith(value.upper())]
+    given = {pair.partition("=")[0] for pair in parsed_args.arguments or []}
+    return [f"{n}=" for n in command.arguments if n.startswith(prefix) and n not in given]
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("send", help="send a telecommand through the running daemon")
-    parser.add_argument("spacecraft")
-    parser.add_argument("command")
-    parser.add_argument("arguments", nargs="*", metavar="NAME=VALUE")
+    parser.add_argument("spacecraft").completer = complete_spacecraft
+    parser.add_argument("command").completer = complete_command
+    parser.add_argument("arguments", nargs="*", metavar="NAME=VALUE").completer = (
+        complete_argument)
     parser.add_argument("--api", default=DEFAULT_API, help="the daemon's HTTP address (default %(default)s)")
     parser.add_argument("--config", help="read the token's variable name from the daemon's configuration file")
     parser.add_argument("--wait", action="store_true", help="follow the verification stages until a final state")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait with --wait (default 60)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="stop waiting after this many seconds (default: until the final state, which the "
+                             "daemon's verification windows always reach); the command's outcome is unchanged")
     parser.set_defaults(func=run)

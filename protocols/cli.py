@@ -19,8 +19,10 @@ def version() -> str:
         return "0+unknown"
 
 
-def command_line(prog: str, description: str, modules: Sequence[str]) -> Callable[..., int]:
-    """A ``main(argv)`` for a console script whose sub-commands live in ``modules``."""
+def command_line(prog: str, description: str, modules: Sequence[str],
+                 prepare: Callable[[argparse.ArgumentParser], object] | None = None) -> Callable[..., int]:
+    """A ``main(argv)`` for a console script whose sub-commands live in ``modules``; ``prepare`` sees the
+    parser before the arguments are parsed (the ground station's bash completion hooks in there)."""
 
     def build_parser() -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(prog=prog, description=description)
@@ -32,6 +34,8 @@ def command_line(prog: str, description: str, modules: Sequence[str]) -> Callabl
 
     def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
+        if prepare is not None:
+            prepare(parser)
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()

@@ -27,6 +27,7 @@ from flightsw.physics import (
     mars_surface_temperature_c,
 )
 from flightsw.physics.rover import ZHURONG_TOTAL_ODOMETRY_M
+from protocols.missions.zhurong import DRIVE_SPEED_FACTOR, TURN_RATE_DEG_S, drive_duration
 
 FIRST_DRIVE_UTC = datetime(2021, 5, 22, 2, 40, tzinfo=UTC)
 LAST_DRIVE_UTC = datetime(2022, 5, 20, tzinfo=UTC)   # dormancy began around then
@@ -63,7 +64,7 @@ class ZhurongModel(BaseModel):
         self.power = PowerSystem(panels, Battery(60.0, cells_series=8, internal_resistance_ohm=0.03, soc=0.8,
                                                  max_charge_a=8.0, max_soc=0.88, temperature_c=5.0), bus_v=28.5)
         self._build_thermal()
-        self.rover = RoverMobility(seed=seed, odometer_m=odometer_at(start_utc))
+        self.rover = RoverMobility(seed=seed, odometer_m=odometer_at(start_utc), turn_rate_deg_s=TURN_RATE_DEG_S)
         self.drive_start_odo = self.rover.odometer_m
         self.drive_mode = "NORMAL"
         self._drives_seen = self.rover.drives_completed
@@ -459,14 +460,13 @@ class ZhurongModel(BaseModel):
         distance, heading = float(args["distance"]), float(args["heading"]) % 360.0
         speed = float(args.get("speed", 40.0))
         self.drive_mode = str(args.get("mode", "NORMAL"))
-        # Crab and wheel-walk modes trade speed for traction.
-        factor = {"NORMAL": 1.0, "CRAB": 0.8, "WHEEL_WALK": 0.3}.get(self.drive_mode, 1.0)
-        self.rover.max_speed = speed * factor / 3600.0
+        self.rover.max_speed = speed * DRIVE_SPEED_FACTOR.get(self.drive_mode, 1.0) / 3600.0
         self.drive_start_odo = self.rover.odometer_m
         self._hazard_hold = False
         self.rover.command_drive(distance, heading)
-        turn = abs((heading - self.rover.heading + 180.0) % 360.0 - 180.0) / self.rover.turn_rate
-        expected = turn + distance / (self.rover.max_speed * 0.7)
+        turn_deg = abs((heading - self.rover.heading + 180.0) % 360.0 - 180.0)
+        # The same model the ground's DRIVE completion window is computed from (protocols.missions.zhurong).
+        expected = drive_duration(distance, speed, self.drive_mode, turn_deg)
         return CommandOutcome(duration=expected, progress_step=max(10.0, expected / 10.0),
                               detail=f"drive {distance:g} m at {heading:g} deg",
                               data={"expected_s": expected})

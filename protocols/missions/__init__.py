@@ -22,6 +22,7 @@ from protocols.missions.model import (
     PacketDef,
     ServiceReport,
     Spacecraft,
+    VerificationWindows,
     VirtualChannel,
 )
 from protocols.missions.registry import (
@@ -31,6 +32,7 @@ from protocols.missions.registry import (
     ParameterInfo,
     Registry,
     builtin_registry,
+    describe_command,
     get_command,
     get_packet,
     get_spacecraft,
@@ -45,7 +47,7 @@ from protocols.missions.registry import (
 __all__ = [
     "Apid", "Argument", "BUILTIN_MODULES", "Command", "ENTRY_POINT_GROUP", "Downlink", "EventReport", "FrameProfile",
     "HousekeepingPacket", "Instrument", "PATH_VARIABLE", "PacketDef", "ParameterInfo", "Registry", "ServiceReport",
-    "Spacecraft",
-    "VirtualChannel", "builtin_registry", "get_command", "get_packet", "get_spacecraft", "list_parameters",
+    "Spacecraft", "VerificationWindows",
+    "VirtualChannel", "builtin_registry", "describe_command", "get_command", "get_packet", "get_spacecraft", "list_parameters",
     "load_registry", "load_xtce_file", "registry", "reload_registry", "resolve_packet",
 ]

@@ -425,6 +425,37 @@ def _field(path: str) -> str:
     return path.replace("(building)", "").replace("(parsing)", "").strip(" ->").replace(" -> ", ".")
 
 
+#: The PUS 1 verification stages a ground waits for, in order.
+VERIFICATION_STAGES = ("acceptance", "start", "completion")
+
+
+@dataclass(frozen=True)
+class VerificationWindows:
+    """How long the ground waits for each PUS 1 verification stage of a command (seconds).
+
+    ``acceptance`` runs from the first uplink to the acceptance report, ``start`` from
+    acceptance to the start report, ``completion`` from the start report, and again
+    from every progress report, to the completion report.  ``completion`` may be a
+    function of the command's engineering arguments (a drive takes distance / speed);
+    ``None`` leaves it to the ground station's configured default.
+    """
+
+    acceptance: float = 30.0
+    start: float = 30.0
+    completion: float | Callable[[Mapping[str, Any]], float] | None = None
+
+    def window(self, stage: str, arguments: Mapping[str, Any], default_completion: float) -> float:
+        if stage == "acceptance":
+            return self.acceptance
+        if stage == "start":
+            return self.start
+        if stage != "completion":
+            raise ValueError(f"unknown verification stage {stage!r}; stages: {VERIFICATION_STAGES}")
+        if self.completion is None:
+            return default_completion
+        return float(self.completion(arguments) if callable(self.completion) else self.completion)
+
+
 class Command(PacketDef):
     """A telecommand: a fixed-size PUS TC packet with typed, range-checked ``args``.
 
@@ -438,7 +469,8 @@ class Command(PacketDef):
     def __init__(self, name: str, *, apid: int, service: int, subtype: int, description: str, subsystem: str,
                  function_id: int | None = None, arguments: Sequence[cs.Construct] = (),
                  prefix: Sequence[cs.Construct] = (),
-                 constraint: Callable[[Mapping[str, Any]], str | None] | None = None) -> None:
+                 constraint: Callable[[Mapping[str, Any]], str | None] | None = None,
+                 verification: VerificationWindows = VerificationWindows()) -> None:
         if not COMMAND_NAME.match(name):
             raise DefinitionError(f"command name {name!r} must be UPPER_CASE")
         if (service, subtype) == (8, 1) and function_id is None:
@@ -449,6 +481,8 @@ class Command(PacketDef):
         self.function_id = function_id
         #: Cross-argument check (engineering values -> error text or None), e.g. start before end.
         self.constraint = constraint
+        #: How long the ground waits for each verification stage (it mirrors what the spacecraft does).
+        self.verification = verification
         self.arguments: dict[str, Argument] = {arg.name: arg.subcon for arg in arguments}
         super().__init__(name=name, apid=apid, service=service, subtype=subtype, key=function_id,
                          key_name="function_id" if function_id is not None else None,

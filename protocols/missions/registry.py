@@ -84,6 +84,21 @@ def data_type(param: Parameter) -> str:
     return f"{kind}{bits}" if bytewise else f"{kind}{bits} (bits)"
 
 
+def describe_command(command: Command) -> dict[str, Any]:
+    """A command and its arguments as JSON-ready data (names, wire types, units, ranges or states)."""
+    arguments = []
+    for name, arg in command.arguments.items():
+        entry: dict[str, Any] = {"name": name, "data_type": data_type(arg), "description": arg.description}
+        if isinstance(arg.valid, frozenset):
+            codes = arg.calibration.codes  # type: ignore[attr-defined]  # a state calibration's names, in code order
+            entry.update(type="state", states=[n for n in codes if n in arg.valid])
+        else:
+            entry.update(type="number", unit=arg.unit, range=list(arg.valid))
+        arguments.append(entry)
+    return {"name": command.name, "description": command.description, "subsystem": command.subsystem,
+            "arguments": arguments}
+
+
 class Registry:
     """Spacecraft indexed by name and SCID, packets by (SCID, type, APID, service, subtype, key)."""
 

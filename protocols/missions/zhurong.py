@@ -47,6 +47,7 @@ from protocols.missions.model import (
     HousekeepingPacket,
     Instrument,
     Spacecraft,
+    VerificationWindows,
     VirtualChannel,
 )
 from protocols.parameters import Linear, Polynomial
@@ -65,6 +66,30 @@ STORES = ("housekeeping", "science", "events")
 
 ROVER_MODES = {0: "STANDBY", 1: "DRIVING", 2: "SCIENCE", 3: "HAZARD_STOP", 4: "HIBERNATION", 5: "SAFE"}
 DRIVE_MODES = {0: "NORMAL", 1: "CRAB", 2: "WHEEL_WALK"}
+#: Commanded speed kept in each locomotion mode: crab and wheel-walk trade speed for traction.
+DRIVE_SPEED_FACTOR = {"NORMAL": 1.0, "CRAB": 0.8, "WHEEL_WALK": 0.3}
+#: The rover averages this share of its commanded speed over rough ground and slopes.
+DRIVE_EFFICIENCY = 0.7
+#: Turn-in-place rate before a drive (deg/s); a turn is at most 180 deg.
+TURN_RATE_DEG_S = 1.0
+#: Slack on top of the rover's own estimate before the ground calls a drive late.
+DRIVE_MARGIN = 1.2
+DRIVE_MARGIN_S = 30.0
+
+
+def drive_duration(distance: float, speed: float, mode: str, turn_deg: float = 180.0) -> float:
+    """Seconds the rover expects a drive to take: the turn, then distance at the mode's average speed.
+
+    The emulator reports completion after this time; the ground, not knowing the
+    current heading, assumes the longest turn."""
+    ground_speed = speed * DRIVE_SPEED_FACTOR.get(mode, 1.0) / 3600.0 * DRIVE_EFFICIENCY
+    return turn_deg / TURN_RATE_DEG_S + distance / ground_speed
+
+
+def drive_completion_window(arguments) -> float:
+    """DRIVE's completion window: the longest expected drive plus margin."""
+    return DRIVE_MARGIN * drive_duration(float(arguments["distance"]), float(arguments["speed"]),
+                                         str(arguments["mode"])) + DRIVE_MARGIN_S
 HEAT_STORE = {0: "SOLID", 1: "MELTING", 2: "LIQUID", 3: "FREEZING", 4: "SENSOR_FAULT"}
 ROPER_MODES = {0: "IDLE", 1: "LOW_FREQUENCY", 2: "HIGH_FREQUENCY", 3: "DUAL"}
 MARSCODE_MODES = {0: "STANDBY", 1: "LIBS", 2: "SWIR", 3: "CALIBRATION", 4: "FAULT"}
@@ -267,7 +292,7 @@ COMMANDS = (
         "heading" / arg(U16, "deg", "Heading, clockwise from north", Linear(0.01), valid=(0, 359.99)),
         "speed" / arg(U16, "m/h", "Ground speed", Linear(0.1), valid=(10, 200)),
         "mode" / choice(U8, DRIVE_MODES, "Locomotion mode"),
-    ]),
+    ], verification=VerificationWindows(completion=drive_completion_window)),
     Command("STOP", apid=MOBILITY, service=8, subtype=1, function_id=MISSION_FUNCTIONS + 1, subsystem="mobility",
             description="Stop the current drive at once"),
     Command("SET_SUSPENSION", apid=MOBILITY, service=8, subtype=1, function_id=MISSION_FUNCTIONS + 2,

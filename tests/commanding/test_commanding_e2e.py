@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -174,3 +175,71 @@ async def test_history_survives_a_restart(tmp_path, monkeypatch):
         assert status == 200 and record["state"] == "completed" and record["operator"] == "li.wei"
         status, listing = await station.call("GET", "/api/v1/commands?spacecraft=haiyang2d", VIEWER)
         assert [c["id"] for c in listing["commands"]] == [sent["id"]]
+
+
+async def test_send_timeout_only_stops_the_client_and_the_drive_still_completes(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from groundstation import send
+
+    # 0.1 m at 200 m/h without a turn: the rover takes about 2.6 s.
+    drive = ["distance=0.1", "heading=0", "speed=200", "mode=NORMAL"]
+    async with Station(tmp_path, ["zhurong"], monkeypatch) as station:
+        monkeypatch.setenv(send.TOKEN_ENV, TOKEN)  # the client's token, set once the daemon has started
+        args = argparse.Namespace(spacecraft="zhurong", command="DRIVE", arguments=drive, api=station.url,
+                                  config=None, wait=True, timeout=0.5)
+        assert await asyncio.to_thread(send.run, args) == 1
+        out = capsys.readouterr().out
+        # Where the drive is after 0.5 s depends on the machine's load; it is not final.
+        assert re.search(r"command 1: stopped waiting after 0.5 s; it is still (queued|uplinked|accepted|started) "
+                         r"and the daemon records its outcome", out), out
+        record = await station.until_final(1)
+        assert record["state"] == "completed" and record["timed_out_at"] is None
+        # Without --timeout the client waits for the final state.
+        args.command, args.arguments, args.timeout = "PING", [], None
+        assert await asyncio.to_thread(send.run, args) == 0
+        out = capsys.readouterr().out
+        assert out.rstrip().endswith("command 2: completed") and "  accepted" in out
+
+
+@pytest.mark.parametrize("arguments,message", [
+    ({"distance": "5", "heading": 90, "speed": 100, "mode": "CRAB"}, "argument 'distance' must be a JSON number, not \"5\""),
+    ({"distance": True, "heading": 90, "speed": 100, "mode": "CRAB"}, "argument 'distance' must be a JSON number, not true"),
+    ({"distance": 5, "heading": None, "speed": 100, "mode": "CRAB"}, "argument 'heading' must be a JSON number, not null"),
+    ({"distance": 5, "heading": 90, "speed": 100, "mode": 1}, "argument 'mode' must be a state name (a JSON string), not 1"),
+    ({"distance": 5, "heading": 90, "speed": 100, "mode": "CRAB", "source_id": 7}, "unknown argument(s) ['source_id']"),
+    ({"distance": 5, "heading": 90, "speed": 100, "mode": "CRAB", "sequence_count": 3},
+     "unknown argument(s) ['sequence_count']"),
+])
+async def test_arguments_are_strictly_typed_at_the_api(tmp_path, monkeypatch, arguments, message):
+    async with Station(tmp_path, ["zhurong"], monkeypatch) as station:
+        # Raw JSON bytes: what any HTTP client could send.
+        body = json.dumps({"spacecraft": "zhurong", "command": "DRIVE", "arguments": arguments}).encode()
+        status, answer = await station.call("POST", "/api/v1/commands", body=body)
+        assert status == 400 and message in answer["error"], answer
+        status, history = await station.call("GET", "/api/v1/commands", VIEWER)
+        assert status == 200 and history["commands"] == []  # nothing recorded, nothing uplinked
+
+
+async def test_the_command_list_from_the_api_and_from_the_mission_database_agree(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from groundstation import command_list, send
+
+    async with Station(tmp_path, ["zhurong"], monkeypatch) as station:
+        status, listing = await station.call("GET", "/api/v1/spacecraft/zhurong/commands", VIEWER)
+        assert status == 200
+        drive = next(c for c in listing["commands"] if c["name"] == "DRIVE")
+        assert drive["arguments"][0] == {"name": "distance", "data_type": "uint16", "description": "Distance to drive",
+                                         "type": "number", "unit": "m", "range": [0.1, 100.0]}
+        assert drive["arguments"][3]["states"] == ["NORMAL", "CRAB", "WHEEL_WALK"]
+        status, answer = await station.call("GET", "/api/v1/spacecraft/tianwen1/commands", VIEWER)
+        assert status == 404 and "not commanded by this station" in answer["error"]
+        monkeypatch.setenv(send.TOKEN_ENV, VIEWER)
+        args = argparse.Namespace(spacecraft="zhurong", api=station.url)
+        assert await asyncio.to_thread(command_list.run, args) == 0
+        from_api = capsys.readouterr().out
+    assert command_list.run(argparse.Namespace(spacecraft="zhurong", api=None)) == 0
+    assert capsys.readouterr().out == from_api
+    assert "    distance: uint16 0.1 .. 100 m" in from_api and "    mode: NORMAL | CRAB | WHEEL_WALK" in from_api
+    assert command_list.run(argparse.Namespace(spacecraft="voyager", api=None)) == 2
