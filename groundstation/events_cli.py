@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from groundstation.events import SEVERITIES, iter_follow
-from groundstation.send import DEFAULT_API, _request, required_token
+from groundstation.send import DEFAULT_API, api_request, required_token
 
 
 def event_line(event: dict) -> str:
@@ -31,7 +31,7 @@ class EventsClient:
         query = dict(self.filters, limit=str(limit))
         if since is not None:
             query["since"] = repr(since)
-        status, body = _request("GET", f"{self.api}/api/v1/events?{urllib.parse.urlencode(query)}", self.token)
+        status, body = api_request("GET", f"{self.api}/api/v1/events?{urllib.parse.urlencode(query)}", self.token)
         if status != 200:
             raise RuntimeError(f"HTTP {status}: {body.get('error', body)}")
         return body["events"]
