@@ -35,11 +35,11 @@ from groundstation.history import CommandHistory
 from groundstation.http import HttpServer
 from groundstation.metrics import LATENCY_BUCKETS, Metrics
 from groundstation.mqtt_sink import MqttPublisher
-from groundstation.uplink_security import FrameSecurity, UplinkSecurityError
 from groundstation.parameter_archive import SUBDIR as PARAMETERS_SUBDIR
 from groundstation.parameter_archive import ParameterArchive
 from groundstation.parameter_history import HistoryApi
 from groundstation.remote_write import Endpoint, RemoteWriter
+from groundstation.uplink_security import FrameSecurity, UplinkSecurityError
 from links import Backoff, Link, LinkClosed, open_link
 from protocols.ccsds.sync import FrameSynchronizer
 from protocols.errors import DefinitionError
@@ -132,7 +132,9 @@ class Daemon:
             if lc.spacecraft not in self.registry:
                 raise StartupError(f"link {lc.name}: unknown spacecraft {lc.spacecraft!r}")
             profile = self.registry.spacecraft(lc.spacecraft).profile.frame
-            runtime.frame_length = profile.frame_length
+            # With a Reed-Solomon code a CADU carries the codeblock (frame + check symbols); the chain's
+            # RS stage turns it into the frame, after the archive has kept it as received.
+            runtime.frame_length = profile.frame_length + (profile.rs.check_length if profile.rs else 0)
             runtime.derandomize = profile.randomized
         return runtime
 

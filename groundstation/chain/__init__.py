@@ -1,10 +1,10 @@
 """The frame and packet chain: named stages, each with its own counters, from frames to parameters.
 
-    route (version/SCID) -> frame checks (length, FECF, VC counts, CLCW) -> demux (packets)
+    route (version/SCID) -> Reed-Solomon (codeblocks, when the profile has a code) -> frame checks (length, FECF, VC counts, CLCW) -> demux (packets)
     -> sequence (gaps, duplicates) -> resolve (mission database) -> decode (PacketCodec)
     -> limits (alarms) -> export (Prometheus store, MQTT, events, verification reports)
 
-One module per stage (:mod:`.frames`, :mod:`.demux`, :mod:`.sequence`, :mod:`.resolve`,
+One module per stage (:mod:`.reedsolomon`, :mod:`.frames`, :mod:`.demux`, :mod:`.sequence`, :mod:`.resolve`,
 :mod:`.decode`, :mod:`.limits`, :mod:`.export`), all behind the small :class:`.stage.Stage`
 interface; :func:`.spacecraft.build_stages` puts them in order.  The chain works on batches: a
 link hands over every frame that arrived since the last wake-up and each stage handles the
