@@ -65,6 +65,8 @@ class FrameChecks(Stage):
         p = ctx.profile
         headers = decode_headers(rows, p.kind, p.zone_offset, fields=BATCH_FIELDS)
         self.count_vc(headers, batch.receipt)
+        if p.insert_zone_time is not None:  # the frame's own onboard time; timed packets refine it later
+            ctx.state.onboard_time = p.insert_zone_onboard_time(good[-1])
         if p.ocf_offset is not None and ctx.events.on_clcw is not None:
             self.clcw(good[-1], p.ocf_offset, ctx.events.on_clcw)
         return FrameBatch(batch.link, good, batch.receipt, headers)
