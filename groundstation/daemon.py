@@ -278,7 +278,9 @@ class Daemon:
             # Archive first: nothing below may lose a frame that was received.
             archive.append_many(frames, link=name, time_ns=int(receipt * 1e9), flags=flags)
             self.metrics.inc("queqiao_link_bytes_received_total", (name,), sum(len(d) for _, d in items))
-            self.chain.process(name, frames, receipt)
+            # A CADU link is pinned to its spacecraft: no routing by a header RS has not yet corrected.
+            pinned = runtime.config.spacecraft if runtime.frame_length is not None else None
+            self.chain.process(name, frames, receipt, spacecraft=pinned)
 
     def _synchronise(self, runtime: LinkRuntime, items) -> tuple[list[bytes], list[int]]:
         frames: list[bytes] = []

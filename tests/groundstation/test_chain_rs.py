@@ -51,10 +51,11 @@ def housekeeping_frames(sc, count: int) -> list[bytes]:
     return mux.frames()
 
 
-def run(frames: list[bytes]) -> Metrics:
+def run(frames: list[bytes], pinned: bool = True) -> Metrics:
+    """The frames through the chain as from a CADU link pinned to the spacecraft (as the daemon does)."""
     sc = coded_spacecraft()
     metrics = Metrics()
-    FrameChain(Registry([sc]), metrics).process("cadu", frames, receipt=1000.0)
+    FrameChain(Registry([sc]), metrics).process("cadu", frames, receipt=1000.0, spacecraft=NAME if pinned else None)
     return metrics
 
 
@@ -83,9 +84,7 @@ def test_codeblocks_are_corrected_and_decode_like_the_plain_frames():
     errors = []
     for row in range(len(frames)):
         n = int(rng.integers(0, 17))  # 0..E symbol errors: every codeword correctable
-        # Outside the 6-octet primary header: the chain routes by the header before the RS stage
-        # (a damaged header routes elsewhere; RS before routing on pinned links is still to do).
-        where = 6 + rng.choice(246, size=n, replace=False)
+        where = rng.choice(252, size=n, replace=False)  # the header too: a pinned link is not routed
         blocks[row, where] ^= rng.integers(1, 256, size=n, dtype=np.uint8)
         errors.append(n)
     metrics = run([b.tobytes() for b in blocks])
@@ -106,15 +105,28 @@ def test_an_uncorrectable_codeblock_is_counted_and_never_decoded(libfec):
     bad[:40] ^= 0x5A  # 40 symbols > E = 16, the header among them
     assert libfec.decode(bytes(code.fill) + bad.tobytes(), 16, True)[0] < 0  # libfec gives up too
     blocks[1] = bad
-    # Route by the good header: the damage is the codeblock's, the spacecraft is still this one.
-    bad_route = blocks.copy()
-    bad_route[1, :6] = blocks[0, :6]
-    metrics = run([b.tobytes() for b in bad_route])
+    metrics = run([b.tobytes() for b in blocks])
     assert metrics.get("queqiao_frames_rejected_total", ("cadu", "rs_uncorrectable")) == 1
     assert metrics.get("queqiao_rs_codewords_total", (NAME, "uncorrectable")) == 1
     assert metrics.get("queqiao_rs_codewords_total", (NAME, "clean")) == len(frames) - 1
     only_good = run(frames[:1] + frames[2:])
     assert packet_counts(metrics) == packet_counts(only_good)  # nothing of the bad frame was decoded
+
+
+def test_a_codeblock_corrected_into_another_spacecraft_is_rejected_not_decoded():
+    """A codeword that is valid for another SCID (what a miscorrection can yield) on a pinned link."""
+    sc = coded_spacecraft()
+    frames = housekeeping_frames(sc, 3)
+    foreign = bytearray(frames[1])
+    foreign[0:2] = ((1 << 14) | (200 << 6) | (foreign[1] & 0x3F)).to_bytes(2, "big")  # AOS, SCID 200
+    wrong_version = bytearray(frames[2])
+    wrong_version[0] &= 0x3F  # version 00 (TM) on an AOS spacecraft
+    sent = [frames[0], bytes(foreign), bytes(wrong_version), *frames[3:]]
+    code = RsCode(16, 1, "dual", 220)
+    metrics = run([b.tobytes() for b in code.encode_many(b"".join(sent))])
+    assert metrics.get("queqiao_rs_codewords_total", (NAME, "clean")) == len(sent)
+    assert metrics.get("queqiao_frames_rejected_total", ("cadu", "unknown_spacecraft")) == 2
+    assert packet_counts(metrics) == packet_counts(run([frames[0], *frames[3:]]))
 
 
 async def test_a_cadu_file_link_carries_rs_codeblocks_and_archives_the_uncorrectable(tmp_path):
