@@ -172,7 +172,9 @@ class Daemon:
             if lc.spacecraft not in self.registry:
                 raise StartupError(f"link {lc.name}: unknown spacecraft {lc.spacecraft!r}")
             profile = self.registry.spacecraft(lc.spacecraft).profile.frame
-            runtime.frame_length = profile.frame_length
+            # With a Reed-Solomon code a CADU carries the codeblock (frame + check symbols); the chain's
+            # RS stage turns it into the frame, after the archive has kept it as received.
+            runtime.frame_length = profile.frame_length + (profile.rs.check_length if profile.rs else 0)
             runtime.derandomize = profile.randomized
         return runtime
 
@@ -332,7 +334,9 @@ class Daemon:
             if self.forwarder is not None:
                 self.forwarder.offer(frames, name, receipt_ns, flags)
             self.metrics.inc("queqiao_link_bytes_received_total", (name,), sum(len(d) for _, d in items))
-            self.chain.process(name, frames, receipt)
+            # A CADU link is pinned to its spacecraft: no routing by a header RS has not yet corrected.
+            pinned = runtime.config.spacecraft if runtime.frame_length is not None else None
+            self.chain.process(name, frames, receipt, spacecraft=pinned)
 
     def _merged(self, released: list[Released]) -> None:
         """The merge's output: archived under the site that carried each frame, then one chain for all."""

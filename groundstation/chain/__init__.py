@@ -1,10 +1,11 @@
 """The frame and packet chain: named stages, each with its own counters, from frames to parameters.
 
-    route (version/SCID) -> frame checks (length, FECF, VC counts, CLCW) -> demux (packets)
+    route (version/SCID) -> Reed-Solomon (codeblocks, when the profile has a code)
+    -> frame checks (length, FECF, VC counts, CLCW) -> demux (packets)
     -> sequence (gaps, duplicates) -> resolve (mission database) -> decode (PacketCodec)
     -> limits (alarms) -> export (Prometheus store, MQTT, events, verification reports)
 
-One module per stage (:mod:`.frames`, :mod:`.demux`, :mod:`.sequence`, :mod:`.resolve`,
+One module per stage (:mod:`.reedsolomon`, :mod:`.frames`, :mod:`.demux`, :mod:`.sequence`, :mod:`.resolve`,
 :mod:`.decode`, :mod:`.limits`, :mod:`.export`), all behind the small :class:`.stage.Stage`
 interface; :func:`.spacecraft.build_stages` puts them in order.  The chain works on batches: a
 link hands over every frame that arrived since the last wake-up and each stage handles the
@@ -52,18 +53,24 @@ class FrameChain:
             self.chains[name] = chain
             self._routes[(chain.profile.version, sc.scid)] = chain
 
-    def process(self, link: str, frames: list[bytes], receipt: float | None = None) -> None:
-        """One batch of whole transfer frames from ``link`` (already archived by the caller)."""
+    def process(self, link: str, frames: list[bytes], receipt: float | None = None, *,
+                spacecraft: str | None = None) -> None:
+        """One batch of whole transfer frames (or RS codeblocks) from ``link`` (already archived by the
+        caller).  ``spacecraft``: the link is pinned to it (a CADU link), so the batch goes to its chain
+        without routing: a codeblock's header may be damaged until the RS stage has corrected it."""
         receipt = time.time() if receipt is None else receipt
         self.metrics.inc("queqiao_frames_received_total", (link,), len(frames))
         self.metrics.set("queqiao_link_last_frame_timestamp_seconds", (link,), receipt)
         routed: dict[str, list[bytes]] = defaultdict(list)
-        for (version, scid), frame in self._addresses(link, frames):
-            chain = self._routes.get((version, scid))
-            if chain is None:
-                self._reject(link, "unknown_spacecraft", f"version {version} SCID {scid}")
-            else:
-                routed[chain.name].append(frame)
+        if spacecraft is not None and spacecraft in self.chains:
+            routed[spacecraft] = list(frames)
+        else:
+            for (version, scid), frame in self._addresses(link, frames):
+                chain = self._routes.get((version, scid))
+                if chain is None:
+                    self._reject(link, "unknown_spacecraft", f"version {version} SCID {scid}")
+                else:
+                    routed[chain.name].append(frame)
         self.metrics.inc("queqiao_chain_stage_total", ("route", "ok"), sum(map(len, routed.values())))
         for name, batch in routed.items():
             chain = self.chains[name]

@@ -64,7 +64,19 @@ class FrameChecks(Stage):
         ctx.state.last_frame_time = batch.receipt
         p = ctx.profile
         headers = decode_headers(rows, p.kind, p.zone_offset, fields=BATCH_FIELDS)
+        # A pinned link's batch skips the router, and the RS decoder may "correct" a codeblock into
+        # another spacecraft's header: such a frame is rejected here, never decoded as this one's.
+        ours = (headers["version"] == p.version) & (headers["scid"] == ctx.spacecraft.scid)
+        if not ours.all():
+            for version, scid in zip(headers["version"][~ours].tolist(), headers["scid"][~ours].tolist(), strict=True):
+                self.reject(batch.link, "unknown_spacecraft", f"version {version} SCID {scid} on a {ctx.name} link")
+            good = [f for f, k in zip(good, ours.tolist(), strict=True) if k]
+            if not good:
+                return None
+            headers = {key: column[ours] for key, column in headers.items()}
         self.count_vc(headers, batch.receipt)
+        if p.insert_zone_time is not None:  # the frame's own onboard time; timed packets refine it later
+            ctx.state.onboard_time = p.insert_zone_onboard_time(good[-1])
         if p.ocf_offset is not None and ctx.events.on_clcw is not None:
             self.clcw(good[-1], p.ocf_offset, ctx.events.on_clcw)
         return FrameBatch(batch.link, good, batch.receipt, headers)

@@ -9,6 +9,7 @@ from groundstation.chain.export import Exporter
 from groundstation.chain.frames import FrameChecks
 from groundstation.chain.limits import LimitCheck
 from groundstation.chain.logs import RateLimitedLog
+from groundstation.chain.reedsolomon import ReedSolomonDecoder
 from groundstation.chain.resolve import DefinitionResolver
 from groundstation.chain.sequence import SequenceCheck
 from groundstation.chain.stage import (
@@ -28,6 +29,7 @@ def build_stages(context: StageContext, *, limit_overrides: Mapping[str, tuple] 
                  column_walk: bool = True) -> list[Stage]:
     """The chain's stages in the order a batch goes through them (add a new stage here)."""
     return [
+        ReedSolomonDecoder(context),
         FrameChecks(context),
         Demultiplexer(context, column_walk=column_walk),
         SequenceCheck(context),

@@ -144,6 +144,18 @@ class FrameProfile:
                 + MPDU_HEADER_LENGTH)
 
     @property
+    def insert_zone_offset(self) -> int:
+        """Where the AOS insert zone begins: after the primary header and the FHEC."""
+        return AOS_PRIMARY_HEADER_LENGTH + (AOS_FHEC_LENGTH if self.aos_fhec else 0)
+
+    def insert_zone_onboard_time(self, frame: bytes) -> float | None:
+        """The frame's onboard time from its insert zone (Unix seconds), None if the profile knows none."""
+        if self.insert_zone_time is None:
+            return None
+        start = self.insert_zone_offset
+        return self.insert_zone_time.to_unix(frame[start:start + self.insert_zone_length])
+
+    @property
     def zone_offset(self) -> int:
         """Where the octets the first header pointer counts from begin."""
         return self.header_length
