@@ -116,7 +116,8 @@ class Daemon:
         LabelDomains(links=[r.config.name for r in self.links],
                      spacecraft=[self.registry.spacecraft(n) for n in self.chain.chains], commanded=commanded,
                      limit_overrides={n: list(o) for n, o in overrides.items()},
-                     remote_write=[rw.label for rw in config.remote_write]).declare(self.metrics)
+                     remote_write=[rw.label for rw in config.remote_write],
+                     merge_sites=list(config.merge.stations) if config.merge.enabled else []).declare(self.metrics)
         self.metrics.add_source(self._refresh_gauges)
         self.history: EventedHistory | None = None
         self.event_store: EventStore | None = None

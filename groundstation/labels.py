@@ -17,11 +17,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from groundstation.chain.labels import UNDECLARED, apid_labels, vc_labels
 from groundstation.archive import WRITE_ERROR_REASONS
+from groundstation.chain.labels import UNDECLARED as UNDECLARED  # re-exported: the one label value for undeclared numbers
+from groundstation.chain.labels import apid_labels, vc_labels
 from groundstation.events import event_labels
 from groundstation.history import FINAL_STATES
 from groundstation.metrics import Metrics
+from groundstation.network.merge import REJECT_REASONS as MERGE_REJECT_REASONS
+from groundstation.network.station import UNSENT_REASONS
 from protocols.missions import Spacecraft
 from protocols.parameters import LimitState
 
@@ -95,6 +98,7 @@ class LabelDomains:
     commanded: list[str] = field(default_factory=list)
     limit_overrides: Mapping[str, Iterable[str]] = field(default_factory=dict)
     remote_write: list[str] = field(default_factory=list)  # the [[remote_write]] endpoints' names
+    merge_sites: list[str] = field(default_factory=list)  # the stations a [merge] takes frames from
 
     def series(self) -> dict[str, list[tuple[str, ...]]]:
         """Every counter of the contract with every label tuple it may carry."""
@@ -125,6 +129,17 @@ class LabelDomains:
         for name in ("queqiao_remote_write_samples_sent_total", "queqiao_remote_write_samples_retried_total",
                      "queqiao_remote_write_samples_dropped_total"):
             out[name] = [(endpoint,) for endpoint in self.remote_write]
+        coded = [sc.name for sc in self.spacecraft if sc.profile.frame.rs is not None]
+        out["queqiao_rs_codewords_total"] = [(name, result) for name in coded
+                                             for result in ("clean", "corrected", "uncorrectable")]
+        out["queqiao_rs_corrected_symbols_total"] = [(name,) for name in coded]
+        out["queqiao_network_unsent_frames_total"] = [(reason,) for reason in UNSENT_REASONS]
+        pairs = [(site, sc.name) for site in self.merge_sites for sc in self.spacecraft]
+        for name in ("queqiao_merge_frames_offered_total", "queqiao_merge_frames_chosen_total",
+                     "queqiao_merge_duplicates_dropped_total", "queqiao_merge_gaps_filled_total",
+                     "queqiao_merge_late_frames_total", "queqiao_merge_clock_skew_total"):
+            out[name] = list(pairs)
+        out["queqiao_merge_rejected_total"] = [pair + (reason,) for pair in pairs for reason in MERGE_REJECT_REASONS]
         return out
 
     def declare(self, metrics: Metrics) -> int:

@@ -27,6 +27,9 @@ from groundstation.metrics import Metrics
 from groundstation.network.broker import connect, ensure_streams
 from groundstation.network.message import Fecf, FrameMessage, MessageError, Quality, encode, frame_header, message_ids, subject
 
+#: Why a received frame is not forwarded (``queqiao_network_unsent_frames_total{reason}``).
+UNSENT_REASONS = ("unknown_spacecraft",)
+
 log = logging.getLogger("queqiao.network.station")
 
 PUBLISH_WINDOW = 2000  # acknowledgements outstanding at once
