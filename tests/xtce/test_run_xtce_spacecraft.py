@@ -81,4 +81,4 @@ dir = "{tmp_path / 'archive'}"
         assert value == float(expected[xtce_name]), (xtce_name, value, expected[xtce_name])
     rejected = {k: v for k, v in metrics.items() if k[0] in ("queqiao_frames_rejected_total",
                                                               "queqiao_packets_rejected_total")}
-    assert rejected == {}
+    assert rejected and not any(rejected.values()), {k: v for k, v in rejected.items() if v}  # series at 0
