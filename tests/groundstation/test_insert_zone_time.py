@@ -16,9 +16,8 @@ from groundstation.metrics import Metrics
 from protocols.ccsds.tmframe import InsertZoneTime
 from protocols.missions import Registry, registry
 
-REAL = pathlib.Path(__file__).resolve().parents[2] / ".." / ".." / "shared" / "data" / "real" / "change5"
-if not REAL.is_dir():
-    REAL = pathlib.Path("/work/shared/data/real/change5")
+# ../shared beside the repository, as CI lays it out.
+REAL = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real" / "change5"
 EPOCH_2012_08_01 = dt.datetime(2012, 8, 1, tzinfo=dt.UTC).timestamp()
 FRAME = 220
 FILES = {"change5-orbiter": "ata-2021-09-18-orbiter-scid108.u8", "change5-lander": "ata-2020-11-28-lander-scid91.u8"}
