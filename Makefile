@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.queqiao-installed
 DEPS   := pyproject.toml setup.py $(wildcard cython_ext/*.pyx cython_ext/*.pxd)
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: demo test test-compiled test-pure bench venv system-deps clean docs fuzz soak
+.PHONY: demo test lint test-compiled test-pure bench venv system-deps clean docs fuzz soak
 
 venv: $(STAMP)
 
@@ -24,10 +24,15 @@ demo: venv
 
 ## Every test, then the wire-format tests again on the pure-Python kernels. Each step of
 ## TEST_STEPS runs even when an earlier one failed; `make test` fails if any did.
-TEST_STEPS := test-compiled test-pure
+TEST_STEPS := lint test-compiled test-pure
 test: venv system-deps
 	@failed=""; for step in $(TEST_STEPS); do $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; done; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; echo "make test: passed ($(TEST_STEPS))"
+
+## ruff (rules in pyproject.toml) over every tree, mypy over the four packages: zero findings.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test-compiled: venv
 	$(PYTEST) -q tests

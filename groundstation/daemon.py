@@ -225,16 +225,17 @@ class Daemon:
         """Uplinks and commanders for every spacecraft with an uplink; returns their timer tasks."""
         tasks = []
         commanding = self.config.commanding
-        settings = dict(fop_window=commanding.fop_window, fop_timeout_s=commanding.fop_timeout_s,
-                        fop_transmission_limit=commanding.fop_transmission_limit,
-                        verification_timeout_s=commanding.verification_timeout_s)
+        settings = UplinkSettings(fop_window=commanding.fop_window, fop_timeout_s=commanding.fop_timeout_s,
+                                  fop_transmission_limit=commanding.fop_transmission_limit,
+                                  verification_timeout_s=commanding.verification_timeout_s)
+        assert self.history is not None, "commanding starts only with [auth], which opens the command history"
         for sc in self.config.spacecraft:
             if not sc.enabled or sc.uplink is None:
                 continue
             link = await stack.enter_async_context(open_link(sc.uplink, role="out", spacecraft=sc.name, end="ground",
                                                              name=f"{sc.name}-uplink", receive=False))
             commander = Commander(self.registry.spacecraft(sc.name), link, self.history, self.metrics,
-                                  UplinkSettings(tc_vcid=sc.tc_vcid, **settings),
+                                  dataclasses.replace(settings, tc_vcid=sc.tc_vcid),
                                   security=self.uplink_security.get(sc.name))
             self.commanders[sc.name] = commander
             tasks.append(group.create_task(commander.run_timers(), name=f"commanding {sc.name}"))
@@ -322,6 +323,7 @@ class Daemon:
             # Ground receipt: the kernel's arrival time of the batch's first datagram where the link
             # knows it (UDP), so the export latency includes the time frames waited to be read.
             receipt = getattr(link, "last_receipt", None) or time.time()
+            flags: int | list[int]  # one for the whole batch, or per synchronised frame
             if runtime.frame_length is None:
                 frames = [data for _, data in items]
                 flags = 0
@@ -355,6 +357,7 @@ class Daemon:
         self.chain.process("merge", [r.message.frame for r in released], receipt)
 
     def _synchronise(self, runtime: LinkRuntime, items) -> tuple[list[bytes], list[int]]:
+        assert runtime.frame_length is not None, "only stream links with a frame length are synchronised"
         frames: list[bytes] = []
         flags: list[int] = []
         for source, chunk in items:
@@ -417,6 +420,7 @@ class Daemon:
             await asyncio.sleep(1.0)
 
     async def _publish_status(self) -> None:
+        assert self.mqtt is not None, "started only with [mqtt] enabled"
         while True:
             for name, chain in self.chain.chains.items():
                 states = [s.limit for s in chain.latest.values()]
@@ -436,15 +440,15 @@ class Daemon:
             stats = self.archive.stats()
             metrics.set("queqiao_archive_bytes", (), stats.bytes)
             metrics.set("queqiao_archive_segments", (), stats.segments)
-        if self.parameters is not None:
-            stats = self.parameters.stats
-            metrics.set("queqiao_parameter_archive_samples_total", (), stats.samples_written)
-            metrics.set("queqiao_parameter_archive_samples_dropped_total", (), stats.samples_dropped)
-            metrics.set("queqiao_parameter_archive_write_errors_total", (), stats.write_errors)
-            metrics.set("queqiao_parameter_archive_pending_samples", (), self.parameters.pending_samples)
             metrics.set("queqiao_archive_records_total", (), self.archive.frames_appended)
             metrics.set("queqiao_archive_damaged_regions_total", (), self.archive.damaged_regions)
             metrics.set("queqiao_archive_quarantined_files_total", (), self.archive.quarantined)
+        if self.parameters is not None:
+            samples = self.parameters.stats
+            metrics.set("queqiao_parameter_archive_samples_total", (), samples.samples_written)
+            metrics.set("queqiao_parameter_archive_samples_dropped_total", (), samples.samples_dropped)
+            metrics.set("queqiao_parameter_archive_write_errors_total", (), samples.write_errors)
+            metrics.set("queqiao_parameter_archive_pending_samples", (), self.parameters.pending_samples)
         if self.archive_spool is not None:
             spool = self.archive_spool
             metrics.set("queqiao_archive_buffered_frames", (), spool.held_frames)

@@ -17,6 +17,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from links.url import LinkUrl
 
@@ -119,7 +120,8 @@ class Link(ABC):
         self._outgoing_ready.set()
         self._outgoing_empty.clear()
 
-    async def drain(self, timeout: float | None = None) -> bool:
+    # The bound is part of the answer (drained or not) that shutdown paths log: not a cancel scope.
+    async def drain(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Wait until everything queued has been written; False on timeout."""
         try:
             await asyncio.wait_for(self._outgoing_empty.wait(), timeout)
@@ -196,7 +198,7 @@ class Link(ABC):
         self._finished = True
         self._incoming.put_nowait(None)
 
-    async def _writer(self, write: Callable[[object], object]) -> None:
+    async def _writer(self, write: Callable[[Any], object]) -> None:
         """Drain the outgoing queue through ``write`` (sync or async); never drop on failure.
 
         Items are bytes, or (topic, payload, retain) for MQTT publications.

@@ -149,11 +149,9 @@ class UdpLink(Link):
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
             self.receive_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-            stamped = False
             if sys.platform.startswith("linux"):
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-                    stamped = True
             sock.bind(address)
             sock.setblocking(False)
             self.local_address = sock.getsockname()[:2]
@@ -355,12 +353,13 @@ class FileLink(Link):
 
     async def _session(self) -> None:
         if self.role == "out":
-            with open(self.url.path, "ab", buffering=0) as handle:
+            # open() blocks on a FIFO until the other end appears: off the event loop.
+            with await asyncio.to_thread(open, self.url.path, "ab", buffering=0) as handle:
                 self._set_up(True)
                 await self._writer(handle.write)
             return
         follow = self.url.query.get("follow", "0") in {"1", "true", "yes"}
-        with open(self.url.path, "rb") as handle:
+        with await asyncio.to_thread(open, self.url.path, "rb") as handle:
             self._set_up(True)
             while True:
                 data = handle.read(READ_CHUNK)

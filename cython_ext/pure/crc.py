@@ -39,7 +39,7 @@ def crc16_many(buffer, offsets, lengths, init: int = CRC16_INIT) -> np.ndarray:
     if offsets.size and (offsets.min() < 0 or lengths.min() < 0 or (offsets + lengths).max() > len(view)):
         raise KernelArgumentError("crc16_many", "offsets", "a CRC slice runs outside the buffer")
     out = np.empty(offsets.size, dtype=np.uint16)
-    for i, (start, length) in enumerate(zip(offsets.tolist(), lengths.tolist())):
+    for i, (start, length) in enumerate(zip(offsets.tolist(), lengths.tolist(), strict=True)):
         out[i] = crc_hqx(view[start : start + length], init)
     return out
 

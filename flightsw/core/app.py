@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flightsw.core.bus import Message, Pipe, SoftwareBus
 from flightsw.core.msgids import EVENT_APP_ERROR
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from flightsw.core.events import EventApp
 
 log = logging.getLogger(__name__)
+
+AppT = TypeVar("AppT", bound="App")
 
 
 
@@ -115,7 +117,7 @@ class Executive:
         self.events: EventApp | None = None
         self.dispatch_truncated = 0
 
-    def add(self, app: App) -> App:
+    def add(self, app: AppT) -> AppT:
         """Start an app: create its pipe, subscribe it, call ``init()``."""
         from flightsw.core.events import EventApp  # local: events imports this module
 

@@ -67,6 +67,7 @@ from protocols.codec import PacketCodec
 from protocols.errors import ProtocolError
 from protocols.missions import Command, HousekeepingPacket, Spacecraft
 from protocols.missions.common import EXECUTION_FAILURES, MISSION_FUNCTIONS
+from protocols.parameters import States
 
 _CONSTRAINT_VIOLATED = next(code for code, name in EXECUTION_FAILURES.items() if name == "CONSTRAINT_VIOLATED")
 
@@ -237,9 +238,10 @@ class FlightSoftware:
         ex.add(FaultApp(self.faults))
         # Packet stores: one per store the database names (DUMP_STORAGE's choices).
         try:
-            store_names = list(sc.command("DUMP_STORAGE").arguments["store"].calibration.codes)
+            store_states = sc.command("DUMP_STORAGE").arguments["store"].calibration
         except KeyError:
-            store_names = ["HOUSEKEEPING"]
+            store_states = None
+        store_names = list(store_states.codes) if isinstance(store_states, States) else ["HOUSEKEEPING"]
         self.link_schedule = PassSchedule(cfg.passes or (), default_up=cfg.passes is None)
         self.stores = {name: OnboardStore(cfg.store_bytes, link=self.link_schedule, name=name,
                                           on_event=ex.reporter("STO")) for name in store_names}
@@ -835,6 +837,7 @@ def _argument_offset(command: Command, exc: ProtocolError) -> int:
 def spacecraft_summary(sc: Spacecraft) -> dict[str, Any]:
     """What ``flightsw missions --json`` prints for one spacecraft."""
     tc_apids = sorted({c.apid for c in sc.commands})
+    tc_apid: int | None
     try:
         tc_apid = sc.command("PING").apid
     except KeyError:

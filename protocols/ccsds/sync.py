@@ -227,7 +227,7 @@ class FrameSynchronizer:
         if self.derandomize:
             joined = _randomizer.tm_randomize_many(b"".join(datas), fl)
             datas = [joined[i * fl:(i + 1) * fl] for i in range(len(found))]
-        for (p, errors, fly), data in zip(found, datas):
+        for (p, errors, fly), data in zip(found, datas, strict=True):
             result.frames.append(SyncedFrame(self._base + p + m, data, errors, fly))
         self.counters["frames"] += len(found)
         self.counters["flywheel_frames"] += sum(1 for f in found if f[2])

@@ -66,7 +66,7 @@ class PacketSplit:
         order = np.argsort(self.apids, kind="stable")
         apids, starts = np.unique(self.apids[order], return_index=True)
         groups = np.split(order, starts[1:])
-        return {int(a): g for a, g in zip(apids.tolist(), groups)}
+        return {int(a): g for a, g in zip(apids.tolist(), groups, strict=True)}
 
 
 def split_packets(buffer, *, start: int = 0, max_length: int = 6 + 0x10000, backend: str | None = None) -> PacketSplit:

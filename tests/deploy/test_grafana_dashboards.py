@@ -8,6 +8,7 @@ return data from a real daemon is test_grafana_queries.py's business.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -128,7 +129,7 @@ def _check_steps(sc: str, name: str, limits: Limits, steps: list[tuple[float | N
     assert values == sorted(values), (sc, name, steps)
     bounds = [b for rng in (limits.warning, limits.critical) if rng for b in rng if b is not None]
     distinct = sorted(set(bounds))
-    eps = min([1e-3] + [(b - a) / 4 for a, b in zip(distinct, distinct[1:])])  # stay off the neighbouring bound
+    eps = min([1e-3] + [(b - a) / 4 for a, b in itertools.pairwise(distinct)])  # stay off the neighbouring bound
     probes = {b + d for b in bounds for d in (-eps, eps)} | {min(bounds) - 1e6, max(bounds) + 1e6}
     colour_of = {0: "green", 1: "yellow", 2: "red"}
     for x in sorted(probes):

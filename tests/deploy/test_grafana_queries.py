@@ -137,6 +137,7 @@ def test_every_dashboard_query_returns_data(demo, tmp_path):
         assert checked > len(reg.parameters()), checked
         assert primaries >= 6, primaries
         assert not failures, f"{len(failures)} of {checked} dashboard queries failed:\n" + "\n".join(failures)
-        print(f"{checked} dashboard queries returned data, {primaries} of them also without the zero fallback ({time.monotonic() - started:.0f} s)")
+        print(f"{checked} dashboard queries returned data, {primaries} of them also without the zero fallback "
+              f"({time.monotonic() - started:.0f} s)")
     finally:
         prom.stop()

@@ -128,7 +128,8 @@ def test_bad_frames_are_counted_by_reason_and_good_ones_still_decode(chain_and_m
     assert rejected[("udp", "fecf")] >= 1
     assert rejected[("udp", "length")] >= 1
     assert sum(rejected.values()) == len(batch) - (len(frames) - 1)
-    assert metrics.get("queqiao_frame_gaps_total", ("haiyang2d", str(registry().spacecraft("haiyang2d").profile.realtime_vc))) == 1
+    realtime_vc = str(registry().spacecraft("haiyang2d").profile.realtime_vc)
+    assert metrics.get("queqiao_frame_gaps_total", ("haiyang2d", realtime_vc)) == 1
     assert metrics.series("queqiao_parameter_value")  # the good frames decoded
 
 

@@ -48,7 +48,7 @@ def test_strided_and_many(data, record, draw):
                         dtype=np.uint16)
     offsets = np.array(draw.draw(st.lists(st.integers(0, len(data)), max_size=20)), dtype=np.int64)
     lengths = np.array([draw.draw(st.integers(0, len(data) - o)) for o in offsets.tolist()], dtype=np.int64)
-    many = np.array([binascii.crc_hqx(data[o : o + n], 0xFFFF) for o, n in zip(offsets, lengths)], dtype=np.uint16)
+    many = np.array([binascii.crc_hqx(data[o : o + n], 0xFFFF) for o, n in zip(offsets, lengths, strict=True)], dtype=np.uint16)
     for crc in IMPLEMENTATIONS:
         got = crc.crc16_strided(data, record, crc_length)
         assert got.dtype == np.uint16 and np.array_equal(got, expected)

@@ -91,5 +91,5 @@ def test_extract_matches_reference(specs, width, data):
     outcomes = [k.extract_packets(fields, fhp, continuous, True) for k in IMPLEMENTATIONS]
     for got in outcomes:
         assert [np.asarray(x).tolist() for x in got] == [np.asarray(x).tolist() for x in outcomes[0]]
-        for o, n in zip(got[0].tolist(), got[1].tolist()):
+        for o, n in zip(got[0].tolist(), got[1].tolist(), strict=True):
             assert fields.reshape(-1)[o + 6 : o + n].tolist() == [0xAB] * (n - 6)  # only whole packets come out

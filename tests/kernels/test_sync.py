@@ -16,7 +16,7 @@ IDS = [m.__name__ for m in IMPLEMENTATIONS]
 def _brute(buffer: bytes, start: int, marker: bytes, max_errors: int) -> list[int]:
     hits = []
     for i in range(start, len(buffer) - len(marker) + 1):
-        errors = sum(bin(a ^ b).count("1") for a, b in zip(buffer[i : i + len(marker)], marker))
+        errors = sum(bin(a ^ b).count("1") for a, b in zip(buffer[i : i + len(marker)], marker, strict=True))
         if errors <= max_errors:
             hits.append(i)
     return hits
