@@ -5,9 +5,11 @@ PusTm for the packets and protocols.ccsds' demultiplexer / frame parser for the 
 """
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from protocols.ccsds.tmframe import parse_frame
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.missions import registry
 from protocols.missions.common import ACCEPTANCE_FAILURES, EXECUTION_FAILURES
+from protocols.parameters import LimitState
 
 START = datetime(2021, 6, 1, 4, 0, tzinfo=UTC)
 CODES = {**{v: k for k, v in ACCEPTANCE_FAILURES.items()}}
@@ -598,3 +601,18 @@ def test_sensor_fault_target_forms(target):
     ground.feed(rt.advance_to(20))
     assert all(p.battery_voltage == pytest.approx(20.0) for p in ground.hk("power"))
     assert rt.faults.faults[0].spec.target.startswith("zhurong.")
+
+
+def test_the_readme_fault_example_crosses_the_battery_limits_within_its_stated_time():
+    """The README's thermal-runaway example: its fault, at its time scale, goes critical within ~90 s."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    match = re.search(r"demo --mission zhurong --time-scale (\d+) --fault zhurong=(\S+)`", readme)
+    assert match, "the README's fault example is gone"
+    time_scale, fault = int(match[1]), match[2]
+    limits = registry().spacecraft("zhurong").parameter("battery_temperature").limits
+    rt = make(faults=[fault])
+    ground = Ground(rt)
+    ground.feed(rt.advance_to(90 * time_scale))
+    states = [limits.classify(hk.battery_temperature) for hk in ground.hk("power")]
+    assert states[0] == LimitState.NOMINAL  # the fault heats a battery that starts within limits
+    assert LimitState.WARNING in states and states[-1] == LimitState.CRITICAL
