@@ -133,7 +133,9 @@ def encode(out, record_size: int, count: int, table: np.ndarray, inputs: list[np
     """Write the fields of ``inputs`` into ``out`` (``count`` records, already holding the template)."""
     if count == 0:
         return
-    rows = np.frombuffer(out, dtype=np.uint8) if not isinstance(out, np.ndarray) else out.reshape(-1).view(np.uint8)
+    # Annotated as any shape: numpy's newer stubs track the 1-d view and the 2-d reshape below apart.
+    rows: np.ndarray = (np.frombuffer(out, dtype=np.uint8) if not isinstance(out, np.ndarray)
+                        else out.reshape(-1).view(np.uint8))
     if rows.size < count * record_size:
         raise ValueError("output buffer too small")
     rows = rows[: count * record_size].reshape(count, record_size)
