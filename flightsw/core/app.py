@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 AppT = TypeVar("AppT", bound="App")
 
 
-
 class App:
     """Base class of flight-software apps.
 

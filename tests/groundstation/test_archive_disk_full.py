@@ -355,3 +355,32 @@ async def test_a_command_the_full_history_cannot_record_is_refused_with_503_and_
             recorded = len(history.query(limit=100_000))
             assert len(sent) + len(up_after) == recorded  # one frame per recorded command, none for the refused
         history.close()
+
+
+@pytest.mark.timeout(120)
+def test_the_frame_archive_gauges_follow_the_archive_with_the_parameter_archive_off(tmp_path):
+    """The frame archive's gauges are the frame archive's: they once moved only with [parameters] enabled."""
+    packets, _ = hk_packets("haiyang2d", 40)
+    frames, _profile = frames_for("haiyang2d", packets)
+    udp, http = free_port(), f"127.0.0.1:{free_port(socket.SOCK_STREAM)}"
+    config = tmp_path / "groundstation.toml"
+    config.write_text(f"""
+[[spacecraft]]
+name = "haiyang2d"
+
+[[links]]
+name = "udp-in"
+url = "udp://127.0.0.1:{udp}"
+
+[archive]
+dir = "{tmp_path / 'archive'}"
+
+[parameters]
+enabled = false
+""")
+    argv = [sys.executable, "-m", "groundstation.cli", "run", "--config", str(config), "--http", http]
+    with groundstation_process(argv, http, tmp_path / "daemon.log", what="groundstation run", cwd=REPO):
+        send(udp, frames)
+        wait_until(lambda: total(scrape(f"http://{http}"), "queqiao_archive_records_total") == len(frames),
+                   timeout=30, what="every frame counted in queqiao_archive_records_total")
+    assert not (tmp_path / "archive" / "parameters").exists()
