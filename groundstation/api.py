@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 from aiohttp import web
 
@@ -28,6 +29,11 @@ from protocols.missions import describe_command
 
 #: Longest integer literal accepted in a request (a 64-bit value has at most 20 digits).
 MAX_INT_DIGITS = 40
+#: Deepest JSON nesting a body may have (a command is 2 levels deep). Checked before parsing: how
+#: deep json.loads can go before a RecursionError differs between Python versions (3.13 goes deeper).
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 #: Largest command id (SQLite INTEGER) and history page.
 MAX_COMMAND_ID = 2**63 - 1
 MAX_LIMIT = 10_000
@@ -48,18 +54,27 @@ def _parse_constant(name: str) -> float:
     raise BadBody(f"{name} is not a number JSON allows")
 
 
+def _nesting_depth(text: str) -> int:
+    """How deep the arrays and objects of ``text`` nest, brackets inside strings not counted."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def parse_body(raw: bytes) -> object:
     """The JSON document in ``raw``, or BadBody saying what is wrong with it."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadBody(f"the body is not UTF-8 (byte {exc.start})") from None
+    if _nesting_depth(text) > MAX_JSON_DEPTH:
+        raise BadBody(f"JSON nested too deeply (at most {MAX_JSON_DEPTH} levels)")
     try:
         return json.loads(text, parse_int=_parse_int, parse_constant=_parse_constant)
     except BadBody:
         raise
-    except RecursionError:
-        raise BadBody("JSON nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, and int() limits on exotic forms
         raise BadBody(f"{BODY_SHAPE} ({str(exc)[:80]})") from None
 

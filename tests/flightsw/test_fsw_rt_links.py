@@ -352,11 +352,18 @@ async def test_tcp_ground_late_loses_nothing():
             got.set()
         writer.close()
 
-    async with Emulator(MISSION, downlink=f"tcp://127.0.0.1:{port}", time_scale=SCALE, start=START):
-        await asyncio.sleep(0.6)  # nobody listening: frames queue in the link
-        server = await asyncio.start_server(handle, "127.0.0.1", port)
-        async with server:
+    # The server is closed after the emulator has hung up: since Python 3.12 closing it waits for its
+    # connections, and the emulator's link would hold this one open for ever.
+    server = None
+    try:
+        async with Emulator(MISSION, downlink=f"tcp://127.0.0.1:{port}", time_scale=SCALE, start=START):
+            await asyncio.sleep(0.6)  # nobody listening: frames queue in the link
+            server = await asyncio.start_server(handle, "127.0.0.1", port)
             await ground.wait_for(lambda: sum(1 for tm in ground.packets if tm.service == 3) >= 15)
+    finally:
+        if server is not None:
+            server.close()
+            await asyncio.wait_for(server.wait_closed(), TIMEOUT)
     assert not ground.anomalies
     first = {}
     for tm in ground.packets:

@@ -206,3 +206,16 @@ def test_parse_body_refusals(raw, error):
 def test_parse_body_accepts_ordinary_json():
     assert parse_body(b'{"spacecraft": "zhurong", "arguments": {"distance": 12.5, "steps": -' + b"9" * 40 + b"}}") == {
         "spacecraft": "zhurong", "arguments": {"distance": 12.5, "steps": -int("9" * 40)}}
+
+
+def test_the_nesting_limit_is_the_same_on_every_python():
+    """32 levels parse, 33 are refused, whatever depth this Python's json could reach; brackets in strings do not count."""
+    from groundstation.api import MAX_JSON_DEPTH, BadBody
+
+    deepest: list = []
+    for _ in range(MAX_JSON_DEPTH - 1):
+        deepest = [deepest]
+    assert parse_body(b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH) == deepest
+    with pytest.raises(BadBody, match="nested too deeply"):
+        parse_body(b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1))
+    assert parse_body(b'{"name": "[[[[\\"{{{{' + b"[" * 100 + b'"}') == {"name": '[[[["{{{{' + "[" * 100}
