@@ -331,8 +331,11 @@ class Daemon:
                 frames, flags = self._synchronise(runtime, items)
                 if not frames:
                     continue
-            # Archive first: nothing below may lose a frame that was received.
+            # Archive first: nothing below may lose a frame that was received.  The chain is given
+            # the archived receipt time, not the float it came from, so that a replay of the archive
+            # derives exactly the same ground times (to the microsecond) as the live run did.
             receipt_ns = int(receipt * 1e9)
+            receipt = receipt_ns / 1e9
             archive.append_many(frames, link=name, time_ns=receipt_ns, flags=flags)
             if self.forwarder is not None:
                 self.forwarder.offer(frames, name, receipt_ns, flags)

@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import urllib.request
+from datetime import UTC, datetime
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -165,3 +166,55 @@ async def test_shutdown_with_a_client_still_connected_closes_it_and_finishes(tmp
         assert not tcp_link.stats.up
     finally:
         writer.close()
+
+
+def _receipts_that_round_differently(count: int) -> list[float]:
+    """Receipt times (Unix seconds) whose microseconds round one way as the float and the other way
+    once stored as the archive's integer nanoseconds: the times that tell the two apart."""
+    out, t = [], datetime(2026, 12, 3, 1, 46, tzinfo=UTC).timestamp()
+    while len(out) < count:
+        t += 0.0137
+        if round(t * 1e6) != round(int(t * 1e9) / 1e9 * 1e6):
+            out.append(t)
+    return out
+
+
+async def test_decoded_samples_carry_the_archived_receipt_time_so_a_replay_rebuilds_them_exactly(
+        tmp_path, monkeypatch):
+    """The parameter archive's ground times come from the frame archive's receipt time, the one a
+    replay reads back: a live run and a replay agree to the microsecond, whatever the clock said."""
+    import types
+
+    from groundstation import daemon as daemon_module
+    from groundstation.parameter_archive import ParameterReader
+
+    receipts = iter(_receipts_that_round_differently(10_000))
+    monkeypatch.setattr(daemon_module, "time", types.SimpleNamespace(time=lambda: next(receipts)))
+    frames, _ = frames_for("zhurong", hk_packets("zhurong", 20)[0])
+    capture = tmp_path / "zhurong.cadu"
+    capture.write_bytes(build_cadus(frames, randomize=True))
+    config = parse_config(f"""
+[[links]]
+name = "capture"
+url = "file://{capture}"
+spacecraft = "zhurong"
+[[spacecraft]]
+name = "zhurong"
+[archive]
+dir = "{tmp_path / 'archive'}"
+""", base_dir=tmp_path)
+    daemon = Daemon(config, http_listen="127.0.0.1:0")
+    stop = asyncio.Event()
+    task = asyncio.create_task(daemon.run(stop))
+    await wait_for(lambda: daemon.metrics.get("queqiao_frames_received_total", ("capture",)) == len(frames))
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+    # What a replay derives from each archived frame: its stored nanoseconds, as seconds.
+    replayed_us = {round(r.time_ns / 1e9 * 1e6) for r in ArchiveReader(tmp_path / "archive").records()}
+    reader = ParameterReader(tmp_path / "archive" / "parameters")
+    names = [path.rsplit(".", 1)[-1] for p in registry().spacecraft("zhurong").housekeeping for path, _ in p.parameters()]
+    table = reader.samples("zhurong", names)
+    assert table.num_rows > 0
+    live_us = set(table["ground_time"].cast("int64").to_pylist())
+    assert live_us <= replayed_us
