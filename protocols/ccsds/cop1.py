@@ -132,7 +132,7 @@ class Transmit:
 
 @dataclass
 class FopEvent:
-    kind: str  # "acknowledged", "alert", "initialised", "rejected"
+    kind: str  # "acknowledged", "alert", "initialised", "rejected", "withdrawn"
     detail: str = ""
     tag: object = None
 
@@ -153,7 +153,16 @@ class Fop1:
     when the frames after it arrive.  Unacknowledged frames are
     retransmitted when the CLCW asks (retransmit flag) or when ``timeout``
     seconds pass, up to ``transmission_limit`` times, then an alert puts the
-    FOP back in INITIAL (the commands still queued are reported rejected).
+    FOP back in INITIAL.
+
+    An alert keeps the commands: re-initiating the AD service ("clcw" or
+    "unlock") resumes from the V(R) the FARM reports, acknowledges the sent
+    frames below it (they are on board) and sends the rest again, in order,
+    under the same sequence numbers, so nothing is lost and nothing runs twice.
+    Only where the FARM's V(R) is outside what was sent (a rebooted FARM,
+    an operator's Set V(R)) is the fate of the sent frames unknown: each is
+    then reported ``rejected`` saying so.  :meth:`terminate` ends the service
+    and reports every queued command rejected.
     """
 
     window: int = 5
@@ -167,28 +176,35 @@ class Fop1:
     transmission_count: int = 0
     deadline: float | None = None
     _bc_data: bytes = b""
+    _abandoned: set = field(default_factory=set)  # tags of sent frames withdrawn by cancel()
 
     # ------------------------------------------------------------------ directives
 
     def initiate(self, now: float, *, mode: str = "clcw", vr: int | None = None) -> tuple[list[Transmit], list[FopEvent]]:
         """Start the AD service: mode "none" (no CLCW check), "clcw" (wait for a matching CLCW),
-        "unlock" (send Unlock, wait for a CLCW without lockout) or "set_vr" (send Set V(R) = vr)."""
-        self._purge()
+        "unlock" (send Unlock, wait for a CLCW without lockout) or "set_vr" (send Set V(R) = vr).
+        Commands not yet sent stay queued; sent ones are settled by the first CLCW (see the class)."""
+        if mode not in ("none", "clcw", "unlock", "set_vr"):
+            raise ValueError(f"initiate mode is none, clcw, unlock or set_vr, not {mode!r}")
+        self.deadline = None
+        self.transmission_count = 0
         if mode == "none":
+            events = self._requeue_sent()
+            self.vs = self.nnr
             self.state = FopState.ACTIVE
-            return [], [FopEvent("initialised", "without CLCW check")]
+            return self._fill_window(now), events + [FopEvent("initialised", "without CLCW check")]
         if mode == "clcw":
             self.state = FopState.INITIALISING_WITHOUT_BC
             self.deadline = now + self.timeout
             return [], []
         if mode == "unlock":
             return self._send_bc(now, UNLOCK)
-        if mode == "set_vr":
-            if vr is None:
-                raise ValueError("set_vr needs the value")
-            self.vs = self.nnr = vr % MODULO
-            return self._send_bc(now, set_vr_command(self.vs))
-        raise ValueError(f"initiate mode is none, clcw, unlock or set_vr, not {mode!r}")
+        if vr is None:
+            raise ValueError("set_vr needs the value")
+        events = self._unknown_fate(f"the operator set V(R) to {vr % MODULO}")
+        self.vs = self.nnr = vr % MODULO
+        transmits, more = self._send_bc(now, set_vr_command(self.vs))
+        return transmits, events + more
 
     def _send_bc(self, now: float, data: bytes) -> tuple[list[Transmit], list[FopEvent]]:
         self.state = FopState.INITIALISING_WITH_BC
@@ -198,18 +214,68 @@ class Fop1:
         return [Transmit(FrameKind.BC, 0, data)], []
 
     def terminate(self) -> list[FopEvent]:
-        events = self._purge()
-        self.state = FopState.INITIAL
-        return events
-
-    def _purge(self) -> list[FopEvent]:
-        events = [FopEvent("rejected", "AD service (re)initialised", s.tag) for s in self.sent]
-        events += [FopEvent("rejected", "AD service (re)initialised", tag) for _, tag in self.waiting]
-        self.sent.clear()
+        """End the AD service: every queued command is reported rejected (those already sent may
+        have reached the spacecraft, and say so)."""
+        events = self._unknown_fate("AD service terminated")
+        events += [FopEvent("rejected", "AD service terminated before it was sent", tag) for _, tag in self.waiting]
         self.waiting.clear()
         self.deadline = None
         self.transmission_count = 0
+        self.state = FopState.INITIAL
         return events
+
+    def cancel(self, tag: object) -> bool:
+        """Withdraw a command (e.g. its verification window closed).  True: it was not sent yet and
+        never will be.  False: it was sent; it stays in the window (the FARM may still accept it)
+        until the next initialisation, which drops it if the FARM's V(R) shows it never arrived
+        (a ``withdrawn`` event) instead of sending it again."""
+        for i, (_, queued) in enumerate(self.waiting):
+            if queued == tag:
+                del self.waiting[i]
+                return True
+        if any(s.tag == tag for s in self.sent):
+            self._abandoned.add(tag)
+        return False
+
+    def _unknown_fate(self, why: str) -> list[FopEvent]:
+        """Give up the sent, unacknowledged frames: they may or may not be on board."""
+        events = [FopEvent("rejected", f"{why}; N(S) = {s.ns} was sent and may have reached the spacecraft",
+                           s.tag) for s in self.sent]
+        self.sent.clear()
+        self._abandoned.clear()
+        return events
+
+    def _requeue_sent(self) -> list[FopEvent]:
+        """Put the sent, unacknowledged frames back at the head of the queue, in order, except
+        those withdrawn meanwhile (:meth:`cancel`)."""
+        events = [FopEvent("withdrawn", f"N(S) = {s.ns} never reached the spacecraft", s.tag)
+                  for s in self.sent if s.tag in self._abandoned]
+        self.waiting.extendleft((s.data, s.tag) for s in reversed(self.sent) if s.tag not in self._abandoned)
+        self.sent.clear()
+        self._abandoned.clear()
+        return events
+
+    def _resume_from(self, nr: int) -> list[FopEvent]:
+        """Initialisation confirmed with the FARM at V(R) = ``nr``: what was sent below it is on
+        board (acknowledged), the rest goes again from ``nr`` in the same order."""
+        events: list[FopEvent] = []
+        acked = _ahead(nr, self.nnr)
+        if acked <= len(self.sent):
+            for _ in range(acked):
+                frame = self.sent.popleft()
+                self._abandoned.discard(frame.tag)
+                events.append(FopEvent("acknowledged", f"N(S) = {frame.ns}", frame.tag))
+        else:
+            events += self._unknown_fate(f"the spacecraft's V(R) {nr} is outside the frames sent "
+                                         f"(N(S) {self.nnr}..{(self.vs - 1) % MODULO})")
+        events += self._requeue_sent()
+        self.vs = self.nnr = nr
+        return events
+
+    def _stale(self, nr: int) -> bool:
+        """A CLCW older than one already processed (the downlink reordered or repeated a frame):
+        its report value is a little behind N(R)."""
+        return 0 < _ahead(self.nnr, nr) <= 2 * self.window
 
     # ------------------------------------------------------------------ user data
 
@@ -249,34 +315,35 @@ class Fop1:
         if self.state is FopState.INITIAL:
             return [], []
         if self.state in (FopState.INITIALISING_WITHOUT_BC, FopState.INITIALISING_WITH_BC):
-            if clcw["lockout"]:
+            if clcw["lockout"] or self._stale(nr):
                 return [], []
             if self.state is FopState.INITIALISING_WITHOUT_BC or self._bc_data == UNLOCK:
-                # Everything outstanding was purged (and reported): resume from the FARM's V(R).
-                self.vs = self.nnr = nr
+                events = self._resume_from(nr)
             elif nr != self.vs:
                 return [], []  # Set V(R) not in effect yet
             self.state = FopState.ACTIVE
             self.deadline = None
             self.transmission_count = 0
-            return self._fill_window(now), [FopEvent("initialised", f"V(S) = {self.vs}")]
+            return self._fill_window(now), events + [FopEvent("initialised", f"V(S) = {self.vs}")]
+        if self._stale(nr):
+            return [], []
         outstanding = _ahead(self.vs, self.nnr)
         acked = _ahead(nr, self.nnr)
         if acked > outstanding:
-            events = [FopEvent("alert", f"CLCW report value {nr} outside V(S)={self.vs}, NN(R)={self.nnr}")]
-            events += self._purge()
             self.state = FopState.INITIAL
-            return [], events
+            self.deadline = None
+            return [], [FopEvent("alert", f"CLCW report value {nr} outside V(S)={self.vs}, NN(R)={self.nnr}")]
         # What the FARM accepted is acknowledged even when the same CLCW reports lockout:
         # those commands are on board.
         for _ in range(acked):
             frame = self.sent.popleft()
+            self._abandoned.discard(frame.tag)
             events.append(FopEvent("acknowledged", f"N(S) = {frame.ns}", frame.tag))
         self.nnr = nr
         if clcw["lockout"]:
-            events += [FopEvent("alert", "lockout reported by the spacecraft")] + self._purge()
             self.state = FopState.INITIAL
-            return [], events
+            self.deadline = None
+            return [], events + [FopEvent("alert", "lockout reported by the spacecraft")]
         if acked:
             self.transmission_count = 1
             self.deadline = now + self.timeout if self.sent else None
@@ -317,8 +384,8 @@ class Fop1:
             self.deadline = now + self.timeout
             return [], []
         if self.transmission_count >= self.transmission_limit:
-            events = [FopEvent("alert", "transmission limit reached without acknowledgement")] + self._purge()
             self.state = FopState.INITIAL
-            return [], events
+            self.deadline = None
+            return [], [FopEvent("alert", "transmission limit reached without acknowledgement")]
         self.state = FopState.RETRANSMIT_WITHOUT_WAIT
         return self._retransmit_all(now), []
