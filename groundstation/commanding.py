@@ -7,7 +7,8 @@ TC transfer frame (and a CLTU on byte-stream links) and sends it:
 - with COP-1 where the downlink carries a CLCW (an OCF in the frame profile):
   FOP-1 (``protocols.ccsds.cop1``) sends type-AD frames in a sliding window and
   retransmits on timeout or when the CLCW asks, recovering from lockout with an
-  Unlock; commands arrive once and in order over a lossy link;
+  Unlock and from an alert by re-initialising from the FARM's V(R) with the
+  queued commands kept; commands arrive once and in order over a lossy link;
 - as type-BD (bypass) frames where no CLCW comes down (the AOS profiles without
   OCF): each command is sent once, and only verification tells whether it arrived.
 
@@ -15,9 +16,12 @@ PUS 1 reports coming down (acceptance, start, progress, completion, or their
 failures) advance the command in the history.  Each stage has its own window from
 the mission database (``Command.verification``: acceptance, start, completion,
 the last possibly depending on the arguments; every progress report restarts it);
-a command whose next report does not come within its window is recorded as timed
-out, and a report arriving later still corrects it (the history keeps both).  Final results are
-counted in ``queqiao_commands_total{spacecraft,command,result}``.
+a command whose next report does not come within its window is recorded as
+``unreported`` when the spacecraft is known to have it (the CLCW acknowledged its
+frame, or an earlier PUS 1 report came: reports can be lost on the downlink), else
+as ``timed_out`` (a command still queued is then withdrawn, never sent late).  A
+report arriving later still corrects either (the history keeps both).  Final results
+are counted in ``queqiao_commands_total{spacecraft,command,result}``.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from groundstation.history import REPORTED_STATES, CommandHistory, HistoryWriteError
+from groundstation.history import CommandHistory, HistoryWriteError, corrects
 from groundstation.metrics import Metrics
 from groundstation.uplink_security import FrameSecurity
 from links import Link
@@ -89,6 +93,8 @@ class Commander:
         self._waiting: dict[int, tuple[str, float, float]] = {}  # command id -> (stage, window, deadline)
         self._arguments: dict[int, dict[str, Any]] = {}
         self._transmitted: set[int] = set()
+        #: Commands known to be on board: the FARM acknowledged their frame, or a PUS 1 report came.
+        self._on_board: dict[int, str] = {}  # command id -> how the ground knows
         if self.cop1:
             self._send(*self.fop.initiate(self.clock(), mode="clcw"))
         # Commands left in flight by a previous run can no longer be verified.
@@ -156,7 +162,13 @@ class Commander:
         for event in events:
             tag = event.tag
             if event.kind == "acknowledged" and isinstance(tag, int):
-                self.history.advance(tag, "uplinked", detail="received by the spacecraft (COP-1)")
+                self._on_board.setdefault(tag, "its FARM-1 accepted the frame")
+                record = self.history.advance(tag, "uplinked", detail="received by the spacecraft (COP-1)")
+                if record.state == "timed_out":  # the acknowledgement outlived the acceptance window
+                    self._final(tag, self._names.get(tag, "?"), "unreported",
+                                detail="accepted on board (COP-1) after the ground had timed it out")
+            elif event.kind == "withdrawn" and isinstance(tag, int):
+                log.info("command %s: %s; withdrawn after its window closed, not sent again", tag, event.detail)
             elif event.kind == "rejected" and isinstance(tag, int):
                 self._final(tag, self._names.get(tag, "?"), "failed", detail=f"COP-1: {event.detail}")
             elif event.kind == "alert":
@@ -187,6 +199,7 @@ class Commander:
         if state in ("rejected", "failed", "completed"):
             self._final(command_id, name, state, error_code=_code_number(definition, values), detail=detail)
             return
+        self._on_board.setdefault(command_id, f"PUS 1 {state} report")
         record = self.history.advance(command_id, state, detail=detail)
         if record.state != state:
             return  # already final: a late in-flight report after completion or failure changes nothing
@@ -213,7 +226,7 @@ class Commander:
         record = self.history.get(command_id)
         if record is None:
             return
-        late = record.state == "timed_out" and state in REPORTED_STATES
+        late = corrects(record.state, state)
         if record.final and not late:
             return
         self.history.advance(command_id, state, error_code=error_code, detail=detail)
@@ -229,9 +242,18 @@ class Commander:
         if self.cop1:
             self._send(*self.fop.on_timer(now))
         for command_id, (stage, window, deadline) in list(self._waiting.items()):
-            if now >= deadline:
-                self._final(command_id, self._names.get(command_id, "?"), "timed_out",
-                            detail=f"no {stage} report within {window:g} s")
+            if now < deadline:
+                continue
+            name = self._names.get(command_id, "?")
+            how = self._on_board.get(command_id)
+            if how is not None:
+                self._final(command_id, name, "unreported",
+                            detail=f"accepted on board ({how}); no {stage} report within {window:g} s")
+            elif self.cop1 and self.fop.cancel(command_id):  # sent ones: withdrawn if the FARM never took them
+                self._final(command_id, name, "timed_out",
+                            detail=f"no {stage} report within {window:g} s; never sent, withdrawn from the queue")
+            else:
+                self._final(command_id, name, "timed_out", detail=f"no {stage} report within {window:g} s")
 
     async def run_timers(self) -> None:
         while True:

@@ -256,8 +256,11 @@ class EventedHistory(CommandHistory):
                 now: float | None = None) -> CommandRecord:
         before = self.get(command_id) if state in FINAL_STATES else None
         record = super().advance(command_id, state, error_code=error_code, detail=detail, now=now)
-        if before is not None and not before.final:
+        # A final state reached, or a late report correcting one the ground had concluded.
+        if before is not None and (not before.final or record.state != before.state):
             message = f"command {command_id} {before.command} {state}" + (f": {detail}" if detail else "")
+            if before.final:
+                message += f" (after the ground had recorded it {before.state})"
             self.recorder.ground(before.spacecraft, f"command_{state}", message, now=now, command_id=command_id,
                                  command=before.command, operator=before.operator, error_code=error_code)
         return record

@@ -23,11 +23,21 @@ class HistoryWriteError(RuntimeError):
     """The history database refused a new command (e.g. its disk is full)."""
 
 
-#: Final states; anything else is still in flight.
-FINAL_STATES = ("completed", "failed", "timed_out", "rejected")
-#: States a report from the spacecraft sets: these correct a command the ground had timed out.
+#: Final states; anything else is still in flight.  ``unreported``: the spacecraft has the command
+#: (its FARM accepted the frame, or a PUS 1 report said so) but its completion was not reported
+#: within the window; ``timed_out``: nothing says the spacecraft ever had it.
+FINAL_STATES = ("completed", "failed", "timed_out", "unreported", "rejected")
+#: States a report from the spacecraft sets: these correct a command the ground had given up on.
 REPORTED_STATES = ("accepted", "started", "progress", "completed", "failed", "rejected")
+#: The ground's own conclusions when a window closed: a later report (or, for ``timed_out``, the
+#: FARM's acknowledgement) still corrects them.
+GAVE_UP_STATES = ("timed_out", "unreported")
 STATES = ("queued", "uplinked", "accepted", "started", "progress") + FINAL_STATES
+
+
+def corrects(current: str, new: str) -> bool:
+    """Whether ``new`` arriving for a command the ground gave up on (``current``) corrects it."""
+    return current in GAVE_UP_STATES and (new in REPORTED_STATES or (current, new) == ("timed_out", "unreported"))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS commands (
@@ -81,7 +91,7 @@ class CommandRecord:
     @property
     def timed_out_at(self) -> float | None:
         """When the ground last gave up waiting (kept when a late report corrected the state)."""
-        times = [stage["time"] for stage in self.stages if stage["stage"] == "timed_out"]
+        times = [stage["time"] for stage in self.stages if stage["stage"] in GAVE_UP_STATES]
         return times[-1] if times else None
 
 
@@ -134,15 +144,15 @@ class CommandHistory:
     def advance(self, command_id: int, state: str, *, error_code: int | None = None, detail: str = "",
                 now: float | None = None) -> CommandRecord:
         """Record a stage.  A command already in a final state is left as it is, except that a
-        report arriving after the ground timed the command out corrects it: both stay in
-        ``stages`` (the late one marked ``"late": true``)."""
+        report arriving after the ground gave up on the command (:func:`corrects`) corrects it:
+        both stay in ``stages`` (the late one marked ``"late": true``)."""
         if state not in STATES:
             raise ValueError(f"unknown command state {state!r}")
         now = time.time() if now is None else now
         record = self.get(command_id)
         if record is None:
             raise KeyError(command_id)
-        late = record.state == "timed_out" and state in REPORTED_STATES
+        late = corrects(record.state, state)
         if record.final and not late:
             return record
         stage: dict = {"stage": state, "time": now}

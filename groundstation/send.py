@@ -21,6 +21,9 @@ import urllib.error
 import urllib.request
 
 TOKEN_ENV = "QUEQIAO_API_TOKEN"
+#: Exit status of ``send --wait`` by final state; any other final state (failed, rejected, timed_out) is 1.
+#: ``unreported`` (on board, completion not reported) has its own, so a script can tell it from a failure.
+EXIT_BY_STATE = {"completed": 0, "unreported": 3}
 DEFAULT_API = "http://127.0.0.1:9108"
 
 
@@ -134,7 +137,7 @@ def run(args, out=None) -> int:
         seen = len(record["stages"])
         if record["final"]:
             print(f"command {command_id}: {record['state']}", file=out, flush=True)
-            return 0 if record["state"] == "completed" else 1
+            return EXIT_BY_STATE.get(record["state"], 1)
     print(f"command {command_id}: stopped waiting after {args.timeout:g} s; it is still {record['state']} "
           f"and the daemon records its outcome (GET {api}/api/v1/commands/{command_id})", file=out, flush=True)
     return 1

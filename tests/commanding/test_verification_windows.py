@@ -106,13 +106,15 @@ def test_a_late_completion_is_recorded_and_corrects_the_state_keeping_both(stati
     report(commander, PLATFORM_REPORTS, 3, command_id)
     run_until(commander, clock, 61)  # the station default completion window: 60 s
     timed_out = history.get(command_id)
-    assert timed_out.state == "timed_out" and timed_out.detail == "no completion report within 60 s"
+    # Accepted and started on board, then no completion: the spacecraft has it, the report is missing.
+    assert timed_out.state == "unreported"
+    assert timed_out.detail == "accepted on board (PUS 1 accepted report); no completion report within 60 s"
     clock.now += 15
     report(commander, PLATFORM_REPORTS, 7, command_id)
     record = history.get(command_id).as_json()
     assert record["state"] == "completed" and record["final"]
     assert record["timed_out_at"] == timed_out.updated_at
-    assert record["stages"][-2]["stage"] == "timed_out"
+    assert record["stages"][-2]["stage"] == "unreported"
     late = record["stages"][-1]
     assert late["stage"] == "completed" and late["late"] is True and late["time"] >= record["timed_out_at"]
     assert commander.metrics.get("queqiao_commands_total", ("zhurong", "PING", "completed")) == 1
@@ -127,8 +129,8 @@ def test_a_late_progress_reopens_the_completion_window(station):
     assert history.get(command_id).state == "progress"
     run_until(commander, clock, 61)
     record = history.get(command_id)
-    assert record.state == "timed_out"
-    assert [s["stage"] for s in record.stages][-3:] == ["timed_out", "progress", "timed_out"]
+    assert record.state == "unreported"  # the progress report proved it on board
+    assert [s["stage"] for s in record.stages][-3:] == ["timed_out", "progress", "unreported"]
 
 
 def test_a_completed_command_is_not_changed_by_a_stray_report(station):
@@ -137,3 +139,66 @@ def test_a_completed_command_is_not_changed_by_a_stray_report(station):
     report(commander, PLATFORM_REPORTS, 7, command_id)
     report(commander, PLATFORM_REPORTS, 8, command_id)
     assert history.get(command_id).state == "completed"
+
+
+# ---------------------------------------------------------------- COP-1: what the FARM says counts
+
+HAIYANG = builtin_registry().spacecraft("haiyang2d")
+HAIYANG_REPORTS = {p.subtype: p for p in HAIYANG.packets if p.service == 1 and p.name.startswith("platform_")}
+
+
+def clcw(report_value: int, **flags) -> dict:
+    return {"lockout": 0, "wait": 0, "retransmit": 0, "report_value": report_value, **flags}
+
+
+@pytest.fixture
+def cop1_station():
+    """A haiyang2d Commander (its downlink carries a CLCW: COP-1) with an AD service initialised at V(R) 0."""
+    clock, history = Clock(), CommandHistory(":memory:")
+    link = CapturingLink()
+    commander = Commander(HAIYANG, link, history, Metrics(), clock=clock)
+    assert commander.cop1
+    commander.on_clcw(clcw(0))
+    yield commander, history, clock, link
+    history.close()
+
+
+def test_a_command_the_farm_accepted_whose_reports_were_lost_is_unreported_not_timed_out(cop1_station):
+    commander, history, clock, _ = cop1_station
+    command_id = commander.submit("PING", {}, "op")
+    commander.on_clcw(clcw(1))  # the FARM took the frame; every PUS 1 report is lost on the way down
+    run_until(commander, clock, 31)
+    record = history.get(command_id)
+    assert record.state == "unreported" and record.final
+    assert record.detail == "accepted on board (its FARM-1 accepted the frame); no acceptance report within 30 s"
+    assert commander.metrics.get("queqiao_commands_total", ("haiyang2d", "PING", "unreported")) == 1
+    # The completion report arrives after all (a late frame): it corrects the state.
+    record = history.get(command_id)
+    commander.on_report(HAIYANG_REPORTS[7], {"report.request.apid": record.apid,
+                                             "report.request.sequence_count": record.sequence_count})
+    assert history.get(command_id).state == "completed"
+
+
+def test_a_command_still_queued_when_its_window_closes_is_withdrawn_and_never_sent(cop1_station):
+    commander, history, clock, link = cop1_station
+    ids = [commander.submit("PING", {}, "op") for _ in range(commander.settings.fop_window + 1)]
+    assert [tag for _, tag in commander.fop.waiting] == [ids[-1]]  # the window is full: the last one waits
+    run_until(commander, clock, 31)  # the FARM says nothing: no CLCW comes down at all
+    assert all(history.get(i).state == "timed_out" for i in ids)
+    assert "never sent, withdrawn from the queue" in history.get(ids[-1]).detail
+    assert not commander.fop.waiting
+    frames_before = len(link.sent)
+    commander.on_clcw(clcw(0))  # the link comes back with V(R) 0: none of them ever arrived
+    assert link.sent[frames_before:] == []  # so none goes out late: timed out means never executed
+    assert not commander.fop.sent and all(history.get(i).state == "timed_out" for i in ids)
+
+
+def test_a_farm_acknowledgement_after_the_acceptance_window_corrects_timed_out_to_unreported(cop1_station):
+    commander, history, clock, _ = cop1_station
+    command_id = commander.submit("PING", {}, "op")
+    run_until(commander, clock, 31)
+    assert history.get(command_id).state == "timed_out"
+    commander.on_clcw(clcw(1))  # a retransmission got through: it is on board after all
+    record = history.get(command_id).as_json()
+    assert record["state"] == "unreported" and record["stages"][-1]["late"] is True
+    assert record["timed_out_at"] is not None
