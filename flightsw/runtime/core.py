@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import math
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -296,6 +296,8 @@ class FlightSoftware:
         for c in sc.commands:
             self.commands_by_header.setdefault((c.apid, c.service, c.subtype), []).append(c)
         self.tc_apids = sorted({c.apid for c in sc.commands})
+        #: Called with each telecommand handed to execution (the onboard command log, e.g. JSON lines).
+        self.command_log: Callable[[dict[str, Any]], None] | None = None
         self.running: list[_Running] = []
         self.safe_reason: str | None = None
         self.overrides: dict[str, Any] = {}
@@ -607,6 +609,10 @@ class FlightSoftware:
         self.tc_accepted += 1
         self.counters["tc_accepted"] += 1
         log.info("telecommand %s %s accepted", command.name, arguments)
+        if self.command_log is not None:
+            self.command_log({"sim_time": self.clock.now(), "apid": apid,
+                              "sequence_count": int.from_bytes(packet[2:4], "big") & 0x3FFF,
+                              "command": command.name, "arguments": arguments})
         if ack & Ack.ACCEPTANCE:
             self._report(apid, "accepted", request)
         self._execute(command, arguments, request, apid, ack)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 import os
 import socket
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
 from flightsw.model import MissionModel
 from flightsw.runtime.core import FlightSoftware, RuntimeConfig
@@ -90,6 +92,11 @@ def load_associations(spacecraft: str, paths: Sequence[str]) -> dict[int, Securi
     return associations
 
 
+def _write_command(log_file: TextIO, entry: dict[str, Any]) -> None:
+    """One line of the onboard command log: a telecommand handed to execution, as JSON."""
+    log_file.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+
+
 class _Stop(Exception):
     """Ends the emulator's task group."""
 
@@ -110,7 +117,7 @@ class Emulator:
                  time_scale: float = 1.0, faults: Sequence[str] = (), start: datetime | None = None,
                  duration: float | None = None, model_class: type[MissionModel] | None = None,
                  tc_randomized: bool = False, flood: bool = False, sdls_key_files: Sequence[str] = (),
-                 **config: Any) -> None:
+                 command_log: str | os.PathLike[str] | None = None, **config: Any) -> None:
         self.spacecraft = resolve_spacecraft(mission)
         associations = load_associations(self.spacecraft.name, sdls_key_files)
         if associations:
@@ -146,6 +153,9 @@ class Emulator:
         self._extractors: dict[str, CltuExtractor] = {}
         self.frames_sent = 0
         self.bytes_sent = 0
+        if command_log is not None and not os.path.isdir(os.path.dirname(os.path.abspath(command_log))):
+            raise EmulatorError(f"command log {command_log}: its directory does not exist")
+        self.command_log_path = command_log
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -167,6 +177,16 @@ class Emulator:
         except BaseException:
             await stack.aclose()
             raise
+        if self.command_log_path is not None:
+            try:
+                log_file = stack.enter_context(await asyncio.to_thread(
+                    open, self.command_log_path, "a", buffering=1, encoding="utf-8"))
+            except OSError:
+                await stack.aclose()
+                raise
+            # One short line per telecommand, written as it runs: rare enough to write on the loop.
+            self.runtime.command_log = functools.partial(_write_command, log_file)
+            stack.callback(setattr, self.runtime, "command_log", None)
         self._stack = stack
         self.runtime.rebase_clock()
         self._task = asyncio.create_task(self._main(), name=f"flightsw {self.spacecraft.name}")

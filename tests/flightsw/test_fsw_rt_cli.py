@@ -113,6 +113,44 @@ def test_sigterm_stops_cleanly(tmp_path):
     assert capture.stat().st_size % (1115 + 4) == 0
 
 
+def test_command_log_of_a_run(tmp_path):
+    """`flightsw run --command-log`: one JSON line per telecommand run, flushed as it runs."""
+    import json
+    import socket as socket_module
+
+    from protocols.ccsds.tcframe import TcFrame
+
+    with socket_module.socket(socket_module.AF_INET, socket_module.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "commands.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "flightsw.cli", "run", "--mission", "zhurong",
+                             "--downlink", f"file://{tmp_path / 'run.cadu'}", "--uplink", f"udp://127.0.0.1:{port}",
+                             "--command-log", str(log), "--log-level", "WARNING"],
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    sc = registry().spacecraft("zhurong")
+    try:
+        capture = tmp_path / "run.cadu"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (capture.exists() and capture.stat().st_size):
+            time.sleep(0.05)  # frames flow once both links are open: the uplink is bound
+        with socket_module.socket(socket_module.AF_INET, socket_module.SOCK_DGRAM) as tx:
+            for seq in range(3):
+                tx.sendto(TcFrame(sc.scid, 0, sc.command("PING").build(sequence_count=seq), bypass_flag=1).build(),
+                          ("127.0.0.1", port))
+        entries: list[dict] = []
+        while time.monotonic() < deadline and len(entries) < 3:
+            time.sleep(0.1)
+            entries = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert [(e["command"], e["sequence_count"]) for e in entries] == [("PING", 0), ("PING", 1), ("PING", 2)]
+    assert all(e["apid"] == sc.command("PING").apid and e["sim_time"] >= 0 for e in entries)
+
+
 def test_flood_to_a_file(tmp_path):
     capture = tmp_path / "flood.cadu"
     assert main(["run", "--mission", "haiyang2d", "--downlink", f"file://{capture}", "--duration", "1",

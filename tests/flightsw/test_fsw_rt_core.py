@@ -248,6 +248,21 @@ def test_bad_checksum_is_rejected():
     assert not ground.of(17, 2)
 
 
+def test_the_command_log_records_each_telecommand_run_and_none_refused():
+    rt = make()
+    log: list[dict] = []
+    rt.command_log = log.append
+    send(rt, "PING", seq=5)
+    bad = bytearray(rt.spacecraft.command("PING").build(sequence_count=6))
+    bad[-1] ^= 0xFF  # refused at the packet checks: never run, never logged
+    rt.receive_tc_frame(tc_frame(rt, bytes(bad)))
+    send(rt, "POWER_INSTRUMENT", seq=7, instrument="ROPER", state="ON")
+    apid = rt.spacecraft.command("PING").apid
+    assert [(e["command"], e["apid"], e["sequence_count"], e["arguments"]) for e in log] == [
+        ("PING", apid, 5, {}), ("POWER_INSTRUMENT", rt.spacecraft.command("POWER_INSTRUMENT").apid, 7,
+                                {"instrument": "ROPER", "state": "ON"})]
+
+
 def test_unknown_command_is_rejected():
     rt = make()
     ground = Ground(rt)
