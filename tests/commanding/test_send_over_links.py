@@ -211,3 +211,33 @@ def test_send_fails_with_nonzero_exit_when_the_spacecraft_refuses(tmp_path):
                                  env=env, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "failed" in refused.stdout.splitlines()[-1] or "rejected" in refused.stdout.splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_the_readme_drive_example_completes_and_exits_0(tmp_path):
+    """The README's `send zhurong DRIVE ... --wait`, as written there, against real processes: the
+    completion window follows the drive, so the ground waits for the rover and reports completed."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    match = re.search(r"^\.venv/bin/groundstation (send zhurong DRIVE [^#\n]*--wait)", readme, re.M)
+    assert match, "the README's DRIVE example is gone"
+    argv = shlex.split(match.group(1))
+    down, up, http = free_port(socket.SOCK_DGRAM), free_port(socket.SOCK_DGRAM), free_port()
+    env = dict(os.environ, QUEQIAO_API_TOKEN=TOKEN)
+    config = station_config(tmp_path, http, f'url = "udp://127.0.0.1:{down}"', "zhurong", f"udp://127.0.0.1:{up}", "",
+                            verification_timeout_s=None)  # the station defaults, as the demo runs
+    with ExitStack() as stack:
+        start(stack, [PY, "-m", "flightsw.cli", "run", "--mission", "zhurong", "--downlink", f"udp://127.0.0.1:{down}",
+                      "--uplink", f"udp://127.0.0.1:{up}"], env)
+        time.sleep(0.3)
+        gs = start(stack, [PY, "-m", "groundstation.cli", "run", "--config", str(config)], env)
+        wait_ready(http, gs, "zhurong")
+        out = subprocess.run([PY, "-m", "groundstation.cli", argv[0], "--api", f"http://127.0.0.1:{http}", *argv[1:]],
+                             env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    stages = [line.split()[1] for line in out.stdout.splitlines()[1:-1]]
+    assert stages[:4] == ["queued", "uplinked", "accepted", "started"] and "progress" in stages
+    assert stages[-1] == "completed" and out.stdout.splitlines()[-1].endswith(": completed")
