@@ -60,6 +60,7 @@ from flightsw.runtime.generic import GenericModel
 from flightsw.runtime.reports import Ack, ReportTable
 from flightsw.runtime.uplink import TcReceiver, TcSecurity
 from protocols.ccsds.clcw import Clcw
+from protocols.ccsds.rs import RsCode
 from protocols.ccsds.sdls import DEFAULT_WINDOW, SecurityAssociation, SecurityError
 from protocols.ccsds.sync import build_cadu, build_cadus
 from protocols.ccsds.vcmux import FrameMux
@@ -282,7 +283,10 @@ class FlightSoftware:
         self.realtime_vc = sc.profile.realtime_vc
         self.playback_vc = sc.profile.playback_vc
         self.bitrate = float(cfg.bitrate or sc.profile.symbol_rate or DEFAULT_BITRATE)
-        self.cadu_length = self.frame_profile.frame_length + 4
+        # Reed-Solomon where the profile has it: the CADU carries the codeblock (frame + check symbols).
+        rs = self.frame_profile.rs
+        self.rs_code = RsCode(rs.e, rs.interleave, rs.basis, self.frame_profile.frame_length) if rs else None
+        self.cadu_length = self.frame_profile.frame_length + (rs.check_length if rs else 0) + 4
         self.frame_rate = self.bitrate / (8 * self.cadu_length)
         self._frame_index = 0
         self.frames_skipped = 0
@@ -507,6 +511,8 @@ class FlightSoftware:
             self._frame_index += 1
             if not self.link_schedule.link_up(slot_t):
                 continue
+            if self.frame_profile.insert_zone_time is not None:
+                self.mux.insert_zone = self.frame_profile.insert_zone_at(self.onboard_unix(slot_t))
             frame = self.mux.next_frame()
             self.counters["frames"] += 1
             fate = self.faults.frame_fate(frame) if self.faults.faults else frame
@@ -516,8 +522,18 @@ class FlightSoftware:
             out.append(fate)
         return out
 
+    def onboard_unix(self, t: float | None = None) -> float:
+        """What the onboard clock reads at sim time ``t``, as Unix seconds (its drift and offset included)."""
+        return self.clock.utc(t).timestamp() + self.onboard.error(t)
+
+    def codeblocks(self, frames: Sequence[bytes]) -> list[bytes]:
+        """What follows the ASM: each frame with its Reed-Solomon check symbols (as it is without RS)."""
+        if self.rs_code is None or not frames:
+            return list(frames)
+        return [bytes(row) for row in self.rs_code.encode_many(b"".join(frames))]
+
     def cadu(self, frame: bytes) -> bytes:
-        return build_cadu(frame, randomize=self.frame_profile.randomized)
+        return build_cadu(self.codeblocks([frame])[0], randomize=self.frame_profile.randomized)
 
     # ------------------------------------------------------------------ telecommands in
 
@@ -764,12 +780,14 @@ class FlightSoftware:
                 vc = self.realtime_vc
                 for i in range(0, k * size, size):
                     push(vc, blob[i:i + size])
+            if self.frame_profile.insert_zone_time is not None:
+                self.mux.insert_zone = self.frame_profile.insert_zone_at(self.onboard_unix())
             frames = self.mux.frames(flush=done + n >= count)
             self.counters["packets"] += n
             self.counters["frames"] += len(frames)
             done += n
             if cadus:
-                yield build_cadus(frames, randomize=self.frame_profile.randomized)
+                yield build_cadus(self.codeblocks(frames), randomize=self.frame_profile.randomized)
             else:
                 yield b"".join(frames)
 

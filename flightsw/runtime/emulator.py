@@ -27,6 +27,7 @@ from links import Link, LinkClosed, LinkUrl, LinkUrlError, open_link, parse_link
 from links.keyfiles import KeyFileError, read_key_file
 from protocols.ccsds.cltu import START_SEQUENCE, decode_cltu
 from protocols.ccsds.sdls import SecurityAssociation
+from protocols.ccsds.sync import build_cadus
 from protocols.errors import ProtocolError
 from protocols.missions import Spacecraft, registry
 
@@ -303,7 +304,7 @@ class Emulator:
                 self.downlink.send(f)
                 self.bytes_sent += len(f)
         else:
-            data = b"".join(self.runtime.cadu(f) for f in frames)
+            data = build_cadus(self.runtime.codeblocks(frames), randomize=self.runtime.frame_profile.randomized)
             self.bytes_sent += len(data)
             self.downlink.send(data)
 

@@ -1,5 +1,6 @@
 """Definition resolution: which mission database definition each packet is, by APID, PUS
-service/subtype and key; a packet of no definition, or of the wrong size, is rejected."""
+service/subtype and key; a packet of no definition, or of the wrong size, is rejected (except
+on an APID the mission declares opaque: real packets whose content is not public)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -25,6 +26,8 @@ class DefinitionResolver(Stage):
         for definition in context.spacecraft.packets:
             if definition.packet_type == 0:  # telemetry only
                 self.candidates[definition.apid].append(definition)
+        #: Declared APIDs whose content is not public: counted and archived upstream, decoded by nobody.
+        self.opaque = frozenset(a.number for a in context.spacecraft.apids if a.opaque)
         self._by_pus: dict[int, dict[int, list[PacketDef]]] = {}  # APID -> service << 8 | subtype -> candidates
         self._steps: dict[tuple[int, int], list[tuple[int, dict[int, PacketDef], PacketDef | None]]] = {}
 
@@ -72,6 +75,8 @@ class DefinitionResolver(Stage):
         """(definition, packet indices) for one APID's packets; the others are rejected."""
         candidates = self.candidates.get(apid)
         if not candidates:
+            if apid in self.opaque:
+                return []
             for i in members.tolist():
                 self.reject_packet("unknown_apid", batch.packet(i), f"APID {apid}")
             return []

@@ -89,6 +89,11 @@ class InsertZoneTime:
     def to_unix(self, zone: bytes) -> float:
         return self.epoch + int.from_bytes(zone[self.offset:self.offset + self.length], self.byteorder) * self.unit
 
+    def encode(self, unix: float) -> bytes:
+        """The time field for ``unix`` (truncated to the unit; wraps like the onboard counter)."""
+        count = int((unix - self.epoch) // self.unit) % (1 << (8 * self.length))
+        return count.to_bytes(self.length, self.byteorder)
+
 
 @dataclass(frozen=True, slots=True)
 class FrameProfile:
@@ -147,6 +152,15 @@ class FrameProfile:
     def insert_zone_offset(self) -> int:
         """Where the AOS insert zone begins: after the primary header and the FHEC."""
         return AOS_PRIMARY_HEADER_LENGTH + (AOS_FHEC_LENGTH if self.aos_fhec else 0)
+
+    def insert_zone_at(self, unix: float) -> bytes:
+        """The insert zone a frame sent at onboard time ``unix`` carries: the time where the profile
+        says, zeros elsewhere (what else is in it is not known)."""
+        zone = bytearray(self.insert_zone_length)
+        t = self.insert_zone_time
+        if t is not None:
+            zone[t.offset:t.offset + t.length] = t.encode(unix)
+        return bytes(zone)
 
     def insert_zone_onboard_time(self, frame: bytes) -> float | None:
         """The frame's onboard time from its insert zone (Unix seconds), None if the profile knows none."""

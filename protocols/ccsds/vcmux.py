@@ -65,7 +65,8 @@ class FrameMux:
     """Packs packets into fixed-length frames of one master channel (one SCID).
 
     ``ocf``: the OCF content (a :class:`Clcw` or raw 32-bit int) put in every frame
-    when the profile has an OCF; update it at any time (``mux.ocf = clcw``).
+    when the profile has an OCF; update it at any time (``mux.ocf = clcw``).  Likewise
+    ``insert_zone``, the AOS insert zone of the next frames (zeros to begin with).
     """
 
     def __init__(self, profile: FrameProfile, scid: int, *, idle_vcid: int | None = None,
@@ -82,6 +83,7 @@ class FrameMux:
             raise ValueError("secondary header data does not match the profile's secondary header length")
         self.secondary_header = secondary_header
         self.idle_fill = idle_fill
+        self.insert_zone = bytes(profile.insert_zone_length)
         self.mc_count = 0
         self.idle_sequence_count = 0
         self._channels: dict[int, _TxChannel] = {}
@@ -198,7 +200,7 @@ class FrameMux:
             head = pack_aos_header(self.scid, vcid, ch.vc_count)
             if p.aos_fhec:
                 head += aos_fhec(head)
-            head += bytes(p.insert_zone_length) + fhp.to_bytes(2, "big")
+            head += self.insert_zone + fhp.to_bytes(2, "big")
         ch.vc_count = (ch.vc_count + 1) % p.count_modulus
         frame = head + zone
         if p.has_ocf:

@@ -12,7 +12,7 @@ figures (rates, torques, forces, masses, temperatures).
 """
 from __future__ import annotations
 
-from protocols.missions.change5_orbiter import change5_profile
+from protocols.missions.change5_orbiter import change5_profile, real_apids
 from protocols.missions.common import (
     CENTI,
     MISSION_EVENTS,
@@ -188,6 +188,13 @@ COMMANDS = (
             subsystem="sampling", description="Bring the sampling arm back to its stowed position"),
 )
 
+#: The APIDs of the real lander stack's frames (ata-2020-11-28 recording, SCID 91; 130 and 897 on VC 2).
+LANDER_REAL_APIDS = (2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 16, 18, 21, 22, 25, 26, 27, 28, 29, 30, 31, 33, 34, 35, 37, 38,
+                     39, 40, 41, 42, 43, 48, 49, 50, 51, 52, 58, 59, 60, 61, 130, 257, 258, 259, 260, 261, 278, 281,
+                     282, 283, 285, 286, 296, 512, 514, 515, 516, 517, 518, 520, 521, 524, 531, 532, 537, 538, 541,
+                     542, 547, 770, 771, 772, 776, 777, 778, 779, 786, 793, 794, 797, 798, 803, 815, 897, 1025, 1026,
+                     1027, 1028, 1029, 1030, 1031, 1032, 1033, 1034, 1039, 1040)
+
 SPACECRAFT = Spacecraft(
     name="change5-lander",
     scid=91,
@@ -201,6 +208,7 @@ SPACECRAFT = Spacecraft(
     apids=(
         Apid(PLATFORM, "platform", "Power, thermal, data handling, radio; standard commands and events"),
         Apid(SAMPLING, "sampling", "Drill, sampling arm and sample container"),
+        *real_apids(LANDER_REAL_APIDS),
     ),
     instruments=INSTRUMENTS,
     housekeeping=HOUSEKEEPING,

@@ -9,6 +9,9 @@ orbit of about six months.  Invented: playback VC, APIDs, layouts, scalings, lim
 """
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from protocols.ccsds.tmframe import InsertZoneTime, ReedSolomon
 from protocols.missions.common import (
     CENTI,
     MISSION_EVENTS,
@@ -151,11 +154,19 @@ COMMANDS = (
 )
 
 
+#: The insert zone's onboard time (public, from the real frames): octets 4..7 of the 8-octet insert
+#: zone, a little-endian count of seconds since 2012-08-01T00:00:00 UTC.  Octets 0..3 are not understood.
+CHANGE5_INSERT_ZONE_TIME = InsertZoneTime(offset=4, length=4, unit=1.0,
+                                          epoch=datetime(2012, 8, 1, tzinfo=UTC).timestamp(), byteorder="little")
+
+
 def change5_profile(*, playback_vc: int, notes: str) -> Downlink:
-    """The Chang'e-5 downlink, the same on the orbiter and the lander: 220-octet AOS frames in
-    252-octet RS codewords (dual basis), randomized, 2048 baud, VC1 real time."""
+    """The Chang'e-5 downlink, the same on the orbiter and the lander: 220-octet AOS frames with an
+    8-octet insert zone in 252-octet RS codewords (E=16, dual basis), randomized, 2048 baud, VC1 real time."""
     return Downlink(
-        frame=FrameProfile(kind="AOS", frame_length=220, has_ocf=False, has_fecf=False, randomized=True),
+        frame=FrameProfile(kind="AOS", frame_length=220, has_ocf=False, has_fecf=False, randomized=True,
+                           insert_zone_length=8, insert_zone_time=CHANGE5_INSERT_ZONE_TIME,
+                           rs=ReedSolomon(e=16, interleave=1, basis="dual")),
         virtual_channels=(
             VirtualChannel(1, "realtime", "Real-time telemetry"),
             VirtualChannel(playback_vc, "playback", "Replay of stored telemetry"),
@@ -165,6 +176,17 @@ def change5_profile(*, playback_vc: int, notes: str) -> Downlink:
         reed_solomon="RS(252,220), E=16, dual basis", symbol_rate=2048,
         source="mixed", notes=notes,
     )
+
+
+#: The APIDs of the real orbiter's frames (ata-2021-09-18 recording, SCID 108, VC 1).
+ORBITER_REAL_APIDS = (2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 16, 25, 26, 27, 28, 29, 30, 31, 33, 34, 35, 39, 40, 41, 42,
+                      43, 48, 49, 50, 51, 52, 58, 60, 1030, 1031, 1032, 1034, 1039, 1040)
+
+
+def real_apids(numbers: tuple[int, ...]) -> tuple[Apid, ...]:
+    """The APIDs seen in real Chang'e-5 frames: declared so their packets are counted and archived,
+    opaque because what they carry is not public.  Our invented housekeeping uses other APIDs."""
+    return tuple(Apid(n, f"real{n}", "Seen in the real frames; content not public", opaque=True) for n in numbers)
 
 
 SPACECRAFT = Spacecraft(
@@ -180,6 +202,7 @@ SPACECRAFT = Spacecraft(
     apids=(
         Apid(PLATFORM, "platform", "Power, thermal, data handling, radio; standard commands and events"),
         Apid(GNC, "gnc", "Attitude, orbit, propulsion"),
+        *real_apids(ORBITER_REAL_APIDS),
     ),
     instruments=INSTRUMENTS,
     housekeeping=HOUSEKEEPING,

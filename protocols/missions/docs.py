@@ -79,6 +79,13 @@ def _names(r: ServiceReport) -> set[str]:
     return {sc.name for sc in body.subcons}
 
 
+def _apid_summary(sc) -> str:
+    """The summary table's APIDs: the described ones, then how many opaque ones there are."""
+    text = ", ".join(str(a.number) for a in sc.apids if not a.opaque)
+    opaque = sum(a.opaque for a in sc.apids)
+    return f"{text} + {opaque} opaque" if opaque else text
+
+
 def render_spacecraft(sc: Spacecraft) -> list[str]:
     prof = sc.profile
     out = [f"## {sc.name}", "", f"{sc.description}. SCID **{sc.scid}**.", ""]
@@ -101,7 +108,11 @@ def render_spacecraft(sc: Spacecraft) -> list[str]:
     ])
     out += ["### Application processes", ""]
     out += _table(["APID", "name", "carries"], [(f"{a.number} (0x{a.number:03X})", a.name, a.description)
-                                                 for a in sc.apids])
+                                                 for a in sc.apids if not a.opaque])
+    opaque = [a.number for a in sc.apids if a.opaque]
+    if opaque:
+        out += [f"Opaque APIDs (real packets whose content is not public: counted and archived, not decoded): "
+                f"{', '.join(map(str, opaque))}.", ""]
     if sc.instruments:
         out += ["### Instruments", ""]
         out += _table(["code", "name", "description", "power state in"],
@@ -148,7 +159,7 @@ def render(reg: Registry) -> str:
            "*critical* outside the critical range. Calibrations give the engineering value from the raw one.", ""]
     out += _table(["spacecraft", "SCID", "frames", "APIDs", "HK packets", "parameters", "events", "commands"],
                   [(f"[{sc.name}](#{sc.name})", sc.scid, f"{sc.profile.frame.kind} {sc.profile.frame.frame_length}",
-                    ", ".join(str(a.number) for a in sc.apids), len(sc.housekeeping),
+                    _apid_summary(sc), len(sc.housekeeping),
                     sum(len(p.parameters()) for p in sc.housekeeping), len(sc.events), len(sc.commands))
                    for sc in crafts])
     for sc in crafts:

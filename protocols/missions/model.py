@@ -107,11 +107,14 @@ class Downlink:
 
 @dataclass(frozen=True)
 class Apid:
-    """One application process of the spacecraft (an APID and what it carries)."""
+    """One application process of the spacecraft (an APID and what it carries).  ``opaque``: its
+    packets are real but what they hold is not public; the ground counts and archives them (per
+    APID, with their sequence checks) and decodes nothing, instead of rejecting them as unknown."""
 
     number: int
     name: str
     description: str
+    opaque: bool = False
 
 
 # --------------------------------------------------------------------------- packets
