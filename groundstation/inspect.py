@@ -10,20 +10,23 @@ are reported), 2 the file could not be read.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from cython_ext import crc as _crc
 from groundstation.archive import SEGMENT_MAGIC
 from protocols.ccsds.pus import PUS_VERSION_C
+from protocols.ccsds.rs import RsCode
 from protocols.ccsds.spacepacket import IDLE_APID, PRIMARY_HEADER_LENGTH, PacketType, SequenceFlags
-from protocols.ccsds.sync import FrameSynchronizer
-from protocols.ccsds.tmframe import FHP_IDLE_DATA_ONLY, FrameProfile, TmFrame, parse_frame
+from protocols.ccsds.sync import ASM, FrameSynchronizer, derandomize
+from protocols.ccsds.tmframe import FHP_IDLE_DATA_ONLY, FrameProfile, ReedSolomon, TmFrame, parse_frame
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.errors import ProtocolError
 
@@ -36,16 +39,27 @@ def add_parser(subparsers) -> None:
         description="Decode a capture file and print every frame and packet (exit 1 when the data has errors, "
                     "2 when the file cannot be read).")
     parser.add_argument("file", help="capture file")
-    parser.add_argument("--format", choices=("cadu", "frames", "packets"), default="cadu",
+    parser.add_argument("--format", choices=("auto", "cadu", "frames", "packets"), default="auto",
                         help="cadu: ASM-synchronised stream; frames: back-to-back transfer frames; "
-                             "packets: concatenated space packets (default: cadu)")
-    parser.add_argument("--frame-length", type=int, default=DEFAULT_FRAME_LENGTH, metavar="N",
-                        help=f"transfer frame length in octets (default {DEFAULT_FRAME_LENGTH})")
+                             "packets: concatenated space packets; auto (default): cadu when attached sync "
+                             "markers recur at a fixed distance, else frames")
+    parser.add_argument("--mission", metavar="NAME",
+                        help="take the frame profile (type, length, insert zone, FECF, OCF, Reed-Solomon, "
+                             "randomizer) from this spacecraft of the mission database; without it the profile "
+                             "of the spacecraft whose SCID the first good frame carries, when it fits the file")
+    parser.add_argument("--frame-length", type=int, default=None, metavar="N",
+                        help=f"transfer frame length in octets (default: the mission's, else {DEFAULT_FRAME_LENGTH}; "
+                             "cadu: the marker distance)")
     parser.add_argument("--frame-type", choices=("auto", "tm", "aos"), default="auto",
                         help="TM (132.0-B) or AOS (732.0-B) frames; auto reads the first frame's version")
     parser.add_argument("--ocf", action="store_true", help="frames carry an OCF (AOS; TM frames say so themselves)")
     parser.add_argument("--no-fecf", action="store_true", help="frames carry no FECF")
     parser.add_argument("--fhec", action="store_true", help="AOS frames carry a frame header error control")
+    parser.add_argument("--insert-zone", type=int, default=None, metavar="N",
+                        help="AOS insert zone length in octets (default: the mission's, else 0)")
+    parser.add_argument("--rs", type=_rs_spec, default=None, metavar="E/I/BASIS",
+                        help="cadu: Reed-Solomon check of each codeblock, e.g. 16/1/dual or 8/5/conventional "
+                             "(default: the mission's, else none; 'none' turns it off)")
     parser.add_argument("--no-derandomize", action="store_true", help="cadu: the frames are not randomized")
     parser.add_argument("--asm-bit-errors", type=int, default=2, metavar="N",
                         help="cadu: bit errors tolerated in a marker once locked (default 2)")
@@ -67,6 +81,18 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--apid", type=int, action="append", metavar="APID",
                         help="only packets of this APID (repeatable); frames are not listed")
     parser.set_defaults(func=run)
+
+
+def _rs_spec(text: str) -> ReedSolomon | bool:
+    """``--rs E/I/BASIS`` (basis dual or conventional); ``none``: no Reed-Solomon (False)."""
+    if text.lower() == "none":
+        return False
+    parts = text.split("/")
+    try:
+        e, interleave = int(parts[0]), int(parts[1]) if len(parts) > 1 else 1
+        return ReedSolomon(e=e, interleave=interleave, basis=parts[2] if len(parts) > 2 else "dual")  # type: ignore[arg-type]
+    except (ValueError, IndexError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected E/I/BASIS, e.g. 16/1/dual ({exc})") from None
 
 
 # --------------------------------------------------------------------------- mission lookup (optional)
@@ -94,7 +120,12 @@ def _mission_lookup() -> Callable[[int | None, bytes], dict[str, Any]]:
         if len(found) == 1:
             return {"spacecraft": found[0][0], "packet": found[0][1]}
         if scid is not None and len(candidates) == 1:
-            return {"spacecraft": candidates[0].name}
+            sc = candidates[0]
+            apid = ((data[0] << 8) | data[1]) & 0x7FF if len(data) >= 2 else -1
+            declared = next((a for a in sc.apids if a.number == apid), None)
+            if declared is None:
+                return {"spacecraft": sc.name}
+            return {"spacecraft": sc.name, "apid_name": declared.name, **({"opaque": True} if declared.opaque else {})}
         return {}
 
     return lookup
@@ -203,16 +234,148 @@ def walk_packets(data: bytes, time_length: int, lookup, base: int = 0, *, skip_h
     yield {"kind": "_stats", "skip_header_bytes": skip_header_bytes, **stats}
 
 
-def _frames_of(args, data: bytes, stats: Counter) -> Iterator[tuple[int, bytes] | dict[str, Any]]:
-    fl = args.frame_length
-    if args.format == "frames":
+@dataclass(frozen=True)
+class Geometry:
+    """How the file's frames are laid out: ``format`` cadu or frames, the frames' ``profile`` (its
+    ``rs`` only for cadu: frames files are already decoded) and the spacecraft it came from."""
+
+    format: str
+    profile: FrameProfile
+    mission: str | None
+
+    @property
+    def codeblock_length(self) -> int:
+        rs = self.profile.rs
+        return self.profile.frame_length + (rs.check_length if rs else 0)
+
+
+def _marker_distance(data: bytes) -> int | None:
+    """The distance at which attached sync markers recur (a CADU's length), from the first few."""
+    first = data.find(ASM)
+    if first < 0:
+        return None
+    for _ in range(8):
+        second = data.find(ASM, first + 1)
+        if second < 0:
+            return None
+        distance = second - first
+        if data[second + distance:second + distance + len(ASM)] == ASM or second + distance >= len(data):
+            return distance
+        first = second
+    return None
+
+
+def _headers_match(frame: bytes, profile: FrameProfile, scid: int) -> bool:
+    """Whether a frame's version and SCID are those of the spacecraft ``scid`` with ``profile``."""
+    if len(frame) < 2 or frame[0] >> 6 != profile.version:
+        return False
+    if profile.kind == "TM":
+        return ((frame[0] & 0x3F) << 4) | (frame[1] >> 4) == scid
+    return ((frame[0] & 0x3F) << 2) | (frame[1] >> 6) == scid
+
+
+def _mission_by_scid(fmt: str, data: bytes, distance: int | None, frame_length: int | None):
+    """The registry spacecraft whose profile fits the file and whose SCID most of its first frames
+    carry (a corrupted first frame does not hide it); None when none does."""
+    try:
+        from protocols.missions.registry import registry
+
+        crafts = list(registry())
+    except Exception:  # noqa: BLE001 - the registry is optional for inspect
+        return None
+    best, best_votes = None, 0
+    for sc in crafts:
+        p = sc.profile.frame
+        if frame_length is not None and frame_length != p.frame_length:
+            continue
+        if fmt == "cadu":
+            width = p.frame_length + (p.rs.check_length if p.rs else 0)
+            if distance is None or distance != width + len(ASM):
+                continue
+            start = data.find(ASM)
+            bodies = [data[start + len(ASM) + i * distance:start + len(ASM) + i * distance + width] for i in range(8)]
+            frames = [derandomize(b) if p.randomized else b for b in bodies if len(b) == width]
+        else:
+            frames = [data[i * p.frame_length:(i + 1) * p.frame_length] for i in range(8)]
+            frames = [f for f in frames if len(f) == p.frame_length]
+        votes = sum(_headers_match(f, p, sc.scid) for f in frames)
+        if votes * 2 > len(frames) and votes > best_votes:
+            best, best_votes = sc, votes
+    return best
+
+
+def resolve_geometry(args, data: bytes) -> Geometry:
+    """The frame profile from --mission, else from the spacecraft the frames' SCID names, then the
+    explicit flags over it.  ValueError when it cannot be built."""
+    fmt = args.format
+    distance = _marker_distance(data) if fmt in ("auto", "cadu") else None
+    if fmt == "auto":
+        fmt = "cadu" if distance else "frames"
+    sc = None
+    if args.mission:
+        from protocols.missions.registry import registry
+
+        reg = registry()
+        if args.mission not in reg:
+            raise ValueError(f"no spacecraft {args.mission!r} in the mission database; known: {', '.join(reg.names)}")
+        sc = reg.spacecraft(args.mission)
+    else:
+        sc = _mission_by_scid(fmt, data, distance, args.frame_length)
+    base = sc.profile.frame if sc is not None else None
+    rs = base.rs if base is not None else None
+    if args.rs is not None:
+        rs = args.rs or None
+    if fmt != "cadu":
+        rs = None
+    if args.frame_length is not None:
+        frame_length = args.frame_length
+    elif base is not None:
+        frame_length = base.frame_length
+    elif fmt == "cadu" and distance:
+        frame_length = distance - len(ASM) - (rs.check_length if rs else 0)
+    else:
+        frame_length = DEFAULT_FRAME_LENGTH
+    insert_zone = args.insert_zone if args.insert_zone is not None else (base.insert_zone_length if base else 0)
+    zone_time = base.insert_zone_time if base is not None and insert_zone == base.insert_zone_length else None
+    kind = args.frame_type.upper()
+    if kind == "AUTO":
+        kind = base.kind if base is not None else "?"
+    profile = FrameProfile(
+        frame_length=frame_length, kind="AOS" if kind == "AOS" else "TM",
+        has_ocf=args.ocf or bool(base and base.has_ocf),
+        has_fecf=not args.no_fecf and (base.has_fecf if base is not None else True),
+        randomized=fmt == "cadu" and not args.no_derandomize and (base.randomized if base is not None else True),
+        aos_fhec=kind == "AOS" and (args.fhec or bool(base and base.aos_fhec)),
+        insert_zone_length=insert_zone if kind == "AOS" else 0, rs=rs, insert_zone_time=zone_time)
+    if kind == "?":
+        profile = dataclasses.replace(profile, kind="TM")  # settled by the first frame's version (_settle_kind)
+    return Geometry(fmt, profile, sc.name if sc is not None else None)
+
+
+def _settle_kind(args, geometry: Geometry, first_frame: bytes | None) -> FrameProfile:
+    """Without a mission or --frame-type: the first frame's version says TM or AOS, a TM frame's
+    OCF flag whether it has an OCF."""
+    p = geometry.profile
+    if geometry.mission is None and args.frame_type == "auto" and first_frame is not None:
+        aos = first_frame[0] >> 6 == 1
+        p = dataclasses.replace(p, kind="AOS" if aos else "TM", insert_zone_length=(args.insert_zone or 0) if aos else 0,
+                                aos_fhec=args.fhec and aos)
+    if p.kind == "TM" and first_frame is not None and len(first_frame) >= 2:
+        p = dataclasses.replace(p, has_ocf=bool(first_frame[1] & 1))
+    return p
+
+
+def _frames_of(geometry: Geometry, data: bytes, stats: Counter, asm_bit_errors: int
+               ) -> Iterator[tuple[int, bytes] | dict[str, Any]]:
+    fl = geometry.codeblock_length
+    if geometry.format == "frames":
         n = len(data) // fl
         for i in range(n):
             yield i * fl, data[i * fl:(i + 1) * fl]
         if len(data) % fl:
             yield _error(n * fl, f"{len(data) % fl} trailing octets are not a whole {fl}-octet frame")
         return
-    sync = FrameSynchronizer(fl, derandomize=not args.no_derandomize, max_bit_errors=args.asm_bit_errors)
+    sync = FrameSynchronizer(fl, derandomize=geometry.profile.randomized, max_bit_errors=asm_bit_errors)
     result = sync.feed(data)
     tail = sync.flush()
     for f in result.frames + tail.frames:
@@ -226,28 +389,50 @@ def _frames_of(args, data: bytes, stats: Counter) -> Iterator[tuple[int, bytes] 
         stats[key] += sync.counters[key]
 
 
-def _profile(args, data: bytes, first_frame: bytes | None) -> FrameProfile:
-    kind = args.frame_type.upper()
-    if kind == "AUTO":
-        kind = "AOS" if first_frame is not None and first_frame[0] >> 6 == 1 else "TM"
-    has_ocf = args.ocf
-    if kind == "TM" and first_frame is not None and len(first_frame) >= 2:
-        has_ocf = bool(first_frame[1] & 1)
-    return FrameProfile(frame_length=args.frame_length, has_ocf=has_ocf, has_fecf=not args.no_fecf,
-                        randomized=args.format == "cadu" and not args.no_derandomize, kind=kind,
-                        aos_fhec=args.fhec and kind == "AOS")
+#: Demultiplexer anomalies that are properties of the recording, not corrupted data: reported as
+#: "gap" records (lost frames, a packet the recording's end cuts), not as errors.
+GAP_ANOMALIES = frozenset({"frame_gap", "incomplete_at_end"})
+
+
+def _anomaly(a, offsets: list[int]) -> dict[str, Any]:
+    rec = _error(offsets[a.frame] if a.frame < len(offsets) else None, f"{a.kind}: {a.detail}",
+                 frame=a.frame, anomaly=a.kind, scid=a.scid, vcid=a.vcid, dropped=a.dropped)
+    if a.kind in GAP_ANOMALIES:
+        rec["kind"] = "gap"
+    return rec
 
 
 def walk_frames(args, data: bytes, lookup) -> Iterator[dict[str, Any]]:
     stats: Counter = Counter()
-    items = list(_frames_of(args, data, stats))
-    frames = [it for it in items if isinstance(it, tuple)]
-    errors = [it for it in items if isinstance(it, dict)]
     try:
-        profile = _profile(args, data, frames[0][1] if frames else None)
+        geometry = resolve_geometry(args, data)
     except ValueError as exc:
         yield _error(None, f"frame profile: {exc}")
         return
+    items = list(_frames_of(geometry, data, stats, args.asm_bit_errors))
+    frames = [it for it in items if isinstance(it, tuple)]
+    errors = [it for it in items if isinstance(it, dict)]
+    rs = geometry.profile.rs
+    corrected: list[int | None] = [None] * len(frames)
+    uncorrectable = [False] * len(frames)
+    if rs is not None and frames:
+        code = RsCode(rs.e, rs.interleave, rs.basis, geometry.profile.frame_length)
+        decoded = code.decode_many(b"".join(f for _, f in frames))
+        symbols, bad = decoded.corrected_symbols.tolist(), decoded.uncorrectable.tolist()
+        frames = [(offset, row.tobytes()) for (offset, _), row in zip(frames, decoded.frames, strict=True)]
+        corrected = [None if b else int(n) for n, b in zip(symbols, bad, strict=True)]
+        uncorrectable = [bool(b) for b in bad]
+    try:
+        first_good = next((f for (_, f), b in zip(frames, uncorrectable, strict=True) if not b), None)
+        profile = dataclasses.replace(_settle_kind(args, geometry, first_good), rs=None)
+    except ValueError as exc:
+        yield _error(None, f"frame profile: {exc}")
+        return
+    mission_scid = None
+    if geometry.mission is not None:
+        from protocols.missions.registry import registry
+
+        mission_scid = registry().spacecraft(geometry.mission).scid
     demux = FrameDemux(profile)
     offsets: list[int] = []
     for index, (offset, frame) in enumerate(frames):
@@ -256,22 +441,40 @@ def walk_frames(args, data: bytes, lookup) -> Iterator[dict[str, Any]]:
             rec = frame_record(frame, offset, index, profile)
         except ProtocolError as exc:
             rec = _error(offset + (exc.offset or 0), f"frame {index}: {exc}")
+        if rec["kind"] == "frame":
+            rec["rs_corrected"] = corrected[index]
+            rec["rs_uncorrectable"] = uncorrectable[index]
+            onboard = profile.insert_zone_onboard_time(frame) if not uncorrectable[index] else None
+            if onboard is not None:
+                rec["onboard_time"] = onboard
         yield rec
+        if rec["kind"] == "error":
+            continue  # its header cannot be read: reported once, kept from the demultiplexer
+        if uncorrectable[index]:
+            yield _error(offset, f"frame {index}: Reed-Solomon uncorrectable ({rs}); not decoded", reason="rs_uncorrectable")
+            stats["rs_uncorrectable"] += 1
+            continue
+        stats["rs_corrected_symbols"] += corrected[index] or 0
+        if mission_scid is not None and rec["kind"] == "frame" and rec["scid"] != mission_scid \
+                and frame[0] >> 6 == profile.version:
+            yield _error(offset, f"frame {index}: SCID {rec['scid']} is not {geometry.mission}'s ({mission_scid}): "
+                                 "a corrupted frame, not decoded", reason="foreign_scid")
+            continue
         out = demux.feed([frame])
         for a in out.anomalies:
-            yield _error(offsets[a.frame] if a.frame < len(offsets) else None, f"{a.kind}: {a.detail}",
-                         frame=a.frame, anomaly=a.kind, scid=a.scid, vcid=a.vcid, dropped=a.dropped)
+            yield _anomaly(a, offsets)
         for p in out.packets:
             rec = packet_record(p.data, offsets[p.frame] + p.offset, args.time_length)
             rec.update({"scid": p.scid, "vcid": p.vcid, "frame": p.frame})
             rec.update(lookup(p.scid, p.data))
             yield rec
     for a in demux.flush().anomalies:
-        yield _error(offsets[a.frame] if a.frame < len(offsets) else None, f"{a.kind}: {a.detail}",
-                     frame=a.frame, anomaly=a.kind, scid=a.scid, vcid=a.vcid, dropped=a.dropped)
+        yield _anomaly(a, offsets)
     yield from errors
-    yield {"kind": "_stats", **stats, "lost_frames": demux.counters["lost_frames"],
-           "idle_frames": demux.counters["idle_frames"], "idle_packets": demux.counters["idle_packets"]}
+    yield {"kind": "_stats", "format": geometry.format, "mission": geometry.mission, **stats,
+           "rs_corrected_symbols": stats["rs_corrected_symbols"], "rs_uncorrectable": stats["rs_uncorrectable"],
+           "lost_frames": demux.counters["lost_frames"], "idle_frames": demux.counters["idle_frames"],
+           "idle_packets": demux.counters["idle_packets"]}
 
 
 # --------------------------------------------------------------------------- output
@@ -282,8 +485,14 @@ def _text(rec: dict[str, Any]) -> str:
         mc = f" MC {rec['mc_count']}" if rec.get("mc_count") is not None else ""
         crc = {True: "ok", False: "BAD", None: "none"}[rec["crc_ok"]]
         ocf = f" OCF {rec['ocf']}" if "ocf" in rec else ""
+        rs = ""
+        if rec.get("rs_uncorrectable"):
+            rs = " RS uncorrectable"
+        elif rec.get("rs_corrected") is not None:
+            rs = f" RS {rec['rs_corrected']} corrected" if rec["rs_corrected"] else " RS ok"
+        onboard = f" onboard {_iso(rec['onboard_time'])}" if rec.get("onboard_time") is not None else ""
         return (f"frame   @{rec['offset']:<8} #{rec['index']} {rec['type']} SCID {rec['scid']} VC {rec['vcid']}{mc} "
-                f"VC# {rec['vc_count']} FHP {rec['fhp']:#05x}{ocf} FECF {crc}")
+                f"VC# {rec['vc_count']} FHP {rec['fhp']:#05x}{ocf} FECF {crc}{rs}{onboard}")
     if kind == "packet":
         where = f" SCID {rec['scid']} VC {rec['vcid']}" if "scid" in rec else ""
         text = (f"packet  @{rec['offset']:<8}{where} APID {rec['apid']} {rec['type']} {rec['sequence_flags'].lower()} "
@@ -294,14 +503,20 @@ def _text(rec: dict[str, Any]) -> str:
             text += f" PUS {rec['service']},{rec['subtype']} CRC {'ok' if rec['crc_ok'] else 'BAD'}"
         if "packet" in rec:
             text += f" [{rec['spacecraft']}/{rec['packet']}]"
+        elif "apid_name" in rec:
+            text += f" [{rec['spacecraft']}/{rec['apid_name']}{' opaque' if rec.get('opaque') else ''}]"
         elif "spacecraft" in rec:
             text += f" [{rec['spacecraft']}]"
         return text + values_text(rec)
-    if kind == "error":
+    if kind in ("error", "gap"):
         at = f"@{rec['offset']}" if rec.get("offset") is not None else "@?"
-        return f"error   {at:<9} {rec['message']}"
+        return f"{kind:<7} {at:<9} {rec['message']}"
     parts = ", ".join(f"{k} {v}" for k, v in rec.items() if k != "kind")
     return f"summary {parts}"
+
+
+def _iso(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def decoded_values(definition: Any, data: bytes) -> dict[str, Any]:
@@ -404,7 +619,7 @@ def inspect_file(args: argparse.Namespace) -> int:
     if archive is not None:
         print(archive, file=sys.stderr)
         return 2
-    if args.frame_length < 8 and args.format != "packets":
+    if args.frame_length is not None and args.frame_length < 8 and args.format != "packets":
         print(f"groundstation inspect: --frame-length {args.frame_length} is too short", file=sys.stderr)
         return 2
     if args.skip_header_bytes < 0:
@@ -437,11 +652,13 @@ def inspect_file(args: argparse.Namespace) -> int:
         elif kind == "packet":
             counts["idle_packets" if rec.get("idle") else "packets"] += 1
             counts["packets_crc_bad"] += rec.get("crc_ok") is False
+        elif kind == "gap":
+            counts["gaps"] += 1
         else:
             counts["errors"] += 1
         if shown(args, rec):
             emit(rec)
-    for key in ("frames", "frames_crc_bad", "packets", "packets_crc_bad", "errors"):
+    for key in ("frames", "frames_crc_bad", "packets", "packets_crc_bad", "gaps", "errors"):
         summary[key] = counts[key]
     if args.format == "packets":
         summary["idle_packets"] = counts["idle_packets"]
