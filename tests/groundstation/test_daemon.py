@@ -60,6 +60,20 @@ def scrape(url: str) -> dict:
     return out
 
 
+def capture_config(tmp_path, capture):
+    """A daemon reading one zhurong CADU capture as its only link."""
+    return parse_config(f"""
+[[links]]
+name = "capture"
+url = "file://{capture}"
+spacecraft = "zhurong"
+[[spacecraft]]
+name = "zhurong"
+[archive]
+dir = "{tmp_path / 'archive'}"
+""", base_dir=tmp_path)
+
+
 async def wait_for(predicate, timeout=10.0):
     for _ in range(int(timeout / 0.05)):
         if predicate():
@@ -127,16 +141,7 @@ async def test_a_capture_file_is_ingested_as_a_link(tmp_path):
             f"file://{capture}", "--duration", "120", "--time-scale", "60"]
     run = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
-    config = parse_config(f"""
-[[links]]
-name = "capture"
-url = "file://{capture}"
-spacecraft = "zhurong"
-[[spacecraft]]
-name = "zhurong"
-[archive]
-dir = "{tmp_path / 'archive'}"
-""", base_dir=tmp_path)
+    config = capture_config(tmp_path, capture)
     daemon = Daemon(config, http_listen="127.0.0.1:0")
     stop = asyncio.Event()
     task = asyncio.create_task(daemon.run(stop))
@@ -193,16 +198,7 @@ async def test_decoded_samples_carry_the_archived_receipt_time_so_a_replay_rebui
     frames, _ = frames_for("zhurong", hk_packets("zhurong", 20)[0])
     capture = tmp_path / "zhurong.cadu"
     capture.write_bytes(build_cadus(frames, randomize=True))
-    config = parse_config(f"""
-[[links]]
-name = "capture"
-url = "file://{capture}"
-spacecraft = "zhurong"
-[[spacecraft]]
-name = "zhurong"
-[archive]
-dir = "{tmp_path / 'archive'}"
-""", base_dir=tmp_path)
+    config = capture_config(tmp_path, capture)
     daemon = Daemon(config, http_listen="127.0.0.1:0")
     stop = asyncio.Event()
     task = asyncio.create_task(daemon.run(stop))

@@ -15,7 +15,7 @@ from groundstation.metrics import METRICS
 from protocols.ccsds.sync import ASM, build_cadu
 from protocols.missions import registry
 from tests.groundstation.test_chain import frames_for, hk_packets
-from tests.groundstation.test_daemon import free_port, scrape, wait_for
+from tests.groundstation.test_daemon import capture_config, free_port, scrape, wait_for
 
 TOKEN = "operator-token-for-contract-01"
 
@@ -104,16 +104,7 @@ async def test_noise_on_a_stream_link_is_counted_and_logged_at_a_bounded_rate(tm
         stream += build_cadu(frame, randomize=True)
     capture = tmp_path / "noisy.cadu"
     capture.write_bytes(bytes(stream))
-    config = parse_config(f"""
-[[links]]
-name = "capture"
-url = "file://{capture}"
-spacecraft = "zhurong"
-[[spacecraft]]
-name = "zhurong"
-[archive]
-dir = "{tmp_path / 'archive'}"
-""", base_dir=tmp_path)
+    config = capture_config(tmp_path, capture)
     caplog.set_level(logging.WARNING, logger="queqiao.daemon")
     daemon, stop, task = await running(config)
     try:
