@@ -10,6 +10,9 @@ Zhurong rover.  Invented: APIDs, packet layouts, scalings, limits, propellant fi
 """
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from protocols.ccsds.tmframe import InsertZoneTime, ReedSolomon
 from protocols.missions.common import (
     CENTI,
     MISSION_EVENTS,
@@ -276,12 +279,27 @@ COMMANDS = (
     ]),
 )
 
+#: The insert zone's onboard time: its first 6 octets, a count of 100 us (public, D. Estévez's
+#: analysis of the real frames).  The count's epoch is not public: J2000 (2000-01-01T12:00:00 UTC)
+#: here is invented.  The last 2 octets are not understood (zeros).
+TIANWEN1_INSERT_ZONE_TIME = InsertZoneTime(offset=0, length=6, unit=1e-4,
+                                           epoch=datetime(2000, 1, 1, 12, tzinfo=UTC).timestamp())
+
+
+def tianwen1_frame_profile() -> FrameProfile:
+    """Tianwen-1's frames (and those relayed through it): 220-octet AOS frames with an 8-octet insert
+    zone, no FHEC, no FECF, in RS(252,220) codeblocks (E=16) in the conventional basis, randomized."""
+    return FrameProfile(kind="AOS", frame_length=220, has_ocf=False, has_fecf=False, randomized=True,
+                        insert_zone_length=8, insert_zone_time=TIANWEN1_INSERT_ZONE_TIME,
+                        rs=ReedSolomon(e=16, interleave=1, basis="conventional"))
+
+
 SPACECRAFT = Spacecraft(
     name="tianwen1",
     scid=245,
     description="Tianwen-1 Mars orbiter: orbit science and relay for the Zhurong rover",
     profile=Downlink(
-        frame=FrameProfile(kind="AOS", frame_length=220, has_ocf=False, has_fecf=False, randomized=True),
+        frame=tianwen1_frame_profile(),
         virtual_channels=(
             VirtualChannel(1, "realtime", "Real-time telemetry"),
             VirtualChannel(3, "playback", "Replay of stored telemetry (replay flag set)"),
@@ -291,8 +309,9 @@ SPACECRAFT = Spacecraft(
         reed_solomon="RS(252,220), E=16, conventional (not dual) basis", symbol_rate=16384,
         source="mixed",
         notes="Public: SCID 245, 220-octet AOS frames, no FHEC, no FECF (RS only), VC1 realtime / VC3 replay, "
-              "16384 baud on a 65536 Hz subcarrier (0.25 s per frame), RS in conventional basis. "
-              "Assumed: CCSDS randomizer on, no OCF, VC63 idle.",
+              "16384 baud on a 65536 Hz subcarrier (0.25 s per frame), RS in conventional basis, CCSDS "
+              "randomizer, an 8-octet insert zone whose first 6 octets count 100 us. "
+              "Assumed: the time count's epoch (J2000), no OCF, VC63 idle.",
     ),
     apids=(
         Apid(PLATFORM, "platform", "Power, thermal, data handling, radio; standard commands and events"),

@@ -43,13 +43,13 @@ from protocols.missions.model import (
     Command,
     Downlink,
     EventReport,
-    FrameProfile,
     HousekeepingPacket,
     Instrument,
     Spacecraft,
     VerificationWindows,
     VirtualChannel,
 )
+from protocols.missions.tianwen1 import tianwen1_frame_profile
 from protocols.parameters import Linear, Polynomial
 
 PLATFORM, MOBILITY, PAYLOAD = 0x120, 0x121, 0x122
@@ -331,17 +331,18 @@ SPACECRAFT = Spacecraft(
     scid=83,
     description="Zhurong Mars rover (Tianwen-1); telemetry relayed through the Tianwen-1 orbiter",
     profile=Downlink(
-        frame=FrameProfile(kind="AOS", frame_length=220, has_ocf=False, has_fecf=False, randomized=True),
+        frame=tianwen1_frame_profile(),
         virtual_channels=(
             VirtualChannel(1, "realtime", "Housekeeping and events, live during a relay session"),
             VirtualChannel(3, "playback", "Stored housekeeping and science dumped from mass memory"),
             VirtualChannel(63, "idle", "Fill"),
         ),
-        realtime_vc=1, playback_vc=3, reed_solomon="RS(252,220), E=16, shortened RS(255,223)",
+        realtime_vc=1, playback_vc=3, reed_solomon="RS(252,220), E=16, conventional basis (as Tianwen-1)",
         relay_via="tianwen1", source="invented",
         notes="Invented profile (no public frame facts for the rover). Frames go over UHF to the Tianwen-1 "
               "orbiter, which stores and forwards them to Earth; the X-band direct link uses the same frames. "
-              "220-octet AOS frames are chosen to match the orbiter's own downlink.",
+              "The orbiter's own frame format is assumed for them: 220-octet AOS frames with the 8-octet "
+              "insert zone (its time in 100 us), RS(252,220) in the conventional basis, randomized.",
     ),
     apids=(
         Apid(PLATFORM, "platform", "Power, thermal, data handling, radio; standard commands and events"),
