@@ -413,6 +413,16 @@ def ground_station() -> dash_b.Dashboard:
                f"sum(rate({metric(LATENCY_NAME + '_count')}[$__rate_interval]))", "mean")],
         unit=units.Seconds, width=8,
         description="Ground receipt to export (Prometheus/MQTT), from the queqiao_export_latency_seconds histogram."))
+    d = d.with_row(row(ids, "Reed-Solomon"))
+    d = d.with_panel(timeseries(ids, "RS codewords", [Query(
+        f"sum by (spacecraft, result) (rate({metric('queqiao_rs_codewords_total')}[$__rate_interval])) or vector(0)",
+        "{{spacecraft}} {{result}}")], unit="ops", width=12,
+        description="Reed-Solomon codewords per second, clean, corrected or uncorrectable (uncorrectable ones "
+                    "are archived and never decoded)."))
+    d = d.with_panel(timeseries(ids, "RS symbols corrected", [Query(
+        f"sum by (spacecraft) (rate({metric('queqiao_rs_corrected_symbols_total')}[$__rate_interval])) or vector(0)",
+        "{{spacecraft}}")], unit="ops", width=12,
+        description="Symbols the ground corrected per second: the channel's errors that cost nothing yet."))
     d = d.with_row(row(ids, "Archive"))
     d = d.with_panel(stat(ids, "Archive size", [Query(metric("queqiao_archive_bytes"))], unit=units.BytesSI,
                           width=8, color_mode=common.BigValueColorMode.NONE))

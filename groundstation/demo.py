@@ -65,12 +65,22 @@ def demo_keys(missions: list[str], archive: Path) -> dict[str, Path]:
     return keys
 
 
+def coded_missions(missions: Sequence[str]) -> list[str]:
+    """The missions whose downlink is Reed-Solomon coded: the demo sends them as CADUs, one per
+    datagram on a link of their own, so that the ground's RS stage corrects what the channel broke."""
+    reg = mission_registry()
+    return [m for m in missions if reg.spacecraft(m).profile.frame.rs is not None]
+
+
 def demo_config(missions: list[str], *, http: str, archive: Path, downlink_port: int, uplink_ports: dict[str, int],
-                mqtt: str | None, keys: dict[str, Path] | None = None, remote_write: Sequence[str] = ()) -> Config:
+                mqtt: str | None, keys: dict[str, Path] | None = None, remote_write: Sequence[str] = (),
+                cadu_ports: dict[str, int] | None = None) -> Config:
     keys = keys or {}
+    cadu_links = tuple(LinkConfig(name=f"demo-{m}", url=parse_link_url(f"udp://127.0.0.1:{p}"), format="cadu",
+                                  spacecraft=m) for m, p in (cadu_ports or {}).items())
     return Config(
         station=StationConfig(name="queqiao-demo", http_listen=http),
-        links=(LinkConfig(name="demo-udp", url=parse_link_url(f"udp://127.0.0.1:{downlink_port}")),),
+        links=(LinkConfig(name="demo-udp", url=parse_link_url(f"udp://127.0.0.1:{downlink_port}")), *cadu_links),
         # The ground authenticates with SA 1 (HMAC-SHA-256); the spacecraft also knows SA 2 (AES-256-GCM).
         spacecraft=tuple(SpacecraftConfig(name=m, uplink=parse_link_url(f"udp://127.0.0.1:{uplink_ports[m]}"),
                                           sdls_key_file=keys.get(m), sdls_spi=1 if m in keys else None)
@@ -129,9 +139,10 @@ async def run_demo(missions: list[str], *, http: str, archive: Path, mqtt: str |
 
     port = free_udp_port()
     uplinks = {m: free_udp_port() for m in missions}
+    cadu_ports = {m: free_udp_port() for m in coded_missions(missions)}
     keys = demo_keys(missions, archive)
     config = demo_config(missions, http=http, archive=archive, downlink_port=port, uplink_ports=uplinks, mqtt=mqtt,
-                         keys=keys, remote_write=remote_write)
+                         keys=keys, remote_write=remote_write, cadu_ports=cadu_ports)
     stop = asyncio.Event()
     install_signal_handlers(stop)
     # The demo always commands: QUEQIAO_API_TOKEN when set, else a token made for this run and printed.
@@ -144,7 +155,7 @@ async def run_demo(missions: list[str], *, http: str, archive: Path, mqtt: str |
     daemon_task = asyncio.create_task(daemon.run(stop), name="daemon")
     # The daemon binds its UDP port first so the emulators' first frames are not lost.
     for _ in range(200):
-        if daemon_task.done() or (daemon.http is not None and daemon.links[0].link.stats.up):
+        if daemon_task.done() or (daemon.http is not None and all(r.link.stats.up for r in daemon.links)):
             break
         await asyncio.sleep(0.025)
     if daemon_task.done():
@@ -152,7 +163,8 @@ async def run_demo(missions: list[str], *, http: str, archive: Path, mqtt: str |
     banner(daemon, missions, archive, generated, out, keys)
     async with contextlib.AsyncExitStack() as stack:
         for seed, mission in enumerate(missions):
-            emulator = Emulator(mission, downlink=f"udp://127.0.0.1:{port}",
+            emulator = Emulator(mission, downlink=f"udp://127.0.0.1:{cadu_ports.get(mission, port)}",
+                                datagram_cadus=mission in cadu_ports,
                                 uplink=f"udp://127.0.0.1:{uplinks[mission]}", seed=seed, time_scale=time_scale,
                                 faults=[f.split("=", 1)[1] for f in faults if f.split("=", 1)[0] == mission],
                                 sdls_key_files=[str(keys[mission])] if mission in keys else ())

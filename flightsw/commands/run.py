@@ -95,6 +95,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--sdls-window", type=int, default=None, metavar="N",
                    help="SDLS anti-replay window: how far beyond the last accepted sequence number a frame "
                         "may be (default 65536)")
+    p.add_argument("--datagram-cadus", action="store_true",
+                   help="on a udp or mqtt downlink, send one CADU (ASM + randomized, RS-coded block) per "
+                        "datagram instead of the decoded transfer frame; the ground's link needs format = \"cadu\"")
     p.add_argument("--command-log", metavar="FILE",
                    help="append each telecommand handed to execution to FILE, one JSON object per line "
                         "(sim_time, apid, sequence_count, command, arguments): the onboard record to "
@@ -114,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
                             store_bytes=args.store_bytes, farm_window=args.farm_window, tc_vcid=args.tc_vcid,
                             drift_ppm=args.drift_ppm, epoch=args.epoch, tc_randomized=args.tc_randomized,
                             flood=args.flood, hk_periods=dict(args.hk_period), sdls_key_files=args.sdls_keys,
-                            command_log=args.command_log,
+                            command_log=args.command_log, datagram_cadus=args.datagram_cadus,
                             **({"sdls_window": args.sdls_window} if args.sdls_window is not None else {}))
     except EmulatorError as exc:
         print(f"flightsw run: error: {exc}", file=sys.stderr)

@@ -21,11 +21,13 @@ Without ``@`` a fault is active from the start.  Kinds (``key=default``; * = req
     safe-mode                      asks the spacecraft to enter safe mode
     drop-frames:p*                 each downlink frame is lost with probability p
     corrupt-frames:p*,bits=1       with probability p a frame gets `bits` distinct random bit flips
+    ber:p*                         each transmitted bit flips with probability p (the channel's bit error
+                                   rate: after Reed-Solomon coding, so the ground can correct it)
     link-outage:start*,duration*   no link from start for duration (its own window; takes no @)
 
 Examples: ``stuck:zhurong.power.battery_voltage@t=60``, ``noise:zhurong.thermal.*=0.5``,
 ``battery-degradation:rate=0.02``, ``safe-mode@t=120``, ``drop-frames:p=0.2@cmd``,
-``link-outage:start=30,duration=60``.
+``link-outage:start=30,duration=60``, ``ber:p=1e-4``.
 
 Determinism: every fault draws from its own ``random.Random`` seeded from the
 set's seed and the fault's position and text, so adding one fault never changes
@@ -123,6 +125,7 @@ KINDS: dict[str, _Kind] = {
     "drop-frames": _Kind(False, None, {"p": _PROB}),
     "corrupt-frames": _Kind(False, None, {
         "p": _PROB, "bits": _num("a whole number of bits >= 1", lambda v: v >= 1 and v == int(v), default=1)}),
+    "ber": _Kind(False, None, {"p": _PROB}),
     "link-outage": _Kind(False, None, {"start": _dur("a time", True), "duration": _dur("a duration", True)},
                          trigger=False),
 }
@@ -297,6 +300,7 @@ class FaultSet:
         self.now = 0.0
         self.frames_dropped = 0
         self.frames_corrupted = 0
+        self.bits_flipped = 0  # by ber faults
         for spec in specs:
             self.add(spec)
 
@@ -456,6 +460,26 @@ class FaultSet:
                 self.frames_corrupted += 1
                 frame = bytes(buf)
         return frame
+
+    def channel_errors(self, data: bytes) -> bytes:
+        """``data`` as the channel delivers it: each bit flipped with the probability of the active ber
+        faults.  The gaps between flips are drawn (geometric), so a low rate costs little."""
+        for fault in self.active("ber"):
+            p = float(fault.spec.params["p"])  # type: ignore[arg-type]
+            if not data or p <= 0.0:
+                continue
+            buf = bytearray(data)
+            bits = len(buf) * 8
+            position = -1
+            log_keep = math.log1p(-p) if p < 1.0 else -math.inf
+            while True:
+                position += 1 if p >= 1.0 else 1 + int(math.log(1.0 - fault.rng.random()) / log_keep)
+                if position >= bits:
+                    break
+                buf[position >> 3] ^= 0x80 >> (position & 7)
+                self.bits_flipped += 1
+            data = bytes(buf)
+        return data
 
     def frame_fate(self, frame: bytes) -> bytes | None:
         """What the link does to one downlink frame: None if lost (outage or drop), else maybe corrupted."""

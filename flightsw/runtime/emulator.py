@@ -112,13 +112,16 @@ class Emulator:
     ``farm_window``, ``tc_vcid``, ``drift_ppm``, ``epoch``, ``hk_periods``, ``virtual``, ``sdls_required``,
     ``sdls_window``...).  ``sdls_key_files``: SDLS key files whose security associations the
     spacecraft accepts (each must be this spacecraft's and readable by no one else).
+    ``datagram_cadus``: on a datagram downlink (UDP, MQTT) send one CADU per datagram, as on the air,
+    instead of the decoded frame (the ground's link then needs ``format = "cadu"``).
     """
 
     def __init__(self, mission: str | Spacecraft, *, downlink: str, uplink: str | None = None, seed: int = 0,
                  time_scale: float = 1.0, faults: Sequence[str] = (), start: datetime | None = None,
                  duration: float | None = None, model_class: type[MissionModel] | None = None,
                  tc_randomized: bool = False, flood: bool = False, sdls_key_files: Sequence[str] = (),
-                 command_log: str | os.PathLike[str] | None = None, **config: Any) -> None:
+                 command_log: str | os.PathLike[str] | None = None, datagram_cadus: bool = False,
+                 **config: Any) -> None:
         self.spacecraft = resolve_spacecraft(mission)
         associations = load_associations(self.spacecraft.name, sdls_key_files)
         if associations:
@@ -157,6 +160,8 @@ class Emulator:
         if command_log is not None and not os.path.isdir(os.path.dirname(os.path.abspath(command_log))):
             raise EmulatorError(f"command log {command_log}: its directory does not exist")
         self.command_log_path = command_log
+        #: On a datagram downlink, one CADU (ASM + randomized codeblock) per datagram instead of the frame.
+        self.datagram_cadus = datagram_cadus
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -280,17 +285,17 @@ class Emulator:
         """Housekeeping as fast as the CPU allows (``flood=True``), ignoring the frame rate."""
         rt = self.runtime
         stream = self.downlink_url.framing == "stream"
-        length = rt.frame_profile.frame_length
+        cadus = stream or self.datagram_cadus
+        length = rt.cadu_length if cadus else rt.frame_profile.frame_length
         assert self.downlink is not None
         while not self._stopped.is_set():
-            for chunk in rt.flood(4096, cadus=stream):
+            for chunk in rt.flood(4096, cadus=cadus):
                 if stream:
                     self.downlink.send(chunk)
-                    self.frames_sent += len(chunk) // (length + 4)
                 else:
                     for i in range(0, len(chunk), length):
                         self.downlink.send(chunk[i:i + length])
-                    self.frames_sent += len(chunk) // length
+                self.frames_sent += len(chunk) // length
                 self.bytes_sent += len(chunk)
             # Let the link writer drain (its queue is bounded: the oldest are dropped and counted).
             await asyncio.sleep(0.001)
@@ -299,12 +304,17 @@ class Emulator:
         if not frames or self.downlink is None:
             return
         self.frames_sent += len(frames)
+        channel = self.runtime.faults.channel_errors  # ber faults: on what goes on the air
+        randomize = self.runtime.frame_profile.randomized
         if self.downlink_url.framing == "datagram":
-            for f in frames:
-                self.downlink.send(f)
-                self.bytes_sent += len(f)
+            items = ([build_cadus([block], randomize=randomize) for block in self.runtime.codeblocks(frames)]
+                     if self.datagram_cadus else frames)
+            for item in items:
+                item = channel(item)
+                self.downlink.send(item)
+                self.bytes_sent += len(item)
         else:
-            data = build_cadus(self.runtime.codeblocks(frames), randomize=self.runtime.frame_profile.randomized)
+            data = channel(build_cadus(self.runtime.codeblocks(frames), randomize=randomize))
             self.bytes_sent += len(data)
             self.downlink.send(data)
 

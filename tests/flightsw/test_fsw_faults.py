@@ -190,3 +190,29 @@ def test_same_seed_same_sequence_and_independent_streams():
     assert run_sequence(7, []) != run_sequence(8, [])
     # Adding another fault does not disturb the existing faults' random streams.
     assert run_sequence(7, []) == run_sequence(7, ["corrupt-frames:p=0.5"])
+
+
+@pytest.mark.parametrize("p", [1e-4, 1e-2])
+def test_ber_flips_bits_at_its_rate_and_the_same_seed_flips_the_same_ones(p):
+    data = bytes(range(256)) * 400  # 819,200 bits
+    faults = FaultSet([f"ber:p={p}"], seed=5)
+    faults.update(0.0)
+    out = faults.channel_errors(data)
+    flipped = sum(bin(a ^ b).count("1") for a, b in zip(data, out, strict=True))
+    bits = len(data) * 8
+    mean, sigma = bits * p, (bits * p * (1 - p)) ** 0.5
+    assert flipped == faults.bits_flipped and abs(flipped - mean) < 5 * sigma
+    again = FaultSet([f"ber:p={p}"], seed=5)
+    again.update(0.0)
+    assert again.channel_errors(data) == out
+
+
+def test_ber_at_the_extremes_and_when_inactive():
+    data = b"\x0f\xf0" * 8
+    for p, expected in ((0, data), (1, bytes(b ^ 0xFF for b in data))):
+        faults = FaultSet([f"ber:p={p}"])
+        faults.update(0.0)
+        assert faults.channel_errors(data) == expected
+    later = FaultSet(["ber:p=1@t=60"])
+    later.update(10.0)
+    assert later.channel_errors(data) == data
