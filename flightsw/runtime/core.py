@@ -60,9 +60,8 @@ from flightsw.runtime.generic import GenericModel
 from flightsw.runtime.reports import Ack, ReportTable
 from flightsw.runtime.uplink import TcReceiver, TcSecurity
 from protocols.ccsds.clcw import Clcw
-from protocols.ccsds.rs import RsCode
 from protocols.ccsds.sdls import DEFAULT_WINDOW, SecurityAssociation, SecurityError
-from protocols.ccsds.sync import build_cadu, build_cadus
+from protocols.ccsds.sync import CaduEncoder
 from protocols.ccsds.vcmux import FrameMux
 from protocols.codec import PacketCodec
 from protocols.errors import ProtocolError
@@ -284,9 +283,8 @@ class FlightSoftware:
         self.playback_vc = sc.profile.playback_vc
         self.bitrate = float(cfg.bitrate or sc.profile.symbol_rate or DEFAULT_BITRATE)
         # Reed-Solomon where the profile has it: the CADU carries the codeblock (frame + check symbols).
-        rs = self.frame_profile.rs
-        self.rs_code = RsCode(rs.e, rs.interleave, rs.basis, self.frame_profile.frame_length) if rs else None
-        self.cadu_length = self.frame_profile.frame_length + (rs.check_length if rs else 0) + 4
+        self.cadu_encoder = CaduEncoder(self.frame_profile)
+        self.cadu_length = self.cadu_encoder.cadu_length
         self.frame_rate = self.bitrate / (8 * self.cadu_length)
         self._frame_index = 0
         self.frames_skipped = 0
@@ -528,12 +526,10 @@ class FlightSoftware:
 
     def codeblocks(self, frames: Sequence[bytes]) -> list[bytes]:
         """What follows the ASM: each frame with its Reed-Solomon check symbols (as it is without RS)."""
-        if self.rs_code is None or not frames:
-            return list(frames)
-        return [bytes(row) for row in self.rs_code.encode_many(b"".join(frames))]
+        return self.cadu_encoder.codeblocks(frames)
 
     def cadu(self, frame: bytes) -> bytes:
-        return build_cadu(self.codeblocks([frame])[0], randomize=self.frame_profile.randomized)
+        return self.cadu_encoder.cadus([frame])
 
     # ------------------------------------------------------------------ telecommands in
 
@@ -787,7 +783,7 @@ class FlightSoftware:
             self.counters["frames"] += len(frames)
             done += n
             if cadus:
-                yield build_cadus(self.codeblocks(frames), randomize=self.frame_profile.randomized)
+                yield self.cadu_encoder.cadus(frames)
             else:
                 yield b"".join(frames)
 

@@ -27,7 +27,6 @@ from links import Link, LinkClosed, LinkUrl, LinkUrlError, open_link, parse_link
 from links.keyfiles import KeyFileError, read_key_file
 from protocols.ccsds.cltu import START_SEQUENCE, decode_cltu
 from protocols.ccsds.sdls import SecurityAssociation
-from protocols.ccsds.sync import build_cadus
 from protocols.errors import ProtocolError
 from protocols.missions import Spacecraft, registry
 
@@ -305,16 +304,18 @@ class Emulator:
             return
         self.frames_sent += len(frames)
         channel = self.runtime.faults.channel_errors  # ber faults: on what goes on the air
-        randomize = self.runtime.frame_profile.randomized
         if self.downlink_url.framing == "datagram":
-            items = ([build_cadus([block], randomize=randomize) for block in self.runtime.codeblocks(frames)]
-                     if self.datagram_cadus else frames)
+            items: list[bytes] = frames
+            if self.datagram_cadus:
+                size = self.runtime.cadu_length
+                stream = self.runtime.cadu_encoder.cadus(frames)
+                items = [stream[i:i + size] for i in range(0, len(stream), size)]
             for item in items:
                 item = channel(item)
                 self.downlink.send(item)
                 self.bytes_sent += len(item)
         else:
-            data = channel(build_cadus(self.runtime.codeblocks(frames), randomize=randomize))
+            data = channel(self.runtime.cadu_encoder.cadus(frames))
             self.bytes_sent += len(data)
             self.downlink.send(data)
 

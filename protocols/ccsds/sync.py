@@ -18,13 +18,16 @@ one) and skipped octets are reported as events and counted.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from cython_ext import randomizer as _randomizer
 from cython_ext import sync as _sync
+
+if TYPE_CHECKING:
+    from protocols.ccsds.tmframe import FrameProfile
 
 ASM = b"\x1a\xcf\xfc\x1d"
 ASM_LENGTH = len(ASM)
@@ -55,6 +58,32 @@ def build_cadus(frames: Iterable[bytes], *, randomize: bool = True, asm: bytes =
     if randomize:
         body = _randomizer.tm_randomize_many(body, length)
     return b"".join(asm + body[i:i + length] for i in range(0, len(body), length))
+
+
+class CaduEncoder:
+    """What a spacecraft puts on the air for its frames (CCSDS 131.0-B): after the ASM, each frame
+    with its Reed-Solomon check symbols when the profile has a code, pseudo-randomized when the
+    profile says so.  One encoder per profile; ``cadus`` encodes a whole batch in one kernel call."""
+
+    def __init__(self, profile: FrameProfile) -> None:
+        from protocols.ccsds.rs import RsCode
+
+        rs = profile.rs
+        self.code = RsCode(rs.e, rs.interleave, rs.basis, profile.frame_length) if rs is not None else None
+        self.randomize = profile.randomized
+        self.codeblock_length = profile.frame_length + (rs.check_length if rs is not None else 0)
+        self.cadu_length = len(ASM) + self.codeblock_length
+
+    def codeblocks(self, frames: Sequence[bytes]) -> list[bytes]:
+        """Each frame with its check symbols (the frames as they are without a code)."""
+        if self.code is None or not frames:
+            return list(frames)
+        return [bytes(row) for row in self.code.encode_many(b"".join(frames))]
+
+    def cadus(self, frames: Sequence[bytes]) -> bytes:
+        """The CADUs of ``frames``, back to back."""
+        return build_cadus(self.codeblocks(frames), randomize=self.randomize)
+
 
 
 class SyncState(Enum):
