@@ -22,7 +22,7 @@ from flightsw.runtime import Emulator
 from links.keyfiles import write_key_file
 from protocols.ccsds.cltu import encode_cltu
 from protocols.ccsds.sdls import HMAC_SHA256, SecurityAssociation, apply_security
-from protocols.ccsds.sync import FrameSynchronizer
+from protocols.ccsds.sync import CaduEncoder, FrameSynchronizer
 from protocols.ccsds.tcframe import TcFrame
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.missions import registry
@@ -48,7 +48,9 @@ class Ground:
     def __init__(self, mission: str = MISSION) -> None:
         self.sc = registry().spacecraft(mission)
         self.profile = self.sc.profile.frame
-        self.sync = FrameSynchronizer(self.profile.frame_length, derandomize=self.profile.randomized)
+        # A CADU carries the codeblock: the frame and, where the profile has a code, its RS check symbols.
+        self.encoder = CaduEncoder(self.profile)
+        self.sync = FrameSynchronizer(self.encoder.codeblock_length, derandomize=self.profile.randomized)
         self.demux = FrameDemux(self.profile)
         self.frames = 0
         self.packets: list[PusTm] = []
@@ -59,7 +61,13 @@ class Ground:
         self._frames([frame])
 
     def stream(self, chunk: bytes) -> None:
-        self._frames([f.data for f in self.sync.feed(chunk).frames])
+        blocks = [f.data for f in self.sync.feed(chunk).frames]
+        code = self.encoder.code
+        if code is not None and blocks:
+            decoded = code.decode_many(b"".join(blocks))
+            assert not decoded.uncorrectable.any() and not decoded.corrected_symbols.any()  # a clean channel
+            blocks = [row.tobytes() for row in decoded.frames]
+        self._frames(blocks)
 
     def _frames(self, frames: list[bytes]) -> None:
         if not frames:
@@ -231,7 +239,7 @@ async def test_file_capture(tmp_path):
     assert not ground.anomalies
     rate = emu.runtime.frame_rate
     assert abs(ground.frames - 20 * rate) <= 3
-    assert len(capture.read_bytes()) == ground.frames * (ground.profile.frame_length + 4)
+    assert len(capture.read_bytes()) == ground.frames * ground.encoder.cadu_length
     names = {registry().resolve(MISSION, tm.pack()).name for tm in ground.packets}
     assert {"power", "mobility"} <= names
 

@@ -40,7 +40,7 @@ def tm_frame(profile: FrameProfile, scid: int, vcid: int, fhp: int, mc: int, vc:
     data = (fill * (profile.zone_length // max(1, len(fill)) + 1))[: profile.zone_length]
     if profile.kind == "TM":
         return TmFrame(scid, vcid, data, fhp=fhp, mc_count=mc % 256, vc_count=vc % 256, ocf=vc).build(profile)
-    return AosFrame(scid, vcid, data, fhp=fhp, vc_count=vc).build(profile)
+    return AosFrame(scid, vcid, data, fhp=fhp, vc_count=vc, insert_zone=bytes(profile.insert_zone_length)).build(profile)
 
 
 def frames_of(profile: FrameProfile) -> st.SearchStrategy[bytes]:

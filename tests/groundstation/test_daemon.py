@@ -13,9 +13,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from groundstation.archive import ArchiveReader
 from groundstation.config import parse_config
 from groundstation.daemon import Daemon
-from protocols.ccsds.sync import build_cadus
+from protocols.ccsds.sync import CaduEncoder
 from protocols.missions import registry
 from tests.groundstation.test_chain import frames_for, hk_packets
+
+#: zhurong's CADUs as the emulator sends them: Reed-Solomon coded (its profile's code), randomized.
+ZHURONG_CADU = CaduEncoder(registry().spacecraft("zhurong").profile.frame)
+
+
+def zhurong_cadus(frames: list[bytes]) -> bytes:
+    return ZHURONG_CADU.cadus(frames)
 
 
 def free_port(kind=socket.SOCK_DGRAM) -> int:
@@ -98,7 +105,7 @@ async def test_udp_and_tcp_frames_reach_metrics_and_archive(tmp_path):
     sender.close()
 
     zr_frames, _ = frames_for("zhurong", hk_packets("zhurong", 5)[0])
-    stream = os.urandom(100) + build_cadus(zr_frames, randomize=True)  # noise first: sync must search
+    stream = os.urandom(100) + zhurong_cadus(zr_frames)  # noise first: sync must search
     reader, writer = await asyncio.open_connection("127.0.0.1", tcp_port)
     for i in range(0, len(stream), 97):  # arbitrary chunking
         writer.write(stream[i:i + 97])
@@ -128,7 +135,9 @@ async def test_udp_and_tcp_frames_reach_metrics_and_archive(tmp_path):
         by_link.setdefault(record.link, []).append(record.frame)
     assert by_link["udp-in"][: len(hy_frames)] == hy_frames  # every byte kept, in order, junk too
     assert len(by_link["udp-in"]) == len(hy_frames) + 4
-    assert by_link["tcp-in"] == zr_frames[: len(by_link["tcp-in"])] and len(by_link["tcp-in"]) >= len(zr_frames) - 1
+    # A CADU link archives what it received: each codeblock (frame + RS check symbols) after the ASM.
+    blocks = ZHURONG_CADU.codeblocks(zr_frames)
+    assert by_link["tcp-in"] == blocks[: len(by_link["tcp-in"])] and len(by_link["tcp-in"]) >= len(zr_frames) - 1
 
 
 async def test_a_capture_file_is_ingested_as_a_link(tmp_path):
@@ -150,7 +159,7 @@ async def test_a_capture_file_is_ingested_as_a_link(tmp_path):
     stop.set()
     await asyncio.wait_for(task, 10)
     frames = daemon.metrics.get("queqiao_frames_received_total", ("capture",))
-    assert frames == capture.stat().st_size // (4 + 220)  # every CADU of the capture
+    assert frames == capture.stat().st_size // ZHURONG_CADU.cadu_length  # every CADU of the capture
     assert not any(daemon.metrics.series("queqiao_frames_rejected_total").values())  # series exist, at 0
 
 
@@ -197,7 +206,7 @@ async def test_decoded_samples_carry_the_archived_receipt_time_so_a_replay_rebui
     monkeypatch.setattr(daemon_module, "time", types.SimpleNamespace(time=lambda: next(receipts)))
     frames, _ = frames_for("zhurong", hk_packets("zhurong", 20)[0])
     capture = tmp_path / "zhurong.cadu"
-    capture.write_bytes(build_cadus(frames, randomize=True))
+    capture.write_bytes(zhurong_cadus(frames))
     config = capture_config(tmp_path, capture)
     daemon = Daemon(config, http_listen="127.0.0.1:0")
     stop = asyncio.Event()

@@ -12,10 +12,10 @@ from groundstation.config import parse_config
 from groundstation.daemon import Daemon
 from groundstation.labels import UNDECLARED, FrameRejectReason, LabelDomains, PacketRejectReason
 from groundstation.metrics import METRICS
-from protocols.ccsds.sync import ASM, build_cadu
+from protocols.ccsds.sync import ASM
 from protocols.missions import registry
 from tests.groundstation.test_chain import frames_for, hk_packets
-from tests.groundstation.test_daemon import capture_config, free_port, scrape, wait_for
+from tests.groundstation.test_daemon import capture_config, free_port, scrape, wait_for, zhurong_cadus
 
 TOKEN = "operator-token-for-contract-01"
 
@@ -98,10 +98,10 @@ async def test_noise_on_a_stream_link_is_counted_and_logged_at_a_bounded_rate(tm
         noise = rnd(50 + i % 200)
         while ASM[:2] in noise or ASM[2:] in noise:  # noise that cannot pass for part of a marker
             noise = rnd(len(noise))
-        stream += noise + build_cadu(frame, randomize=True)
+        stream += noise + zhurong_cadus([frame])
         noise_octets += len(noise)
     for frame in clean:  # a clean end: the lock after the last noise is confirmed, nothing is left held
-        stream += build_cadu(frame, randomize=True)
+        stream += zhurong_cadus([frame])
     capture = tmp_path / "noisy.cadu"
     capture.write_bytes(bytes(stream))
     config = capture_config(tmp_path, capture)
