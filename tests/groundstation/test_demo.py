@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from protocols.missions import registry
@@ -147,3 +148,50 @@ def test_demo_with_a_bit_error_rate_on_tianwen1_corrects_every_codeword(tmp_path
     bad_packets = sum(s.value for s in samples if s.name == "queqiao_packets_rejected_total")
     assert (rejected, gaps, bad_packets) == (0, 0, 0), output[-2000:]
     assert demo.returncode == 0, output
+
+
+@pytest.mark.slow
+def test_the_events_of_a_demo_run_with_an_injected_fault_are_listed_by_the_api_and_the_cli(tmp_path):
+    """The README's fault (150 W into zhurong's battery at time scale 60): the limit transitions it causes
+    are events, served at /api/v1/events and printed by `groundstation events`, with the demo's own
+    link-up event before them."""
+    import json
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "demo-test-token-0123456789"
+    env = dict(os.environ, QUEQIAO_API_TOKEN=token)
+    demo = subprocess.Popen([sys.executable, "-m", "groundstation.cli", "demo", "--http", f"127.0.0.1:{port}",
+                             "--archive", str(tmp_path / "archive"), "--duration", "200", "--mission", "zhurong",
+                             "--time-scale", "60", "--fault", "zhurong=thermal-runaway:battery=150"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    events: list[dict] = []
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 150:
+            time.sleep(2.0)
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/events?spacecraft=zhurong&limit=1000",
+                                             headers={"Authorization": f"Bearer {token}"})
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    events = json.loads(response.read())["events"]
+            except OSError:
+                continue
+            if any(e["event"] == "limit_critical" and e["data"].get("parameter") == "battery_temperature"
+                   for e in events):
+                break
+        cli = subprocess.run([sys.executable, "-m", "groundstation.cli", "events", "--api", f"http://127.0.0.1:{port}",
+                              "--spacecraft", "zhurong", "--limit", "1000"], env=env, capture_output=True, text=True,
+                             timeout=60)
+    finally:
+        demo.send_signal(signal.SIGINT)
+        output = demo.communicate(timeout=20)[0]
+    battery = [e for e in events if e["data"].get("parameter") == "battery_temperature"]
+    assert [e["event"] for e in battery][:2] == ["limit_warning", "limit_critical"], (events[-10:], output[-2000:])
+    assert battery[0]["source"] == "ground" and battery[0]["severity"] == "medium"
+    assert battery[1]["severity"] == "high" and battery[1]["time"] >= battery[0]["time"]
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    lines = cli.stdout.splitlines()
+    assert any("limit_warning" in line and "battery_temperature" in line for line in lines), cli.stdout
+    assert any("limit_critical" in line and "battery_temperature" in line for line in lines), cli.stdout
