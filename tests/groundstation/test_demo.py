@@ -153,8 +153,7 @@ def test_demo_with_a_bit_error_rate_on_tianwen1_corrects_every_codeword(tmp_path
 @pytest.mark.slow
 def test_the_events_of_a_demo_run_with_an_injected_fault_are_listed_by_the_api_and_the_cli(tmp_path):
     """The README's fault (150 W into zhurong's battery at time scale 60): the limit transitions it causes
-    are events, served at /api/v1/events and printed by `groundstation events`, with the demo's own
-    link-up event before them."""
+    are events, served at /api/v1/events and printed by `groundstation events`."""
     import json
 
     with socket.socket() as s:
