@@ -77,7 +77,10 @@ def test_random_variable_definitions_decode_like_construct(data):
         for key, value in results[0].items():
             other = results[1][key]
             if isinstance(value, Ragged):
-                assert value.tolist() == other.tolist(), key
+                # Packet by packet, NaN equal to NaN: a float element may decode to NaN in both backends.
+                assert value.lengths.tolist() == other.lengths.tolist(), key
+                assert all(np.array_equal(value[i], other[i], equal_nan=value.values.dtype.kind == "f")
+                           for i in range(len(value))), key
             else:
                 assert np.array_equal(value, other, equal_nan=value.dtype.kind == "f"), key
 

@@ -20,8 +20,8 @@ from protocols.ccsds.vcmux import FrameDemux, FrameMux, demux_frames, mux_packet
 profiles = st.one_of(
     st.builds(FrameProfile, frame_length=st.integers(20, 400), has_ocf=st.booleans(), has_fecf=st.booleans(),
               secondary_header_length=st.sampled_from([0, 4])),
-    st.builds(FrameProfile, frame_length=st.integers(20, 400), has_ocf=st.booleans(), has_fecf=st.booleans(),
-              kind=st.just("AOS"), aos_fhec=st.booleans()),
+    st.builds(FrameProfile, frame_length=st.integers(32, 400), has_ocf=st.booleans(), has_fecf=st.booleans(),
+              kind=st.just("AOS"), aos_fhec=st.booleans(), insert_zone_length=st.sampled_from([0, 8])),
 )
 
 
