@@ -40,10 +40,14 @@ log = logging.getLogger("queqiao.demo")
 DEFAULT_HTTP = "127.0.0.1:9108"
 
 
-def free_udp_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def free_udp_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct free UDP ports: each socket stays bound until all are chosen, so the kernel
+    cannot hand out the same port twice (one at a time, a port just released could come back)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM)) for _ in range(count)]
+        for s in sockets:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in sockets]
 
 
 def demo_keys(missions: list[str], archive: Path) -> dict[str, Path]:
@@ -137,9 +141,10 @@ async def run_demo(missions: list[str], *, http: str, archive: Path, mqtt: str |
                    time_scale: float, faults: list[str], remote_write: Sequence[str] = (), out=sys.stdout) -> int:
     from flightsw.runtime import Emulator
 
-    port = free_udp_port()
-    uplinks = {m: free_udp_port() for m in missions}
-    cadu_ports = {m: free_udp_port() for m in coded_missions(missions)}
+    coded = coded_missions(missions)
+    port, *ports = free_udp_ports(1 + len(missions) + len(coded))
+    uplinks = dict(zip(missions, ports[:len(missions)], strict=True))
+    cadu_ports = dict(zip(coded, ports[len(missions):], strict=True))
     keys = demo_keys(missions, archive)
     config = demo_config(missions, http=http, archive=archive, downlink_port=port, uplink_ports=uplinks, mqtt=mqtt,
                          keys=keys, remote_write=remote_write, cadu_ports=cadu_ports)

@@ -194,3 +194,10 @@ def test_the_events_of_a_demo_run_with_an_injected_fault_are_listed_by_the_api_a
     lines = cli.stdout.splitlines()
     assert any("limit_warning" in line and "battery_temperature" in line for line in lines), cli.stdout
     assert any("limit_critical" in line and "battery_temperature" in line for line in lines), cli.stdout
+
+
+def test_the_demo_ports_are_distinct():
+    from groundstation.demo import free_udp_ports
+
+    ports = free_udp_ports(40)
+    assert len(set(ports)) == 40 and all(0 < p < 65536 for p in ports)
