@@ -29,14 +29,27 @@ def packets_per_apid(daemon: Daemon, name: str) -> dict[int, int]:
             if sc == name and n and apid.isdigit()}
 
 
-async def run_daemon(config_text: str, tmp_path, feed, done) -> Daemon:
-    daemon = Daemon(parse_config(config_text, base_dir=tmp_path), http_listen="127.0.0.1:0")
+async def run_daemon(tmp_path, sc, link: str, frames: int, expected_packets: int, feed=None) -> Daemon:
+    """A daemon with one link (``link``: its TOML lines after the name) decoding ``sc``: fed by ``feed``,
+    stopped once the link received ``frames`` frames and ``expected_packets`` packets were counted."""
+    config = parse_config(f"""
+[[links]]
+name = "in"
+{link}
+[[spacecraft]]
+name = "{sc.name}"
+[archive]
+dir = "{tmp_path / 'archive'}"
+""", base_dir=tmp_path)
+    daemon = Daemon(config, http_listen="127.0.0.1:0")
     stop = asyncio.Event()
     task = asyncio.create_task(daemon.run(stop))
     try:
         await wait_for(lambda: daemon.http is not None and all(r.link.stats.up for r in daemon.links))
-        await feed()
-        await wait_for(lambda: done(daemon), timeout=30)
+        if feed is not None:
+            await feed()
+        await wait_for(lambda: daemon.metrics.get("queqiao_frames_received_total", ("in",)) == frames, timeout=30)
+        await wait_for(lambda: sum(packets_per_apid(daemon, sc.name).values()) >= expected_packets)
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
@@ -58,19 +71,8 @@ async def test_the_recorded_frames_over_udp_decode_to_the_independent_packet_cou
                 if i % 200 == 199:
                     await asyncio.sleep(0.02)  # within the socket buffer
 
-    def done(daemon: Daemon) -> bool:
-        return daemon.metrics.get("queqiao_frames_received_total", ("udp-in",)) == len(frames)
-
-    daemon = await run_daemon(f"""
-[[links]]
-name = "udp-in"
-url = "udp://127.0.0.1:{port}"
-[[spacecraft]]
-name = "{sc.name}"
-[archive]
-dir = "{tmp_path / 'archive'}"
-""", tmp_path, feed, done)
-    await wait_for(lambda: sum(packets_per_apid(daemon, sc.name).values()) >= sum(truth["apids"].values()))
+    daemon = await run_daemon(tmp_path, sc, f'url = "udp://127.0.0.1:{port}"', len(frames),
+                              sum(truth["apids"].values()), feed)
     assert packets_per_apid(daemon, sc.name) == dict(truth["apids"])
     rejected = {k: v for k, v in daemon.metrics.series("queqiao_frames_rejected_total").items() if v}
     assert sum(rejected.values()) == truth["corrupted"]  # the corrupted frames, counted by reason
@@ -121,27 +123,12 @@ async def test_the_recording_as_coded_cadus_with_symbol_errors(tmp_path, name):
     kept = bytes(b"".join(f for i, f in enumerate(frames) if i not in uncorrectable))
     truth = independent_reading(kept, sc.profile.frame.insert_zone_length)
 
-    async def feed() -> None:
-        pass
-
-    def done(daemon: Daemon) -> bool:
-        return daemon.metrics.get("queqiao_frames_received_total", ("capture",)) == len(frames)
-
-    daemon = await run_daemon(f"""
-[[links]]
-name = "capture"
-url = "file://{capture}"
-spacecraft = "{sc.name}"
-[[spacecraft]]
-name = "{sc.name}"
-[archive]
-dir = "{tmp_path / 'archive'}"
-""", tmp_path, feed, done)
-    await wait_for(lambda: sum(packets_per_apid(daemon, sc.name).values()) >= sum(truth["apids"].values()))
+    daemon = await run_daemon(tmp_path, sc, f'url = "file://{capture}"\nspacecraft = "{sc.name}"', len(frames),
+                              sum(truth["apids"].values()))
     codewords = {result: n for (who, result), n in daemon.metrics.series("queqiao_rs_codewords_total").items()
                  if who == sc.name}
     assert codewords["corrected"] == len(correctable) and codewords["uncorrectable"] == len(uncorrectable)
     assert codewords["clean"] == len(frames) - len(correctable) - len(uncorrectable)
     assert daemon.metrics.get("queqiao_rs_corrected_symbols_total", (sc.name,)) == injected
-    assert daemon.metrics.get("queqiao_frames_rejected_total", ("capture", "rs_uncorrectable")) == 2
+    assert daemon.metrics.get("queqiao_frames_rejected_total", ("in", "rs_uncorrectable")) == 2
     assert packets_per_apid(daemon, sc.name) == dict(truth["apids"])
