@@ -298,12 +298,13 @@ class FrameDemux:
         self.counters: Counter[str] = Counter()
         self._channels: dict[tuple[int, int], _RxChannel] = {}
         self._index = 0  # frames seen
-        self._columns = _ColumnWalk(self) if column_walk and profile.kind == "TM" else None
+        self._columns = _ColumnWalk(self) if column_walk else None
 
     def feed_batch(self, frames: list[bytes], headers: dict[str, np.ndarray] | None = None) -> PacketColumns:
         """Like :meth:`feed` (same packets in the same order, same anomalies and counters, same state
-        after), as columns.  A clean TM batch (every pointer agrees with the packet boundaries, no
-        synchronisation flag, no idle-only frames on a data VC) is split per VC in one kernel call
+        after), as columns.  A clean TM or AOS batch (every pointer agrees with the packet boundaries,
+        no synchronisation flag, every AOS FHEC checks, no idle-only frames on a data VC) is split per
+        VC in one kernel call
         per run of consecutive frames; any other batch is walked frame by frame.  ``headers``: the
         frames' :func:`decode_headers` columns when the caller has them (at least :data:`BATCH_FIELDS`)."""
         if self._columns is not None and frames:
@@ -373,7 +374,9 @@ class FrameDemux:
     def flush(self) -> DemuxResult:
         """End of data: report (and drop) every packet still in progress."""
         result = DemuxResult()
-        for (scid, vcid), ch in self._channels.items():
+        # In the order the packets began (not the order the channels were first seen, which the
+        # column walk and the frame-by-frame walk may differ in).
+        for (scid, vcid), ch in sorted(self._channels.items(), key=lambda item: item[1].frame):
             if len(ch.buf) >= 2 and ((ch.buf[0] << 8) | ch.buf[1]) & 0x7FF == IDLE_APID:
                 ch.buf = bytearray()  # the mux's idle fill may run past the last frame: nothing lost
                 ch.total = 0
@@ -555,13 +558,14 @@ BATCH_FIELDS = ("version", "scid", "vcid", "vc_count", "fhp", "sync_flag")
 
 
 class _ColumnWalk:
-    """:meth:`FrameDemux.feed_batch` for clean TM batches: packets found per VC in columns.
+    """:meth:`FrameDemux.feed_batch` for clean TM and AOS batches: packets found per VC in columns.
 
     Per virtual channel the frames are cut at frame count gaps (where the demultiplexer drops the
     packet in progress and waits for a first header pointer), and each run of consecutive frames
     is split in one kernel pass over its data fields, with the channel's packet in progress in
-    front.  The batch qualifies when no frame has the synchronisation flag or a pointer past the
-    data field, no data VC carries idle-only frames, and every first header pointer agrees with
+    front.  The batch qualifies when no frame has the synchronisation flag (TM) or a header error
+    control that does not check (AOS with an FHEC), no pointer is past the data field, no data VC
+    carries idle-only frames, and every first header pointer agrees with
     the packet boundaries of the walk: then the frame-by-frame walk would report nothing but the
     gaps and emit exactly these packets in the same order, and the channel state and counters are
     advanced as it would have left them.  Otherwise nothing is changed (``feed`` returns None).
@@ -580,10 +584,14 @@ class _ColumnWalk:
         rows = np.frombuffer(data, dtype=np.uint8).reshape(n, fl)
         if demux.check_fecf and not all(demux._fecf_ok(data, n)):
             return None
+        if p.kind == "AOS" and p.aos_fhec and any(f[6:8] != aos_fhec(f) for f in frames):
+            return None
         if h is None:
-            h = decode_headers(rows, "TM", fields=BATCH_FIELDS)
+            h = decode_headers(rows, p.kind, p.zone_offset if p.kind == "AOS" else None, fields=BATCH_FIELDS)
         scids = h["scid"]
-        if (h["version"] != p.version).any() or h["sync_flag"].any() or (scids != scids[0]).any():
+        # AOS frames have no synchronisation flag: their M_PDU always carries packets.
+        if (h["version"] != p.version).any() or ("sync_flag" in h and h["sync_flag"].any()) \
+                or (scids != scids[0]).any():
             return None
         fhps, counts, vcids = h["fhp"], h["vc_count"], h["vcid"]
         if ((fhps >= p.zone_length) & (fhps != FHP_NO_PACKET_START) & (fhps != FHP_IDLE_DATA_ONLY)).any():
@@ -732,8 +740,9 @@ class _ColumnWalk:
                     if len(ch.buf) >= 6:
                         ch.total = ((ch.buf[4] << 8) | ch.buf[5]) + 7
                     prefix = stream.size - (stop - start) * zl
-                    frame = (tail - prefix) // zl if tail >= prefix else 0
-                    ch.frame, ch.offset = base + int(index[start + frame]), zo + (tail - prefix) % zl
+                    if tail >= prefix:  # else the packet in progress began in an earlier batch: still there
+                        frame = (tail - prefix) // zl
+                        ch.frame, ch.offset = base + int(index[start + frame]), zo + (tail - prefix) % zl
                 if offs.size == 0:
                     continue
                 apids = ((stream[offs] & 0x07).astype(np.int64) << 8) | stream[offs + 1]
