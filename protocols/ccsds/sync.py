@@ -21,7 +21,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from itertools import repeat
 from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
 
 from cython_ext import randomizer as _randomizer
 from cython_ext import sync as _sync
@@ -156,7 +159,9 @@ class FrameSynchronizer:
     def feed(self, chunk: bytes) -> SyncResult:
         self._buf += chunk
         result = SyncResult()
-        found: list[tuple[int, int, bool]] = []  # (marker index, errors, flywheel)
+        # (marker index, CADUs back to back from it, marker bit errors of each, flywheel): a run of
+        # perfect markers is one entry, so a clean stream costs no Python object per CADU here.
+        found: list[tuple[int, int, int, bool]] = []
         buf = self._buf
         m = len(self.asm)
         cadu = self.cadu_length
@@ -184,12 +189,19 @@ class FrameSynchronizer:
             pos = self._cursor
             if len(buf) - pos < cadu:
                 break
+            run = 0 if self._held else self._exact_run(pos)
+            if run:  # the usual case, a whole run of perfect markers one CADU apart: taken at once
+                found.append((pos, run, 0, False))
+                self._last_good = self._base + pos + (run - 1) * cadu
+                self._emitted_end = self._last_good + cadu
+                self._cursor = pos + run * cadu
+                continue
             errors = 0 if buf[pos:pos + m] == self.asm else _sync.bit_errors(buf, pos, self.asm)
             if errors <= self.max_bit_errors or self._base + pos == self._acquired:
                 for held_pos, held_errors in self._held:
-                    found.append((held_pos, held_errors, True))
+                    found.append((held_pos, 1, held_errors, True))
                 self._held.clear()
-                found.append((pos, errors, False))
+                found.append((pos, 1, errors, False))
                 self._last_good = self._base + pos
                 self._emitted_end = self._last_good + cadu
                 self._cursor = pos + cadu
@@ -210,6 +222,18 @@ class FrameSynchronizer:
             self._cursor -= keep_from
             self._held = [(p - keep_from, e) for p, e in self._held]
         return result
+
+    def _exact_run(self, pos: int) -> int:
+        """How many whole CADUs from buffer index ``pos`` on begin with the marker exactly (one array
+        compare instead of a Python step per CADU; the array's view of the buffer ends with the call,
+        so the buffer can be trimmed afterwards)."""
+        cadu = self.cadu_length
+        n = (len(self._buf) - pos) // cadu
+        if n < 2:
+            return 0
+        rows = np.frombuffer(self._buf, dtype=np.uint8, count=n * cadu, offset=pos).reshape(n, cadu)
+        exact = (rows[:, :len(self.asm)] == np.frombuffer(self.asm, dtype=np.uint8)).all(axis=1)
+        return n if exact.all() else int(exact.argmin())
 
     def _lose(self, pos: int, result: SyncResult) -> None:
         """Lock lost at buffer index ``pos`` (the latest missed marker): drop held frames, search again."""
@@ -246,21 +270,37 @@ class FrameSynchronizer:
         self.state = SyncState.SEARCH
         return result
 
-    def _emit(self, found: list[tuple[int, int, bool]], result: SyncResult) -> None:
+    def _emit(self, found: list[tuple[int, int, int, bool]], result: SyncResult) -> None:
         if not found:
             return
-        m = len(self.asm)
-        fl = self.frame_length
+        m, fl, cadu = len(self.asm), self.frame_length, self.cadu_length
         buf = self._buf
-        datas = [bytes(buf[p + m:p + m + fl]) for p, _, _ in found]
+        parts: list[bytes | bytearray] = []
+        for p, count, _, _ in found:
+            if count == 1:
+                parts.append(buf[p + m:p + m + fl])
+            else:  # a run: one strided copy of its data fields (the view ends here, the buffer stays resizable)
+                rows = np.frombuffer(buf, dtype=np.uint8, count=count * cadu, offset=p).reshape(count, cadu)
+                parts.append(rows[:, m:m + fl].tobytes())
+                del rows
+        joined = parts[0] if len(parts) == 1 else b"".join(parts)
         if self.derandomize:
-            joined = _randomizer.tm_randomize_many(b"".join(datas), fl)
-            datas = [joined[i * fl:(i + 1) * fl] for i in range(len(found))]
-        for (p, errors, fly), data in zip(found, datas, strict=True):
-            result.frames.append(SyncedFrame(self._base + p + m, data, errors, fly))
-        self.counters["frames"] += len(found)
-        self.counters["flywheel_frames"] += sum(1 for f in found if f[2])
-        self.counters["marker_bit_errors"] += sum(f[1] for f in found)
+            joined = _randomizer.tm_randomize_many(joined, fl)
+        if not isinstance(joined, bytes):
+            joined = bytes(joined)
+        frames = result.frames
+        at = 0
+        base = self._base + m
+        for p, count, errors, fly in found:
+            # map() over ranges: no Python-level loop step per CADU of a run.
+            datas = [joined[i:i + fl] for i in range(at, at + count * fl, fl)]
+            offsets = range(base + p, base + p + count * cadu, cadu)
+            frames += map(SyncedFrame, offsets, datas, repeat(errors, count), repeat(fly, count))
+            at += count * fl
+        total = at // fl
+        self.counters["frames"] += total
+        self.counters["flywheel_frames"] += sum(count for _, count, _, fly in found if fly)
+        self.counters["marker_bit_errors"] += sum(count * errors for _, count, errors, _ in found)
 
 
 def synchronize(stream: bytes, frame_length: int, **options) -> SyncResult:
