@@ -132,3 +132,61 @@ async def test_the_recording_as_coded_cadus_with_symbol_errors(tmp_path, name):
     assert daemon.metrics.get("queqiao_rs_corrected_symbols_total", (sc.name,)) == injected
     assert daemon.metrics.get("queqiao_frames_rejected_total", ("in", "rs_uncorrectable")) == 2
     assert packets_per_apid(daemon, sc.name) == dict(truth["apids"])
+
+
+@pytest.mark.parametrize("name", FILES)
+async def test_bad_cadus_over_udp_are_counted_by_reason_and_never_decoded(tmp_path, name):
+    """The recording on the air as one CADU per datagram, on a link pinned to its spacecraft, with bad
+    ones among the good: codeblocks of the wrong basis, of RS(255,239) interleave 2 (the same 252
+    octets), a CADU cut short by one octet, one with 4 octets too many and a runt.  The wrongly coded
+    ones are rejected and none of their packets decoded (not as this spacecraft's, not as another's);
+    the wrong lengths cost the synchroniser relocks, counted, and the CADUs around them decode; every
+    other frame's packets are counted as the independent reading counts them."""
+    from protocols.ccsds.rs import RsCode
+
+    data = (RECORDINGS / name).read_bytes()
+    sc = spacecraft_of(data)
+    frames = [data[i:i + FRAME] for i in range(0, len(data) - FRAME + 1, FRAME)][:1500]
+    good = [i for i, f in enumerate(frames) if headers(f)[:2] == (1, sc.scid)]
+    encoder = CaduEncoder(sc.profile.frame)
+    right = sc.profile.frame.rs
+    assert right is not None and encoder.code is not None
+    other_basis = "conventional" if right.basis == "dual" else "dual"
+    wrong_codes = [RsCode(16, 1, other_basis, FRAME), RsCode(8, 2, right.basis, FRAME)]
+    blocks = encoder.codeblocks(frames)
+    miscoded = {good[k * len(good) // 8]: wrong_codes[k % 2] for k in range(1, 7)}
+    for i, code in miscoded.items():
+        blocks[i] = code.encode_many(frames[i]).tobytes()
+        assert len(blocks[i]) == len(encoder.codeblocks([frames[i]])[0])  # only RS can tell
+    datagrams = [build_cadus([b], randomize=encoder.randomize) for b in blocks]
+    short, long = good[len(good) // 5 + 1], good[len(good) // 2 + 1]
+    datagrams[short] = datagrams[short][:-1]
+    datagrams[long] = datagrams[long] + b"\x55" * 4
+    datagrams.insert(good[4 * len(good) // 5 + 1], bytes(100))  # a runt between two CADUs
+    kept = b"".join(f for i, f in enumerate(frames) if i not in miscoded)
+    truth = independent_reading(kept, sc.profile.frame.insert_zone_length)
+    port = free_port()
+
+    async def feed() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for i, datagram in enumerate(datagrams):
+                tx.sendto(datagram, ("127.0.0.1", port))
+                if i % 200 == 199:
+                    await asyncio.sleep(0.02)  # within the socket buffer
+
+    # Every CADU's codeblock reaches the archive and the chain, the miscoded ones too (only RS tells).
+    daemon = await run_daemon(tmp_path, sc, f'url = "udp://127.0.0.1:{port}"\nformat = "cadu"\n'
+                              f'spacecraft = "{sc.name}"', len(frames), sum(truth["apids"].values()), feed)
+    metrics = daemon.metrics
+    rejected = {reason: int(n) for (_, reason), n in metrics.series("queqiao_frames_rejected_total").items() if n}
+    # The miscoded: uncorrectable, or "corrected" into a header that is not this spacecraft's; the
+    # recording's own corrupted frames are valid codewords of a foreign header.
+    assert sum(rejected.values()) == len(miscoded) + truth["corrupted"]
+    assert set(rejected) <= {"rs_uncorrectable", "unknown_spacecraft"} and rejected["rs_uncorrectable"]
+    assert packets_per_apid(daemon, sc.name) == dict(truth["apids"])
+    assert {who for (who, _), n in metrics.series("queqiao_packets_total").items() if n} == {sc.name}
+    assert not any(metrics.series("queqiao_packets_rejected_total").values())
+    sync = {kind: int(n) for (stage, kind), n in metrics.series("queqiao_chain_stage_total").items()
+            if stage == "sync" and n}
+    assert sync.get("lost", 0) >= 2 and sync.get("lock", 0) >= 3  # the wrong lengths: counted relocks
+    assert metrics.get("queqiao_link_skipped_octets_total", ("in",)) >= 100 + 4
