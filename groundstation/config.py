@@ -771,8 +771,12 @@ class ParametersConfig(Section):
     retention_max_age_s: Duration | None = setting(
         None, "delete whole days older than this", shown_default="`archive.retention_max_age_s`")
     max_pending_samples: Annotated[Int, annotated_types.Ge(1000)] = setting(
-        20_000_000, "samples held while the disk cannot be written; beyond it the oldest are dropped "
-                    "(`queqiao_parameter_archive_samples_dropped_total`)")
+        4_000_000, "samples held while the disk cannot be written (or not as fast as they arrive: a flood); "
+                   "beyond it the oldest are dropped (`queqiao_parameter_archive_samples_dropped_total`); about "
+                   "8 octets of memory each")
+    flush_samples: Annotated[Int, annotated_types.Ge(1000)] = setting(
+        1_000_000, "write early once a spacecraft has this many samples pending, and build the files in pieces "
+                   "of this many rows (a flush's memory: about 50 MB per million)")
 
 
 def _is_http_url(url: str) -> bool:

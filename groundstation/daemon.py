@@ -519,7 +519,7 @@ def _parameter_kwargs(config: Config) -> dict:
     p = config.parameters
     age = p.retention_max_age_s if p.retention_max_age_s is not None else config.archive.retention_max_age_s
     return {"retention": timedelta(seconds=age) if age is not None else None, "flush_interval": p.flush_interval_s,
-            "max_pending_samples": p.max_pending_samples}
+            "max_pending_samples": p.max_pending_samples, "flush_samples": p.flush_samples}
 
 
 def _remote_writers(config: Config) -> list[RemoteWriter]:

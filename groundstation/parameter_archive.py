@@ -32,6 +32,7 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -94,20 +95,30 @@ class ArchiveStats:
 class ParameterArchive:
     """Writes every sample it is given; call :meth:`flush` (or run :meth:`run`) to put them on disk.
 
-    ``max_pending_samples`` bounds memory while the disk cannot be written: past it the oldest
-    pending groups are dropped and counted (the frame archive still holds their frames).
+    ``max_pending_samples`` bounds memory while the disk cannot be written, or cannot be written as
+    fast as samples arrive: past it the oldest pending groups are dropped and counted (the frame
+    archive still holds their frames; ``groundstation replay --parameters`` rebuilds them).
+    ``flush_samples``: :meth:`run` writes early once a spacecraft has this many pending, and a flush
+    builds its tables in pieces of at most this many rows, so that a flood never needs a table of
+    a whole flush interval in memory (a 2-million-sample table takes about 100 MB while it is built).
     """
 
     def __init__(self, root: str | os.PathLike[str], *, flush_interval: float = 5.0,
                  retention: timedelta | None = None, compression: str = "zstd",
-                 max_pending_samples: int = 20_000_000) -> None:
+                 max_pending_samples: int = 4_000_000, flush_samples: int = 1_000_000) -> None:
         if flush_interval <= 0:
             raise ValueError(f"parameter archive flush interval must be > 0 s, not {flush_interval}")
+        if flush_samples < 1:
+            raise ValueError(f"parameter archive flush_samples must be >= 1, not {flush_samples}")
         self.root = Path(root)
         self.flush_interval = flush_interval
         self.retention = retention
         self.compression = compression
         self.max_pending_samples = max_pending_samples
+        self.flush_samples = flush_samples
+        # Set by add() (on the event loop's thread) when a spacecraft has flush_samples pending; run()
+        # waits on it.  Without a running loop (replay, benchmarks) nobody waits and it is only a flag.
+        self._full = asyncio.Event()
         self.stats = ArchiveStats()
         self._pending: dict[str, _Pending] = defaultdict(_Pending)
         self._lock = threading.Lock()       # add() from the event loop, flush() in a worker thread
@@ -139,6 +150,9 @@ class ParameterArchive:
                 lost = len(next(iter(dropped[1].values()))) * len(self._exports[id(dropped[0])])
                 pending.rows -= lost
                 self.stats.samples_dropped += lost
+            full = pending.rows >= self.flush_samples
+        if full:
+            self._full.set()
 
     @property
     def pending_samples(self) -> int:
@@ -174,8 +188,23 @@ class ParameterArchive:
             return written
 
     def _write_spacecraft(self, spacecraft: str, pending: _Pending) -> int:
+        """Every pending group of one spacecraft: files of at most about ``flush_samples`` rows each."""
+        written = 0
+        piece: list = []
+        rows = 0
+        for group in pending.groups:
+            piece.append(group)
+            rows += len(next(iter(group[1].values()))) * len(self._exports[id(group[0])])
+            if rows >= self.flush_samples:
+                written += self._write_groups(spacecraft, piece)
+                piece, rows = [], 0
+        if piece:
+            written += self._write_groups(spacecraft, piece)
+        return written
+
+    def _write_groups(self, spacecraft: str, groups: list) -> int:
         by_hour: dict[str, dict[tuple[str, str, str], list[SampleColumns]]] = defaultdict(lambda: defaultdict(list))
-        for definition, raw, onboard, ground_time in pending.groups:
+        for definition, raw, onboard, ground_time in groups:
             rows = by_hour[_hour_key(ground_time)]
             for export in self._exports[id(definition)]:
                 rows[(export.name, export.subsystem, export.unit)].append(
@@ -263,11 +292,19 @@ class ParameterArchive:
         return written
 
     async def run(self) -> None:
-        """Flush, compact and apply retention every flush interval until cancelled, then flush once more."""
+        """Flush, compact and apply retention every flush interval until cancelled, then flush once more;
+        flush early (without the maintenance) whenever a spacecraft has ``flush_samples`` pending."""
+        maintained = time.monotonic()
         try:
             while True:
-                await asyncio.sleep(self.flush_interval)
-                await asyncio.to_thread(self.maintain)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self.flush_interval)
+                self._full.clear()
+                if time.monotonic() - maintained >= self.flush_interval:
+                    maintained = time.monotonic()
+                    await asyncio.to_thread(self.maintain)
+                else:
+                    await asyncio.to_thread(self.flush)
         finally:
             await asyncio.shield(asyncio.to_thread(self.flush))
 

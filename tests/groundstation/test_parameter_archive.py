@@ -124,6 +124,40 @@ def test_memory_is_bounded_while_the_disk_cannot_be_written(tmp_path):
     assert grounds == {T0 + 2, T0 + 3, T0 + 4}  # the oldest went first
 
 
+async def test_a_flood_is_written_early_in_bounded_pieces_without_losing_a_sample(tmp_path):
+    """With ``flush_samples`` pending the running archive writes at once, not a flush interval later,
+    and a flush makes files of at most about ``flush_samples`` rows: what bounds a flood's memory."""
+    import asyncio
+
+    per_group = 10 * len(POWER.parameters())
+    archive = ParameterArchive(tmp_path, flush_interval=3600.0, flush_samples=3 * per_group)
+    task = asyncio.create_task(archive.run())
+    try:
+        for i in range(2):
+            archive.add("haiyang2d", POWER, raw_columns(POWER, 10, seed=i), None, T0 + i)
+        await asyncio.sleep(0.3)
+        assert archive.stats.samples_written == 0  # below flush_samples: waits for the interval
+        archive.add("haiyang2d", POWER, raw_columns(POWER, 10, seed=2), None, T0 + 2)
+        for _ in range(100):
+            if archive.stats.samples_written:
+                break
+            await asyncio.sleep(0.05)
+        assert archive.stats.samples_written == 3 * per_group  # long before the hour
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    for i in range(3, 10):  # seven groups in one flush: files of three groups, three, and one
+        archive.add("haiyang2d", POWER, raw_columns(POWER, 10, seed=i), None, T0 + i)
+    archive.flush()
+    day = tmp_path / "spacecraft=haiyang2d" / "date=2026-12-02"
+    sizes = sorted(pq.read_metadata(path).num_rows for path in live_files(day))
+    assert sizes == sorted([3 * per_group, 3 * per_group, 3 * per_group, per_group])
+    grounds = {r["ground_time"].timestamp() for r in ParameterReader(tmp_path).samples("haiyang2d", ["bus_voltage"])
+               .to_pylist()}
+    assert grounds == {T0 + i for i in range(10)}
+
+
 def test_compaction_merges_a_closed_hour_and_an_interrupted_one_never_doubles_a_sample(tmp_path):
     archive = ParameterArchive(tmp_path, flush_interval=1.0)
     for i in range(6):
