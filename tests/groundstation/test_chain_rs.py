@@ -18,6 +18,9 @@ from protocols.ccsds.tmframe import ReedSolomon
 from protocols.ccsds.vcmux import FrameMux
 from protocols.missions import Registry, registry
 
+# The RS stage and the insert-zone time are the wire format: run again on the pure-Python kernels.
+pytestmark = pytest.mark.protocols
+
 NAME = "change5-orbiter"
 RS = ReedSolomon(e=16, interleave=1, basis="dual")
 

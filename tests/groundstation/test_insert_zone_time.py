@@ -16,6 +16,9 @@ from groundstation.metrics import Metrics
 from protocols.ccsds.tmframe import InsertZoneTime
 from protocols.missions import Registry, registry
 
+# The RS stage and the insert-zone time are the wire format: run again on the pure-Python kernels.
+pytestmark = pytest.mark.protocols
+
 # ../shared beside the repository, as CI lays it out.
 REAL = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real" / "change5"
 EPOCH_2012_08_01 = dt.datetime(2012, 8, 1, tzinfo=dt.UTC).timestamp()

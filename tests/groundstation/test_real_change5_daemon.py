@@ -17,6 +17,9 @@ from protocols.missions import registry
 from tests.cli.test_inspect_real_change5 import FILES, FRAME, RECORDINGS, headers, independent_reading
 from tests.groundstation.test_daemon import free_port, wait_for
 
+# The RS stage and the insert-zone time are the wire format: run again on the pure-Python kernels.
+pytestmark = pytest.mark.protocols
+
 
 def spacecraft_of(data: bytes):
     """The registry spacecraft whose SCID most of the recording's frames carry."""
