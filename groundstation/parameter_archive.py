@@ -101,11 +101,14 @@ class ParameterArchive:
     ``flush_samples``: :meth:`run` writes early once a spacecraft has this many pending, and a flush
     builds its tables in pieces of at most this many rows, so that a flood never needs a table of
     a whole flush interval in memory (a 2-million-sample table takes about 100 MB while it is built).
+    ``compact_max_rows``: compaction reads a whole hour or day into memory, so a span with more rows
+    is left in its flush files (the reader takes any number of files; queries stay correct).
     """
 
     def __init__(self, root: str | os.PathLike[str], *, flush_interval: float = 5.0,
                  retention: timedelta | None = None, compression: str = "zstd",
-                 max_pending_samples: int = 4_000_000, flush_samples: int = 1_000_000) -> None:
+                 max_pending_samples: int = 4_000_000, flush_samples: int = 1_000_000,
+                 compact_max_rows: int = 20_000_000) -> None:
         if flush_interval <= 0:
             raise ValueError(f"parameter archive flush interval must be > 0 s, not {flush_interval}")
         if flush_samples < 1:
@@ -116,6 +119,8 @@ class ParameterArchive:
         self.compression = compression
         self.max_pending_samples = max_pending_samples
         self.flush_samples = flush_samples
+        self.compact_max_rows = compact_max_rows
+        self._rows: dict[Path, int] = {}
         # Set by add() (on the event loop's thread) when a spacecraft has flush_samples pending; run()
         # waits on it.  Without a running loop (replay, benchmarks) nobody waits and it is only a flag.
         self._full = asyncio.Event()
@@ -238,9 +243,21 @@ class ParameterArchive:
             for span, files in spans.items():
                 if len(files) < 2 or (len(span) > 8 and span >= hour_now):
                     continue
+                if sum(self._rows_of(f.path) for f in files) > self.compact_max_rows:
+                    continue  # a merge holds its whole span in memory: a flood's hour stays in its flush files
                 merged += self._merge(directory, span, files)
         self.stats.files_compacted += merged
         return merged
+
+    def _rows_of(self, path: Path) -> int:
+        """Rows of one file, from its footer (remembered: files never change once written)."""
+        rows = self._rows.get(path)
+        if rows is None:
+            try:
+                rows = self._rows[path] = pq.read_metadata(path).num_rows
+            except (OSError, pa.ArrowInvalid):
+                return 0  # the merge reports the file it cannot read
+        return rows
 
     def _merge(self, directory: Path, span: str, files: list[_File]) -> int:
         try:
@@ -257,6 +274,7 @@ class ParameterArchive:
             log.warning("parameter archive: cannot compact %s (%s)", span, exc.strerror or exc)
             return 0
         for f in files:
+            self._rows.pop(f.path, None)
             if f.path.name != f"{span}-c{top}.parquet":
                 f.path.unlink(missing_ok=True)
         return len(files)
@@ -274,6 +292,7 @@ class ParameterArchive:
                 continue
             if day < cutoff:
                 for path in directory.iterdir():
+                    self._rows.pop(path, None)
                     path.unlink(missing_ok=True)
                     removed += 1
                 directory.rmdir()

@@ -158,6 +158,23 @@ async def test_a_flood_is_written_early_in_bounded_pieces_without_losing_a_sampl
     assert grounds == {T0 + i for i in range(10)}
 
 
+def test_an_hour_too_large_to_merge_in_memory_stays_in_its_flush_files(tmp_path):
+    per_group = 3 * len(POWER.parameters())
+    archive = ParameterArchive(tmp_path, flush_interval=1.0, compact_max_rows=4 * per_group)
+    for hour, groups in ((0, 4), (1, 5)):  # hour 0 fits the bound, hour 1 has one group too many
+        for i in range(groups):
+            archive.add("haiyang2d", POWER, raw_columns(POWER, 3, seed=i), None, T0 + hour * 3600 + i * 60)
+            archive.flush()
+    day = tmp_path / "spacecraft=haiyang2d" / "date=2026-12-02"
+    assert archive.compact(now=T0 + 3 * 3600) == 4
+    names = [path.name for path in live_files(day)]
+    assert sum(name.startswith("20261202T10") for name in names) == 1  # merged
+    assert sum(name.startswith("20261202T11") for name in names) == 5  # left as flushed
+    grounds = [r["ground_time"].timestamp() for r in ParameterReader(tmp_path).samples("haiyang2d", ["bus_voltage"])
+               .to_pylist()]
+    assert len(grounds) == 9 * 3 and len(set(grounds)) == 9
+
+
 def test_compaction_merges_a_closed_hour_and_an_interrupted_one_never_doubles_a_sample(tmp_path):
     archive = ParameterArchive(tmp_path, flush_interval=1.0)
     for i in range(6):
