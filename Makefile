@@ -45,6 +45,7 @@ bench: venv
 	$(BIN)/python -m benchmarks --write docs/PERFORMANCE.md
 	$(BIN)/python -m benchmarks.flood --write docs/PERFORMANCE.md
 	$(BIN)/python -m benchmarks.ingest --write docs/PERFORMANCE.md
+	$(BIN)/python -m benchmarks.ingest --mission tianwen1 --write docs/PERFORMANCE.md
 	$(BIN)/python -m benchmarks.rs --write docs/PERFORMANCE.md
 	$(BIN)/python -m benchmarks.rs_chain --write docs/PERFORMANCE.md
 	$(BIN)/python -m benchmarks.history --write docs/PERFORMANCE.md
