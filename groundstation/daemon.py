@@ -48,7 +48,7 @@ from groundstation.parameter_history import HistoryApi
 from groundstation.remote_write import Endpoint, RemoteWriter
 from groundstation.uplink_security import FrameSecurity, UplinkSecurityError
 from links import Backoff, Link, LinkClosed, open_link
-from protocols.ccsds.sync import FrameSynchronizer
+from protocols.ccsds.sync import DatagramCadus, FrameSynchronizer
 from protocols.errors import DefinitionError
 from protocols.missions import Registry, load_xtce_file
 from protocols.missions import registry as mission_registry
@@ -96,6 +96,8 @@ class Daemon:
         self.uplink_security = self._uplink_security() if config.commanding.enabled else {}
         self.chain = FrameChain(self.registry, self.metrics, spacecraft=enabled, events=self.events,
                                 limit_overrides=overrides)
+        # A frames link takes datagrams that carry a CADU too (a coded spacecraft's emulator sends them).
+        self.datagram_cadus = DatagramCadus(chain.profile for chain in self.chain.chains.values())
         for sc in config.spacecraft:
             if sc.light_time_s is not None and sc.name in self.chain.chains:
                 self.chain.chains[sc.name].light_time_override = sc.light_time_s
@@ -325,7 +327,9 @@ class Daemon:
             receipt = getattr(link, "last_receipt", None) or time.time()
             flags: int | list[int]  # one for the whole batch, or per synchronised frame
             if runtime.frame_length is None:
-                frames = [data for _, data in items]
+                frames, cadus = self.datagram_cadus.unwrap([data for _, data in items])
+                if cadus:
+                    self.metrics.inc("queqiao_link_cadu_datagrams_total", (name,), cadus)
                 flags = 0
             else:
                 frames, flags = self._synchronise(runtime, items)

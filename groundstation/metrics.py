@@ -37,6 +37,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("queqiao_frames_rejected_total", "counter", "Frames rejected, by reason.", ("link", "reason")),
     MetricSpec("queqiao_link_up", "gauge", "1 while the link is connected/bound, else 0.", ("link",)),
     MetricSpec("queqiao_link_bytes_received_total", "counter", "Bytes received on a link.", ("link",)),
+    MetricSpec("queqiao_link_cadu_datagrams_total", "counter",
+               "Datagrams of a frames link that carried a CADU (ASM + codeblock) and were unwrapped.", ("link",)),
     MetricSpec("queqiao_link_skipped_octets_total", "counter",
                "Octets of a stream link's CADU stream that belong to no frame (noise, garbage, lost lock).", ("link",)),
     MetricSpec("queqiao_link_last_frame_timestamp_seconds", "gauge", "Ground receipt time of the last frame on a link.",

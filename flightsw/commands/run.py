@@ -95,9 +95,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--sdls-window", type=int, default=None, metavar="N",
                    help="SDLS anti-replay window: how far beyond the last accepted sequence number a frame "
                         "may be (default 65536)")
-    p.add_argument("--datagram-cadus", action="store_true",
-                   help="on a udp or mqtt downlink, send one CADU (ASM + randomized, RS-coded block) per "
-                        "datagram instead of the decoded transfer frame; the ground's link needs format = \"cadu\"")
+    datagrams = p.add_mutually_exclusive_group()
+    datagrams.add_argument("--datagram-cadus", action="store_const", const=True, dest="datagram_cadus",
+                           help="on a udp or mqtt downlink, send one CADU (ASM + randomized, RS-coded block) per "
+                                "datagram (the default for a spacecraft with a Reed-Solomon code)")
+    datagrams.add_argument("--datagram-frames", action="store_const", const=False, dest="datagram_cadus",
+                           help="on a udp or mqtt downlink, send each transfer frame as it is, as a station that "
+                                "has decoded the RS code would (the default for a spacecraft without one)")
     p.add_argument("--command-log", metavar="FILE",
                    help="append each telecommand handed to execution to FILE, one JSON object per line "
                         "(sim_time, apid, sequence_count, command, arguments): the onboard record to "

@@ -111,15 +111,18 @@ class Emulator:
     ``farm_window``, ``tc_vcid``, ``drift_ppm``, ``epoch``, ``hk_periods``, ``virtual``, ``sdls_required``,
     ``sdls_window``...).  ``sdls_key_files``: SDLS key files whose security associations the
     spacecraft accepts (each must be this spacecraft's and readable by no one else).
-    ``datagram_cadus``: on a datagram downlink (UDP, MQTT) send one CADU per datagram, as on the air,
-    instead of the decoded frame (the ground's link then needs ``format = "cadu"``).
+    ``datagram_cadus``: on a datagram downlink (UDP, MQTT) send one CADU per datagram, as on the air
+    (True), or the transfer frame, as a station that has decoded it would (False); None (default):
+    CADUs for a spacecraft whose frames have a Reed-Solomon code, frames otherwise.  The ground's
+    frames links take either; a ``format = "cadu"`` link pinned to the spacecraft also corrects a
+    header before routing.
     """
 
     def __init__(self, mission: str | Spacecraft, *, downlink: str, uplink: str | None = None, seed: int = 0,
                  time_scale: float = 1.0, faults: Sequence[str] = (), start: datetime | None = None,
                  duration: float | None = None, model_class: type[MissionModel] | None = None,
                  tc_randomized: bool = False, flood: bool = False, sdls_key_files: Sequence[str] = (),
-                 command_log: str | os.PathLike[str] | None = None, datagram_cadus: bool = False,
+                 command_log: str | os.PathLike[str] | None = None, datagram_cadus: bool | None = None,
                  **config: Any) -> None:
         self.spacecraft = resolve_spacecraft(mission)
         associations = load_associations(self.spacecraft.name, sdls_key_files)
@@ -160,7 +163,7 @@ class Emulator:
             raise EmulatorError(f"command log {command_log}: its directory does not exist")
         self.command_log_path = command_log
         #: On a datagram downlink, one CADU (ASM + randomized codeblock) per datagram instead of the frame.
-        self.datagram_cadus = datagram_cadus
+        self.datagram_cadus = self.spacecraft.profile.frame.rs is not None if datagram_cadus is None else datagram_cadus
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -89,6 +89,42 @@ class CaduEncoder:
 
 
 
+class DatagramCadus:
+    """Datagrams that each carry one CADU, told from datagrams that carry a transfer frame, on a link
+    whose datagrams may be either (a ``format = "frames"`` UDP or MQTT link fed by several sources).
+
+    A datagram is a CADU when it begins with the ASM exactly and is as long as the CADU of one of
+    ``profiles``: then it is replaced by its codeblock (derandomized as that profile says), which the
+    chain routes by its header and RS-decodes.  A length whose profiles disagree on randomization is
+    never unwrapped (it could not be derandomized right); a transfer frame that begins with the
+    ASM's four octets would be a version-0 frame of SCID 428 on VC 7 with the OCF flag set, and is
+    unwrapped only if it also has a CADU's length.
+    """
+
+    def __init__(self, profiles: Iterable[FrameProfile]) -> None:
+        randomized: dict[int, set[bool]] = {}
+        for p in profiles:
+            length = len(ASM) + p.frame_length + (p.rs.check_length if p.rs is not None else 0)
+            randomized.setdefault(length, set()).add(p.randomized)
+        self.lengths = {length: flags.pop() for length, flags in randomized.items() if len(flags) == 1}
+
+    def unwrap(self, datagrams: list[bytes]) -> tuple[list[bytes], int]:
+        """(the datagrams with every CADU replaced by its codeblock, how many were CADUs)."""
+        lengths = self.lengths
+        cadus = 0
+        out = datagrams
+        for i, datagram in enumerate(datagrams):
+            randomized = lengths.get(len(datagram))
+            if randomized is None or datagram[:4] != ASM:
+                continue
+            if out is datagrams:
+                out = list(datagrams)
+            block = datagram[len(ASM):]
+            out[i] = _randomizer.tm_randomize(block) if randomized else bytes(block)
+            cadus += 1
+        return out, cadus
+
+
 class SyncState(Enum):
     SEARCH = "search"
     LOCK = "lock"

@@ -22,7 +22,7 @@ from flightsw.runtime import Emulator
 from links.keyfiles import write_key_file
 from protocols.ccsds.cltu import encode_cltu
 from protocols.ccsds.sdls import HMAC_SHA256, SecurityAssociation, apply_security
-from protocols.ccsds.sync import CaduEncoder, FrameSynchronizer
+from protocols.ccsds.sync import ASM, CaduEncoder, FrameSynchronizer
 from protocols.ccsds.tcframe import TcFrame
 from protocols.ccsds.vcmux import FrameDemux
 from protocols.missions import registry
@@ -59,6 +59,15 @@ class Ground:
 
     def frame(self, frame: bytes) -> None:
         self._frames([frame])
+
+    def datagram(self, data: bytes) -> None:
+        """One UDP datagram or MQTT message: for a spacecraft with a Reed-Solomon code one CADU (the
+        emulator's default there, as on the air), else one transfer frame."""
+        if self.encoder.code is not None:
+            assert len(data) == self.encoder.cadu_length and data[:4] == ASM
+            self.stream(data)
+        else:
+            self.frame(data)
 
     def stream(self, chunk: bytes) -> None:
         blocks = [f.data for f in self.sync.feed(chunk).frames]
@@ -116,7 +125,7 @@ async def test_udp_frames_down_commands_up():
 
     class Rx(asyncio.DatagramProtocol):
         def datagram_received(self, data, addr):
-            ground.frame(data)
+            ground.datagram(data)
 
     transport, _ = await loop.create_datagram_endpoint(Rx, local_addr=("127.0.0.1", 0))
     down = transport.get_extra_info("sockname")[1]
@@ -261,7 +270,7 @@ async def test_mqtt_frames_and_commands(tmp_path, separate_uplink):
 
             async def read() -> None:
                 async for message in client.messages:
-                    ground.frame(bytes(message.payload))
+                    ground.datagram(bytes(message.payload))
 
             reader = asyncio.create_task(read())
             try:
@@ -292,7 +301,7 @@ async def test_several_emulators_in_one_loop_stop_event():
     for name, ground in grounds.items():
         class Rx(asyncio.DatagramProtocol):
             def datagram_received(self, data, addr, ground=ground):
-                ground.frame(data)
+                ground.datagram(data)
 
         transport, _ = await loop.create_datagram_endpoint(Rx, local_addr=("127.0.0.1", 0))
         transports.append(transport)
@@ -323,7 +332,7 @@ async def test_udp_down_tcp_listen_up(tmp_path):
 
     class Rx(asyncio.DatagramProtocol):
         def datagram_received(self, data, addr):
-            ground.frame(data)
+            ground.datagram(data)
 
     transport, _ = await loop.create_datagram_endpoint(Rx, local_addr=("127.0.0.1", 0))
     down = transport.get_extra_info("sockname")[1]

@@ -156,3 +156,43 @@ def test_flush_reports_unconfirmed_frames():
     assert len(result.frames) == 2
     tail = sync.flush()
     assert [e.kind for e in tail.events] == ["lost"]
+
+
+def test_datagram_cadus_are_unwrapped_to_codeblocks_and_frames_pass_as_they_are():
+    """A frames link fed by a coded spacecraft's emulator (one CADU per datagram) and by a plain one."""
+    from protocols.ccsds.sync import CaduEncoder, DatagramCadus
+    from protocols.missions import registry
+
+    coded = registry().spacecraft("tianwen1").profile.frame
+    plain = registry().spacecraft("haiyang2d").profile.frame
+    assert coded.rs is not None and plain.rs is None
+    unwrap = DatagramCadus([coded, plain])
+    rnd = random.Random(5)
+    frame = bytes(rnd.randrange(256) for _ in range(coded.frame_length))
+    encoder = CaduEncoder(coded)
+    cadu = encoder.cadus([frame])
+    tm_frame = bytes(rnd.randrange(256) for _ in range(plain.frame_length))
+    plain_cadu = build_cadu(tm_frame)  # haiyang2d's CADU: ASM + randomized frame, no code
+    looks_like = ASM + bytes(len(cadu) - 8)  # the ASM's octets, but not a CADU's length
+    out, count = unwrap.unwrap([tm_frame, cadu, plain_cadu, looks_like[:100], cadu[:-1]])
+    assert count == 2
+    assert out[0] == tm_frame
+    assert out[1] == encoder.codeblocks([frame])[0]  # derandomized: frame + check symbols
+    assert out[1][:coded.frame_length] == frame
+    assert out[2] == tm_frame
+    assert out[3] == looks_like[:100] and out[4] == cadu[:-1]  # wrong lengths: left for the chain to reject
+    same, none = unwrap.unwrap([tm_frame])
+    assert none == 0 and same == [tm_frame]
+
+
+def test_datagram_cadus_leave_a_length_whose_profiles_disagree_on_randomization():
+    import dataclasses
+
+    from protocols.ccsds.sync import DatagramCadus
+    from protocols.missions import registry
+
+    profile = registry().spacecraft("tianwen1").profile.frame
+    other = dataclasses.replace(profile, randomized=not profile.randomized)
+    cadu = ASM + bytes(252)
+    assert DatagramCadus([profile, other]).unwrap([cadu]) == ([cadu], 0)
+    assert DatagramCadus([profile]).unwrap([cadu])[1] == 1
