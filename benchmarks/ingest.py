@@ -481,6 +481,23 @@ def render(info: dict, rows: list[dict], latency: dict | None, best: float | Non
     return "\n".join(lines)
 
 
+def search(run, start: float, steps: int) -> list[dict]:
+    """Bisect between a rate that kept up and one that lost frames, from ``start`` (x1.5 while it keeps up)."""
+    rows = []
+    low, high, rate = 0.0, None, start
+    for _ in range(steps):
+        r = run(rate)
+        rows.append(r)
+        if r["lost"] == 0:
+            low = rate
+        else:
+            high = rate
+        rate = low * 1.5 if high is None else (low + high) / 2 if low else high / 2
+        if high is not None and high - low < 0.05 * high:
+            break
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="send time per rate")
@@ -540,19 +557,7 @@ def main(argv: list[str] | None = None) -> int:
                 for rate in (float(x) for x in args.rates.split(",")):
                     rows.append(run(rate))
             else:
-                # Bisect between a rate that kept up and one that lost frames.
-                low, high = 0.0, None
-                rate = float(TARGET_FPS)
-                for _ in range(args.max_steps):
-                    r = run(rate)
-                    rows.append(r)
-                    if r["lost"] == 0:
-                        low = rate
-                    else:
-                        high = rate
-                    rate = low * 1.5 if high is None else (low + high) / 2 if low else high / 2
-                    if high is not None and high - low < 0.05 * high:
-                        break
+                rows += search(run, float(TARGET_FPS), args.max_steps)
             if args.sustain:
                 sustained = run_rate(daemon, source, TARGET_FPS, args.sustain, sender_cpu)
                 sustained["seconds"] = args.sustain
@@ -605,20 +610,7 @@ def coded_main(args: argparse.Namespace, info: dict, source: CaduCycleSource, da
                       f"CPU {r['cpu'] * 100:.0f} %", flush=True)
                 return r
 
-            if rates:
-                rows = [run(rate) for rate in rates]
-            else:
-                low, high, rate = 0.0, None, float(TARGET_CADUS)
-                for _ in range(args.max_steps):
-                    r = run(rate)
-                    rows.append(r)
-                    if r["lost"] == 0:
-                        low = rate
-                    else:
-                        high = rate
-                    rate = low * 1.5 if high is None else (low + high) / 2 if low else high / 2
-                    if high is not None and high - low < 0.05 * high:
-                        break
+            rows = [run(rate) for rate in rates] if rates else search(run, float(TARGET_CADUS), args.max_steps)
         finally:
             daemon.close()
     rows.sort(key=lambda r: r["rate"])

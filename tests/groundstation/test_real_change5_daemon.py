@@ -32,6 +32,17 @@ def packets_per_apid(daemon: Daemon, name: str) -> dict[int, int]:
             if sc == name and n and apid.isdigit()}
 
 
+def udp_sender(port: int, datagrams: list[bytes]):
+    """A feed for :func:`run_daemon`: the datagrams to the port, paced to stay within the socket buffer."""
+    async def feed() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for i, datagram in enumerate(datagrams):
+                tx.sendto(datagram, ("127.0.0.1", port))
+                if i % 200 == 199:
+                    await asyncio.sleep(0.02)
+    return feed
+
+
 async def run_daemon(tmp_path, sc, link: str, frames: int, expected_packets: int, feed=None) -> Daemon:
     """A daemon with one link (``link``: its TOML lines after the name) decoding ``sc``: fed by ``feed``,
     stopped once the link received ``frames`` frames and ``expected_packets`` packets were counted."""
@@ -66,16 +77,8 @@ async def test_the_recorded_frames_over_udp_decode_to_the_independent_packet_cou
     truth = independent_reading(data, sc.profile.frame.insert_zone_length)
     frames = [data[i:i + FRAME] for i in range(0, len(data) - FRAME + 1, FRAME)]
     port = free_port()
-
-    async def feed() -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-            for i, frame in enumerate(frames):
-                tx.sendto(frame, ("127.0.0.1", port))
-                if i % 200 == 199:
-                    await asyncio.sleep(0.02)  # within the socket buffer
-
     daemon = await run_daemon(tmp_path, sc, f'url = "udp://127.0.0.1:{port}"', len(frames),
-                              sum(truth["apids"].values()), feed)
+                              sum(truth["apids"].values()), udp_sender(port, frames))
     assert packets_per_apid(daemon, sc.name) == dict(truth["apids"])
     rejected = {k: v for k, v in daemon.metrics.series("queqiao_frames_rejected_total").items() if v}
     assert sum(rejected.values()) == truth["corrupted"]  # the corrupted frames, counted by reason
@@ -169,17 +172,10 @@ async def test_bad_cadus_over_udp_are_counted_by_reason_and_never_decoded(tmp_pa
     kept = b"".join(f for i, f in enumerate(frames) if i not in miscoded)
     truth = independent_reading(kept, sc.profile.frame.insert_zone_length)
     port = free_port()
-
-    async def feed() -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-            for i, datagram in enumerate(datagrams):
-                tx.sendto(datagram, ("127.0.0.1", port))
-                if i % 200 == 199:
-                    await asyncio.sleep(0.02)  # within the socket buffer
-
     # Every CADU's codeblock reaches the archive and the chain, the miscoded ones too (only RS tells).
     daemon = await run_daemon(tmp_path, sc, f'url = "udp://127.0.0.1:{port}"\nformat = "cadu"\n'
-                              f'spacecraft = "{sc.name}"', len(frames), sum(truth["apids"].values()), feed)
+                              f'spacecraft = "{sc.name}"', len(frames), sum(truth["apids"].values()),
+                              udp_sender(port, datagrams))
     metrics = daemon.metrics
     rejected = {reason: int(n) for (_, reason), n in metrics.series("queqiao_frames_rejected_total").items() if n}
     # The miscoded: uncorrectable, or "corrected" into a header that is not this spacecraft's; the
