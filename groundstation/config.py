@@ -457,9 +457,11 @@ class LinkConfig(Section):
     name: Name = setting(..., "unique; stored with every archived frame")
     url: LinkUrlValue = setting(..., "where frames come from (below)")
     format: FrameFormat | None = setting(
-        None, '`"frames"`: one transfer frame per datagram/message; `"cadu"`: ASM-delimited CADUs that the frame '
-              'chain synchronises. Default `"frames"` for udp/mqtt, `"cadu"` for tcp, tcp-listen, serial and file; '
-              'byte-stream links must use `"cadu"`', shown_default="by transport")
+        None, '`"frames"`: one transfer frame per datagram/message (or one CADU: unwrapped); on a byte stream '
+              '(tcp, tcp-listen, serial, file) back-to-back frames of the pinned `spacecraft`\'s frame length, as a '
+              'station that decoded the code records them; `"cadu"`: ASM-delimited CADUs that the frame chain '
+              'synchronises. Default `"frames"` for udp/mqtt, `"cadu"` for tcp, tcp-listen, serial and file',
+        shown_default="by transport")
     spacecraft: Text | None = setting(None, "pin the link to one spacecraft (must be a `[[spacecraft]]` of this file); "
                                         "without it the frames' spacecraft IDs decide")
     enabled: Bool = setting(True, "`false` keeps the link in the file without opening it")
@@ -472,9 +474,9 @@ class LinkConfig(Section):
             object.__setattr__(self, "format", "frames" if self.url.framing == "datagram" else "cadu")
 
     def check(self, given, context):
-        if self.format == "frames" and self.url.framing == "stream":
-            yield "format", (f'a {self.url.scheme} link is a byte stream and carries CADUs; use format = "cadu" '
-                             '("frames" needs a message-based link: udp, mqtt)')
+        if self.format == "frames" and self.url.framing == "stream" and self.spacecraft is None:
+            yield "format", (f'a {self.url.scheme} link is a byte stream: format = "frames" reads back-to-back '
+                             'frames and needs spacecraft = "NAME" for their length; or use format = "cadu"')
         if self.reconnect_min_s > self.reconnect_max_s:
             yield "reconnect_max_s", f"must be >= reconnect_min_s ({self.reconnect_min_s}), not {self.reconnect_max_s}"
 

@@ -69,6 +69,10 @@ class LinkRuntime:
     frame_length: int | None = None
     derandomize: bool = True
     synchronizers: dict[str, FrameSynchronizer] = field(default_factory=dict)
+    #: A byte stream of back-to-back frames (``format = "frames"`` on tcp, serial, file): their length,
+    #: and per source the octets of a frame not yet complete.
+    cut_length: int | None = None
+    partial: dict[str, bytes] = field(default_factory=dict)
     #: Per source: the synchroniser's skipped_octets already added to queqiao_link_skipped_octets_total.
     skipped_counted: dict[str, int] = field(default_factory=dict)
 
@@ -168,6 +172,11 @@ class Daemon:
         backoff = Backoff(initial=lc.reconnect_min_s, maximum=lc.reconnect_max_s)
         link = open_link(lc.url, role="in", spacecraft="+", name=lc.name, backoff=backoff)
         runtime = LinkRuntime(lc, link)
+        if lc.format == "frames" and lc.url.framing == "stream":
+            if lc.spacecraft is None or lc.spacecraft not in self.registry:  # the config check requires it
+                raise StartupError(f"link {lc.name}: unknown spacecraft {lc.spacecraft!r}")
+            # Frames as a station that decoded the code stores them, back to back: no marker to find.
+            runtime.cut_length = self.registry.spacecraft(lc.spacecraft).profile.frame.frame_length
         if lc.format == "cadu":
             if lc.spacecraft is None:
                 raise StartupError(f"link {lc.name}: a CADU stream carries one spacecraft's frames; set "
@@ -320,13 +329,22 @@ class Daemon:
             try:
                 items = await link.receive_many()
             except LinkClosed:
+                left = sum(len(octets) for octets in runtime.partial.values())
+                if left:  # a frame stream that ended inside a frame: the octets belong to no whole frame
+                    self.metrics.inc("queqiao_link_skipped_octets_total", (name,), left)
+                    log.warning("link %s: the data ended %d octets into a frame; they are not a frame", name, left)
+                    runtime.partial.clear()
                 log.info("link %s: end of data", name)
                 return
             # Ground receipt: the kernel's arrival time of the batch's first datagram where the link
             # knows it (UDP), so the export latency includes the time frames waited to be read.
             receipt = getattr(link, "last_receipt", None) or time.time()
             flags: int | list[int]  # one for the whole batch, or per synchronised frame
-            if runtime.frame_length is None:
+            if runtime.cut_length is not None:
+                frames, flags = self._cut(runtime, items), 0
+                if not frames:
+                    continue
+            elif runtime.frame_length is None:
                 frames, cadus = self.datagram_cadus.unwrap([data for _, data in items])
                 if cadus:
                     self.metrics.inc("queqiao_link_cadu_datagrams_total", (name,), cadus)
@@ -345,7 +363,8 @@ class Daemon:
                 self.forwarder.offer(frames, name, receipt_ns, flags)
             self.metrics.inc("queqiao_link_bytes_received_total", (name,), sum(len(d) for _, d in items))
             # A CADU link is pinned to its spacecraft: no routing by a header RS has not yet corrected.
-            pinned = runtime.config.spacecraft if runtime.frame_length is not None else None
+            cut_or_synced = runtime.frame_length is not None or runtime.cut_length is not None
+            pinned = runtime.config.spacecraft if cut_or_synced else None
             self.chain.process(name, frames, receipt, spacecraft=pinned)
 
     def _merged(self, released: list[Released]) -> None:
@@ -362,6 +381,20 @@ class Daemon:
                 start = i
         receipt = min(r.message.receipt_ns for r in released) / 1e9
         self.chain.process("merge", [r.message.frame for r in released], receipt)
+
+    @staticmethod
+    def _cut(runtime: LinkRuntime, items) -> list[bytes]:
+        """Whole frames of a back-to-back frame stream; a frame's first octets wait for the rest."""
+        size = runtime.cut_length
+        assert size is not None, "only frame streams are cut"
+        frames: list[bytes] = []
+        for source, chunk in items:
+            data = runtime.partial.pop(source, b"") + chunk
+            whole = len(data) - len(data) % size
+            frames += [data[i:i + size] for i in range(0, whole, size)]
+            if whole < len(data):
+                runtime.partial[source] = data[whole:]
+        return frames
 
     def _synchronise(self, runtime: LinkRuntime, items) -> tuple[list[bytes], list[int]]:
         assert runtime.frame_length is not None, "only stream links with a frame length are synchronised"

@@ -40,7 +40,8 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("queqiao_link_cadu_datagrams_total", "counter",
                "Datagrams of a frames link that carried a CADU (ASM + codeblock) and were unwrapped.", ("link",)),
     MetricSpec("queqiao_link_skipped_octets_total", "counter",
-               "Octets of a stream link's CADU stream that belong to no frame (noise, garbage, lost lock).", ("link",)),
+               "Octets of a stream link that belong to no frame (noise, garbage, lost lock, a frame cut short by "
+               "the end of the data).", ("link",)),
     MetricSpec("queqiao_link_last_frame_timestamp_seconds", "gauge", "Ground receipt time of the last frame on a link.",
                ("link",)),
     MetricSpec("queqiao_rs_codewords_total", "counter",

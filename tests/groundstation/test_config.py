@@ -217,6 +217,10 @@ def test_link_rules():
     links = parse_config('[[links]]\nname = "u"\nurl = "udp://h:1"\n[[links]]\nname = "t"\nurl = "tcp-listen://h:2"\n'
                          '[[links]]\nname = "c"\nurl = "udp://h:3"\nformat = "cadu"\n').links
     assert [link.format for link in links] == ["frames", "cadu", "cadu"]
+    # Back-to-back frames on a byte stream: the pinned spacecraft gives their length.
+    link = parse_config(base + '[[links]]\nname = "r"\nurl = "file:///rec.u8"\nformat = "frames"\n'
+                        'spacecraft = "zhurong"\n').links[0]
+    assert (link.format, link.spacecraft) == ("frames", "zhurong")
 
 
 def test_archive_units_and_relative_dir(tmp_path):

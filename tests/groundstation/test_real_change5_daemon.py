@@ -43,9 +43,10 @@ def udp_sender(port: int, datagrams: list[bytes]):
     return feed
 
 
-async def run_daemon(tmp_path, sc, link: str, frames: int, expected_packets: int, feed=None) -> Daemon:
+async def run_daemon(tmp_path, sc, link: str, frames: int, expected_packets: int, feed=None, until=None) -> Daemon:
     """A daemon with one link (``link``: its TOML lines after the name) decoding ``sc``: fed by ``feed``,
-    stopped once the link received ``frames`` frames and ``expected_packets`` packets were counted."""
+    stopped once the link received ``frames`` frames, ``expected_packets`` packets were counted and
+    ``until(daemon)`` (when given) holds."""
     config = parse_config(f"""
 [[links]]
 name = "in"
@@ -64,6 +65,8 @@ dir = "{tmp_path / 'archive'}"
             await feed()
         await wait_for(lambda: daemon.metrics.get("queqiao_frames_received_total", ("in",)) == frames, timeout=30)
         await wait_for(lambda: sum(packets_per_apid(daemon, sc.name).values()) >= expected_packets)
+        if until is not None:
+            await wait_for(lambda: until(daemon))
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
@@ -83,6 +86,27 @@ async def test_the_recorded_frames_over_udp_decode_to_the_independent_packet_cou
     rejected = {k: v for k, v in daemon.metrics.series("queqiao_frames_rejected_total").items() if v}
     assert sum(rejected.values()) == truth["corrupted"]  # the corrupted frames, counted by reason
     assert not any(daemon.metrics.series("queqiao_packets_rejected_total").values())
+
+
+@pytest.mark.parametrize("name", FILES)
+async def test_the_recording_file_itself_on_a_frames_file_link(tmp_path, name):
+    """The file as recorded (back-to-back RS-decoded frames) on a file link with format = "frames",
+    pinned to the spacecraft: cut at its frame length, the same packets as the independent reading;
+    here with 100 octets of a frame cut short at the end, counted as octets of no frame."""
+    data = (RECORDINGS / name).read_bytes()
+    sc = spacecraft_of(data)
+    truth = independent_reading(data, sc.profile.frame.insert_zone_length)
+    capture = tmp_path / name
+    capture.write_bytes(data + data[:100])
+    skipped = len(data) % FRAME + 100
+    daemon = await run_daemon(tmp_path, sc, f'url = "file://{capture}"\nformat = "frames"\nspacecraft = "{sc.name}"',
+                              len(data) // FRAME, sum(truth["apids"].values()),
+                              until=lambda d: d.metrics.get("queqiao_link_skipped_octets_total", ("in",)) >= skipped)
+    assert packets_per_apid(daemon, sc.name) == dict(truth["apids"])
+    rejected = {k: v for k, v in daemon.metrics.series("queqiao_frames_rejected_total").items() if v}
+    assert sum(rejected.values()) == truth["corrupted"]
+    assert not any(daemon.metrics.series("queqiao_packets_rejected_total").values())
+    assert daemon.metrics.get("queqiao_link_skipped_octets_total", ("in",)) == skipped
 
 
 def test_our_encoder_matches_libfec_on_the_recorded_frames():
