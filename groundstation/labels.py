@@ -106,6 +106,7 @@ class LabelDomains:
         out["queqiao_frames_received_total"] = [(link,) for link in self.links]
         out["queqiao_link_bytes_received_total"] = [(link,) for link in self.links]
         out["queqiao_link_skipped_octets_total"] = [(link,) for link in self.links]
+        out["queqiao_link_cadu_datagrams_total"] = [(link,) for link in self.links]
         out["queqiao_frames_rejected_total"] = [(link, r.value) for link in self.links for r in FrameRejectReason]
         out["queqiao_chain_stage_total"] = list(CHAIN_STAGES)
         for name in ("queqiao_frames_total", "queqiao_frame_gaps_total", "queqiao_frame_count_resyncs_total"):
