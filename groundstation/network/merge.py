@@ -2,22 +2,35 @@
 
 Pure bookkeeping (no I/O): :class:`FrameMerger` is offered decoded messages and
 asked, now and then, which frames are ready.  Per spacecraft and virtual channel it
-unwraps the frame count into an absolute count with a rolling window (the count
-nearest the highest one seen, within half the counter's modulus), so wrap-around and
-a spacecraft reset each get their own epoch.  A frame is released when every
+unwraps the frame count into an absolute count (so wrap-around and a spacecraft reset
+each get their own epoch): a site's frame is placed nearest its own previous frame when
+that one was received just before it (within :data:`FOLLOW_S`), otherwise (the site's
+first frame, or after a gap in its reception) nearest the frame that any site received
+closest in time.  So a site whose copies reach the merge long after the others' (more
+than half the counter's modulus behind: 128 TM frames) is placed by its receipt times,
+not mistaken for the next count cycle.  A frame is released when every
 expected site has passed it or when it has waited ``wait_s``; releases on one VC are
 always in count order.
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 from groundstation.network.message import FrameHeader, FrameMessage, MessageError, frame_header
 
 log = logging.getLogger("queqiao.merge")
+
+#: A site's frame is unwrapped against the same site's previous frame when it was received at most
+#: this long before (the count cannot wrap in between unless the VC runs faster than half its
+#: modulus per FOLLOW_S: 1,280 TM frames/s); else against the frame received nearest in time.
+FOLLOW_S = 0.1
+#: The nearest-in-time search keeps one placement per TIME_STEP_S of receipt time, for the last
+#: TIME_SPAN_S: a site up to that far behind is still placed by time (beyond it, nearest the newest).
+TIME_STEP_S = 0.01
+TIME_SPAN_S = 900.0
 
 #: Reasons a message is refused (bounded metric label values).
 REJECT_REASONS = ("truncated", "magic", "version", "quality", "names", "unknown_spacecraft", "stale")
@@ -41,17 +54,85 @@ class Released:
     offered_by: frozenset[str]
 
 
+class ReleasedCounts:
+    """The absolute counts released on one VC, as sorted half-open runs [start, end): releases come
+    mostly in order, so this stays a few runs however many frames went out; runs ending more than
+    ``horizon`` counts before the newest are forgotten (a copy that old is too late to tell)."""
+
+    def __init__(self, horizon: int = 1 << 24) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.horizon = horizon
+
+    def __bool__(self) -> bool:
+        return bool(self.starts)
+
+    def __contains__(self, absolute: int) -> bool:
+        i = bisect.bisect_right(self.starts, absolute) - 1
+        return i >= 0 and absolute < self.ends[i]
+
+    def add(self, absolute: int) -> None:
+        starts, ends = self.starts, self.ends
+        if starts and absolute == ends[-1]:  # the usual case: the next in order
+            ends[-1] += 1
+        elif not starts or absolute > ends[-1]:
+            starts.append(absolute)
+            ends.append(absolute + 1)
+        elif absolute not in self:  # a late frame: a run of its own, joined to its neighbours
+            i = bisect.bisect_right(starts, absolute)
+            starts.insert(i, absolute)
+            ends.insert(i, absolute + 1)
+            if i + 1 < len(starts) and ends[i] == starts[i + 1]:
+                ends[i] = ends.pop(i + 1)
+                starts.pop(i + 1)
+            if i and ends[i - 1] == starts[i]:
+                ends[i - 1] = ends.pop(i)
+                starts.pop(i)
+        if len(starts) > 1 and ends[0] < ends[-1] - self.horizon:
+            keep = bisect.bisect_left(ends, ends[-1] - self.horizon)
+            del starts[:keep], ends[:keep]
+
+
 @dataclass(slots=True)
 class _Channel:
     modulus: int
     highest: int  # absolute count of the highest frame seen
     next_release: int  # lowest absolute count not yet released
     pending: dict[int, Candidate] = field(default_factory=dict)
-    released: deque[int] = field(default_factory=deque)  # recent absolute counts released, for duplicates
-    released_set: set[int] = field(default_factory=set)
+    released: ReleasedCounts = field(default_factory=ReleasedCounts)  # for duplicates and late copies
     site_high: dict[str, int] = field(default_factory=dict)
     latest_receipt: float = 0.0  # the newest trusted receipt time seen (Unix s, never ahead of the wall clock)
     last_arrival: float = 0.0  # monotonic, of the last copy from any site
+    site_last: dict[str, tuple[float, int]] = field(default_factory=dict)  # (receipt, absolute) of its last frame
+    # Receipt times (ascending, one per TIME_STEP_S) and the absolute count placed at each.
+    times: list[float] = field(default_factory=list)
+    absolutes: list[int] = field(default_factory=list)
+
+    def unwrap(self, site: str, count: int, receipt: float) -> int:
+        """The absolute count of ``count`` received by ``site`` at ``receipt`` (see the module's docstring)."""
+        last = self.site_last.get(site)
+        if last is not None and 0.0 <= receipt - last[0] <= FOLLOW_S:
+            reference = last[1]
+        elif self.times:
+            i = bisect.bisect_left(self.times, receipt)
+            if i == len(self.times) or (i and receipt - self.times[i - 1] <= self.times[i] - receipt):
+                i -= 1
+            reference = self.absolutes[i]
+        else:
+            reference = self.highest
+        half = self.modulus // 2
+        delta = (count - reference) % self.modulus
+        if delta >= half:
+            delta -= self.modulus
+        absolute = reference + delta
+        self.site_last[site] = (receipt, absolute)
+        if not self.times or receipt >= self.times[-1] + TIME_STEP_S:
+            self.times.append(receipt)
+            self.absolutes.append(absolute)
+            if receipt - self.times[0] > 2 * TIME_SPAN_S:  # trimmed in chunks: amortised O(1)
+                keep = bisect.bisect_left(self.times, receipt - TIME_SPAN_S)
+                del self.times[:keep], self.absolutes[:keep]
+        return absolute
 
 
 @dataclass
@@ -132,12 +213,8 @@ class FrameMerger:
         modulus = header.modulus
         if channel is None:
             channel = self.channels[key] = _Channel(modulus, header.count, header.count)
-        half = modulus // 2
-        delta = (header.count - channel.highest) % modulus
-        if delta >= half:
-            delta -= modulus
-        absolute = channel.highest + delta
         site = message.station
+        absolute = channel.unwrap(site, header.count, receipt)
         channel.last_arrival = now
         if receipt > channel.latest_receipt:
             channel.latest_receipt = receipt
@@ -148,7 +225,7 @@ class FrameMerger:
         candidate = channel.pending.get(absolute)
         if candidate is None:
             if channel.released and absolute < channel.next_release:
-                if absolute in channel.released_set:
+                if absolute in channel.released:
                     counts.duplicates += 1
                     return None
                 # Frames after it went out already (no site had it in time): too late for the order,
@@ -206,10 +283,7 @@ class FrameMerger:
 
     @staticmethod
     def _mark_released(channel: _Channel, absolute: int) -> None:
-        channel.released.append(absolute)
-        channel.released_set.add(absolute)
-        if len(channel.released) > channel.modulus // 2:
-            channel.released_set.discard(channel.released.popleft())
+        channel.released.add(absolute)
 
     def _active_sites(self, channel: _Channel) -> set[str]:
         return set(self.stations or channel.site_high)

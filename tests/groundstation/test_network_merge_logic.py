@@ -105,3 +105,33 @@ def test_bad_input_is_counted_never_merged():
     merger.offer(msg("sane", tm_frame(8), receipt=WALL - 1), now=0.0, wall=WALL)
     (out,) = merger.release(now=1.0)
     assert out.message.station == "sane" and merger.counts[("skewed", "tmsat")].clock_skew == 1
+
+
+def test_a_site_far_behind_the_others_is_placed_by_its_receipt_times():
+    """Site c's copies reach the merge after 600 frames of a and b (more than twice the TM count's
+    modulus): placed by when c received them, each lands on its own frame, the ones a and b lost
+    fill their gaps (late, out of order, not lost) and the rest are duplicates, not new frames."""
+    def frame(k: int) -> bytes:
+        return pack_tm_header(77, 1, k % 256, k % 256, 0) + k.to_bytes(2, "big") + bytes(24)
+
+    def receipt(k: int) -> float:
+        return WALL - 10.0 + k * 0.005  # 200 frames/s
+
+    lost_by_a_and_b = {100, 101, 102, 350, 599}
+    merger = FrameMerger(TM_ROUTE, wait_s=0.05)
+    released = []
+    for k in range(600):
+        for site in ("a", "b"):
+            if k not in lost_by_a_and_b:
+                merger.offer(msg(site, frame(k), receipt=receipt(k)), now=k * 0.005, wall=WALL)
+        released += merger.release(now=k * 0.005)
+    for k in range(600):  # c had every frame, and sends them all now
+        merger.offer(msg("c", frame(k), receipt=receipt(k)), now=3.0 + k * 1e-4, wall=WALL)
+    released += merger.release(now=10.0, flush=True)
+    first = released[0].absolute
+    placed = [(r.absolute - first, int.from_bytes(r.message.frame[6:8], "big")) for r in released]
+    assert all(at == k for at, k in placed)  # every copy on its own frame, none a cycle off
+    assert sorted(k for _, k in placed) == list(range(600))  # each frame once
+    c = merger.counts[("c", "tmsat")]
+    # 100-102 and 350 went out of order (late), 599 in order: the last frame was still to come.
+    assert (c.late, c.chosen, c.duplicates) == (4, 5, 595)
