@@ -30,12 +30,11 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from groundstation.history import CommandHistory, HistoryWriteError, corrects
 from groundstation.metrics import Metrics
 from groundstation.uplink_security import FrameSecurity
-from links import Link
 from protocols.ccsds.cltu import encode_cltu
 from protocols.ccsds.cop1 import Fop1, FopEvent, FrameKind, Transmit
 from protocols.ccsds.spacepacket import MAX_SEQUENCE_COUNT
@@ -69,10 +68,26 @@ class UplinkSettings:
     verification_timeout_s: float = 60.0
 
 
+class FrameSender(Protocol):
+    """Where a commander's telecommand frames go: an uplink link, or the network's route to a site.
+    ``framing`` "stream" means CLTUs; ``url`` and ``stats.up`` are shown by the API."""
+
+    @property
+    def framing(self) -> str: ...
+
+    @property
+    def url(self) -> Any: ...
+
+    @property
+    def stats(self) -> Any: ...
+
+    def send(self, data: bytes) -> None: ...
+
+
 class Commander:
     """Commanding of one spacecraft over one uplink."""
 
-    def __init__(self, spacecraft: Spacecraft, link: Link, history: CommandHistory, metrics: Metrics,
+    def __init__(self, spacecraft: Spacecraft, link: FrameSender, history: CommandHistory, metrics: Metrics,
                  settings: UplinkSettings = UplinkSettings(), *, clock=time.time,
                  security: FrameSecurity | None = None) -> None:
         self.spacecraft = spacecraft

@@ -664,6 +664,9 @@ class NetworkConfig(Section):
     TABLE = "[network]"
 
     enabled: Bool = setting(False, "forward received frames to the network (a site of a network)")
+    relay_uplink: Bool = setting(
+        False, "send the telecommand frames a merge addresses to this site (`<subject_prefix>.uplink.<site>."
+               "<spacecraft>`) on this daemon's `[[spacecraft]] uplink`")
     url: Annotated[Text, _rule(_is_nats_servers, lambda v: (
         f"{v!r} must be nats://HOST:PORT or tls://HOST:PORT, several separated by commas "
         "(no path or credentials: use username, password_env, credentials_file)"))] = setting(
@@ -710,6 +713,9 @@ class MergeConfig(Section):
         2.0, "a receipt time further than this in the future is a skewed clock: ranked by arrival instead")
     fetch_batch: Annotated[Int, annotated_types.Interval(ge=1, le=10_000)] = setting(
         1000, "messages fetched from a stream at once")
+    uplink: Annotated[tuple[Name, ...], BeforeValidator(_one_or_many)] = setting(
+        (), "spacecraft commanded through the sites (needs `[commanding]`): each telecommand frame goes to the "
+            "site whose frames carried the spacecraft's most recent good CLCW, before any to the first of `stations`")
 
 
 @dataclass(frozen=True, config=_SCHEMA)
@@ -1079,6 +1085,14 @@ class Config(Section):
         if self.merge.enabled and self.network.enabled:
             yield ("merge", "enabled"), ("a merge does not forward to the network it reads: "
                                          "set [network] enabled = false (url is still used)")
+        for sc in self.merge.uplink:
+            if sc not in names:
+                yield ("merge", "uplink"), (f"{sc!r} is not a [[spacecraft]] of this station; "
+                                            f"{_did_you_mean(sc, names)}declared: {declared}")
+        if self.merge.uplink and not self.commanding.enabled:
+            yield ("merge", "uplink"), "commanding through the sites needs [commanding] enabled = true"
+        if self.network.relay_uplink and not any(sc.uplink is not None for sc in self.spacecraft):
+            yield ("network", "relay_uplink"), "no [[spacecraft]] of this site has an uplink to relay telecommands on"
         for sc in dict.fromkeys(lim.spacecraft for lim in self.limits):
             if sc not in names:
                 yield ("limits", sc), f"{sc!r} is not a [[spacecraft]] of this station ({declared})"

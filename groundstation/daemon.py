@@ -42,6 +42,7 @@ from groundstation.mqtt_sink import MqttPublisher
 from groundstation.network.consumer import MergeConsumer
 from groundstation.network.merge import FrameMerger, Released
 from groundstation.network.station import Route, StationForwarder
+from groundstation.network.uplink import NetworkUplink, NetworkUplinks, UplinkRelay, UplinkRouter
 from groundstation.parameter_archive import SUBDIR as PARAMETERS_SUBDIR
 from groundstation.parameter_archive import ParameterArchive
 from groundstation.parameter_history import HistoryApi
@@ -117,13 +118,18 @@ class Daemon:
         self.started = time.time()
         self.sync_log = RateLimitedLog(log)  # noise on a stream link must not flood the log
         # Every counter series exists at 0 from the start (dashboards, rate() and alerts need them).
-        commanded = [sc.name for sc in config.spacecraft if sc.enabled and sc.uplink is not None
-                     and config.commanding.enabled]
+        via_sites = list(config.merge.uplink) if config.merge.enabled and config.commanding.enabled else []
+        commanded = [sc.name for sc in config.spacecraft if sc.enabled and config.commanding.enabled
+                     and (sc.uplink is not None or sc.name in via_sites)]
+        relayed = [sc.name for sc in config.spacecraft if sc.enabled and sc.uplink is not None
+                   and config.network.relay_uplink]
         LabelDomains(links=[r.config.name for r in self.links],
                      spacecraft=[self.registry.spacecraft(n) for n in self.chain.chains], commanded=commanded,
                      limit_overrides={n: list(o) for n, o in overrides.items()},
                      remote_write=[rw.label for rw in config.remote_write],
-                     merge_sites=list(config.merge.stations) if config.merge.enabled else []).declare(self.metrics)
+                     merge_sites=list(config.merge.stations) if config.merge.enabled else [],
+                     network_commanded=via_sites, relay_site=config.station.name if relayed else None,
+                     relayed=relayed).declare(self.metrics)
         self.metrics.add_source(self._refresh_gauges)
         self.history: EventedHistory | None = None
         self.event_store: EventStore | None = None
@@ -134,6 +140,9 @@ class Daemon:
         self.forwarder: StationForwarder | None = None
         self.merger: FrameMerger | None = None
         self.merge_consumer: MergeConsumer | None = None
+        self.network_uplinks: NetworkUplinks | None = None  # the merge's: telecommands through the sites
+        self.uplink_relay: UplinkRelay | None = None  # a site's: the merge's telecommands to its uplinks
+        self.uplink_links: dict[str, Link] = {}  # open uplink links, by spacecraft
         self._network_setup()
 
     def _network_setup(self) -> None:
@@ -149,6 +158,10 @@ class Daemon:
             self.merger = FrameMerger(routes, stations=cfg.merge.stations, wait_s=cfg.merge.wait_s,
                                       max_age_s=cfg.merge.max_age_s, clock_skew_s=cfg.merge.clock_skew_s)
             self.merge_consumer = MergeConsumer(cfg.network, cfg.merge, self.merger, self.metrics, self._merged)
+            if cfg.merge.uplink and cfg.commanding.enabled:
+                router = UplinkRouter({name: chain.profile.has_ocf for name, chain in self.chain.chains.items()},
+                                      default=cfg.merge.stations[0] if cfg.merge.stations else None)
+                self.network_uplinks = NetworkUplinks(cfg.network, router, self.metrics)
 
     # ------------------------------------------------------------------ set-up
 
@@ -211,8 +224,9 @@ class Daemon:
     def _uplink_security(self) -> dict[str, FrameSecurity]:
         """SDLS for every commanded spacecraft with a key file; one whose profile requires SDLS needs one."""
         out = {}
+        via_sites = self.config.merge.uplink if self.config.merge.enabled else ()
         for sc in self.config.spacecraft:
-            if not sc.enabled or sc.uplink is None:
+            if not sc.enabled or (sc.uplink is None and sc.name not in via_sites):
                 continue
             if sc.sdls_key_file is None:
                 if self.registry.spacecraft(sc.name).sdls_required:
@@ -241,10 +255,15 @@ class Daemon:
                                   verification_timeout_s=commanding.verification_timeout_s)
         assert self.history is not None, "commanding starts only with [auth], which opens the command history"
         for sc in self.config.spacecraft:
-            if not sc.enabled or sc.uplink is None:
+            link: Link | NetworkUplink
+            if not sc.enabled:
                 continue
-            link = await stack.enter_async_context(open_link(sc.uplink, role="out", spacecraft=sc.name, end="ground",
-                                                             name=f"{sc.name}-uplink", receive=False))
+            if self.network_uplinks is not None and sc.name in self.config.merge.uplink:
+                link = self.network_uplinks.uplink(sc.name)
+            elif sc.uplink is not None:
+                link = await self._open_uplink(stack, sc)
+            else:
+                continue
             commander = Commander(self.registry.spacecraft(sc.name), link, self.history, self.metrics,
                                   dataclasses.replace(settings, tc_vcid=sc.tc_vcid),
                                   security=self.uplink_security.get(sc.name))
@@ -252,6 +271,23 @@ class Daemon:
             tasks.append(group.create_task(commander.run_timers(), name=f"commanding {sc.name}"))
         log.info("commanding enabled for %s", ", ".join(sorted(self.commanders)) or "no spacecraft (no uplinks)")
         return tasks
+
+    async def _open_uplink(self, stack: contextlib.AsyncExitStack, sc) -> Link:
+        """The spacecraft's uplink link, opened once (commanding and a site's relay share it)."""
+        link = self.uplink_links.get(sc.name)
+        if link is None:
+            link = self.uplink_links[sc.name] = await stack.enter_async_context(open_link(
+                sc.uplink, role="out", spacecraft=sc.name, end="ground", name=f"{sc.name}-uplink", receive=False))
+        return link
+
+    async def _start_relay(self, stack: contextlib.AsyncExitStack, group: asyncio.TaskGroup) -> list[asyncio.Task]:
+        """A site that relays the merge's telecommands: its uplinks, and the subscription."""
+        if not self.config.network.relay_uplink:
+            return []
+        links = {sc.name: await self._open_uplink(stack, sc) for sc in self.config.spacecraft
+                 if sc.enabled and sc.uplink is not None}
+        self.uplink_relay = UplinkRelay(self.config.network, self.config.station.name, links, self.metrics)
+        return [group.create_task(self.uplink_relay.run(), name="network uplink relay")]
 
     # ------------------------------------------------------------------ run
 
@@ -298,6 +334,9 @@ class Daemon:
                     tasks = [group.create_task(self._ingest(r), name=f"ingest {r.config.name}") for r in self.links]
                     if self.auth is not None:
                         tasks += await self._start_commanding(stack, group)
+                    tasks += await self._start_relay(stack, group)
+                    if self.network_uplinks is not None:
+                        tasks.append(group.create_task(self.network_uplinks.run(), name="network uplink"))
                     tasks.append(group.create_task(self.archive_spool.sync_periodically(), name="archive sync"))
                     tasks.append(group.create_task(self.archive_spool.retry_periodically(), name="archive retry"))
                     tasks.append(group.create_task(self._watch_links(), name="link events"))
@@ -380,6 +419,8 @@ class Daemon:
                                     time_ns=first.receipt_ns)
                 start = i
         receipt = min(r.message.receipt_ns for r in released) / 1e9
+        if self.network_uplinks is not None:  # which site carries each spacecraft's freshest CLCW
+            self.network_uplinks.router.observe(released)
         self.chain.process("merge", [r.message.frame for r in released], receipt)
 
     @staticmethod

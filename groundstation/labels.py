@@ -25,6 +25,7 @@ from groundstation.history import FINAL_STATES
 from groundstation.metrics import Metrics
 from groundstation.network.merge import REJECT_REASONS as MERGE_REJECT_REASONS
 from groundstation.network.station import UNSENT_REASONS
+from groundstation.network.uplink import UPLINK_UNSENT_REASONS
 from protocols.missions import Spacecraft
 from protocols.parameters import LimitState
 
@@ -99,6 +100,9 @@ class LabelDomains:
     limit_overrides: Mapping[str, Iterable[str]] = field(default_factory=dict)
     remote_write: list[str] = field(default_factory=list)  # the [[remote_write]] endpoints' names
     merge_sites: list[str] = field(default_factory=list)  # the stations a [merge] takes frames from
+    network_commanded: list[str] = field(default_factory=list)  # spacecraft a merge commands through the sites
+    relay_site: str | None = None  # this site's name, when it relays the merge's telecommands
+    relayed: list[str] = field(default_factory=list)  # the spacecraft it relays them for
 
     def series(self) -> dict[str, list[tuple[str, ...]]]:
         """Every counter of the contract with every label tuple it may carry."""
@@ -141,6 +145,13 @@ class LabelDomains:
                      "queqiao_merge_late_frames_total", "queqiao_merge_clock_skew_total"):
             out[name] = list(pairs)
         out["queqiao_merge_rejected_total"] = [pair + (reason,) for pair in pairs for reason in MERGE_REJECT_REASONS]
+        out["queqiao_network_uplink_frames_total"] = [(site, sc) for site in self.merge_sites
+                                                      for sc in self.network_commanded]
+        out["queqiao_network_uplink_unsent_total"] = [(sc, reason) for sc in self.network_commanded
+                                                      for reason in UPLINK_UNSENT_REASONS]
+        sites = [self.relay_site] if self.relay_site is not None else []
+        out["queqiao_network_uplink_relayed_total"] = [(site, sc) for site in sites for sc in self.relayed]
+        out["queqiao_network_uplink_refused_total"] = [(site, "unknown_spacecraft") for site in sites]
         return out
 
     def declare(self, metrics: Metrics) -> int:

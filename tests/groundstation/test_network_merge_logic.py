@@ -135,3 +135,24 @@ def test_a_site_far_behind_the_others_is_placed_by_its_receipt_times():
     c = merger.counts[("c", "tmsat")]
     # 100-102 and 350 went out of order (late), 599 in order: the last frame was still to come.
     assert (c.late, c.chosen, c.duplicates) == (4, 5, 595)
+
+
+def test_the_uplink_goes_to_the_site_with_the_latest_good_clcw():
+    from groundstation.network.merge import Released
+    from groundstation.network.uplink import UplinkRouter
+
+    router = UplinkRouter({"tmsat": True, "aossat": False}, default="a")
+    assert router.site("tmsat") == "a" and router.site("aossat") == "a"  # before any frame: the first site
+
+    def released(site: str, quality: Quality = CLEAN, spacecraft: str = "tmsat") -> Released:
+        return Released(spacecraft, 1, 0, msg(site, tm_frame(0), quality=quality), frozenset({site}))
+
+    router.observe([released("b"), released("c", Quality(Fecf.BAD))])
+    assert router.site("tmsat") == "b"  # c's CLCW did not pass its FECF: not trusted
+    router.observe([released("c", Quality(Fecf.OK, Rs.UNCORRECTABLE))])
+    assert router.site("tmsat") == "b"
+    router.observe([released("c", Quality(Fecf.OK, Rs.CORRECTED, 2))])
+    assert router.site("tmsat") == "c"  # corrected is good
+    router.observe([released("c", spacecraft="aossat")])
+    assert router.site("aossat") == "a"  # no OCF in its frames: no CLCW to choose by
+    assert UplinkRouter({"tmsat": True}, default=None).site("tmsat") is None
