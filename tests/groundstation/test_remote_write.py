@@ -176,8 +176,16 @@ def test_a_demo_run_puts_every_archived_sample_into_both_receivers_across_a_rest
             archived[row["parameter"]] = archived.get(row["parameter"], 0) + 1
         assert set(archived) == set(names) and archived["altimeter_range"] >= 20
         for receiver in (prometheus, victoria):
-            counts = {r["metric"]["parameter"]: int(float(r["value"][1])) for r in receiver.query(
-                'count_over_time(queqiao_parameter_value{spacecraft="haiyang2d",station="queqiao-demo"}[1h])')}
+            # A receiver makes what it acknowledged searchable within seconds, not at once (newer
+            # VictoriaMetrics releases flush their in-memory rows for search about every second):
+            # wait a bounded while for the counts to settle, then they must equal the archive's.
+            deadline = time.monotonic() + 20
+            while True:
+                counts = {r["metric"]["parameter"]: int(float(r["value"][1])) for r in receiver.query(
+                    'count_over_time(queqiao_parameter_value{spacecraft="haiyang2d",station="queqiao-demo"}[1h])')}
+                if counts == archived or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
             assert counts == archived, receiver.name
     finally:
         victoria.stop()
