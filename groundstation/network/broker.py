@@ -30,6 +30,17 @@ def connect_options(network: NetworkConfig) -> dict:
     return options
 
 
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that a timeout swallowed.  In Python 3.11, ``asyncio.wait_for`` (which
+    nats-py's calls use inside) can report a cancellation that arrives as its timeout fires as a
+    timeout instead (python/cpython#86296, fixed in 3.12): a loop that retries on timeouts would
+    then never stop, and the daemon's shutdown would wait for it for ever.  Every retry branch of
+    the network tasks calls this first."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def connect(network: NetworkConfig, name: str, on_state=None):
     """A connected client; retries (doubling to 10 s) until the broker answers, logging each refusal once a try."""
     async def disconnected():
@@ -51,6 +62,7 @@ async def connect(network: NetworkConfig, name: str, on_state=None):
             nc = await nats.connect(name=name, disconnected_cb=disconnected, reconnected_cb=reconnected,
                                     error_cb=error, **connect_options(network))
         except (TimeoutError, OSError, nats.errors.Error) as exc:
+            raise_if_cancelled()
             log.warning("network: cannot connect to %s (%s); retrying in %.1f s", network.url,
                         type(exc).__name__ + (f": {exc}" if str(exc) else ""), delay)
             await asyncio.sleep(delay)

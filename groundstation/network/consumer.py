@@ -20,7 +20,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from groundstation.chain import RateLimitedLog
 from groundstation.config import MergeConfig, NetworkConfig
 from groundstation.metrics import Metrics
-from groundstation.network.broker import connect, ensure_streams
+from groundstation.network.broker import connect, ensure_streams, raise_if_cancelled
 from groundstation.network.merge import FrameMerger, Released
 from groundstation.network.message import MessageError, decode, stream_name, subject
 
@@ -69,15 +69,18 @@ class MergeConsumer:
                                               stream=stream_name(prefix, spacecraft), config=config)
                 break
             except (TimeoutError, nats.errors.Error) as exc:
+                raise_if_cancelled()
                 self.log.warning("subscribe", "merge: cannot subscribe to %s (%s); retrying", spacecraft, exc)
                 await asyncio.sleep(1.0)
         while True:
             try:
                 messages = await sub.fetch(self.merge.fetch_batch, timeout=0.2)
             except nats.errors.TimeoutError:
+                raise_if_cancelled()
                 self.merger.backlog = False
                 continue
             except (TimeoutError, nats.errors.Error, OSError) as exc:
+                raise_if_cancelled()
                 self.metrics.inc("queqiao_network_consume_failures_total", ())
                 self.log.warning("fetch", "merge: fetch from %s failed (%s: %s); retrying", spacecraft,
                                  type(exc).__name__, exc)

@@ -24,7 +24,7 @@ from groundstation.archive import ArchiveReader, FrameFlags
 from groundstation.chain import RateLimitedLog
 from groundstation.config import NetworkConfig
 from groundstation.metrics import Metrics
-from groundstation.network.broker import connect, ensure_streams
+from groundstation.network.broker import connect, ensure_streams, raise_if_cancelled
 from groundstation.network.message import Fecf, FrameMessage, MessageError, Quality, encode, frame_header, message_ids, subject
 
 #: Why a received frame is not forwarded (``queqiao_network_unsent_frames_total{reason}``).
@@ -136,6 +136,7 @@ class StationForwarder:
                 try:
                     receipt_ns, outgoing = await asyncio.wait_for(self.queue.get(), timeout=0.5)
                 except TimeoutError:
+                    raise_if_cancelled()
                     continue
                 batch = [(receipt_ns, outgoing)]
                 while not self.queue.empty() and sum(len(o) for _, o in batch) < PUBLISH_WINDOW:
@@ -164,6 +165,7 @@ class StationForwarder:
                        for m in messages]
             acks = await asyncio.wait_for(asyncio.gather(*futures), timeout=self.network.publish_timeout_s)
         except (TimeoutError, nats.errors.Error, OSError) as exc:
+            raise_if_cancelled()
             self.metrics.inc("queqiao_network_publish_failures_total", ())
             self.log.warning("publish", "network: publish failed (%s: %s); catching up from the archive later",
                              type(exc).__name__, exc)
