@@ -199,7 +199,7 @@ class Daemon:
             profile = self.registry.spacecraft(lc.spacecraft).profile.frame
             # With a Reed-Solomon code a CADU carries the codeblock (frame + check symbols); the chain's
             # RS stage turns it into the frame, after the archive has kept it as received.
-            runtime.frame_length = profile.frame_length + (profile.rs.check_length if profile.rs else 0)
+            runtime.frame_length = profile.codeblock_length
             runtime.derandomize = profile.randomized
         return runtime
 

@@ -245,8 +245,7 @@ class Geometry:
 
     @property
     def codeblock_length(self) -> int:
-        rs = self.profile.rs
-        return self.profile.frame_length + (rs.check_length if rs else 0)
+        return self.profile.codeblock_length
 
 
 def _marker_distance(data: bytes) -> int | None:
@@ -289,7 +288,7 @@ def _mission_by_scid(fmt: str, data: bytes, distance: int | None, frame_length: 
         if frame_length is not None and frame_length != p.frame_length:
             continue
         if fmt == "cadu":
-            width = p.frame_length + (p.rs.check_length if p.rs else 0)
+            width = p.codeblock_length
             if distance is None or distance != width + len(ASM):
                 continue
             start = data.find(ASM)

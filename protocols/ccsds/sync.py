@@ -74,7 +74,7 @@ class CaduEncoder:
         rs = profile.rs
         self.code = RsCode(rs.e, rs.interleave, rs.basis, profile.frame_length) if rs is not None else None
         self.randomize = profile.randomized
-        self.codeblock_length = profile.frame_length + (rs.check_length if rs is not None else 0)
+        self.codeblock_length = profile.codeblock_length
         self.cadu_length = len(ASM) + self.codeblock_length
 
     def codeblocks(self, frames: Sequence[bytes]) -> list[bytes]:
@@ -104,7 +104,7 @@ class DatagramCadus:
     def __init__(self, profiles: Iterable[FrameProfile]) -> None:
         randomized: dict[int, set[bool]] = {}
         for p in profiles:
-            length = len(ASM) + p.frame_length + (p.rs.check_length if p.rs is not None else 0)
+            length = len(ASM) + p.codeblock_length
             randomized.setdefault(length, set()).add(p.randomized)
         self.lengths = {length: flags.pop() for length, flags in randomized.items() if len(flags) == 1}
 

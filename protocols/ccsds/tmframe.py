@@ -141,6 +141,11 @@ class FrameProfile:
         return TM_VERSION if self.kind == "TM" else AOS_VERSION
 
     @property
+    def codeblock_length(self) -> int:
+        """Octets between the ASMs: the frame, with its Reed-Solomon check symbols when it has a code."""
+        return self.frame_length + (self.rs.check_length if self.rs is not None else 0)
+
+    @property
     def header_length(self) -> int:
         """Octets before the data field (TM) or packet zone (AOS)."""
         if self.kind == "TM":
