@@ -1,12 +1,14 @@
-"""The decode: one batch decode per packet definition (PacketCodec), packet error control checked,
-onboard time from the packets' CUC time field."""
+"""The decode: one batch decode per packet definition (PacketCodec; VariablePacketCodec for a
+definition with variable-size parts), packet error control checked, onboard time from the
+packets' CUC time field."""
 from __future__ import annotations
 
 import numpy as np
 
 from groundstation.chain.stage import DecodedBatch, DecodedGroup, DefinitionGroup, PacketBatch, Stage, StageContext
 from protocols.ccsds.cuc import cuc_to_unix
-from protocols.codec import CRC_OK, PacketCodec
+from protocols.codec import CRC_OK, PacketCodec, VariablePacketCodec
+from protocols.errors import ProtocolError
 from protocols.missions import PacketDef
 
 TIME_COARSE = "secondary.time.coarse"
@@ -22,13 +24,39 @@ class Decoder(Stage):
 
     def __init__(self, context: StageContext) -> None:
         super().__init__(context)
-        self.codecs: dict[str, PacketCodec] = {}
+        self.codecs: dict[str, PacketCodec | VariablePacketCodec] = {}
 
-    def codec(self, definition: PacketDef) -> PacketCodec:
+    def codec(self, definition: PacketDef) -> PacketCodec | VariablePacketCodec:
         codec = self.codecs.get(definition.name)
         if codec is None:
-            codec = self.codecs[definition.name] = PacketCodec(definition.construct, name=definition.name)
+            kind = VariablePacketCodec if definition.variable else PacketCodec
+            codec = self.codecs[definition.name] = kind(definition.construct, name=definition.name)
         return codec
+
+    def raw_columns(self, batch: PacketBatch, group: DefinitionGroup) -> dict | None:
+        """The raw columns of a group's packets (None: none is left).  A variable-size packet whose
+        layout (the sizes its own fields give) does not match its length is rejected: the batch is
+        decoded again without it, so one bad packet costs its own decode, never its neighbours'."""
+        codec = self.codec(group.definition)
+        offsets = batch.offsets[group.rows]
+        if isinstance(codec, PacketCodec):
+            return codec.raw_many(batch.stream, offsets=offsets)
+        lengths = batch.lengths[group.rows]
+        try:
+            return codec.decode_many(batch.stream, raw=True, offsets=offsets, lengths=lengths, exact=True)
+        except ProtocolError:
+            pass
+        keep = []
+        for i, row in enumerate(group.rows.tolist()):
+            try:
+                codec.decode_many(batch.stream, raw=True, offsets=offsets[i:i + 1], lengths=lengths[i:i + 1],
+                                  exact=True)
+                keep.append(i)
+            except ProtocolError as exc:
+                self.reject_packet("length", batch.packet(row), f"{group.definition.name}: {exc}")
+        if not keep:
+            return None
+        return codec.decode_many(batch.stream, raw=True, offsets=offsets[keep], lengths=lengths[keep], exact=True)
 
     def process(self, batch: PacketBatch) -> DecodedBatch | None:
         decoded = [d for d in (self.decode(batch, g) for g in batch.definitions) if d is not None]
@@ -36,15 +64,16 @@ class Decoder(Stage):
 
     def decode(self, batch: PacketBatch, group: DefinitionGroup) -> DecodedGroup | None:
         definition = group.definition
-        codec = self.codec(definition)
-        raw = codec.raw_many(batch.stream, offsets=batch.offsets[group.rows])
+        raw = self.raw_columns(batch, group)
+        if raw is None:
+            return None
         ok = raw.get(CRC_OK)
         if ok is not None and not ok.all():
             for _ in range(int((~ok).sum())):
                 self.reject_packet("pec", b"", definition.name)
             keep = np.flatnonzero(ok)
             raw = {k: v[keep] for k, v in raw.items()}
-        count = len(raw[TIME_COARSE]) if TIME_COARSE in raw else int(group.rows.size)
+        count = len(next(iter(raw.values()))) if raw else int(group.rows.size)
         if count == 0:
             return None
         self.count("ok", count)
@@ -57,5 +86,9 @@ class Decoder(Stage):
             else:
                 onboard = float(cuc_to_unix(raw[TIME_COARSE][-1:], raw[TIME_FINE][-1:] if TIME_FINE in raw else 0)[0])
             self.context.state.onboard_time = onboard
-        eng = None if definition.kind == "housekeeping" else codec.calibrate(raw)
+        codec = self.codec(definition)
+        eng = None
+        if definition.kind != "housekeeping":
+            assert isinstance(codec, PacketCodec)  # only telemetry definitions may be variable-size
+            eng = codec.calibrate(raw)
         return DecodedGroup(definition, raw, count, onboard, eng, onboard_times=times)

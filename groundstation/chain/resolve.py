@@ -36,11 +36,14 @@ class DefinitionResolver(Stage):
         by_name: dict[str, PacketDef] = {}
         for apid, members in batch.groups:
             for definition, rows in self.resolve(apid, batch, members):
-                wrong = batch.lengths[rows] != definition.size
+                # A variable-size definition's layout is checked against each length by the decoder.
+                lengths = batch.lengths[rows]
+                wrong = lengths < definition.size if definition.variable else lengths != definition.size
                 if wrong.any():
+                    least = "at least " if definition.variable else ""
                     for i in rows[wrong].tolist():
-                        self.reject_packet("length", batch.packet(i),
-                                           f"{definition.name} is {definition.size} octets, got {batch.lengths[i]}")
+                        self.reject_packet("length", batch.packet(i), f"{definition.name} is {least}"
+                                           f"{definition.size} octets, got {batch.lengths[i]}")
                     rows = rows[~wrong]
                 if rows.size:
                     parts[definition.name].append(rows)

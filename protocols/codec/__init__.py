@@ -9,7 +9,8 @@ See docs/CODEC.md.
 """
 from protocols.codec.codec import CRC_OK, Columns, FieldInfo, PacketCodec, flatten, unflatten
 from protocols.codec.stream import FramePackets, PacketSplit, extract_packets, split_packets
-from protocols.codec.variable import Ragged, VariablePacketCodec
+from protocols.codec.variable import Ragged, VariablePacketCodec, minimum_size, variable_parts
 
 __all__ = ["CRC_OK", "Columns", "FieldInfo", "FramePackets", "PacketCodec", "PacketSplit", "Ragged",
-           "VariablePacketCodec", "extract_packets", "flatten", "split_packets", "unflatten"]
+           "VariablePacketCodec", "extract_packets", "flatten", "minimum_size", "split_packets", "unflatten",
+           "variable_parts"]

@@ -47,7 +47,10 @@ class Ragged:
     def __len__(self) -> int:
         return self.starts.size
 
-    def __getitem__(self, index: int) -> np.ndarray:
+    def __getitem__(self, index):
+        """Packet ``index``'s elements; an index array or slice gives those packets' Ragged."""
+        if isinstance(index, (slice, np.ndarray, list)):
+            return Ragged(self.values, self.starts[index], self.lengths[index])
         start = self.starts[index]
         return self.values[start : start + self.lengths[index]]
 
@@ -100,6 +103,59 @@ def _find(node: cs.Construct, parts: tuple[str, ...], out: list[_Variable]) -> N
             _find(sub, parts + ((sub.name,) if sub.name else ()), out)
 
 
+def variable_parts(struct: cs.Construct) -> list[str]:
+    """The dotted paths of a definition's variable-size parts, in wire order (empty: fixed-size)."""
+    found: list[_Variable] = []
+    _find(struct, (), found)
+    return [v.path for v in found]
+
+
+def _rebuild(node: cs.Construct, variables: list[_Variable], sizes: tuple[int, ...], counter: list[int]):
+    """``node`` with its first ``len(sizes)`` variable parts fixed at those sizes; where the next
+    variable part would begin, the definition is cut (``_CUT``, or a (struct, _CUT) pair from inside)."""
+    renamed = node.name if isinstance(node, cs.Renamed) else None
+    inner = node
+    while isinstance(inner, cs.Renamed):
+        inner = inner.subcon
+    if _is_variable(inner):
+        k = counter[0]
+        counter[0] += 1
+        if k >= len(sizes):
+            return _CUT
+        fixed = variables[k].fixed(sizes[k])
+        return renamed / fixed if renamed else fixed
+    if isinstance(inner, cs.Struct):
+        subcons = []
+        stopped = False
+        for sub in inner.subcons:
+            rebuilt = _rebuild(sub, variables, sizes, counter)
+            if rebuilt is _CUT or isinstance(rebuilt, tuple):  # the cut is here, or inside this field
+                if isinstance(rebuilt, tuple):
+                    subcons.append(rebuilt[0])
+                stopped = True
+                break
+            subcons.append(rebuilt)
+        struct = cs.Struct(*subcons)
+        result = renamed / struct if renamed else struct
+        return (result, _CUT) if stopped else result
+    return node
+
+
+def fixed_layout(struct: cs.Construct, sizes: tuple[int, ...]) -> cs.Construct:
+    """The definition with its variable parts fixed at ``sizes`` (element counts, in wire order);
+    with fewer sizes than parts, cut where the next variable part begins."""
+    variables: list[_Variable] = []
+    _find(struct, (), variables)
+    rebuilt = _rebuild(struct, variables, sizes, [0])
+    definition = rebuilt[0] if isinstance(rebuilt, tuple) else rebuilt
+    return cs.Struct() if definition is _CUT else definition
+
+
+def minimum_size(struct: cs.Construct) -> int:
+    """The octets of the definition with every variable part empty: no packet of it is shorter."""
+    return fixed_layout(struct, (0,) * len(variable_parts(struct))).sizeof()
+
+
 class VariablePacketCodec:
     """Decode many packets of a definition with variable-size parts (see the module docstring).
 
@@ -124,42 +180,11 @@ class VariablePacketCodec:
 
     # ------------------------------------------------------------------ layouts
 
-    def _rebuild(self, node: cs.Construct, sizes: tuple[int, ...], cut: bool, counter: list[int]):
-        renamed = node.name if isinstance(node, cs.Renamed) else None
-        inner = node
-        while isinstance(inner, cs.Renamed):
-            inner = inner.subcon
-        if _is_variable(inner):
-            k = counter[0]
-            counter[0] += 1
-            if k >= len(sizes):
-                return _CUT
-            fixed = self.variables[k].fixed(sizes[k])
-            return renamed / fixed if renamed else fixed
-        if isinstance(inner, cs.Struct):
-            subcons = []
-            stopped = False
-            for sub in inner.subcons:
-                rebuilt = self._rebuild(sub, sizes, cut, counter)
-                if rebuilt is _CUT or isinstance(rebuilt, tuple):  # the cut is here, or inside this field
-                    if isinstance(rebuilt, tuple):
-                        subcons.append(rebuilt[0])
-                    stopped = True
-                    break
-                subcons.append(rebuilt)
-            struct = cs.Struct(*subcons)
-            result = renamed / struct if renamed else struct
-            return (result, _CUT) if stopped else result
-        return node
-
     def _codec(self, sizes: tuple[int, ...], cut: bool) -> PacketCodec:
         key = (sizes, cut)
         codec = self._codecs.get(key)
         if codec is None:
-            rebuilt = self._rebuild(self.struct, sizes, cut, [0])
-            definition = rebuilt[0] if isinstance(rebuilt, tuple) else rebuilt
-            if definition is _CUT:
-                definition = cs.Struct()
+            definition = fixed_layout(self.struct, sizes)
             with warnings.catch_warnings():
                 warnings.simplefilter("error", RuntimeWarning)
                 try:
@@ -229,11 +254,14 @@ class VariablePacketCodec:
         for value in np.unique(values).tolist():
             yield from self._groups(data, offsets, lengths, index[values == value], sizes + (int(value),))
 
-    def decode_many(self, buffer, *, raw: bool = False, offsets=None, lengths=None) -> dict[str, Any]:
+    def decode_many(self, buffer, *, raw: bool = False, offsets=None, lengths=None,
+                    exact: bool = False) -> dict[str, Any]:
         """Columns of every packet: fixed fields as arrays, variable parts as :class:`Ragged`.
 
         Packets are found with :func:`split_packets` (space packets back to back), or at
         ``offsets`` with ``lengths`` (default: each one's primary header packet length).
+        ``exact``: a packet longer than its layout is an error too (octets no field accounts for),
+        as a packet shorter than it always is.
         """
         data = _as_bytes_view(buffer)
         offsets, lengths = self._bounds(data, offsets, lengths)
@@ -246,6 +274,10 @@ class VariablePacketCodec:
                 at = int(index[short[0]])
                 raise TruncatedError(self.name, f"packet {at} is {lengths[at]} octets, its layout needs {codec.size}",
                                      offset=int(offsets[at]))
+            if exact and (lengths[index] != codec.size).any():
+                at = int(index[np.flatnonzero(lengths[index] != codec.size)[0]])
+                raise ProtocolError(self.name, f"packet {at} is {lengths[at]} octets, its layout has {codec.size}",
+                                    offset=int(offsets[at]))
             decoded.append((index, codec.decode_many(data, offsets=offsets[index], raw=raw)))
         return self._assemble(decoded, count)
 

@@ -20,6 +20,7 @@ import construct as cs
 from protocols.ccsds.pus import tc_packet, tm_packet
 from protocols.ccsds.spacepacket import PacketType
 from protocols.ccsds.tmframe import FrameProfile
+from protocols.codec.variable import minimum_size, variable_parts
 from protocols.errors import DefinitionError, ProtocolError, TruncatedError
 from protocols.parameters import Limits, LimitState, Parameter, StateLimits, States, parameters_of
 
@@ -169,6 +170,8 @@ class PacketDef:
 
     kind = "packet"
     packet_type = PacketType.TM
+    #: Whether definitions of this class may have variable-size parts (see :attr:`variable_paths`).
+    allows_variable = False
 
     def __init__(self, *, name: str, apid: int, service: int, subtype: int, key: int | None, key_name: str | None,
                  body: Sequence[cs.Construct], subsystem: str, description: str) -> None:
@@ -196,13 +199,21 @@ class PacketDef:
         except ValueError as exc:
             raise DefinitionError(f"packet {name!r}: {exc}") from exc
         _check_fields(self.construct, f"packet {name!r}")
+        #: Dotted paths of the variable-size parts (an array counted by a field, octets sized by an
+        #: expression, a trailing block to the packet's end), decoded by VariablePacketCodec; empty
+        #: for a fixed-size definition.  Their Parameters are decoded but not exported (no latest value).
+        self.variable_paths: tuple[str, ...] = tuple(variable_parts(self.construct))
+        if self.variable_paths and not self.allows_variable:
+            raise DefinitionError(f"packet {name!r} is not fixed-size (variable-length field "
+                                  f"{self.variable_paths[0]!r}); a {type(self).__name__} is fixed-size")
         try:
-            self.size = self.construct.sizeof()
+            #: Octets of the packet; of a variable-size definition, the fewest (every variable part empty).
+            self.size = minimum_size(self.construct) if self.variable_paths else self.construct.sizeof()
         except cs.SizeofError as exc:
             raise DefinitionError(f"packet {name!r} is not fixed-size (variable-length field): {exc}") from exc
-        header = self.construct.subcons[0].sizeof() + self.construct.subcons[1].sizeof()
         #: Byte offset of the 16-bit key in the packet (None when there is no key).
-        self.key_offset = header if key is not None else None
+        self.key_offset = (self.construct.subcons[0].sizeof() + self.construct.subcons[1].sizeof()
+                           if key is not None else None)
 
     def _factory(self, apid, service, subtype, fields):
         return tm_packet(apid, service, subtype, fields)
@@ -211,10 +222,18 @@ class PacketDef:
     def lookup_key(self) -> tuple[int, int, int, int, int | None]:
         return (int(self.packet_type), self.apid, self.service, self.subtype, self.key)
 
+    @property
+    def variable(self) -> bool:
+        """Whether the definition has variable-size parts (its packets differ in length)."""
+        return bool(self.variable_paths)
+
     def parameters(self) -> list[tuple[str, Parameter]]:
-        """Every Parameter of the packet's data field as (dotted path, Parameter), in wire order."""
+        """Every Parameter of the packet's data field as (dotted path, Parameter), in wire order;
+        those inside a variable-size part are left out (a ragged column has no one latest value)."""
         if not hasattr(self, "_parameters"):
-            self._parameters = parameters_of(self.construct)
+            inside = tuple(path + "." for path in self.variable_paths)
+            self._parameters = [(path, param) for path, param in parameters_of(self.construct)
+                                if path not in self.variable_paths and not path.startswith(inside)]
         return list(self._parameters)
 
     def parse(self, data: bytes) -> cs.Container:

@@ -106,6 +106,9 @@ class _Type:
     limits: Limits | StateLimits | None = None
     valid: tuple[float, float] | None = None
     enumerated: bool = False
+    #: A binary whose size in bits is ``slope * parameter + intercept`` (a DynamicValue):
+    #: (parameter name, slope, intercept, from its calibrated value); ``bits`` is then 0.
+    dynamic: tuple[str, int, int, bool] | None = None
 
     def raw(self, bitwise: bool, where: str) -> cs.Construct:
         if self.kind == "bytes":
@@ -151,9 +154,14 @@ def _read_type(node: ET.Element) -> _Type:
         size = _path(binary, "SizeInBits", "FixedValue")
         if size is None:
             size = _path(binary, "SizeInBits", "Fixed", "FixedValue")
-        if size is None:
-            raise XtceError(f"{where}: only fixed-size binary and string encodings are read")
-        t = _Type(node.get("name", ""), "bytes", int(size.text or "0"))
+        dynamic = _path(binary, "SizeInBits", "DynamicValue")
+        if size is not None:
+            t = _Type(node.get("name", ""), "bytes", int(size.text or "0"))
+        elif dynamic is not None and _local(binary.tag) == "BinaryDataEncoding":
+            t = _Type(node.get("name", ""), "bytes", 0, dynamic=_dynamic_size(dynamic, where))
+        else:
+            raise XtceError(f"{where}: only fixed-size strings, and binaries of a fixed size or a DynamicValue "
+                            "size, are read")
         enc = binary
     else:
         raise XtceError(f"{where}: no IntegerDataEncoding, FloatDataEncoding, BinaryDataEncoding or "
@@ -207,6 +215,25 @@ def _read_type(node: ET.Element) -> _Type:
     if valid is not None:
         t.valid = (float(valid.get("minInclusive", "-inf")), float(valid.get("maxInclusive", "inf")))
     return t
+
+
+def _dynamic_size(node: ET.Element, where: str) -> tuple[str, int, int, bool]:
+    """(parameter, slope, intercept, from the calibrated value) of a DynamicValue size in bits: a whole
+    number of octets per value of the parameter and a whole number of octets besides, or the packet
+    could not be read."""
+    ref = _child(node, "ParameterInstanceRef")
+    if ref is None or not ref.get("parameterRef"):
+        raise XtceError(f"{where}: a DynamicValue size without a ParameterInstanceRef")
+    adjustment = _child(node, "LinearAdjustment")
+    try:
+        slope = float(adjustment.get("slope", "1")) if adjustment is not None else 1.0
+        intercept = float(adjustment.get("intercept", "0")) if adjustment is not None else 0.0
+    except ValueError as exc:
+        raise XtceError(f"{where}: LinearAdjustment {exc}") from None
+    if slope != int(slope) or intercept != int(intercept) or int(slope) % 8 or int(intercept) % 8 or slope <= 0:
+        raise XtceError(f"{where}: a size of {slope:g} x {ref.get('parameterRef')} + {intercept:g} bits is not "
+                        "a whole number of octets for every value")
+    return ref.get("parameterRef", ""), int(slope), int(intercept), ref.get("useCalibratedValue", "true") == "true"
 
 
 def _number(text: str | None) -> float | None:
@@ -354,8 +381,63 @@ def _nest(leaves: list[tuple[tuple[str, ...], _Type, str]], where: str) -> list[
     return out
 
 
-def _bit_runs(leaves: list[tuple[str, _Type, str]], where: str) -> list[cs.Construct]:
-    """A foreign container's fields: octet-aligned ones as they are, runs of bit fields as BitStructs."""
+def _in_bit_runs(leaves: list[tuple[str, _Type, str]]) -> set[str]:
+    """The fields :func:`_bit_runs` puts inside a BitStruct."""
+    inside: set[str] = set()
+    offset = 0
+    for name, t, _ in leaves:
+        if offset or t.bits % 8:
+            inside.add(name)
+            offset = (offset + t.bits) % 8
+    return inside
+
+
+#: The primary header's fields in TelemetryPacket's construct, in the order of _PRIMARY_BITS.
+_PRIMARY_FIELDS = ("version", "type", "secondary_header_flag", "apid", "sequence_flags", "sequence_count",
+                   "data_length")
+
+
+def _sized_binaries(doc: _Document, header: list[str], rest: list[str], leaves: list[tuple[str, _Type, str]],
+                    where: str) -> dict[str, cs.Construct]:
+    """The construct of each binary field whose size is a DynamicValue, by field name.
+
+    The size may come from the primary header (the packet length) or from an integer field before
+    it, outside a run of bit fields.  A binary sized by the packet length to exactly the packet's
+    end, with only fixed-size fields before it, is read as running to the end (GreedyBytes): that
+    is what it says, and the packet can then also be built from its values.
+    """
+    sized: dict[str, cs.Construct] = {}
+    fields = {p: leaf[0] for p, leaf in zip(rest, leaves, strict=True)}
+    in_runs = _in_bit_runs(leaves)
+    fixed_bits: int | None = 48  # bits before the field, while every field before it has a fixed size
+    for k, (name, t, _) in enumerate(leaves):
+        if t.dynamic is None:
+            fixed_bits = None if fixed_bits is None else fixed_bits + t.bits
+            continue
+        ref, slope, intercept, calibrated = t.dynamic
+        what = f"{where} field {name!r}"
+        if ref in header:
+            source = getattr(cs.this._.primary, _PRIMARY_FIELDS[header.index(ref)])
+        elif ref in rest[:k] and fields[ref] not in in_runs and doc.type_of(ref, what).kind == "int":
+            source = getattr(cs.this, fields[ref])
+        else:
+            raise XtceError(f"{what}: its size comes from {ref!r}, which is not the primary header or a whole-octet "
+                            "integer field before it")
+        if calibrated and doc.type_of(ref, what).calibration is not None:
+            raise XtceError(f"{what}: its size comes from the calibrated value of {ref!r} "
+                            "(useCalibratedValue=\"false\" is read)")
+        runs_to_end = (ref == header[6] and k == len(rest) - 1 and fixed_bits is not None and slope == 8
+                       and intercept == 56 - fixed_bits)
+        sized[name] = cs.GreedyBytes if runs_to_end else cs.Bytes(source * (slope // 8) + intercept // 8)
+        fixed_bits = None
+    return sized
+
+
+def _bit_runs(leaves: list[tuple[str, _Type, str]], where: str,
+              sized: dict[str, cs.Construct] | None = None) -> list[cs.Construct]:
+    """A foreign container's fields: octet-aligned ones as they are, runs of bit fields as BitStructs;
+    ``sized`` the binaries whose size another field gives (:func:`_sized_binaries`)."""
+    sized = sized or {}
     out: list[cs.Construct] = []
     run: list[tuple[str, _Type, str]] = []
     offset = 0
@@ -369,7 +451,7 @@ def _bit_runs(leaves: list[tuple[str, _Type, str]], where: str) -> list[cs.Const
                       else n / tt.raw(True, f"{where} field {n!r}") for n, tt, d in run]))
                 run, offset = [], 0
             continue
-        raw = t.raw(False, f"{where} field {name!r}")
+        raw = sized[name] if name in sized else t.raw(False, f"{where} field {name!r}")
         out.append(name / (raw if t.kind == "bytes" else _parameter(t, text, raw)))
     if run:
         # The definition stops inside an octet (the packet on the wire is whole octets): the rest of
@@ -385,8 +467,11 @@ class TelemetryPacket(M.HousekeepingPacket):
     """A telemetry packet defined by a foreign XTCE container: primary header, then ``data``, selected by APID.
 
     It has no PUS secondary header, SID or packet error control; the chain exports its
-    parameters as it does housekeeping (``kind`` is "housekeeping").
+    parameters as it does housekeeping (``kind`` is "housekeeping").  Its binaries may be sized by
+    another field (variable-size packets, decoded by VariablePacketCodec).
     """
+
+    allows_variable = True
 
     def __init__(self, name: str, *, apid: int, subsystem: str, description: str,
                  fields: list[cs.Construct], secondary_header: bool, sources: Sequence[str] = ()) -> None:
@@ -400,11 +485,17 @@ class TelemetryPacket(M.HousekeepingPacket):
         self.xtce_names: dict[str, str] = dict(zip((path for path, _ in self.parameters()), sources, strict=True))
 
     def _factory(self, apid, service, subtype, fields):
-        size = 6 + sum(f.sizeof() for f in fields)
+        try:
+            size = 6 + sum(f.sizeof() for f in fields)
+        except cs.SizeofError:
+            size = 7  # variable-size: the data length is read from the wire, and set by build
         return cs.Struct("primary" / fixed_primary_header(apid, PacketType.TM, self.secondary_header, size), *fields)
 
     def build(self, values, *, sequence_count: int = 0, time=(0, 0)) -> bytes:
-        return self._build("data", values, primary=dict(sequence_count=sequence_count))
+        packet = self._build("data", values, primary=dict(sequence_count=sequence_count))
+        if self.variable:  # the header's data length, now that the packet's size is known
+            packet = packet[:4] + (len(packet) - 7).to_bytes(2, "big") + packet[6:]
+        return packet
 
 
 # --------------------------------------------------------------------------- the two readers
@@ -467,7 +558,8 @@ def _foreign(doc: _Document, name: str | None, scid: int | None, profile: M.Down
             packets.append(TelemetryPacket(
                 packet_name, apid=criteria[apid_param], subsystem=packet_name,
                 description=_description(container.node) or container.name,
-                fields=_bit_runs(leaves, where), secondary_header=bool(criteria.get(secondary_param, 1)),
+                fields=_bit_runs(leaves, where, _sized_binaries(doc, header, rest, leaves, where)),
+                secondary_header=bool(criteria.get(secondary_param, 1)),
                 sources=[p for p, (_, t, _) in zip(rest, leaves, strict=True) if t.kind != "bytes"]))
         except XtceError:
             raise

@@ -114,8 +114,15 @@ class _Document:
 
     # -- containers ---------------------------------------------------------------------
 
+    def layout(self, packet: PacketDef):
+        """The packet's fixed layout (a variable-size packet is not exported: a DefinitionError)."""
+        try:
+            return derive(packet.construct)
+        except Unsupported as exc:
+            raise DefinitionError(f"XTCE export of {self.sc.name!r} packet {packet.name!r}: {exc}") from None
+
     def header_containers(self, sample: PacketDef) -> None:
-        layout = derive(sample.construct)
+        layout = self.layout(sample)
         root = _el(self.containers, "SequenceContainer", name=N.ROOT_CONTAINER, abstract=True)
         _el(root, "LongDescription", "CCSDS 133.0-B-2 space packet primary header")
         entries = _el(root, "EntryList")
@@ -132,10 +139,7 @@ class _Document:
         _restrict(tm, N.ROOT_CONTAINER, [(N.PRIMARY["type"], 0), (N.PRIMARY["secondary_header_flag"], 1)])
 
     def telemetry(self, packet: PacketDef) -> None:
-        try:
-            layout = derive(packet.construct)
-        except Unsupported as exc:
-            raise DefinitionError(f"XTCE export of {self.sc.name!r} packet {packet.name!r}: {exc}") from None
+        layout = self.layout(packet)
         where = f"packet {packet.name!r}"
         for leaf in layout.leaves:  # the shared headers must be the ones the abstract containers hold
             if leaf.parts[0] == "primary":

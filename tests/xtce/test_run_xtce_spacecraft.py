@@ -82,3 +82,70 @@ dir = "{tmp_path / 'archive'}"
     rejected = {k: v for k, v in metrics.items() if k[0] in ("queqiao_frames_rejected_total",
                                                               "queqiao_packets_rejected_total")}
     assert rejected and not any(rejected.values()), {k: v for k, v in rejected.items() if v}  # series at 0
+
+
+def test_a_variable_size_xtce_spacecraft_is_decoded_and_archived_by_groundstation_run(tmp_path: Path):
+    """The same for variable-size packets (a waveform to the packet's end, a counted block with a field
+    after it): every fixed field's latest value in /metrics is space_packet_parser's, every sample is in
+    the parameter archive, nothing is rejected."""
+    import pyarrow.dataset as ds
+
+    from tests.xtce.helpers import variable_document, variable_packets
+
+    packets = variable_packets(300)
+    document = tmp_path / "instrument.xml"
+    document.write_bytes(variable_document())
+    mux = FrameMux(DEFAULT_PROFILE.frame, SCID)
+    mux.push_many(DEFAULT_PROFILE.realtime_vc, packets)
+    capture = tmp_path / "instrument.cadu"
+    capture.write_bytes(build_cadus(mux.frames(), randomize=DEFAULT_PROFILE.frame.randomized))
+    address = f"127.0.0.1:{free_port()}"
+    config = tmp_path / "groundstation.toml"
+    config.write_text(f"""
+[[spacecraft]]
+name = "instrument"
+xtce = "{document}"
+scid = {SCID}
+
+[[links]]
+name = "capture"
+url = "file://{capture}"
+format = "cadu"
+spacecraft = "instrument"
+
+[archive]
+dir = "{tmp_path / 'archive'}"
+""")
+    spacecraft = from_xtce(variable_document(), name="instrument", scid=SCID)
+    reference = spp_definition(variable_document())
+    apids = [int.from_bytes(p[:2], "big") & 0x7FF for p in packets]
+    argv = [sys.executable, "-m", "groundstation.cli", "run", "--config", str(config), "--http", address]
+    with groundstation_process(argv, address, tmp_path / "run.log", what="groundstation run", cwd=REPO):
+        def decoded():
+            m = _metrics(address)
+            total = sum(v for (name, labels), v in m.items() if name == "queqiao_packets_total"
+                        and dict(labels)["spacecraft"] == "instrument")
+            return m if total >= len(packets) else None
+
+        metrics = wait_until(decoded, timeout=30, interval=0.2, what="every packet counted")
+    for definition in spacecraft.housekeeping:
+        mine = [p for p, apid in zip(packets, apids, strict=True) if apid == definition.apid]
+        assert metrics[("queqiao_packets_total", (("apid", str(definition.apid)), ("spacecraft", "instrument")))] \
+            == len(mine)
+        last = reference.parse_bytes(mine[-1])
+        for path, xtce_name in definition.xtce_names.items():
+            unit = dict(definition.parameters())[path].unit
+            labels = (("parameter", path.rsplit(".", 1)[-1]), ("spacecraft", "instrument"),
+                      ("subsystem", definition.subsystem), ("unit", unit))
+            assert metrics[("queqiao_parameter_value", labels)] == float(last[xtce_name]), xtce_name
+    rejected = {k: v for k, v in metrics.items() if k[0] == "queqiao_packets_rejected_total" and v}
+    assert not rejected
+    # Stopped: the parameter archive has flushed every sample of every fixed field.
+    table = ds.dataset(tmp_path / "archive" / "parameters", format="parquet", partitioning="hive").to_table(
+        filter=ds.field("spacecraft") == "instrument")
+    counts: dict[str, int] = {}
+    for name in table["parameter"].to_pylist():
+        counts[name] = counts.get(name, 0) + 1
+    expected = {path.rsplit(".", 1)[-1]: apids.count(d.apid) for d in spacecraft.housekeeping
+                for path in d.xtce_names}
+    assert counts == expected
