@@ -86,6 +86,11 @@ def _apid_summary(sc) -> str:
     return f"{text} + {opaque} opaque" if opaque else text
 
 
+def _size(packet) -> str:
+    """A packet's size as the docs say it: its octets, or the fewest of a variable-size one."""
+    return f"at least {packet.size} octets" if packet.variable else f"{packet.size} octets"
+
+
 def render_spacecraft(sc: Spacecraft) -> list[str]:
     prof = sc.profile
     out = [f"## {sc.name}", "", f"{sc.description}. SCID **{sc.scid}**.", ""]
@@ -120,12 +125,14 @@ def render_spacecraft(sc: Spacecraft) -> list[str]:
                        for i in sc.instruments])
     out += ["### Housekeeping packets (PUS 3,25)", ""]
     out += _table(["SID", "packet", "subsystem", "APID", "period", "size", "parameters"],
-                  [(p.sid, p.name, p.subsystem, p.apid, f"{p.period:g} s", f"{p.size} octets", len(p.parameters()))
+                  [(p.sid, p.name, p.subsystem, p.apid, f"{p.period:g} s", _size(p), len(p.parameters()))
                    for p in sc.housekeeping])
     for p in sc.housekeeping:
+        variable = (f" Variable-size parts (decoded, not exported): {', '.join(f'`{v}`' for v in p.variable_paths)}."
+                    if p.variable else "")
         out += [f"#### {sc.name} / {p.name}", "",
                 f"SID {p.sid}, APID {p.apid}, subsystem `{p.subsystem}`, default period {p.period:g} s, "
-                f"{p.size} octets. {p.description}.", ""]
+                f"{_size(p)}. {p.description}.{variable}", ""]
         out += _table(["parameter", "type", "unit", "calibration", "limits", "description"],
                       [(f"`{path}`", data_type(prm), prm.unit or "-", prm.calibration.describe(), _limits(prm),
                         prm.description) for path, prm in p.parameters()])

@@ -131,3 +131,20 @@ def test_sizes_the_import_cannot_read_are_refused_naming_the_field(old, new, mes
     assert old in document
     with pytest.raises(XtceError, match=message):
         from_xtce(document.replace(old, new, 1), name="instrument", scid=SCID)
+
+
+def test_a_variable_size_spacecraft_has_docs_a_dashboard_and_inspect_names_its_packets():
+    from groundstation.dashboards import health, render
+    from protocols.missions.docs import render_spacecraft
+
+    reg, definitions = _spacecraft()
+    sc = reg.spacecraft("instrument")
+    text = "\n".join(render_spacecraft(sc))
+    assert "at least 13 octets" in text and "`data.waveform`" in text and "`data.gain`" in text
+    dashboard = render(health(reg, sc))
+    # The fixed fields have panels; a waveform has no one value to plot.
+    assert 'parameter=\\"checkword\\"' in dashboard and 'parameter=\\"waveform\\"' not in dashboard
+    for packet in variable_packets(6):
+        definition = reg.resolve("instrument", packet)
+        assert definition is definitions[_apid(packet)]
+        assert definition.parse(packet).primary.data_length == len(packet) - 7
