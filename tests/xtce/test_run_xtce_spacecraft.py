@@ -34,36 +34,42 @@ def _metrics(address: str) -> dict:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def test_jpss1_xtce_file_is_a_spacecraft_of_groundstation_run(tmp_path: Path):
-    data = JPSS_PACKETS.read_bytes()
-    stream = np.frombuffer(data, np.uint8)
-    split = split_packets(stream)
-    packets = [data[o:o + n] for o, n in zip(split.offsets[:COUNT].tolist(), split.lengths[:COUNT].tolist(),
-                                             strict=True)]
+def _capture_config(tmp_path: Path, name: str, xtce: Path, packets: list[bytes]) -> tuple[str, list[str]]:
+    """A CADU capture of ``packets`` in TM frames, and a configuration whose file link reads it for the
+    spacecraft of ``xtce``: (the HTTP address, the `groundstation run` command)."""
     mux = FrameMux(DEFAULT_PROFILE.frame, SCID)
     mux.push_many(DEFAULT_PROFILE.realtime_vc, packets)
-    capture = tmp_path / "jpss1.cadu"
+    capture = tmp_path / f"{name}.cadu"
     capture.write_bytes(build_cadus(mux.frames(), randomize=DEFAULT_PROFILE.frame.randomized))
     address = f"127.0.0.1:{free_port()}"
     config = tmp_path / "groundstation.toml"
     config.write_text(f"""
 [[spacecraft]]
-name = "jpss1"
-xtce = "{JPSS_XML}"
+name = "{name}"
+xtce = "{xtce}"
 scid = {SCID}
 
 [[links]]
 name = "capture"
 url = "file://{capture}"
 format = "cadu"
-spacecraft = "jpss1"
+spacecraft = "{name}"
 
 [archive]
 dir = "{tmp_path / 'archive'}"
 """)
+    return address, [sys.executable, "-m", "groundstation.cli", "run", "--config", str(config), "--http", address]
+
+
+def test_jpss1_xtce_file_is_a_spacecraft_of_groundstation_run(tmp_path: Path):
+    data = JPSS_PACKETS.read_bytes()
+    stream = np.frombuffer(data, np.uint8)
+    split = split_packets(stream)
+    packets = [data[o:o + n] for o, n in zip(split.offsets[:COUNT].tolist(), split.lengths[:COUNT].tolist(),
+                                             strict=True)]
+    address, argv = _capture_config(tmp_path, "jpss1", JPSS_XML, packets)
     definition = from_xtce(JPSS_XML.read_bytes(), name="jpss1", scid=SCID).housekeeping[0]
     expected = spp_definition(JPSS_XML.read_bytes()).parse_bytes(packets[-1])  # the latest value is the last packet's
-    argv = [sys.executable, "-m", "groundstation.cli", "run", "--config", str(config), "--http", address]
     with groundstation_process(argv, address, tmp_path / "run.log", what="groundstation run", cwd=REPO):
         def decoded():
             m = _metrics(address)
@@ -95,31 +101,10 @@ def test_a_variable_size_xtce_spacecraft_is_decoded_and_archived_by_groundstatio
     packets = variable_packets(300)
     document = tmp_path / "instrument.xml"
     document.write_bytes(variable_document())
-    mux = FrameMux(DEFAULT_PROFILE.frame, SCID)
-    mux.push_many(DEFAULT_PROFILE.realtime_vc, packets)
-    capture = tmp_path / "instrument.cadu"
-    capture.write_bytes(build_cadus(mux.frames(), randomize=DEFAULT_PROFILE.frame.randomized))
-    address = f"127.0.0.1:{free_port()}"
-    config = tmp_path / "groundstation.toml"
-    config.write_text(f"""
-[[spacecraft]]
-name = "instrument"
-xtce = "{document}"
-scid = {SCID}
-
-[[links]]
-name = "capture"
-url = "file://{capture}"
-format = "cadu"
-spacecraft = "instrument"
-
-[archive]
-dir = "{tmp_path / 'archive'}"
-""")
+    address, argv = _capture_config(tmp_path, "instrument", document, packets)
     spacecraft = from_xtce(variable_document(), name="instrument", scid=SCID)
     reference = spp_definition(variable_document())
     apids = [int.from_bytes(p[:2], "big") & 0x7FF for p in packets]
-    argv = [sys.executable, "-m", "groundstation.cli", "run", "--config", str(config), "--http", address]
     with groundstation_process(argv, address, tmp_path / "run.log", what="groundstation run", cwd=REPO):
         def decoded():
             m = _metrics(address)
