@@ -395,6 +395,10 @@ class States(Calibration):
             return eng.astype(np.int64)
         return np.array([self.to_raw(e) for e in eng.ravel()], dtype=np.int64).reshape(eng.shape)
 
+    def intervals(self) -> list[tuple[int, int, str]]:
+        """Every (lowest code, highest code, name), in code order."""
+        return list(zip(self._lows.tolist(), self._highs.tolist(), self._names.tolist(), strict=True))
+
     def describe(self) -> str:
         pairs = zip(self._lows.tolist(), self._highs.tolist(), self._names.tolist(), strict=True)
         return "states: " + ", ".join(f"{lo}={name}" if lo == hi else f"{lo}..{hi}={name}" for lo, hi, name in pairs)

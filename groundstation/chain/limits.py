@@ -11,11 +11,41 @@ import numpy as np
 from groundstation.alarms import AlarmPolicy, ParameterAlarm, Transition, override_limits
 from groundstation.chain.stage import DecodedBatch, DecodedGroup, Stage, StageContext, log
 from protocols.missions import PacketDef
-from protocols.parameters import LimitState, Parameter
+from protocols.parameters import LimitState, Parameter, States
+
+
+@dataclass(frozen=True)
+class NominalCodes:
+    """The raw codes an enumeration's settled alarm keeps nominal, as merged code intervals: a batch
+    whose every code is inside them changes nothing, and is told so without naming its samples."""
+
+    lows: np.ndarray
+    highs: np.ndarray
+
+    @classmethod
+    def of(cls, calibration: States, off_nominal: frozenset[str]) -> NominalCodes:
+        merged: list[list[int]] = []
+        for low, high, name in calibration.intervals():
+            if name in off_nominal:
+                continue
+            if merged and merged[-1][1] + 1 == low:
+                merged[-1][1] = high
+            else:
+                merged.append([low, high])
+        return cls(np.array([m[0] for m in merged], dtype=np.int64), np.array([m[1] for m in merged], dtype=np.int64))
+
+    def contain(self, codes: np.ndarray) -> bool:
+        if self.lows.size == 0:
+            return False
+        if self.lows.size == 1:
+            return bool(codes.min() >= self.lows[0] and codes.max() <= self.highs[0])
+        position = np.searchsorted(self.lows, codes, side="right") - 1
+        return bool(((position >= 0) & (codes <= self.highs[np.maximum(position, 0)])).all())
+
 
 #: Per definition: numeric alarms (export indices, alarms, nominal lows, highs) and enumerations
-#: (export index, alarm, states that are not nominal), for :meth:`LimitCheck.quiet`.
-StateScreen = list[tuple[int, ParameterAlarm, frozenset[str]]]
+#: (export index, alarm, the codes that are nominal), for :meth:`LimitCheck.quiet`.
+StateScreen = list[tuple[int, ParameterAlarm, NominalCodes]]
 Screen = tuple[list[int], list[ParameterAlarm], np.ndarray, np.ndarray, StateScreen]
 
 
@@ -73,12 +103,16 @@ class LimitCheck(Stage):
 
     def check(self, group: DecodedGroup, receipt: float) -> list[ParameterValue]:
         exports = self.parameters(group.definition)
+        screen = self.screen(group.definition)
+        # Enumerations are screened on their raw codes: a quiet one needs only its last sample named.
+        quiet_states = {k for k, alarm, nominal in screen[4]
+                        if alarm.settled and nominal.contain(group.raw[exports[k].path])}
         columns = []
-        for export in exports:
-            alarm = self.alarm(export)
+        for k, export in enumerate(exports):
             column = group.raw[export.path]
-            columns.append(export.parameter.calibration.to_eng_array(column if alarm is not None else column[-1:]))
-        quiet = self.quiet(group.definition, columns)
+            whole = self.alarm(export) is not None and k not in quiet_states
+            columns.append(export.parameter.calibration.to_eng_array(column if whole else column[-1:]))
+        quiet = quiet_states | self.quiet(screen, columns)
         out = []
         for k, export in enumerate(exports):
             alarm, eng, state = self.alarms[(export.subsystem, export.name)], columns[k], LimitState.NOMINAL
@@ -89,15 +123,17 @@ class LimitCheck(Stage):
             out.append(ParameterValue(export, eng[-1].item(), group.raw[export.path][-1].item(), state))
         return out
 
-    def quiet(self, definition: PacketDef, columns: list) -> set[int]:
-        """Exports whose alarm is settled and every sample inside its nominal range: nothing to run
-        (the common case, screened for all of a definition's numeric limits in one comparison)."""
+    def screen(self, definition: PacketDef) -> Screen:
         screen = self.screens.get(definition.name)
         if screen is None:
             screen = self.screens[definition.name] = self._screen(definition)
-        index, alarms, low, high, states = screen
-        # Enumerations: settled, and no sample in a state that is not nominal.
-        quiet = {k for k, alarm, bad in states if alarm.settled and bad.isdisjoint(columns[k].tolist())}
+        return screen
+
+    def quiet(self, screen: Screen, columns: list) -> set[int]:
+        """Numeric exports whose alarm is settled and every sample inside its nominal range: nothing to
+        run (the common case, screened for all of a definition's numeric limits in one comparison)."""
+        index, alarms, low, high, _ = screen
+        quiet: set[int] = set()
         settled = [k for k, alarm in zip(index, alarms, strict=True) if alarm.settled]
         if not settled:
             return quiet
@@ -119,8 +155,8 @@ class LimitCheck(Stage):
                 index.append(k)
                 alarms.append(alarm)
                 bounds.append(span)
-            elif bad is not None:
-                states.append((k, alarm, bad))
+            elif bad is not None and isinstance(export.parameter.calibration, States):
+                states.append((k, alarm, NominalCodes.of(export.parameter.calibration, bad)))
         low = np.array([[b[0]] for b in bounds], dtype=np.float64).reshape(-1, 1)
         high = np.array([[b[1]] for b in bounds], dtype=np.float64).reshape(-1, 1)
         return index, alarms, low, high, states

@@ -51,3 +51,49 @@ def test_overrides_replace_only_what_is_given():
     assert limits.warning == (27.0, 32.0) and limits.critical == (24.0, 34.0)
     with pytest.raises(ValueError):
         AlarmPolicy(persistence=0)
+
+
+def test_the_chains_screened_limit_check_raises_what_every_sample_through_its_alarm_raises():
+    """LimitCheck screens settled alarms (numeric ranges in one comparison, enumerations on their raw
+    codes) and runs the walk only where a sample leaves the nominal range: the transitions must be
+    those of every sample through the alarm, batch after batch."""
+    import construct as cs
+
+    from groundstation.chain.limits import LimitCheck
+    from groundstation.chain.logs import RateLimitedLog
+    from groundstation.chain.stage import ChainEvents, DecodedGroup, SpacecraftState, StageContext, log
+    from groundstation.metrics import Metrics
+    from protocols.missions import registry
+    from protocols.missions.model import HousekeepingPacket
+    from protocols.parameters import Linear, Parameter, States
+
+    mode = States({0: "OFF", 1: "IDLE", (2, 5): "SCIENCE", 6: "SAFE", 7: "FAULT"})
+    definition = HousekeepingPacket("screen_test", apid=5, sid=1, subsystem="test", period=1.0, description="test",
+                                    fields=["mode" / Parameter(cs.Int8ub, unit="state", description="mode",
+                                                               calibration=mode,
+                                                               limits=StateLimits(warning=["SAFE"],
+                                                                                  critical=["FAULT"])),
+                                            "temp" / Parameter(cs.Int16ub, unit="degC", description="temperature",
+                                                               calibration=Linear(0.1, -40.0),
+                                                               limits=Limits(warning=(-10, 40), critical=(-20, 60)))])
+    seen: list[tuple] = []
+    sc = registry().spacecraft("haiyang2d")
+    context = StageContext(sc, sc.profile.frame, Metrics(), ChainEvents(
+        on_event=lambda name, e: seen.append((e["parameter"], e["from"], e["to"]))), RateLimitedLog(log),
+        SpacecraftState())
+    check = LimitCheck(context)
+    reference = {path: ParameterAlarm(param.limits, AlarmPolicy()) for path, param in definition.parameters()}
+    expected: list[tuple] = []
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n = int(rng.integers(1, 8))
+        nominal = rng.random() < 0.8
+        raw = {"hk.mode": rng.choice([1, 2, 3, 5] if nominal else [0, 1, 6, 7, 8], n).astype(np.uint8),
+               "hk.temp": rng.integers(400, 700, n).astype(np.uint16) if nominal
+               else rng.integers(0, 1100, n).astype(np.uint16)}
+        check.check(DecodedGroup(definition, raw, n, None), 0.0)
+        for path, param in definition.parameters():
+            for t in reference[path].update(param.calibration.to_eng_array(raw[path])):
+                expected.append((path.split(".")[1], t.previous.name.lower(), t.state.name.lower()))
+    assert seen == expected
+    assert len(expected) > 20  # the walk did run: both kinds left and came back many times
