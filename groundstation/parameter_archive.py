@@ -48,6 +48,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from groundstation.background import shared_worker, yield_to_ingest
 from groundstation.chain.limits import ParameterExport, exports_of
 from protocols.missions import PacketDef
 from protocols.parameters import States
@@ -210,12 +211,14 @@ class ParameterArchive:
     def _write_groups(self, spacecraft: str, groups: list) -> int:
         by_hour: dict[str, dict[tuple[str, str, str], list[SampleColumns]]] = defaultdict(lambda: defaultdict(list))
         for definition, raw, onboard, ground_time in groups:
+            yield_to_ingest()  # between pieces: the links first, under a flood
             rows = by_hour[_hour_key(ground_time)]
             for export in self._exports[id(definition)]:
                 rows[(export.name, export.subsystem, export.unit)].append(
                     SampleColumns.of(export, raw[export.path], onboard, ground_time))
         written = 0
         for hour, rows in by_hour.items():
+            yield_to_ingest()
             table = _table(rows)
             self._counter = max(self._counter + 1, time.time_ns())
             directory = self.root / f"spacecraft={spacecraft}" / f"date={_date_of(hour)}"
@@ -314,6 +317,9 @@ class ParameterArchive:
         """Flush, compact and apply retention every flush interval until cancelled, then flush once more;
         flush early (without the maintenance) whenever a spacecraft has ``flush_samples`` pending."""
         maintained = time.monotonic()
+        # The writes run at a lower priority than the event loop (groundstation.background): under a
+        # flood, frames are received first and samples the writer cannot keep are dropped, counted.
+        worker = shared_worker()
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
@@ -321,9 +327,9 @@ class ParameterArchive:
                 self._full.clear()
                 if time.monotonic() - maintained >= self.flush_interval:
                     maintained = time.monotonic()
-                    await asyncio.to_thread(self.maintain)
+                    await worker.run(self.maintain)
                 else:
-                    await asyncio.to_thread(self.flush)
+                    await worker.run(self.flush)
         finally:
             await asyncio.shield(asyncio.to_thread(self.flush))
 

@@ -13,7 +13,10 @@ to keep in step) and compressed with ``cramjam``.
 
 Flow: the chain hands every decoded housekeeping group to :meth:`RemoteWriter.add` (references
 only, on the event loop); every ``interval`` the pending groups are calibrated, grouped by series
-and encoded once in a worker thread; each endpoint has its own bounded queue of encoded requests
+and encoded once in a background thread at a lower priority than the event loop
+(:mod:`groundstation.background`: under a flood, frames are received first); the samples waiting
+for it are bounded by the largest endpoint's ``queue_max_samples`` (past it the oldest are dropped
+and counted for every endpoint); each endpoint has its own bounded queue of encoded requests
 and sends them in order.  A receiver that is down or answers 5xx/429 is retried with capped
 exponential backoff, the request staying at the head of its queue (nothing is lost while the queue
 has room); past ``queue_max_samples`` the oldest requests are dropped and counted.  A 4xx other
@@ -29,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +41,7 @@ import cramjam
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+from groundstation.background import shared_worker, yield_to_ingest
 from groundstation.chain.limits import ParameterExport, exports_of
 from groundstation.parameter_archive import SampleColumns
 from protocols.missions import PacketDef
@@ -127,55 +132,86 @@ class RemoteWriter:
         self.interval = interval
         self.external = dict(external_labels or {})
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
-        self._pending: list[tuple[str, PacketDef, Mapping[str, np.ndarray], np.ndarray | None, float]] = []
+        self._pending: deque[tuple[str, PacketDef, Mapping[str, np.ndarray], np.ndarray | None, float, int]] = deque()
+        self._pending_samples = 0
+        self._lock = threading.Lock()  # add() on the event loop, encode_pending() on the background thread
+        self._worker = shared_worker()
+        #: Samples waiting to be encoded, at most (the oldest beyond are dropped for every endpoint).
+        self.max_pending_samples = max(e.queue_max_samples for e in self.endpoints)
         self._exports: dict[int, list[ParameterExport]] = {}  # by id(definition): names repeat across spacecraft
         self._labels: dict[tuple[str, str, str, str], list[tuple[str, str]]] = {}
+        self._prefixes: dict[tuple[str, str, str, str], bytes] = {}
         self.samples_encoded = 0
 
     # ------------------------------------------------------------------ hot path
 
+    def exports(self, definition: PacketDef) -> list[ParameterExport]:
+        exports = self._exports.get(id(definition))
+        if exports is None:
+            exports = self._exports[id(definition)] = exports_of(definition)
+        return exports
+
     def add(self, spacecraft: str, definition: PacketDef, raw: Mapping[str, np.ndarray], onboard: np.ndarray | None,
             ground_time: float) -> None:
-        self._pending.append((spacecraft, definition, raw, onboard, ground_time))
+        samples = (len(next(iter(raw.values()))) if raw else 0) * len(self.exports(definition))
+        if not samples:
+            return
+        with self._lock:
+            self._pending.append((spacecraft, definition, raw, onboard, ground_time, samples))
+            self._pending_samples += samples
+            while self._pending_samples > self.max_pending_samples and len(self._pending) > 1:
+                lost = self._pending.popleft()[-1]
+                self._pending_samples -= lost
+                for endpoint in self.endpoints:
+                    endpoint.stats.samples_dropped += lost
 
     # ------------------------------------------------------------------ encoding
 
     def encode_pending(self) -> list[tuple[bytes, int]]:
         """The pending samples as snappy-compressed WriteRequests (body, samples); clears what it took."""
-        taken, self._pending = self._pending, []
+        with self._lock:
+            taken, self._pending, self._pending_samples = list(self._pending), deque(), 0
         series: dict[tuple[str, str, str, str], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
-        for spacecraft, definition, raw, onboard, ground_time in taken:
-            exports = self._exports.get(id(definition))
-            if exports is None:
-                exports = self._exports[id(definition)] = exports_of(definition)
+        for spacecraft, definition, raw, onboard, ground_time, _ in taken:
+            yield_to_ingest()  # between pieces: the links first, under a flood
+            exports = self.exports(definition)
             when = onboard if self.timestamp == "onboard" and onboard is not None else None
             for export in exports:
                 columns = SampleColumns.of(export, raw[export.path], when, ground_time)
                 stamps = columns.onboard_us if columns.onboard_us is not None else columns.ground_us
                 values = columns.raw if columns.eng is None else columns.eng
                 series[(spacecraft, export.subsystem, export.name, export.unit)].append((stamps // 1000, values))
-        requests, request, count = [], WriteRequest(), 0
+        requests: list[tuple[bytes, int]] = []
+        request: list[bytes] = []  # the WriteRequest's encoded timeseries fields
+        count = 0
         for key, parts in series.items():
+            yield_to_ingest()
             stamps = np.concatenate([p[0] for p in parts])
-            values = np.concatenate([p[1] for p in parts])
+            values = np.concatenate([p[1] for p in parts]).astype(np.float64, copy=False)
             order = np.argsort(stamps, kind="stable")
             stamps, values = _spread_duplicates(stamps[order]), values[order]
             for start in range(0, stamps.size, MAX_SAMPLES_PER_REQUEST):
                 chunk = slice(start, start + MAX_SAMPLES_PER_REQUEST)
-                ts = request.timeseries.add()
-                for name, value in self._series_labels(key):
-                    ts.labels.add(name=name, value=value)
-                add = ts.samples.add
-                for v, t in zip(values[chunk].tolist(), stamps[chunk].tolist(), strict=True):
-                    add(value=v, timestamp=t)
+                series_bytes = self._series_prefix(key) + encode_samples(values[chunk], stamps[chunk])
+                request.append(_TIMESERIES_TAG + _varint(len(series_bytes)) + series_bytes)
                 count += len(values[chunk])
                 if count >= MAX_SAMPLES_PER_REQUEST:
-                    requests.append((bytes(cramjam.snappy.compress_raw(request.SerializeToString())), count))
-                    request, count = WriteRequest(), 0
+                    requests.append((bytes(cramjam.snappy.compress_raw(b"".join(request))), count))
+                    request, count = [], 0
         if count:
-            requests.append((bytes(cramjam.snappy.compress_raw(request.SerializeToString())), count))
+            requests.append((bytes(cramjam.snappy.compress_raw(b"".join(request))), count))
         self.samples_encoded += sum(n for _, n in requests)
         return requests
+
+    def _series_prefix(self, key: tuple[str, str, str, str]) -> bytes:
+        """A TimeSeries' labels, encoded once per series by the protobuf runtime (its samples follow)."""
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            series = WriteRequest().timeseries.add()
+            for name, value in self._series_labels(key):
+                series.labels.add(name=name, value=value)
+            prefix = self._prefixes[key] = series.SerializeToString()
+        return prefix
 
     def _series_labels(self, key: tuple[str, str, str, str]) -> list[tuple[str, str]]:
         labels = self._labels.get(key)
@@ -206,7 +242,7 @@ class RemoteWriter:
     async def _encode_and_queue(self) -> None:
         if not self._pending:
             return
-        for body, samples in await asyncio.to_thread(self.encode_pending):
+        for body, samples in await self._worker.run(self.encode_pending):
             for endpoint in self.endpoints:
                 endpoint.put(body, samples)
 
@@ -261,11 +297,71 @@ class RemoteWriter:
 
 
 def _spread_duplicates(stamps: np.ndarray) -> np.ndarray:
-    """Sorted millisecond timestamps with every run of equal values spaced 1 ms apart (see the module doc)."""
+    """Sorted millisecond timestamps with every run of equal values spaced 1 ms apart (see the module doc):
+    ``out[i] = max(stamps[i], out[i - 1] + 1)``, which is a running maximum of ``stamps[i] - i``, plus ``i``."""
     if stamps.size < 2 or not (np.diff(stamps) == 0).any():
         return stamps
-    out = stamps.copy()
-    for i in range(1, out.size):
-        if out[i] <= out[i - 1]:
-            out[i] = out[i - 1] + 1
-    return out
+    index = np.arange(stamps.size, dtype=np.int64)
+    return np.maximum.accumulate(stamps.astype(np.int64) - index) + index
+
+
+# --------------------------------------------------------------------------- the samples' wire format
+
+#: WriteRequest.timeseries is field 1, length-delimited.
+_TIMESERIES_TAG = b"\x0a"
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        if n:
+            out.append(low | 0x80)
+        else:
+            out.append(low)
+            return bytes(out)
+
+
+def encode_samples(values: np.ndarray, stamps: np.ndarray) -> bytes:
+    """The ``samples`` fields of a TimeSeries (protobuf wire format) for every (value, timestamp), in order.
+
+    Each is field 2, length-delimited, holding ``Sample{value = 1 (double), timestamp = 2 (int64
+    varint)}``: ``12 LL 09 <8 octets LE> 10 <varint>``.  Built with whole-array operations, because
+    the protobuf runtime's one call per sample held remote write to about a million samples/s (and
+    the interpreter lock for as long); the runtime still encodes the labels, and the tests parse
+    these octets back with it.  Both fields are always written (proto3 would leave out a zero):
+    a parser reads the same message.
+    """
+    count = stamps.size
+    if count == 0:
+        return b""
+    unsigned = np.ascontiguousarray(stamps, dtype=np.int64).view(np.uint64)  # a negative int64 takes 10 octets
+    width = np.ones(count, dtype=np.int64)
+    for k in range(1, 10):
+        width += unsigned >= np.uint64(1 << (7 * k))
+    value_octets = np.ascontiguousarray(values, dtype="<f8").view(np.uint8).reshape(count, 8)
+    if width.min() == width.max():  # the usual case (every time stamp of a run in one varint width): one table
+        w = int(width[0])
+        table = np.empty((count, 12 + w), dtype=np.uint8)
+        table[:, 0], table[:, 1], table[:, 2], table[:, 11] = 0x12, 10 + w, 0x09, 0x10
+        table[:, 3:11] = value_octets
+        for j in range(w):
+            table[:, 12 + j] = ((unsigned >> np.uint64(7 * j)) & np.uint64(0x7F)).astype(np.uint8) | (
+                0x80 if j < w - 1 else 0)
+        return table.tobytes()
+    row = 12 + width  # tag, length, value tag, 8 value octets, timestamp tag, varint
+    start = np.zeros(count, dtype=np.int64)
+    np.cumsum(row[:-1], out=start[1:])
+    out = np.empty(int(start[-1] + row[-1]), dtype=np.uint8)
+    out[start] = 0x12
+    out[start + 1] = (10 + width).astype(np.uint8)
+    out[start + 2] = 0x09
+    for j in range(8):
+        out[start + 3 + j] = value_octets[:, j]
+    out[start + 11] = 0x10
+    for j in range(int(width.max())):
+        more = width > j + 1
+        has = width > j
+        septet = ((unsigned >> np.uint64(7 * j)) & np.uint64(0x7F)).astype(np.uint8) | (more * 0x80).astype(np.uint8)
+        out[(start + 12 + j)[has]] = septet[has]
+    return out.tobytes()

@@ -19,6 +19,7 @@ import sys
 import time
 
 from links.base import Link
+from links.pressure import PRESSURE
 from links.url import LinkUrl
 
 READ_CHUNK = 65536
@@ -158,6 +159,7 @@ class UdpLink(Link):
             lost: asyncio.Future = loop.create_future()
             sources: dict = {}
             recvfrom, recvmsg, deliver = sock.recvfrom, sock.recvmsg, self._deliver
+            note_wait = PRESSURE.note_wait
             stats = self.stats
             ancillary = socket.CMSG_SPACE(_TIMESPEC.size)
 
@@ -188,8 +190,9 @@ class UdpLink(Link):
                         source = sources[addr] = f"{addr[0]}:{addr[1]}"
                     deliver(data, source)
                 queued = stats.messages_in - before
-                if queued:
+                if queued and first is not None:
                     arrivals.append([queued, first])
+                    note_wait(time.time() - first)  # how long the oldest waited: is the loop behind?
 
             loop.add_reader(sock.fileno(), readable)
             self._set_up(True)
