@@ -229,7 +229,8 @@ class DaemonProcess:
     """``groundstation run`` with one UDP link for ``mission``: frames, or (``cadus``) one CADU per
     datagram on a link pinned to the spacecraft, as the demo runs a coded spacecraft."""
 
-    def __init__(self, workdir: Path, cpu: int | None, mission: str = "haiyang2d", cadus: bool = False) -> None:
+    def __init__(self, workdir: Path, cpu: int | None, mission: str = "haiyang2d", cadus: bool = False,
+                 remote_write: str | None = None) -> None:
         self.udp_port = free_port(socket.SOCK_DGRAM)
         self.http_port = free_port(socket.SOCK_STREAM)
         self.url = f"http://127.0.0.1:{self.http_port}"
@@ -249,6 +250,7 @@ url = "udp://127.0.0.1:{self.udp_port}"
 
 [archive]
 dir = "{workdir / 'archive'}"
+{f'{chr(10)}[[remote_write]]{chr(10)}url = "{remote_write}"{chr(10)}name = "bench"' if remote_write else ""}
 """)
         self.log = open(workdir / "daemon.log", "wb")
         self.proc = subprocess.Popen(
@@ -294,7 +296,7 @@ dir = "{workdir / 'archive'}"
 
 def profile_summary(raw: Path, top: int = 25) -> str:
     """py-spy raw stacks -> inclusive share per function (where the daemon's time goes)."""
-    total = 0
+    total = background = 0
     inclusive: dict[str, int] = {}
     own: dict[str, int] = {}
     for line in raw.read_text().splitlines():
@@ -302,6 +304,9 @@ def profile_summary(raw: Path, top: int = 25) -> str:
         if not stack:
             continue
         count = int(n)
+        if "_bootstrap_inner" in stack:  # a worker thread (the background writers): counted apart
+            background += count
+            continue
         total += count
         names = [re.sub(r":\d+\)$", ")", re.sub(r" \((?:.*/)?", " (", f)) for f in stack.split(";") if f]
         for name in set(names):
@@ -310,12 +315,31 @@ def profile_summary(raw: Path, top: int = 25) -> str:
             own[names[-1]] = own.get(names[-1], 0) + count
     if not total:
         return "no samples"
-    lines = [f"{total} samples; inclusive share (self share) per function, event loop frames left out:"]
+    lines = [f"{total} samples of the event loop's thread ({background} more of worker threads, left out); "
+             "inclusive share (self share) per function, event loop frames left out:"]
     plumbing = ("(base_events.py)", "(runners.py)", "(events.py)", "(cli.py)", "<frozen runpy>", "run_command (")
     ranked = [(n, c) for n, c in sorted(inclusive.items(), key=lambda kv: -kv[1]) if not any(p in n for p in plumbing)]
     for name, count in ranked[:top]:
         lines.append(f"  {100 * count / total:5.1f} % ({100 * own.get(name, 0) / total:4.1f} %)  {name}")
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def remote_write_receiver(workdir: Path, cpu: int | None, wanted: bool):
+    """A VictoriaMetrics for the daemon's remote write, on ``cpu`` (its write URL), or None when not wanted."""
+    if not wanted:
+        yield None
+        return
+    from tests.realcomponents.components import VictoriaMetrics
+
+    receiver = VictoriaMetrics(workdir / "victoria-metrics").start()  # needs victoria-metrics (make system-deps)
+    try:
+        if cpu is not None and receiver.proc is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(receiver.proc.pid, {cpu})
+        yield receiver.write_url
+    finally:
+        receiver.stop()
 
 
 def run_rate(daemon: DaemonProcess, source: CycleSource | CaduCycleSource, rate: float, seconds: float,
@@ -362,11 +386,14 @@ def run_rate(daemon: DaemonProcess, source: CycleSource | CaduCycleSource, rate:
     written = total(after, "queqiao_parameter_archive_samples_total") - total(before, "queqiao_parameter_archive_samples_total")
     dropped = (total(after, "queqiao_parameter_archive_samples_dropped_total")
                - total(before, "queqiao_parameter_archive_samples_dropped_total"))
+    # Remote write's share, the same way (zero when it is off).
+    remote = {key: int(total(after, f"queqiao_remote_write_samples_{key}_total")
+                       - total(before, f"queqiao_remote_write_samples_{key}_total")) for key in ("sent", "dropped")}
     return {"rate": rate, "sent": sent, "elapsed": elapsed, "received": int(received), "archived": int(archived),
             "lost": sent - int(received), "fps": received / elapsed, "cpu": cpu_send / wall_send,
             "sender_behind_s": behind, "p50": p50, "p99": p99, "latency_n": n, "rejected": int(rejected),
             "packets": int(packets), "rss_mb": daemon.rss_max_kb / 1024, "samples_written": int(written),
-            "samples_dropped": int(dropped)}
+            "samples_dropped": int(dropped), "remote_sent": remote["sent"], "remote_dropped": remote["dropped"]}
 
 
 def rmem() -> tuple[int, int]:
@@ -429,6 +456,9 @@ def render(info: dict, rows: list[dict], latency: dict | None, best: float | Non
              "(1115 octets, full of housekeeping packets: `encode_many` + `FrameMux` via the emulator's flood "
              f"mode) over loopback, paced, for {args.seconds:g} s per rate. Loss = frames sent - "
              "`queqiao_frames_received_total`; the archive count is checked too. "
+             + ("The parameter archive is on, and remote write sends every sample to a VictoriaMetrics (Debian's "
+                "`victoria-metrics`) on the sender's core. " if args.remote_write else
+                "The parameter archive is on; remote write is off (`--no-remote-write`). ") +
              "The machine is shared with other engineers' jobs (2 cores): expect noise.", "",
              f"- CPU: {info['cpu']}; {info['os']}",
              f"- Python {info['python']}, numpy {info['numpy']}, kernels: {info['kernels']}",
@@ -465,16 +495,18 @@ def render(info: dict, rows: list[dict], latency: dict | None, best: float | Non
                      f"per batch; {cost['one'] * 1e6:.0f} µs per frame in 1-frame batches, "
                      f"{cost['many'] * 1e6:.0f} µs in 64-frame batches | - |")
     lines += ["", "| rate asked (frames/s) | sent | received | archived | lost | frames/s received | packets | "
-              "parameter samples written / dropped | daemon CPU | RSS max (MB) |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "parameter samples archived / dropped | remote write sent / dropped | daemon CPU | RSS max (MB) |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['rate']:,.0f} | {r['sent']:,} | {r['received']:,} | {r['archived']:,} | {r['lost']:,} | "
                      f"{r['fps']:,.0f} | {r['packets']:,} | {r['samples_written']:,} / {r['samples_dropped']:,} | "
-                     f"{r['cpu'] * 100:.0f} % | {r['rss_mb']:.0f} |")
+                     f"{r['remote_sent']:,} / {r['remote_dropped']:,} | {r['cpu'] * 100:.0f} % | {r['rss_mb']:.0f} |")
     lines += ["", "Parameter samples are counted between the scrapes before and after each run; the archive writes at "
-              "its flush interval or once `parameters.flush_samples` are pending, so a run's last samples may land "
-              "in the next row.  A flood beyond the writer's rate drops "
-              "the oldest pending samples, counted, while every frame is archived and decoded (docs/HISTORY.md)."]
+              "its flush interval or once `parameters.flush_samples` are pending, and remote write encodes every "
+              "second, so a run's last samples may land in the next row.  Both write from a background thread at "
+              "a lower priority than the event loop (groundstation/background.py): a flood beyond what the core "
+              "leaves them drops the oldest pending samples, counted, while every frame is received, archived "
+              "and decoded (docs/HISTORY.md, \"Floods\")."]
     if profile:
         lines += ["", profile.strip()]
     lines += [END, ""]
@@ -515,6 +547,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mission", default="haiyang2d",
                         help="the spacecraft sent; one with a Reed-Solomon code (tianwen1) goes as CADUs, one per "
                              "datagram, measured against 20,000 CADUs/s in its own section ('ingest-rs')")
+    parser.add_argument("--no-remote-write", dest="remote_write", action="store_false",
+                        help="run the daemon without remote write (by default it sends every sample to a local "
+                             "VictoriaMetrics, as the full-rate history target asks)")
     parser.add_argument("--write", type=Path, help="update the 'Ground-station ingest' section of this file")
     args = parser.parse_args(argv)
     cpus = sorted(os.sched_getaffinity(0))
@@ -532,8 +567,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     latency = None
     profiled = sustained = None
-    with tempfile.TemporaryDirectory(prefix="queqiao-ingest-") as tmp:
-        daemon = DaemonProcess(Path(tmp), daemon_cpu, args.mission)
+    with tempfile.TemporaryDirectory(prefix="queqiao-ingest-") as tmp, \
+            remote_write_receiver(Path(tmp), sender_cpu, args.remote_write) as receiver:
+        daemon = DaemonProcess(Path(tmp), daemon_cpu, args.mission, remote_write=receiver)
         try:
             def run(rate: float, profiled: bool = False) -> dict:
                 spy = Path(tmp) / f"spy-{rate:.0f}.txt" if args.py_spy or profiled else None
