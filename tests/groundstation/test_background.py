@@ -2,7 +2,6 @@
 waits while a UDP link reports that its datagrams wait too long in the socket (links.pressure)."""
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import sys
@@ -62,7 +61,7 @@ async def test_a_udp_link_whose_datagrams_waited_says_the_station_is_behind():
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
             before = PRESSURE.behind_count
             tx.sendto(b"b" * 100, link.local_address)
-            time.sleep(BEHIND_S * 4)  # the loop is busy elsewhere: the datagram waits in the socket
+            time.sleep(BEHIND_S * 4)  # noqa: ASYNC251 - the loop busy elsewhere, on purpose: the datagram waits
             items = await link.receive_many()
         assert items[0][1] == b"b" * 100
         assert PRESSURE.behind_count == before + 1 and PRESSURE.behind()

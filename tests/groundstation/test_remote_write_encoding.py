@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from groundstation.remote_write import (Endpoint, RemoteWriter, WriteRequest, _spread_duplicates, _varint,
-                                        encode_samples)
+from groundstation.remote_write import Endpoint, RemoteWriter, WriteRequest, _spread_duplicates, _varint, encode_samples
 
 
 def _parsed(values: np.ndarray, stamps: np.ndarray) -> list[tuple[bytes, int]]:
