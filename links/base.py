@@ -24,6 +24,10 @@ from links.url import LinkUrl
 log = logging.getLogger("queqiao.links")
 
 
+#: How long opening a listening link waits for its socket to be bound (seconds).
+LISTEN_WAIT_S = 5.0
+
+
 class LinkClosed(Exception):
     """No more data will come from this link (end of a replayed file, or the link was closed)."""
 
@@ -83,16 +87,30 @@ class Link(ABC):
         self._supervisor: asyncio.Task | None = None
         self._closing = False
         self._finished = False
+        self._first_attempt = asyncio.Event()  # set once the local address is bound, or the first try failed
 
     @property
     def framing(self) -> str:
         return self.url.framing
 
+    @property
+    def listens(self) -> bool:
+        """Whether the link binds a local address that peers send to (a receiving UDP socket, a TCP server)."""
+        return False
+
     # ------------------------------------------------------------------ public API
 
     async def __aenter__(self) -> Link:
         self._closing = False
+        self._first_attempt.clear()
         self._supervisor = asyncio.create_task(self._supervise(), name=f"link {self.name}")
+        if self.listens:
+            # A peer may send as soon as we say we are open: a datagram to a port not bound yet is
+            # lost (ICMP port unreachable), and a telecommand sent once in bypass mode is never sent
+            # again.  So a listening link is open once it is bound (or its first bind failed, which
+            # the supervisor logs and retries), waiting at most LISTEN_WAIT_S.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._first_attempt.wait(), LISTEN_WAIT_S)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -216,6 +234,10 @@ class Link(ABC):
             self.stats.bytes_out += len(data) if isinstance(data, bytes) else len(data[1])
             self.stats.messages_out += 1
 
+    def _listening(self) -> None:
+        """Subclasses: the local address is bound; peers' data now reaches us."""
+        self._first_attempt.set()
+
     def _set_up(self, up: bool, reason: str = "") -> None:
         if up == self.stats.up:
             return
@@ -248,6 +270,7 @@ class Link(ABC):
                     # it may have turned the cancellation into this error. Stop, do not retry.
                     raise asyncio.CancelledError from exc
                 reason = f"{type(exc).__name__}: {exc}"
+            self._first_attempt.set()  # whoever waits for the bind: it failed, and is retried below
             if self.stats.connects > connects:
                 delays = self.backoff.delays()  # it was up: start the backoff afresh
             self._set_up(False, reason)

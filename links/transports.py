@@ -60,6 +60,10 @@ class UdpLink(Link):
         self._previous_count = 1  # datagrams in the previous batch
         self._interval = 1.0  # smoothed time between datagrams (seconds)
 
+    @property
+    def listens(self) -> bool:
+        return self.role == "in"
+
     async def receive_many(self, limit: int = 4096) -> list[tuple[str, bytes]]:
         items = await super().receive_many(limit)
         if self.role == "in" and len(items) < limit and items[-1] is not None:
@@ -156,6 +160,7 @@ class UdpLink(Link):
             sock.bind(address)
             sock.setblocking(False)
             self.local_address = sock.getsockname()[:2]
+            self._listening()
             lost: asyncio.Future = loop.create_future()
             sources: dict = {}
             recvfrom, recvmsg, deliver = sock.recvfrom, sock.recvmsg, self._deliver
@@ -265,9 +270,14 @@ class TcpServerLink(Link):
         self._have_client = asyncio.Event()
         self.local_address: tuple[str, int] | None = None
 
+    @property
+    def listens(self) -> bool:
+        return True
+
     async def _session(self) -> None:
         server = await asyncio.start_server(self._client, *self.url.address)
         self.local_address = server.sockets[0].getsockname()[:2]
+        self._listening()
         try:
             await self._writer(self._broadcast)
         finally:

@@ -13,7 +13,7 @@ import pytest
 from groundstation.background import BackgroundWorker, shared_worker, yield_to_ingest
 from links import open_link
 from links.pressure import BEHIND_S, HOLD_S, PRESSURE, IngestPressure
-from tests.groundstation.test_udp_receive import wait_up
+from tests.groundstation.test_udp_receive import stamps_on, wait_up
 
 
 async def test_the_worker_runs_calls_on_a_thread_of_lower_priority():
@@ -58,6 +58,7 @@ async def test_background_work_waits_while_the_links_are_behind_and_nothing_else
 async def test_a_udp_link_whose_datagrams_waited_says_the_station_is_behind():
     async with open_link("udp://127.0.0.1:0", role="in") as link:
         await wait_up(link)
+        await stamps_on(link)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
             before = PRESSURE.behind_count
             tx.sendto(b"b" * 100, link.local_address)

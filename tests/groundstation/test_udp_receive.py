@@ -17,9 +17,26 @@ async def wait_up(link, timeout=5.0):
     raise AssertionError("link did not bind")
 
 
+async def stamps_on(link, tries=100):
+    """Until the kernel stamps this link's datagrams on arrival.  Linux switches receive time stamps on
+    for the whole system a moment after the first socket asks (a deferred static key); until then a
+    datagram carries the time it was read.  Probes are sent, read after a pause, and consumed."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        for _ in range(tries):
+            sent = time.time()
+            tx.sendto(b"probe", link.local_address)
+            time.sleep(0.005)  # noqa: ASYNC251 - the probe must wait in the socket while the loop is held
+            items = await link.receive_many()
+            assert items[-1][1] == b"probe"
+            if link.last_receipt < sent + 0.004:
+                return
+    raise AssertionError("the kernel never stamped a datagram on arrival (SO_TIMESTAMPNS)")
+
+
 async def test_a_batch_carries_the_arrival_time_of_its_first_datagram():
     async with open_link("udp://127.0.0.1:0", role="in") as link:
         await wait_up(link)
+        await stamps_on(link)
         assert link.receive_buffer and link.receive_buffer >= 1 << 16
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
             sent_at = time.time()

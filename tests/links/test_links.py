@@ -201,3 +201,57 @@ async def test_tcp_server_link_closes_its_clients_when_it_stops():
         assert not link.stats.up
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize("url", ["udp://127.0.0.1:{port}", "tcp-listen://127.0.0.1:{port}"])
+async def test_a_listening_link_is_bound_once_open_even_with_the_executor_busy(url):
+    """The emulator's uplink and the daemon's downlink are listening links: a peer may send the moment
+    they are open.  Name resolution runs on the loop's default executor, which a busy process can hold
+    up; the link must not return from opening before its socket is bound (a bypass telecommand sent to
+    an unbound port is lost for good)."""
+    import concurrent.futures
+    import threading
+    import time
+
+    loop = asyncio.get_running_loop()
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    loop.set_default_executor(executor)
+    release = threading.Event()
+    busy = loop.run_in_executor(None, release.wait, 2.0)  # the one worker is busy for a while
+    try:
+        port = free_port(socket.SOCK_DGRAM if url.startswith("udp") else socket.SOCK_STREAM)
+        opened = time.monotonic()
+        threading.Timer(0.3, release.set).start()
+        async with open_link(url.format(port=port), role="in", backoff=FAST) as link:
+            if url.startswith("udp"):  # its resolution goes through the executor (a TCP server's numeric one does not)
+                assert time.monotonic() - opened >= 0.25
+            assert link.local_address == ("127.0.0.1", port)
+            if url.startswith("udp"):
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    s.sendto(b"\x1a\xcf\xfc\x1d first", ("127.0.0.1", port))
+                source, data = await asyncio.wait_for(link.receive_from(), 2)
+                assert data == b"\x1a\xcf\xfc\x1d first"
+            else:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 2)
+                writer.close()
+    finally:
+        release.set()
+        await busy
+        executor.shutdown()
+
+
+async def test_a_listening_link_whose_address_is_taken_opens_at_once_and_retries():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        loop = asyncio.get_running_loop()
+        opened = loop.time()
+        async with open_link(f"udp://127.0.0.1:{port}", role="in", backoff=FAST) as link:
+            assert loop.time() - opened < 2.0  # the first bind failed: no waiting out LISTEN_WAIT_S
+            assert link.local_address is None and not link.stats.up
+            holder.close()  # the address is free again: the supervisor's retry binds it
+            for _ in range(100):
+                if link.local_address is not None:
+                    break
+                await asyncio.sleep(0.02)
+            assert link.local_address == ("127.0.0.1", port)
