@@ -39,7 +39,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -209,13 +209,17 @@ class ParameterArchive:
         return written
 
     def _write_groups(self, spacecraft: str, groups: list) -> int:
+        hours: dict[str, list] = defaultdict(list)
+        for group in groups:
+            hours[_hour_key(group[3])].append(group)
         by_hour: dict[str, dict[tuple[str, str, str], list[SampleColumns]]] = defaultdict(lambda: defaultdict(list))
-        for definition, raw, onboard, ground_time in groups:
-            yield_to_ingest()  # between pieces: the links first, under a flood
-            rows = by_hour[_hour_key(ground_time)]
-            for export in self._exports[id(definition)]:
-                rows[(export.name, export.subsystem, export.unit)].append(
-                    SampleColumns.of(export, raw[export.path], onboard, ground_time))
+        for hour, in_hour in hours.items():
+            for group in merge_groups(in_hour, exports_for=lambda d: self._exports[id(d)]):
+                yield_to_ingest()  # between pieces: the links first, under a flood
+                rows = by_hour[hour]
+                for export in self._exports[id(group.definition)]:
+                    rows[(export.name, export.subsystem, export.unit)].append(
+                        SampleColumns.of(export, group.raw[export.path], group.onboard, group.ground_time))
         written = 0
         for hour, rows in by_hour.items():
             yield_to_ingest()
@@ -335,6 +339,47 @@ class ParameterArchive:
 
 
 @dataclass(frozen=True)
+class MergedGroup:
+    """Packet groups of one definition, their exported columns end to end, each packet with its own
+    ground time (the groups came in separate batches)."""
+
+    definition: PacketDef
+    raw: dict[str, np.ndarray]
+    onboard: np.ndarray | None
+    ground_time: np.ndarray | float
+
+
+def merge_groups(groups: Iterable[tuple[PacketDef, Mapping[str, np.ndarray], np.ndarray | None, float]],
+                 exports_for: Callable[[PacketDef], list[ParameterExport]]) -> list[MergedGroup]:
+    """The groups of each definition as one, in arrival order within it.
+
+    At ordinary rates a batch holds a frame or a few, so a second of housekeeping is a hundred small
+    groups; converting each parameter of each group costs a dozen numpy calls whatever its size (the
+    writers' CPU at 100 frames/s was mostly that).  Merged, the calls are paid once per definition and
+    flush.  Only the exported columns are joined (a variable part is not a parameter).
+    """
+    by_definition: dict[tuple[int, bool], list] = {}
+    for group in groups:
+        by_definition.setdefault((id(group[0]), group[2] is None), []).append(group)
+    merged: list[MergedGroup] = []
+    for same in by_definition.values():
+        definition = same[0][0]
+        if len(same) == 1:
+            _, raw, onboard, ground_time = same[0]
+            merged.append(MergedGroup(definition, dict(raw), onboard, ground_time))
+            continue
+        paths = [e.path for e in exports_for(definition)]
+        counts = [len(raw[paths[0]]) for _, raw, _, _ in same] if paths else [0]
+        raw_columns = {path: np.concatenate([np.asarray(raw[path]).reshape(-1) for _, raw, _, _ in same])
+                       for path in paths}
+        onboard = None if same[0][2] is None else np.concatenate(
+            [np.asarray(g[2], dtype=np.float64).reshape(-1) for g in same])
+        ground = np.repeat(np.array([g[3] for g in same], dtype=np.float64), counts)
+        merged.append(MergedGroup(definition, raw_columns, onboard, ground))
+    return merged
+
+
+@dataclass(frozen=True)
 class SampleColumns:
     """The samples of one parameter from one packet group, as numpy columns."""
 
@@ -347,13 +392,18 @@ class SampleColumns:
     limit: np.ndarray
 
     @classmethod
-    def of(cls, export: ParameterExport, raw: np.ndarray, onboard: np.ndarray | None, ground_time: float) -> SampleColumns:
+    def of(cls, export: ParameterExport, raw: np.ndarray, onboard: np.ndarray | None,
+           ground_time: float | np.ndarray) -> SampleColumns:
+        """``ground_time``: the group's receipt time, or one per packet (merged groups)."""
         column = np.asarray(raw).reshape(-1)
         count = column.size
         calibration = export.parameter.calibration
         limits = export.parameter.limits
         onboard_us = None if onboard is None else np.round(np.asarray(onboard, dtype=np.float64) * 1e6).astype(np.int64)
-        ground_us = np.full(count, round(ground_time * 1e6), dtype=np.int64)
+        if isinstance(ground_time, np.ndarray):  # rounded as round() rounds a float: half to even, the same
+            ground_us = np.round(ground_time * 1e6).astype(np.int64)
+        else:
+            ground_us = np.full(count, round(ground_time * 1e6), dtype=np.int64)
         if isinstance(calibration, States):
             # Name and classify each distinct code once, not each sample.
             codes, index = np.unique(column, return_inverse=True)
@@ -396,15 +446,25 @@ def _table(rows: Mapping[tuple[str, str, str], list[SampleColumns]]) -> pa.Table
     eng = np.concatenate([c.eng if c.eng is not None else np.zeros(c.raw.size) for c in flat])
     eng_valid = np.repeat([c.eng is not None for c in flat], sizes)
     timestamp = pa.timestamp("us", tz="UTC")
+    ground = np.concatenate([c.ground_us for c in flat])
+    raw = np.concatenate([c.raw for c in flat])
+    limit = np.concatenate([c.limit for c in flat])
+    if len(flat) > len(keys):
+        # A parameter from two definitions: their merged groups follow each other, so put its rows
+        # back in arrival order (a stable sort keeps a packet group's own order).
+        order = np.lexsort((ground, which))
+        which, ground, raw, limit = which[order], ground[order], raw[order], limit[order]
+        state, onboard, onboard_valid = state[order], onboard[order], onboard_valid[order]
+        eng, eng_valid = eng[order], eng_valid[order]
     return pa.table({
         "parameter": dictionary(0),
         "subsystem": dictionary(1),
-        "ground_time": pa.array(np.concatenate([c.ground_us for c in flat]), timestamp),
+        "ground_time": pa.array(ground, timestamp),
         "onboard_time": pa.array(onboard, timestamp, mask=~onboard_valid),
-        "raw_value": pa.array(np.concatenate([c.raw for c in flat])),
+        "raw_value": pa.array(raw),
         "eng_value": pa.array(eng, mask=~eng_valid),
         "state": pa.DictionaryArray.from_arrays(pa.array(state, mask=state < 0), pa.array(list(names), pa.string())),
-        "limit_state": pa.array(np.concatenate([c.limit for c in flat])),
+        "limit_state": pa.array(limit),
         "unit": dictionary(2),
     }, schema=SCHEMA)
 

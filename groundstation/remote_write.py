@@ -43,7 +43,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from groundstation.background import shared_worker, yield_to_ingest
 from groundstation.chain.limits import ParameterExport, exports_of
-from groundstation.parameter_archive import SampleColumns
+from groundstation.parameter_archive import SampleColumns, merge_groups
 from protocols.missions import PacketDef
 
 log = logging.getLogger("queqiao.remote_write")
@@ -172,15 +172,18 @@ class RemoteWriter:
         with self._lock:
             taken, self._pending, self._pending_samples = list(self._pending), deque(), 0
         series: dict[tuple[str, str, str, str], list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+        spacecraft_groups: dict[str, list] = defaultdict(list)
         for spacecraft, definition, raw, onboard, ground_time, _ in taken:
-            yield_to_ingest()  # between pieces: the links first, under a flood
-            exports = self.exports(definition)
             when = onboard if self.timestamp == "onboard" and onboard is not None else None
-            for export in exports:
-                columns = SampleColumns.of(export, raw[export.path], when, ground_time)
-                stamps = columns.onboard_us if columns.onboard_us is not None else columns.ground_us
-                values = columns.raw if columns.eng is None else columns.eng
-                series[(spacecraft, export.subsystem, export.name, export.unit)].append((stamps // 1000, values))
+            spacecraft_groups[spacecraft].append((definition, raw, when, ground_time))
+        for spacecraft, groups in spacecraft_groups.items():
+            for group in merge_groups(groups, self.exports):
+                yield_to_ingest()  # between pieces: the links first, under a flood
+                for export in self.exports(group.definition):
+                    columns = SampleColumns.of(export, group.raw[export.path], group.onboard, group.ground_time)
+                    stamps = columns.onboard_us if columns.onboard_us is not None else columns.ground_us
+                    values = columns.raw if columns.eng is None else columns.eng
+                    series[(spacecraft, export.subsystem, export.name, export.unit)].append((stamps // 1000, values))
         requests: list[tuple[bytes, int]] = []
         request: list[bytes] = []  # the WriteRequest's encoded timeseries fields
         count = 0

@@ -252,3 +252,43 @@ def test_packets_of_the_same_name_on_two_spacecraft_are_kept_apart(tmp_path):
     for sc, definition, count in (("haiyang2d", POWER, 3), ("zhurong", zhurong_power, 2)):
         names = [p.rsplit(".", 1)[-1] for p, _ in definition.parameters()]
         assert reader.samples(sc, names).num_rows == count * len(names)
+
+
+def test_small_groups_merged_per_definition_keep_each_packets_times_and_the_arrival_order(tmp_path):
+    """At ordinary rates a flush holds many one-frame groups; they are converted per definition
+    (merge_groups), and every row must still be what its own group said: its ground time to the
+    microsecond, its onboard time, its value, and, for a parameter two definitions share, its place in
+    the arrival order.  Groups cross an hour, and a definition's groups come with and without onboard time."""
+    import copy
+
+    twin = copy.copy(POWER)  # another definition with the same parameters (a packet carried twice)
+    archive = ParameterArchive(tmp_path)
+    start = T0 + 3600 - 2.0000005  # two seconds before 11:00, on a half microsecond
+    expected: dict[str, list[tuple[int, float | None, float]]] = {}
+    for i in range(40):
+        definition = POWER if i % 3 else twin
+        raw = raw_columns(definition, 1 + i % 4, seed=i)
+        onboard = None if i % 7 == 0 else start + i * 0.1 + np.arange(1 + i % 4) * 0.01
+        ground = start + i * 0.1
+        archive.add("haiyang2d", definition, raw, onboard, ground)
+        for path, _ in definition.parameters():
+            rows = expected.setdefault(path.rsplit(".", 1)[-1], [])
+            for k, value in enumerate(raw[path]):
+                rows.append((round(ground * 1e6), None if onboard is None else round(onboard[k] * 1e6), float(value)))
+    archive.flush()
+    files = live_files(tmp_path / "spacecraft=haiyang2d" / "date=2026-12-02")
+    assert sorted(p.name[:11] for p in files)[::len(files) - 1] == ["20261202T10", "20261202T11"]
+    for path in files:  # in each file: by parameter, then arrival (what lets a query skip row groups)
+        rows = pq.read_table(path).to_pylist()
+        keys = [(r["parameter"], r["ground_time"]) for r in rows]
+        assert keys == sorted(keys), path.name
+    reader = ParameterReader(tmp_path)
+    for name, rows in expected.items():
+        table = reader.samples("haiyang2d", [name])
+        got = [(r["ground_time"].timestamp(), r["onboard_time"], r["raw_value"]) for r in table.to_pylist()]
+        got_us = [(int(pq_us(r[0])), None if r[1] is None else int(pq_us(r[1].timestamp())), r[2]) for r in got]
+        assert got_us == rows, name
+
+
+def pq_us(seconds: float) -> int:
+    return round(seconds * 1e6)

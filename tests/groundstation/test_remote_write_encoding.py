@@ -59,3 +59,42 @@ def test_samples_beyond_the_bound_are_dropped_oldest_first_and_counted_for_every
     assert [e.stats.samples_dropped for e in endpoints] == [dropped, dropped]
     requests = writer.encode_pending()
     assert sum(n for _, n in requests) == 6 * 4 * per_packet == writer.samples_encoded
+
+
+@pytest.mark.parametrize("timestamp", ["ground", "onboard"])
+def test_many_small_groups_give_every_series_the_samples_each_group_gave(timestamp):
+    """Groups are converted per spacecraft and definition (merge_groups); each sample must keep its
+    own group's time stamp (onboard time where asked and known, else receipt) and value."""
+    import cramjam
+
+    from protocols.missions import registry
+
+    definitions = registry().spacecraft("haiyang2d").housekeeping[:2]
+    writer = RemoteWriter([Endpoint("http://127.0.0.1:1/w")], timestamp=timestamp)
+    rng = np.random.default_rng(7)
+    expected: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for i in range(60):
+        spacecraft, definition = ("haiyang2d", "tianwen1")[i % 2], definitions[(i // 2) % 2]
+        count = int(rng.integers(1, 4))
+        raw = {path: rng.integers(0, 3, count) for path, _ in definition.parameters()}
+        onboard = None if i % 5 == 0 else 1_800_000_000.0 + i + np.arange(count) * 0.25
+        ground = 1_800_000_100.0 + i * 0.0101
+        writer.add(spacecraft, definition, raw, onboard, ground)
+        for path, parameter in definition.parameters():
+            values = (raw[path].astype(float) if getattr(parameter.calibration, "states", None)
+                      else parameter.calibration.to_eng_array(raw[path]))
+            stamps = ([round(t * 1e6) // 1000 for t in onboard] if timestamp == "onboard" and onboard is not None
+                      else [round(ground * 1e6) // 1000] * count)
+            expected.setdefault((spacecraft, path.rsplit(".", 1)[-1]), []).extend(
+                zip(stamps, values.tolist(), strict=True))
+    got: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for body, _ in writer.encode_pending():
+        for series in WriteRequest.FromString(bytes(cramjam.snappy.decompress_raw(body))).timeseries:
+            labels = {label.name: label.value for label in series.labels}
+            got.setdefault((labels["spacecraft"], labels["parameter"]), []).extend(
+                (s.timestamp, s.value) for s in series.samples)
+    assert got.keys() == expected.keys()
+    for key, samples in expected.items():
+        samples.sort(key=lambda s: s[0])  # stable: a group's own order among equal stamps
+        stamps = _spread_duplicates(np.array([s[0] for s in samples]))
+        assert got[key] == [(int(t), v) for t, (_, v) in zip(stamps, samples, strict=True)], key
