@@ -292,3 +292,28 @@ def test_small_groups_merged_per_definition_keep_each_packets_times_and_the_arri
 
 def pq_us(seconds: float) -> int:
     return round(seconds * 1e6)
+
+
+def test_a_large_flush_is_built_in_pieces_of_whole_parameters_into_one_sorted_file(tmp_path, monkeypatch):
+    """A flush of many rows becomes Arrow tables of a few parameters each (the links get the interpreter
+    back between them), written one after the other into one file that is still sorted by parameter."""
+    from groundstation import parameter_archive
+
+    pieces = []
+    monkeypatch.setattr(parameter_archive, "PIECE_ROWS", 250)
+    monkeypatch.setattr(parameter_archive, "yield_to_ingest", lambda: pieces.append(1))
+    archive = ParameterArchive(tmp_path)
+    for i in range(5):
+        archive.add("haiyang2d", POWER, raw_columns(POWER, 40, seed=i), None, T0 + i)
+    total = 5 * 40 * len(POWER.parameters())
+    assert archive.flush() == total
+    (path,) = live_files(tmp_path / "spacecraft=haiyang2d" / "date=2026-12-02")
+    rows = pq.read_table(path).to_pylist()
+    assert len(rows) == total
+    keys = [(r["parameter"], r["ground_time"]) for r in rows]
+    assert keys == sorted(keys)
+    per_piece = -(-250 // 200)  # whole parameters of 200 rows each until a piece holds 250 or more
+    assert len(pieces) >= len(POWER.parameters()) // per_piece
+    assert pq.read_metadata(path).num_row_groups >= len(POWER.parameters()) // per_piece
+    by_name = ParameterReader(tmp_path).samples("haiyang2d", ["bus_voltage"]).num_rows
+    assert by_name == 200
