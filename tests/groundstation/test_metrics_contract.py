@@ -49,8 +49,17 @@ dir = "{tmp_path / 'archive'}"
 enabled = true
 api_token_env = "QQ_CONTRACT_TOKEN"
 """, base_dir=tmp_path)
+    # The one event allowed before any frame: a link's first "up", once per spacecraft it serves. The bound
+    # udp-in (serving both) is up; the TCP server is up only once a client connects.
+    served = {"zhurong": 1, "haiyang2d": 1}
+
+    def link_up_events() -> dict[str, float]:
+        return {sc: n for (sc, _, event), n in daemon.metrics.series("queqiao_events_total").items()
+                if event == "link_up" and n}
+
     daemon, stop, task = await running(config)
     try:
+        await wait_for(lambda: link_up_events() == served)  # the link watcher polls once a second
         metrics = await asyncio.to_thread(scrape, daemon.http.url)
     finally:
         stop.set()
@@ -59,6 +68,8 @@ api_token_env = "QQ_CONTRACT_TOKEN"
     def value(name: str, **labels) -> float | None:
         return metrics.get((name, tuple(sorted(labels.items()))))
 
+    for spacecraft, links in served.items():
+        assert value("queqiao_events_total", spacecraft=spacecraft, severity="informative", event="link_up") == links
     zhurong = registry().spacecraft("zhurong")
     for link in ("udp-in", "tcp-in"):
         for reason in FrameRejectReason:
@@ -84,7 +95,8 @@ api_token_env = "QQ_CONTRACT_TOKEN"
         spec = next(s for s in METRICS if s.name == name)
         exported = {k[1] for k, v in metrics.items() if k[0] == name}
         assert exported == {tuple(sorted(zip(spec.labels, label, strict=True))) for label in labels}, name
-        assert all(v == 0 for k, v in metrics.items() if k[0] == name), name
+        assert all(v == 0 for k, v in metrics.items()
+                   if k[0] == name and ("event", "link_up") not in k[1]), name
     labelled_counters = {s.name for s in METRICS if s.kind == "counter" and s.labels}
     assert labelled_counters <= set(domains)  # every labelled counter of the contract has its domain
 
